@@ -1,0 +1,161 @@
+r"""Piecewise-linear proximal activations on the whole line: identity, ReLU, leaky ReLU.
+
+Each penalty is written as :math:`B = \tfrac12(y-\sigma(v))^2 + D_\Psi(y, \sigma(v))` with the
+Bregman distance :math:`D_\Psi(y, s) = \Psi(y) - \Psi(s) - (v - s)(y - s) \ge 0`, never as the
+cancelling difference :math:`\phi(y) + \phi^*(v) - yv`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import DOMAIN_RTOL, ProxActivation, as_like, check_nonneg, describe
+from .errors import PROXIMAL_RULE, NotProximalError
+
+__all__ = ["Identity", "ReLU", "LeakyReLU"]
+
+
+class Identity(ProxActivation):
+    r"""Identity :math:`\sigma(v) = v` (a linear layer).
+
+    * :math:`\Psi = 0`, :math:`\phi(y) = \tfrac12 y^2`, :math:`\phi^*(v) = \tfrac12 v^2`.
+    * :math:`B(y, v) = \tfrac12 (y - v)^2` (the squared error).
+    * :math:`\mathrm{prox}_{t\Psi}(w) = w`, :math:`\mathrm{prox}_{c\phi}(w) = w/(1+c)`.
+    """
+
+    def sigma(self, v):
+        return v
+
+    def derivative(self, v):
+        return torch.ones_like(v)
+
+    def psi(self, y):
+        return torch.zeros_like(y)
+
+    def phi_conj(self, v):
+        return 0.5 * v * v
+
+    def project(self, y):
+        return y
+
+    def _penalty_terms(self, y, v):
+        return 0.5 * (y - v) ** 2
+
+    def prox_psi(self, w, t=1.0):
+        check_nonneg("t", t)
+        return w.clone()
+
+    def prox_phi(self, w, c=1.0):
+        check_nonneg("c", c)
+        return w / (1.0 + as_like(c, w))
+
+
+class ReLU(ProxActivation):
+    r"""ReLU :math:`\sigma(v) = \max(v, 0)`, the projection onto :math:`[0, \infty)`.
+
+    * :math:`\Psi = \iota_{y \ge 0}`, :math:`\phi(y) = \tfrac12 y^2` on :math:`y \ge 0`,
+      :math:`\phi^*(v) = \tfrac12 v_+^2`.
+    * :math:`B(y, v) = \tfrac12 (y - v_+)^2 + y\,v_-` for :math:`y \ge 0` (:math:`v_- =
+      \max(-v, 0)`), :math:`+\infty` otherwise.
+    * :math:`\mathrm{prox}_{t\Psi}(w) = w_+`, :math:`\mathrm{prox}_{c\phi}(w) = (w/(1+c))_+`.
+    """
+
+    def sigma(self, v):
+        return torch.relu(v)
+
+    def derivative(self, v):
+        return (v > 0).to(v.dtype)
+
+    def in_domain(self, y):
+        return y >= -DOMAIN_RTOL
+
+    def _clamp_closure(self, y):
+        return y.clamp_min(0.0)
+
+    def psi(self, y):
+        return self._where_domain(y, torch.zeros_like(y))
+
+    def phi_conj(self, v):
+        return 0.5 * torch.relu(v) ** 2
+
+    def project(self, y):
+        return y.clamp_min(0.0)
+
+    def _penalty_terms(self, y, v):
+        return 0.5 * (y - torch.relu(v)) ** 2 + y * torch.relu(-v)
+
+    def prox_psi(self, w, t=1.0):
+        check_nonneg("t", t)
+        return torch.relu(w)
+
+
+class LeakyReLU(ProxActivation):
+    r"""Leaky ReLU :math:`\sigma(v) = \max(v, a v)` with slope :math:`0 < a \le 1`.
+
+    With :math:`k = 1/a - 1 \ge 0` and :math:`m(y) = \min(y, 0)`:
+
+    * :math:`\Psi(y) = \tfrac k2 m(y)^2`, :math:`\phi(y) = \tfrac12 y^2` (:math:`y \ge 0`),
+      :math:`y^2/(2a)` (:math:`y < 0`); :math:`\phi^*(v) = \tfrac12 v^2` (:math:`v \ge 0`),
+      :math:`\tfrac a2 v^2` (:math:`v < 0`), i.e. :math:`\tfrac12 v\,\sigma(v)`.
+    * With :math:`s = \sigma(v)`:
+      :math:`B(y, v) = \tfrac12 (y - s)^2 + \tfrac k2\big[(m(y) - m(s))^2 - 2\,m(s)\,y_+\big]`,
+      every term :math:`\ge 0` (the bracket is :math:`2D_\Psi(y, s)/k`).
+    * :math:`\mathrm{prox}_{t\Psi}(w) = w` (:math:`w \ge 0`), :math:`w/(1 + tk)` (:math:`w < 0`);
+      :math:`\mathrm{prox}_{c\phi}(w) = w/(1+c)` (:math:`w \ge 0`), :math:`w/(1 + c/a)`
+      (:math:`w < 0`).
+    """
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        a = float(negative_slope)
+        if a == 0.0:
+            raise ValueError("negative_slope=0 is the plain ReLU; use ReLU()")
+        if not 0.0 < a <= 1.0:
+            why = "not monotone" if a < 0 else "not 1-Lipschitz"
+            raise NotProximalError(
+                f"LeakyReLU(negative_slope={a:g}) is {why}; {PROXIMAL_RULE}, which needs "
+                "0 < negative_slope <= 1"
+            )
+        self.negative_slope = a
+
+    @property
+    def _k(self) -> float:
+        return 1.0 / self.negative_slope - 1.0
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={describe(self.negative_slope)}"
+
+    def sigma(self, v):
+        return torch.where(v >= 0, v, self.negative_slope * v)
+
+    def derivative(self, v):
+        one = torch.ones_like(v)
+        return torch.where(v >= 0, one, self.negative_slope * one)
+
+    def psi(self, y):
+        return 0.5 * self._k * torch.clamp_max(y, 0.0) ** 2
+
+    def phi(self, y):
+        return torch.where(y >= 0, 0.5 * y * y, 0.5 * y * y / self.negative_slope)
+
+    def phi_conj(self, v):
+        return 0.5 * v * self.sigma(v)
+
+    def project(self, y):
+        return y
+
+    def _penalty_terms(self, y, v):
+        s = self.sigma(v)
+        my, ms = y.clamp_max(0.0), s.clamp_max(0.0)
+        bregman = (my - ms) ** 2 - 2.0 * ms * y.clamp_min(0.0)
+        return 0.5 * (y - s) ** 2 + 0.5 * self._k * bregman
+
+    def prox_psi(self, w, t=1.0):
+        check_nonneg("t", t)
+        t = as_like(t, w)
+        return torch.where(w >= 0, w, w / (1.0 + t * self._k))
+
+    def prox_phi(self, w, c=1.0):
+        check_nonneg("c", c)
+        c = as_like(c, w)
+        return torch.where(w >= 0, w / (1.0 + c), w / (1.0 + c / self.negative_slope))

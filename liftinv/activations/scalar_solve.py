@@ -1,0 +1,78 @@
+r"""Vectorised monotone Newton solver behind the prox of the sigmoid and tanh activations.
+
+Both proxes reduce to a scalar equation in the *logit* variable :math:`z` (with
+:math:`u = \sigma(z)` resp. :math:`u = \tanh z`):
+
+.. math:: a\,g(z) + b\,z = w,\qquad g(z) = m + r\tanh(\kappa z),\quad b \ge 0,
+
+(sigmoid: :math:`m = r = \kappa = \tfrac12`; tanh: :math:`m = 0`, :math:`r = \kappa = 1`).  For
+example :math:`\mathrm{prox}_{c\phi}(w)` solves :math:`u + c\,\mathrm{logit}(u) = w`, i.e.
+:math:`a = 1, b = c`; :math:`\mathrm{prox}_{t\Psi}` gives :math:`a = 1 - t, b = t`.  Callers
+guarantee :math:`F'(z) = a r\kappa\,\mathrm{sech}^2(\kappa z) + b > 0` (true for these uses
+because :math:`\Psi` is convex), so the root is unique.
+
+Write :math:`A = a r`, :math:`W = w - a m` and, by oddness of :math:`\tanh`, solve for
+:math:`|W|` and restore the sign, so the root :math:`z^\star \ge 0` lies where :math:`\tanh` is
+concave.  Choice made here (the papers give no solver): on :math:`[0,\infty)` the function
+:math:`F(z) = A\tanh(\kappa z) + bz - |W|` is
+
+* concave if :math:`A \ge 0`: a Newton step from *any* :math:`z \ge 0` lands at or below
+  :math:`z^\star`, and from below the iterates increase monotonically to :math:`z^\star`;
+  we start from the best of three lower bounds (the root of the linearisation at 0,
+  :math:`(|W| - A)/b`, and one Newton step from :math:`\tanh^{-1}(|W|/A)/\kappa`);
+* convex if :math:`A < 0`: the mirror image, iterates decrease from an upper bound.
+
+So plain Newton, monotone and safeguarded by the bounds (no bisection needed), converges
+globally; a fixed number of iterations (no Python loop over elements, no data-dependent
+stopping) reaches ~1e-12 relative accuracy in float64 and ~1e-6 in float32 over
+:math:`|w| \le 10^4`, :math:`10^{-8} \le b \le 10^8` (checked in the tests).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["solve_saturating", "NEWTON_ITERS"]
+
+#: Fixed Newton iteration counts per dtype.  Over |w| <= 1e6, 1e-12 <= b <= 1e12 float64 needs
+#: at most ~28 (20 for b >= 1e-8); float32 reaches its round-off floor by ~15.
+NEWTON_ITERS = {torch.float64: 32, torch.float32: 24, torch.float16: 16, torch.bfloat16: 16}
+
+
+def solve_saturating(a, b, w, m: float, r: float, kappa: float) -> torch.Tensor:
+    r"""Root :math:`z` of :math:`a(m + r\tanh(\kappa z)) + bz = w` for ``b > 0`` (broadcast).
+
+    Entries with ``b == 0`` are returned as ``0`` (the caller handles that limit).
+    """
+    a, b, w = torch.broadcast_tensors(a, b, w)
+    dtype = w.dtype
+    zcap = torch.finfo(dtype).max ** 0.25
+    tiny = torch.finfo(dtype).eps
+    bpos = b > 0
+    bs = torch.where(bpos, b, torch.ones_like(b))
+    A = a * r
+    W = w - a * m
+    sign = torch.where(W < 0, -torch.ones_like(W), torch.ones_like(W))
+    Wa = W.abs()
+    concave = A >= 0
+
+    def newton(z):
+        th = torch.tanh(kappa * z)
+        f = A * th + bs * z - Wa
+        fp = A * kappa * (1.0 - th * th) + bs
+        return (z - f / fp).clamp(0.0, zcap)
+
+    # Starting point: a lower bound (concave case) or an upper bound (convex case).
+    slope0 = A * kappa + bs
+    z_lin = (Wa / slope0).clamp(0.0, zcap)  # root of the linearisation at 0
+    z_sat = ((Wa - A) / bs).clamp(0.0, zcap)  # from |tanh| <= 1
+    A_safe = torch.where(A > 0, A, torch.ones_like(A))
+    ratio = torch.where(A > 0, Wa / A_safe, torch.zeros_like(Wa)).clamp(0.0, 1.0 - tiny)
+    z_inv = newton(torch.atanh(ratio) / kappa)
+    z = torch.where(
+        concave, torch.maximum(torch.maximum(z_lin, z_sat), z_inv), torch.minimum(z_lin, z_sat)
+    )
+    for _ in range(NEWTON_ITERS.get(dtype, 32)):
+        zn = newton(z)
+        z = torch.where(concave, torch.maximum(z, zn), torch.minimum(z, zn))
+    return torch.where(bpos, sign * z, torch.zeros_like(z))

@@ -1,0 +1,164 @@
+r"""Smooth proximal activations with an open domain: sigmoid and tanh.
+
+Their :math:`\phi` are (scaled) binary negentropies, so the lifted Bregman penalty is a
+Bernoulli Kullback-Leibler divergence, evaluated with ``torch.xlogy`` and ``logaddexp``
+(softplus) so that :math:`B(\sigma(v), v) = 0` holds to round-off even for :math:`|v| = 10^3`.
+The prox of :math:`c\phi` has no closed form: :mod:`.scalar_solve` solves
+:math:`u + c\,\phi'(u) = w` by monotone Newton in the logit variable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .base import DOMAIN_RTOL, ProxActivation, as_like, check_nonneg
+from .scalar_solve import solve_saturating
+
+__all__ = ["Sigmoid", "Tanh"]
+
+_LOG2 = math.log(2.0)
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^x) without overflow (exact for large x, unlike F.softplus's threshold)."""
+    return torch.logaddexp(torch.zeros_like(x), x)
+
+
+def _open_eps(dtype: torch.dtype) -> float:
+    """Margin used by ``project`` to stay inside an open domain (1.9e-6 f32, 3.6e-15 f64)."""
+    return 16.0 * torch.finfo(dtype).eps
+
+
+class _OpenInterval(ProxActivation):
+    """Shared code for an activation whose Psi lives on the open interval (lo, 1)."""
+
+    _lo = 0.0
+    # constants of the logit parametrisation u = m + r*tanh(kappa*z) used by the prox solver
+    _m = _r = _kappa = 0.0
+
+    def in_domain(self, y):
+        tol = DOMAIN_RTOL * 2.0
+        return (y >= self._lo - tol) & (y <= 1.0 + tol)
+
+    def _clamp_closure(self, y):
+        return y.clamp(self._lo, 1.0)
+
+    def psi(self, y):
+        yc = self._clamp_closure(y)
+        return self.phi(y) - 0.5 * yc * yc
+
+    def project(self, y):
+        eps = _open_eps(y.dtype)
+        return y.clamp(self._lo + eps, 1.0 - eps)
+
+    def _u_of_z(self, z):
+        raise NotImplementedError
+
+    def _solve(self, w, a, b):
+        """u in the closed interval with a*u + b*phi'(u) = w (u = clip(w / a) where b = 0)."""
+        z = solve_saturating(a, b, w, self._m, self._r, self._kappa)
+        u = self._u_of_z(z)
+        a_safe = torch.where(a != 0, a, torch.ones_like(a))
+        return torch.where(b > 0, u, self._clamp_closure(w / a_safe))
+
+    def prox_psi(self, w, t=1.0):
+        r""":math:`\mathrm{prox}_{t\Psi}(w)`: the root of :math:`(1-t)u + t\,\phi'(u) = w`."""
+        check_nonneg("t", t)
+        t = as_like(t, w)
+        return self._solve(w, 1.0 - t, t)
+
+    def prox_phi(self, w, c=1.0):
+        r""":math:`\mathrm{prox}_{c\phi}(w)`: the root of :math:`u + c\,\phi'(u) = w`."""
+        check_nonneg("c", c)
+        c = as_like(c, w)
+        return self._solve(w, torch.ones_like(c), c)
+
+
+class Sigmoid(_OpenInterval):
+    r"""Logistic sigmoid :math:`\sigma(v) = 1/(1 + e^{-v})`.
+
+    * :math:`\phi(y) = y\log y + (1-y)\log(1-y)` on :math:`[0, 1]` (negative binary entropy),
+      :math:`\Psi(y) = \phi(y) - \tfrac12 y^2` (convex: :math:`\Psi'' = 1/(y(1-y)) - 1 \ge 3`),
+      :math:`\phi' = \mathrm{logit}`, :math:`\phi^*(v) = \log(1 + e^v)` (softplus).
+    * :math:`B(y, v) = \mathrm{BCEWithLogits}(v; y) - H_b(y) = \mathrm{KL}(y\,\|\,\sigma(v))`,
+      evaluated as :math:`[\,y\log y + y\,\mathrm{sp}(-v)] + [(1-y)\log(1-y) +
+      (1-y)\,\mathrm{sp}(v)]` with :math:`\mathrm{sp}` = softplus (``logaddexp``) and
+      ``xlogy``; :math:`B \ge 2(y - \sigma(v))^2`.
+    * :math:`\mathrm{prox}_{c\phi}(w)` solves :math:`u + c\,\mathrm{logit}(u) = w`; with
+      :math:`u = \sigma(z)` this is :math:`\sigma(z) + cz = w` (monotone Newton, see
+      :mod:`.scalar_solve`).  :math:`\mathrm{prox}_{t\Psi}` solves
+      :math:`(1-t)\sigma(z) + tz = w`, so :math:`\mathrm{prox}_\Psi = \sigma`.
+    * ``project`` clamps into :math:`[\epsilon, 1-\epsilon]`, :math:`\epsilon = 16\,
+      \mathrm{eps}(\text{dtype})`; ``penalty``/``phi`` accept the closed interval.
+    """
+
+    _lo = 0.0
+    _m = _r = _kappa = 0.5
+
+    def _u_of_z(self, z):
+        return torch.sigmoid(z)
+
+    def sigma(self, v):
+        return torch.sigmoid(v)
+
+    def derivative(self, v):
+        s = torch.sigmoid(v)
+        return s * (1.0 - s)
+
+    def phi(self, y):
+        yc = self._clamp_closure(y)
+        q = 1.0 - yc
+        return self._where_domain(y, torch.xlogy(yc, yc) + torch.xlogy(q, q))
+
+    def phi_conj(self, v):
+        return _softplus(v)
+
+    def _penalty_terms(self, y, v):
+        q = 1.0 - y
+        return (torch.xlogy(y, y) + y * _softplus(-v)) + (torch.xlogy(q, q) + q * _softplus(v))
+
+
+class Tanh(_OpenInterval):
+    r"""Hyperbolic tangent :math:`\sigma(v) = \tanh v`.
+
+    * :math:`\phi(y) = \tfrac12[(1+y)\log(1+y) + (1-y)\log(1-y)]` on :math:`[-1, 1]`,
+      :math:`\Psi(y) = \phi(y) - \tfrac12 y^2` (convex: :math:`\Psi'' = y^2/(1-y^2) \ge 0`),
+      :math:`\phi' = \mathrm{artanh}`, :math:`\phi^*(v) = \log\cosh v
+      = |v| + \mathrm{log1p}(e^{-2|v|}) - \log 2`.
+    * With :math:`p = (1+y)/2` and :math:`\tanh v = 2\sigma(2v) - 1`,
+      :math:`B_{\tanh}(y, v) = \phi(y) + \log\cosh v - yv = B_{\mathrm{sigmoid}}(p, 2v)
+      = \mathrm{KL}(p\,\|\,\sigma(2v))`, evaluated like the sigmoid's with :math:`p` and
+      :math:`q = (1-y)/2` formed directly; :math:`B \ge \tfrac12 (y - \tanh v)^2`.
+    * :math:`\mathrm{prox}_{c\phi}(w)` solves :math:`u + c\,\mathrm{artanh}(u) = w`, i.e.
+      :math:`\tanh z + cz = w`; :math:`\mathrm{prox}_{t\Psi}`: :math:`(1-t)\tanh z + tz = w`.
+    * ``project`` clamps into :math:`[-1+\epsilon, 1-\epsilon]`.
+    """
+
+    _lo = -1.0
+    _m, _r, _kappa = 0.0, 1.0, 1.0
+
+    def _u_of_z(self, z):
+        return torch.tanh(z)
+
+    def sigma(self, v):
+        return torch.tanh(v)
+
+    def derivative(self, v):
+        t = torch.tanh(v)
+        return 1.0 - t * t
+
+    def phi(self, y):
+        yc = self._clamp_closure(y)
+        p, q = 1.0 + yc, 1.0 - yc
+        return self._where_domain(y, 0.5 * (torch.xlogy(p, p) + torch.xlogy(q, q)))
+
+    def phi_conj(self, v):
+        av = v.abs()
+        return av + torch.log1p(torch.exp(-2.0 * av)) - _LOG2
+
+    def _penalty_terms(self, y, v):
+        p, q = 0.5 * (1.0 + y), 0.5 * (1.0 - y)
+        z = 2.0 * v
+        return (torch.xlogy(p, p) + p * _softplus(-z)) + (torch.xlogy(q, q) + q * _softplus(z))

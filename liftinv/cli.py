@@ -1,0 +1,137 @@
+"""The ``liftinv`` console command.
+
+Subcommands live in one table, :data:`COMMANDS`. Each entry is a :class:`Command`: a name, a
+one-line help, a function that adds its arguments to an :class:`argparse.ArgumentParser` and a
+function that runs it and returns an exit status. Later work adds ``train``, ``denoise``,
+``bench`` ... with :func:`register`::
+
+    def _configure_train(parser):
+        parser.add_argument("--epochs", type=int, default=10)
+
+    def _run_train(args) -> int:
+        ...
+        return 0
+
+    register(Command("train", "train a network", _configure_train, _run_train))
+
+Heavy imports (torch, deepinv) happen inside the run functions, so ``liftinv --help`` and
+``liftinv --version`` stay fast. Bad arguments are reported on stderr with exit status 2
+(argparse's default); :func:`main` returns that status instead of raising ``SystemExit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from liftinv import __version__
+
+__all__ = ["Command", "COMMANDS", "register", "build_parser", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``liftinv`` subcommand."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+#: Registered subcommands, in the order they appear in ``liftinv --help``.
+COMMANDS: dict[str, Command] = {}
+
+
+def register(command: Command) -> Command:
+    """Add ``command`` to :data:`COMMANDS`; a name may be registered only once."""
+    if command.name in COMMANDS:
+        raise ValueError(f"register: a subcommand named {command.name!r} is already registered")
+    COMMANDS[command.name] = command
+    return command
+
+
+# --------------------------------------------------------------------------------------------
+# liftinv info
+# --------------------------------------------------------------------------------------------
+
+
+def _configure_info(parser: argparse.ArgumentParser) -> None:
+    """``info`` takes no arguments."""
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    import torch
+
+    status = 0
+    print(f"liftinv {__version__}")
+    cuda = torch.version.cuda or "none"
+    print(f"torch {torch.__version__} (CUDA build: {cuda})")
+    try:
+        import deepinv
+    except Exception as exc:  # a broken install is exactly what `info` should reveal
+        print(f"deepinv NOT IMPORTABLE: {type(exc).__name__}: {exc}")
+        status = 1
+    else:
+        print(f"deepinv {getattr(deepinv, '__version__', 'unknown')}")
+    if torch.cuda.is_available():
+        print(f"device cuda ({torch.cuda.get_device_name(0)})")
+    else:
+        print("device cpu")
+    print(f"threads {torch.get_num_threads()}")
+    return status
+
+
+register(
+    Command(
+        "info",
+        "print the liftinv, torch and deepinv versions, the default device and the thread count",
+        _configure_info,
+        _run_info,
+    )
+)
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per entry of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="liftinv",
+        description="Inverse-problems imaging with networks trained by lifted Bregman "
+        "block-coordinate descent.",
+    )
+    parser.add_argument("--version", action="version", version=f"liftinv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS.values():
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(p)
+        p.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``liftinv`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    ``--help`` and ``--version`` return 0; bad arguments print the usage and the error on stderr
+    and return 2; no subcommand prints the help on stderr and returns 2.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    run = getattr(args, "_run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Image sources: the embedded default dataset and a user's image folder.
+
+Every loader returns a list of float32 tensors shaped (C, H, W) with values in [0, 1]
+(C = 1 in grayscale mode, C = 3 in colour mode). Stack or patch them with
+:func:`liftinv.data.extract_patches`. Nothing is downloaded: the embedded images are files that ship
+inside the scikit-image wheel, and folders are read from the local disk.
+
+Embedded dataset
+----------------
+The natural images of ``skimage.data`` that load offline from a plain scikit-image install
+(checked with scikit-image 0.26; ``skimage.data`` images that need ``pooch`` to download are out).
+The split is fixed here, in :data:`TEST_NAMES` and :data:`TRAIN_NAMES`;
+``datasets/embedded_split.json`` is a copy for people and other tools, and a test checks that the
+two agree.
+
+======  =====================================================================================
+split   images (``skimage.data`` function names)
+======  =====================================================================================
+test    camera (gray, 512x512), astronaut (colour, 512x512), coins (gray, 303x384)
+train   brick (gray, 512x512), chelsea (colour, 300x451), coffee (colour, 400x600),
+        grass (gray, 512x512), gravel (gray, 512x512), rocket (colour, 427x640)
+======  =====================================================================================
+
+Excluded (see :data:`EXCLUDED` for the reason attached to each name):
+
+- narrow dynamic range (1st-99th percentile spread of the grey levels below 0.35):
+  ``moon`` (0.33, a low-contrast image meant for histogram equalisation) and
+  ``microaneurysms`` (0.19, also only 102x102);
+- already degraded: ``clock`` is motion-blurred on purpose, so it is no clean ground truth;
+- synthetic, binary or text-like: ``checkerboard``, ``binary_blobs``, ``horse`` (a silhouette),
+  ``shepp_logan_phantom``, ``logo``, ``colorwheel``, ``text``, ``page`` (a scanned text page);
+- scientific imaging whose statistics differ from the natural-photo test images: ``cell``
+  (quantitative phase microscopy with a banding artefact), ``immunohistochemistry`` (microscopy),
+  ``hubble_deep_field`` (mostly black sky with point sources), ``retina`` (fundus photograph on a
+  black circular mask);
+- duplicates and tiny images: ``cat`` is the same array as ``chelsea``; ``lfw_subset`` is 25x25
+  crops;
+- no licence statement in scikit-image's docstring: ``stereo_motorcycle`` (Middlebury 2014);
+- need a download (``pooch``): ``brain``, ``cells3d``, ``eagle``, ``human_mitosis``, ``kidney``,
+  ``lily``, ``nickel_solidification``, ``palisades_of_vogt``, ``protein_transport``, ``skin``,
+  ``vortex``.
+
+Grayscale mode (``color=False``) uses every image; colour images are converted with
+:func:`skimage.color.rgb2gray` (ITU-R 709 luma weights). Colour mode (``color=True``) *excludes* the
+grayscale-only images (camera, coins, brick, grass, gravel) rather than stacking one grey channel
+three times: a replicated grey image has perfectly correlated channels, so a colour method scored
+on it would be measured on something that is not a colour image. The colour split is therefore
+train = chelsea, coffee, rocket and test = astronaut.
+
+Folders
+-------
+:func:`load_folder` reads PNG, JPEG and TIFF files from a flat folder, or one split of a
+BSDS500-style layout (``path/<split>``, ``path/images/<split>`` or ``path/data/images/<split>``).
+Other files (``.mat`` ground truths, ``Thumbs.db``, text files) and sub-folders are ignored.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "TEST_NAMES",
+    "TRAIN_NAMES",
+    "COLOR_NAMES",
+    "EXCLUDED",
+    "IMAGE_EXTENSIONS",
+    "embedded_names",
+    "load_embedded",
+    "list_image_files",
+    "load_folder",
+    "to_float01",
+]
+
+#: Test split of the embedded dataset (order is the order of :func:`load_embedded`).
+TEST_NAMES: tuple[str, ...] = ("camera", "astronaut", "coins")
+#: Training split of the embedded dataset.
+TRAIN_NAMES: tuple[str, ...] = ("brick", "chelsea", "coffee", "grass", "gravel", "rocket")
+#: Embedded images that are colour (RGB) photographs; the others are grayscale only.
+COLOR_NAMES: frozenset[str] = frozenset({"astronaut", "chelsea", "coffee", "rocket"})
+
+#: ``skimage.data`` images left out of the embedded dataset, with the reason.
+EXCLUDED: dict[str, str] = {
+    "moon": "narrow dynamic range (low-contrast image for histogram-equalisation demos)",
+    "microaneurysms": "narrow dynamic range and only 102x102",
+    "clock": "motion-blurred on purpose: not a clean ground truth",
+    "checkerboard": "synthetic",
+    "binary_blobs": "synthetic binary image",
+    "horse": "binary silhouette",
+    "shepp_logan_phantom": "synthetic phantom",
+    "logo": "synthetic RGBA logo",
+    "colorwheel": "synthetic",
+    "text": "text-like corner-detection image",
+    "page": "scanned text page",
+    "cell": "quantitative phase microscopy with a banding artefact",
+    "immunohistochemistry": "microscopy, not a natural photograph",
+    "hubble_deep_field": "astronomical: mostly black sky with point sources",
+    "retina": "fundus photograph on a black circular mask",
+    "cat": "duplicate of chelsea",
+    "lfw_subset": "25x25 crops",
+    "stereo_motorcycle": "no licence statement in scikit-image's docstring",
+    "brain": "needs a download (pooch)",
+    "cells3d": "needs a download (pooch)",
+    "eagle": "needs a download (pooch)",
+    "human_mitosis": "needs a download (pooch)",
+    "kidney": "needs a download (pooch)",
+    "lily": "needs a download (pooch)",
+    "nickel_solidification": "needs a download (pooch)",
+    "palisades_of_vogt": "needs a download (pooch)",
+    "protein_transport": "needs a download (pooch)",
+    "skin": "needs a download (pooch)",
+    "vortex": "needs a download (pooch)",
+}
+
+#: File extensions :func:`load_folder` reads (compared lower-case).
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+
+_SPLITS = ("train", "test", "all")
+
+
+# --------------------------------------------------------------------------------------------
+# conversion
+# --------------------------------------------------------------------------------------------
+
+
+def to_float01(array: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """Convert an image array of any usual dtype to float32 in [0, 1].
+
+    Unsigned integers are divided by their dtype's maximum (uint8 by 255, uint16 by 65535), bools
+    map to {0, 1}, floats must already lie in [0, 1]. Signed integers are accepted when
+    non-negative and divided by their dtype's maximum. ``name`` appears in error messages.
+    """
+    a = np.asarray(array)
+    if a.dtype == np.bool_:
+        return a.astype(np.float32)
+    if np.issubdtype(a.dtype, np.integer):
+        if np.issubdtype(a.dtype, np.signedinteger) and a.size and a.min() < 0:
+            raise ValueError(f"{name}: signed integer image with negative values; expected >= 0")
+        return (a.astype(np.float64) / np.iinfo(a.dtype).max).astype(np.float32)
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name}: float image contains NaN or Inf")
+        if a.size and (a.min() < 0.0 or a.max() > 1.0):
+            raise ValueError(
+                f"{name}: float image with values in [{a.min():g}, {a.max():g}]; "
+                "expected values in [0, 1]"
+            )
+        return a.astype(np.float32)
+    raise ValueError(f"{name}: unsupported pixel type {a.dtype}")
+
+
+def _to_chw(a: np.ndarray, color: bool, name: str, *, gray_to_rgb: bool) -> np.ndarray | None:
+    """(H, W) / (H, W, 1|2|3|4) float array -> (C, H, W); None when it must be skipped.
+
+    Alpha channels are dropped. In colour mode a grayscale image is replicated to three channels
+    when ``gray_to_rgb`` is true and skipped (None) otherwise.
+    """
+    from skimage.color import rgb2gray
+
+    if a.ndim == 3 and a.shape[-1] in (1, 2):  # gray (+ alpha)
+        a = a[..., 0]
+    elif a.ndim == 3 and a.shape[-1] == 4:  # RGBA
+        a = a[..., :3]
+    if a.ndim == 2:
+        if not color:
+            return a[None]
+        if not gray_to_rgb:
+            return None
+        return np.repeat(a[None], 3, axis=0)
+    if a.ndim == 3 and a.shape[-1] == 3:
+        if color:
+            return np.ascontiguousarray(a.transpose(2, 0, 1))
+        return np.clip(rgb2gray(a), 0.0, 1.0).astype(np.float32)[None]
+    raise ValueError(
+        f"{name}: unsupported image shape {tuple(a.shape)}; expected (H, W) or (H, W, C) "
+        "with C in 1..4 (multi-page or volumetric images are not supported)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# embedded dataset
+# --------------------------------------------------------------------------------------------
+
+
+def _check_split(split: str) -> None:
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+
+
+def embedded_names(split: str = "train", color: bool = False) -> list[str]:
+    """Names (``skimage.data`` functions) of the embedded images in ``split``.
+
+    ``split`` is ``'train'``, ``'test'`` or ``'all'`` (train then test). In colour mode the
+    grayscale-only images are left out.
+    """
+    _check_split(split)
+    names = {"train": TRAIN_NAMES, "test": TEST_NAMES, "all": TRAIN_NAMES + TEST_NAMES}[split]
+    return [n for n in names if not color or n in COLOR_NAMES]
+
+
+@functools.cache
+def _read_embedded(name: str) -> np.ndarray:
+    import skimage.data
+
+    loader: Callable[[], np.ndarray] = getattr(skimage.data, name)
+    a = loader()
+    a.setflags(write=False)
+    return a
+
+
+def load_embedded(split: str = "train", color: bool = False) -> list[torch.Tensor]:
+    """Load the embedded images of ``split`` as (C, H, W) float32 tensors in [0, 1].
+
+    ``color=False`` gives one channel (colour photos converted with ``skimage.color.rgb2gray``);
+    ``color=True`` gives three channels and only the colour photographs (see the module
+    docstring). The order follows :func:`embedded_names`. Each call returns fresh tensors.
+    """
+    out = []
+    for name in embedded_names(split, color):
+        a = to_float01(_read_embedded(name), name=f"skimage.data.{name}")
+        chw = _to_chw(a, color, f"skimage.data.{name}", gray_to_rgb=False)
+        assert chw is not None  # colour mode only lists colour images
+        out.append(torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# folders
+# --------------------------------------------------------------------------------------------
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def _split_folder(root: Path, split: str) -> Path:
+    candidates = [root / split, root / "images" / split, root / "data" / "images" / split]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    tried = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(f"load_folder: no folder for split={split!r}; looked for {tried}")
+
+
+def list_image_files(path: str | Path, split: str | None = None) -> list[Path]:
+    """The image files :func:`load_folder` would read, sorted by name.
+
+    ``split=None`` reads ``path`` itself (a flat folder). A split name (``'train'``, ``'val'``,
+    ``'test'``...) reads ``path/<split>``, else ``path/images/<split>``, else
+    ``path/data/images/<split>`` (the layout of the BSDS500 archive). Raises
+    ``FileNotFoundError`` when the folder is missing, ``NotADirectoryError`` when ``path`` is a
+    file, and ``ValueError`` when the folder holds no PNG/JPEG/TIFF file.
+    """
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"load_folder: path {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"load_folder: path {str(root)!r} is not a folder")
+    folder = root if split is None else _split_folder(root, split)
+    files = _images_in(folder)
+    if not files:
+        hint = ""
+        if split is None:
+            subs = sorted(
+                s
+                for s in ("train", "val", "test")
+                if any((root / p / s).is_dir() for p in (".", "images", "data/images"))
+            )
+            if subs:
+                hint = f"; it looks like a train/test layout, pass split= one of {subs}"
+        raise ValueError(f"load_folder: no images (PNG/JPEG/TIFF) in folder {str(folder)!r}{hint}")
+    return files
+
+
+def _read_file(file: Path) -> np.ndarray:
+    import skimage.io
+
+    try:
+        with warnings.catch_warnings():
+            # imageio tries its legacy plugins on a broken file and warns about their deprecation
+            warnings.simplefilter("ignore", DeprecationWarning)
+            a = skimage.io.imread(file)
+    except Exception as exc:
+        raise ValueError(
+            f"load_folder: cannot read image file {str(file)!r} ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(a, np.ndarray) or a.ndim < 2 or a.size == 0:
+        raise ValueError(f"load_folder: cannot read image file {str(file)!r} (no pixel data)")
+    return a
+
+
+def load_folder(
+    path: str | Path, color: bool = False, split: str | None = None
+) -> list[torch.Tensor]:
+    """Load every PNG/JPEG/TIFF image of a folder as (C, H, W) float32 tensors in [0, 1].
+
+    Parameters
+    ----------
+    path:
+        A flat folder of images, or the root of a train/test layout (see ``split``).
+    color:
+        ``False``: one channel (RGB converted with ``skimage.color.rgb2gray``). ``True``: three
+        channels; grayscale files are replicated to three channels (a user's folder is never
+        silently thinned, unlike the embedded set). Alpha channels are dropped.
+    split:
+        ``None`` for a flat folder, or a split name read from ``path/<split>``,
+        ``path/images/<split>`` or ``path/data/images/<split>`` (BSDS500).
+
+    uint8, uint16 (and other unsigned integer) files are scaled by their dtype's maximum; float
+    files (TIFF) must already lie in [0, 1]. Files are read in name order; use
+    :func:`list_image_files` for the matching names. A file that cannot be read raises
+    ``ValueError`` naming it.
+    """
+    out = []
+    for file in list_image_files(path, split):
+        a = to_float01(_read_file(file), name=f"load_folder: {str(file)!r}")
+        chw = _to_chw(a, color, f"load_folder: {str(file)!r}", gray_to_rgb=True)
+        assert chw is not None
+        out.append(torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)))
+    return out

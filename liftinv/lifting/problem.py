@@ -1,0 +1,213 @@
+r"""The lifted training problem of a network: objective, block gradients, block steps.
+
+For a :class:`~liftinv.models.LiftedNetwork` with layers :math:`l = 1..L`, a batch
+:math:`(x_0^i, y^i)_{i=1}^s`, auxiliaries :math:`X = \{x_l^i\}_{l<L}` and a penalty
+:math:`P` (lifted Bregman by default),
+
+.. math::
+    \mathcal E(\Theta, X) = \frac1s\sum_i\Big[\sum_{l=1}^{L-1}\lambda_l P_l(x_l^i, v_l^i)
+    + B_{\sigma_L}(y^i, v_L^i)\Big],\qquad v_l = A_l x_{l-1} + b_l\ (+ S_l x_{s_l}).
+
+The last term is the network loss, so :math:`\mathcal E` equals the loss at a
+forward-propagated :math:`X`.
+
+**Auxiliary block** :math:`x_m` (all samples at once).  Its own term
+:math:`\lambda_m P_m(x_m, v_m)` is handled by an exact prox; the terms of the layers
+:math:`r` that read :math:`x_m` through a map :math:`M_{r,m}` are smooth with gradient
+:math:`g = \sum_r \lambda_r M_{r,m}^\top \nabla_v P_r(x_r, v_r)` and Lipschitz constant
+:math:`L_m = \sum_r \lambda_r \kappa_r \|M_{r,m}\|^2`.  The step is
+
+.. math::
+    x_m \leftarrow \mathrm{prox}_{\mu\lambda_m P_m(\cdot, v_m)}(x_m - \mu g),\qquad \mu = 1/L_m ,
+
+which for lifted Bregman is :math:`\mathrm{prox}_{\mu\lambda_m\phi_m}(x_m - \mu g + \mu\lambda_m v_m)`.
+States of one colour group share no penalty, so a group is updated from one
+snapshot; pre-activations are cached and recomputed only when a state they read
+has changed (one pass per sweep).
+
+**Weight block** :math:`\theta_l`: :math:`\nabla_{\theta_l}\mathcal E` is the autograd
+gradient of :math:`\frac1s\sum_i\lambda_l\langle \mathrm{sg}(\nabla_v P_l), v_l(\theta_l)\rangle`,
+so no derivative of :math:`\sigma` is ever taken for Bregman penalties.  Its
+Lipschitz constant is :math:`\lambda_l\kappa_l\|J_l\|^2/s` with :math:`J_l` the
+(linear) map :math:`\theta_l\mapsto v_l`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch.func import functional_call
+
+from ..models.network import LiftedNetwork
+from ..utils.checks import check_tensor
+from .penalties import LiftedBregman, Penalty, get_penalty
+
+
+class LiftedProblem:
+    """The lifted objective of ``network`` under ``penalty`` with layer weights ``lam``.
+
+    Parameters
+    ----------
+    network: the network whose weights are trained.
+    penalty: ``'bregman'`` (default), ``'mac'``, ``'fenchel'`` or a :class:`Penalty`.
+    lam: penalty weight :math:`\\lambda_l` of the hidden layers, a scalar or one per
+        hidden layer (the loss has weight 1).
+    """
+
+    def __init__(
+        self,
+        network: LiftedNetwork,
+        penalty: str | Penalty = "bregman",
+        lam: float | Sequence[float] = 1.0,
+    ) -> None:
+        if not isinstance(network, LiftedNetwork):
+            raise TypeError(f"LiftedProblem needs a LiftedNetwork, got {type(network).__name__}")
+        self.network = network
+        self.penalty = get_penalty(penalty)
+        self.loss_penalty = LiftedBregman()
+        n_hidden = network.depth - 1
+        lam = [float(lam)] * n_hidden if isinstance(lam, (int, float)) else [float(t) for t in lam]
+        if len(lam) != n_hidden or any(t <= 0 for t in lam):
+            raise ValueError(f"lam must be positive, one per hidden layer ({n_hidden}); got {lam}")
+        self.lam = lam
+        for l in range(1, network.depth):
+            self.penalty.check(network.activation(l), l)
+
+    # -- per-layer data ----------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        return self.network.depth
+
+    def penalty_of(self, l: int) -> Penalty:
+        return self.loss_penalty if l == self.depth else self.penalty
+
+    def lam_of(self, l: int) -> float:
+        return 1.0 if l == self.depth else self.lam[l - 1]
+
+    def target(self, l: int, states: Sequence[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        return y if l == self.depth else states[l]
+
+    def check_batch(self, x0: torch.Tensor, y: torch.Tensor) -> None:
+        net = self.network
+        like = next(net.parameters(), None)
+        check_tensor(x0, "input x0", shape=net.in_shape, like=like)
+        check_tensor(y, "target y", shape=net.out_shape, like=like)
+        if x0.shape[0] != y.shape[0]:
+            raise ValueError(f"x0 has {x0.shape[0]} samples but y has {y.shape[0]}")
+
+    # -- objective -------------------------------------------------------------------------
+    def loss(self, x0: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean network loss :math:`\\frac1s\\sum_i B_{\\sigma_L}(y^i, v_L^i)` (differentiable)."""
+        v = self.network.logits(x0)
+        return self.loss_penalty.value(self.network.activation(self.depth), y, v).mean()
+
+    @torch.no_grad()
+    def init_aux(self, x0: torch.Tensor) -> tuple[list[torch.Tensor], dict[int, torch.Tensor]]:
+        """Auxiliaries from a forward pass, and the pre-activations as a cache."""
+        states, preacts = self.network.forward_states(x0)
+        return states, {l: v for l, v in enumerate(preacts, start=1)}
+
+    def preact(self, l: int, states, cache: dict[int, torch.Tensor]) -> torch.Tensor:
+        if l not in cache:
+            cache[l] = self.network.preactivation(l, states)
+        return cache[l]
+
+    @torch.no_grad()
+    def evaluate(self, states, y, cache: dict[int, torch.Tensor] | None = None) -> dict[str, float]:
+        """Lifted objective, constraint violation :math:`\\frac1s\\sum\\|x_l - \\sigma(v_l)\\|^2`."""
+        cache = {} if cache is None else cache
+        net = self.network
+        lifted = torch.zeros((), device=y.device, dtype=y.dtype)
+        viol = torch.zeros_like(lifted)
+        for l in range(1, self.depth + 1):
+            v, act, tgt = self.preact(l, states, cache), net.activation(l), self.target(l, states, y)
+            lifted = lifted + self.lam_of(l) * self.penalty_of(l).value(act, tgt, v).mean()
+            if l < self.depth:
+                viol = viol + ((tgt - act(v)) ** 2).flatten(1).sum(1).mean()
+        return {"lifted": float(lifted), "violation": float(viol)}
+
+    # -- auxiliary blocks -------------------------------------------------------------------
+    @torch.no_grad()
+    def map_norms(self, vecs: dict | None = None, exact: bool = False) -> dict[tuple[int, int], float]:
+        """:math:`\\|M_{r,m}\\|^2` for every map reading a hidden state.
+
+        One warm-started power iteration per map; ``vecs`` (keyed like the result)
+        holds the warm starts and is updated in place.  ``exact=True`` iterates to
+        convergence instead.
+        """
+        net, norms = self.network, {}
+        vecs = {} if vecs is None else vecs
+        for r in range(2, self.depth + 1):
+            for m, amap in net.sources(r):
+                if m >= 1:
+                    shape = net.state_shapes[m]
+                    if exact:
+                        norms[(r, m)] = amap.exact_norm_sq(shape)
+                    else:
+                        norms[(r, m)], vecs[(r, m)] = amap.op_norm_sq(shape, vecs.get((r, m)))
+        return norms
+
+    @torch.no_grad()
+    def aux_sweep(self, states, y, cache, norms, step_scale: float = 1.0) -> None:
+        """One proximal-gradient step on every auxiliary block, colour group by group.
+
+        ``states`` (a list) is updated in place and ``cache`` kept consistent.
+        """
+        net = self.network
+        for group in net.aux_groups:
+            for m in group:
+                grad, lip = None, 0.0
+                for r, amap in net.readers(m):
+                    pen, lam_r = self.penalty_of(r), self.lam_of(r)
+                    res = pen.grad_v(net.activation(r), self.target(r, states, y), self.preact(r, states, cache))
+                    term = amap.adjoint(res, net.state_shapes[m])
+                    grad = lam_r * term if grad is None else grad.add_(term, alpha=lam_r)
+                    lip += lam_r * pen.curvature * norms[(r, m)]
+                mu = step_scale / max(lip, 1e-12)
+                w = grad.mul_(-mu).add_(states[m])  # x_m - mu * g, in the gradient's buffer
+                states[m] = self.penalty.prox_y(
+                    net.activation(m), w, self.preact(m, states, cache), mu * self.lam_of(m)
+                )
+                for r, _ in net.readers(m):
+                    cache.pop(r, None)
+
+    # -- weight blocks -----------------------------------------------------------------------
+    def weight_surrogate(self, states, y) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        r"""A scalar whose :math:`\theta`-gradient is :math:`\nabla_\Theta\mathcal E` at ``states``.
+
+        :math:`\frac1s\sum_l\lambda_l\langle\mathrm{sg}(\nabla_v P_l(x_l, v_l)), v_l(\theta)\rangle`.
+        Also returns the (detached) pre-activations, for monitoring.
+        """
+        net, s = self.network, y.shape[0]
+        total, cache = 0.0, {}
+        for l in range(1, self.depth + 1):
+            v = net.preactivation(l, states)
+            vd = v.detach()
+            cache[l] = vd
+            with torch.no_grad():
+                res = self.penalty_of(l).grad_v(net.activation(l), self.target(l, states, y), vd)
+            total = total + self.lam_of(l) * (res * v).sum()
+        return total / s, cache
+
+    def jacobian_norm_sq(self, l: int, states, vecs: list[torch.Tensor], n_iter: int) -> tuple[float, list]:
+        r"""Power iteration for :math:`\|J_l\|^2`, :math:`J_l:\theta_l\mapsto v_l` on this batch.
+
+        The layer's pre-activation is linear in its parameters (dense and conv maps),
+        so :math:`J_l\delta` is the layer evaluated with parameters :math:`\delta`.
+        ``vecs`` is the warm start (same shapes as the parameters).
+        """
+        layer = self.network.layer(l)
+        names = [n for n, _ in layer.named_parameters()]
+        x_prev = states[l - 1]
+        x_skip = states[layer.skip_from] if layer.skip is not None else None
+        est = 0.0
+        for _ in range(n_iter):
+            nrm = torch.sqrt(sum((d * d).sum() for d in vecs)).clamp_min(1e-30)
+            delta = [(d / nrm).requires_grad_(True) for d in vecs]
+            with torch.enable_grad():
+                out = functional_call(layer, dict(zip(names, delta)), (x_prev, x_skip))
+                back = torch.autograd.grad(out, delta, grad_outputs=out)
+            est = float(sum((d.detach() * b).sum() for d, b in zip(delta, back)))
+            vecs = [b.detach() for b in back]
+        return est, vecs

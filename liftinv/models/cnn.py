@@ -1,0 +1,41 @@
+"""Convolutional network (conv layers, then a dense head) as a lifted network."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from .linear_maps import Conv2d, Dense
+from .network import Layer, LiftedNetwork
+
+
+class CNN(LiftedNetwork):
+    r"""Convolutions :math:`x_l = \sigma(w_l * x_{l-1} + b_l)` and a dense output layer.
+
+    ``in_shape = (C, H, W)``; one conv layer per entry of ``channels`` (kernel
+    ``kernel_size``, stride ``stride``), then :math:`\sigma_L(W x + b)` with
+    ``out_features`` outputs (``last_activation='softmax'`` for a classifier).
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        channels: Sequence[int] = (8, 16),
+        out_features: int = 10,
+        kernel_size: int = 3,
+        stride: int = 2,
+        activation: str | nn.Module = "relu",
+        last_activation: str | nn.Module = "softmax",
+    ) -> None:
+        in_shape = tuple(int(s) for s in in_shape)
+        if len(in_shape) != 3:
+            raise ValueError(f"CNN in_shape must be (C, H, W), got {in_shape}")
+        layers, shape = [], in_shape
+        for ch in channels:
+            conv = Conv2d(shape[0], ch, kernel_size, stride=stride)
+            shape = conv.out_shape(shape)
+            layers.append(Layer(conv, activation))
+        n_flat = shape[0] * shape[1] * shape[2]
+        layers.append(Layer(Dense(n_flat, out_features), last_activation))
+        super().__init__(layers, in_shape=in_shape)

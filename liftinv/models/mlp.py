@@ -1,0 +1,35 @@
+"""Multilayer perceptron as a lifted network."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from .linear_maps import Dense
+from .network import Layer, LiftedNetwork
+
+
+class MLP(LiftedNetwork):
+    r"""Dense layers :math:`x_l = \sigma(W_l x_{l-1} + b_l)`, widths ``sizes``.
+
+    ``sizes = (n_in, h_1, ..., n_out)``; hidden layers use ``activation``, the last
+    ``last_activation`` (``'identity'`` for regression, ``'softmax'`` for classes).
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | nn.Module = "relu",
+        last_activation: str | nn.Module = "identity",
+        bias: bool = True,
+    ) -> None:
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"MLP needs at least (n_in, n_out), got sizes={sizes}")
+        layers = [
+            Layer(Dense(a, b, bias=bias), activation if i < len(sizes) - 2 else last_activation)
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
+        ]
+        super().__init__(layers, in_shape=(sizes[0],))
+        self.sizes = sizes

@@ -1,0 +1,172 @@
+r"""Lifted networks: a sequence of affine maps followed by proximal activations.
+
+A network with input :math:`x_0` and layers :math:`l = 1..L` computes
+
+.. math::
+    v_l = A_l x_{l-1} + b_l + S_l x_{s_l},\qquad x_l = \sigma_l(v_l) = \mathrm{prox}_{\Psi_l}(v_l),
+
+where the optional skip term :math:`S_l x_{s_l}` reads an earlier state
+(:math:`s_l = 0` injects the network input, as unrolled algorithms do;
+:math:`s_l = l - 2` gives a residual connection).  The output is :math:`x_L`.
+
+The same object is an ordinary ``nn.Module`` (forward, backprop, ``state_dict``)
+and describes its lifted problem: which states each layer reads
+(:meth:`LiftedNetwork.sources`), which layers read a state
+(:meth:`LiftedNetwork.readers`) and a colouring of the hidden states into groups
+that share no penalty (:attr:`LiftedNetwork.aux_groups`, even/odd for a chain),
+which the solvers update together.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..activations import ProxActivation, get_activation
+from ..utils.checks import check_tensor
+from .linear_maps import LinearMap
+
+
+class Layer(nn.Module):
+    r"""One lifted layer :math:`x = \sigma(A x_{prev} + b + S x_{skip})`.
+
+    Parameters
+    ----------
+    linear: the map :math:`A` (with its bias) applied to the previous state.
+    activation: a proximal activation, a name, or a torch activation module.
+    skip: optional ``(source_index, LinearMap)``; the source index counts states
+        from the network input ``0`` and must be at most ``l - 2`` for layer ``l``.
+    """
+
+    def __init__(
+        self,
+        linear: LinearMap,
+        activation: str | nn.Module = "relu",
+        skip: tuple[int, LinearMap] | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(linear, LinearMap):
+            raise TypeError(f"Layer expects a liftinv LinearMap, got {type(linear).__name__}")
+        self.linear = linear
+        self.activation: ProxActivation = get_activation(activation)
+        self.skip_from: int | None = None
+        self.skip: LinearMap | None = None
+        if skip is not None:
+            self.skip_from, self.skip = int(skip[0]), skip[1]
+
+    def forward(self, x_prev: torch.Tensor, x_skip: torch.Tensor | None = None) -> torch.Tensor:
+        """The pre-activation :math:`v` (the activation is applied by the network)."""
+        v = self.linear(x_prev)
+        if self.skip is not None:
+            v = v + self.skip(x_skip)
+        return v
+
+
+class LiftedNetwork(nn.Module):
+    """A feed-forward network of :class:`Layer` objects with a fixed input shape.
+
+    ``in_shape`` is the per-sample input shape, e.g. ``(784,)`` or ``(1, 16, 16)``.
+    """
+
+    def __init__(self, layers: Sequence[Layer], in_shape: Sequence[int]) -> None:
+        super().__init__()
+        if len(layers) == 0:
+            raise ValueError("A network needs at least one layer")
+        self.layers = nn.ModuleList(layers)
+        self.in_shape = tuple(int(s) for s in in_shape)
+        shapes = [self.in_shape]
+        for l, layer in enumerate(self.layers, start=1):
+            out = layer.linear.out_shape(shapes[l - 1])
+            if layer.skip is not None:
+                s = layer.skip_from
+                if not 0 <= s <= l - 2:
+                    raise ValueError(f"Layer {l}: skip source {s} must be in [0, {l - 2}]")
+                skip_out = layer.skip.out_shape(shapes[s])
+                if tuple(skip_out) != tuple(out):
+                    raise ValueError(
+                        f"Layer {l}: skip output {tuple(skip_out)} does not match {tuple(out)}"
+                    )
+            shapes.append(tuple(out))
+        #: per-sample shapes of x_0 .. x_L
+        self.state_shapes: list[tuple[int, ...]] = shapes
+        self._readers = {m: [] for m in range(len(shapes))}
+        for l in range(1, self.depth + 1):
+            for m, amap in self.sources(l):
+                self._readers[m].append((l, amap))
+        self.aux_groups: list[list[int]] = self._colour_hidden_states()
+
+    # -- structure ------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Number of layers :math:`L`."""
+        return len(self.layers)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.state_shapes[-1]
+
+    def layer(self, l: int) -> Layer:
+        """Layer ``l`` (1-based, as in the maths)."""
+        return self.layers[l - 1]
+
+    def activation(self, l: int) -> ProxActivation:
+        return self.layers[l - 1].activation
+
+    def sources(self, l: int) -> list[tuple[int, LinearMap]]:
+        """``[(state index, map)]`` read by layer ``l``."""
+        layer = self.layer(l)
+        src = [(l - 1, layer.linear)]
+        if layer.skip is not None:
+            src.append((layer.skip_from, layer.skip))
+        return src
+
+    def readers(self, m: int) -> list[tuple[int, LinearMap]]:
+        """``[(layer index, map)]`` of the layers whose pre-activation reads state ``m``."""
+        return self._readers[m]
+
+    def _colour_hidden_states(self) -> list[list[int]]:
+        """Greedy colouring of x_1..x_{L-1}: two states touching one penalty differ in colour."""
+        hidden = range(1, self.depth)
+        neighbours = {m: set() for m in hidden}
+        for l in range(1, self.depth + 1):
+            members = [m for m, _ in self.sources(l)] + [l]
+            members = [m for m in members if 1 <= m <= self.depth - 1]
+            for a in members:
+                neighbours[a].update(b for b in members if b != a)
+        colour: dict[int, int] = {}
+        for m in hidden:
+            taken = {colour[n] for n in neighbours[m] if n in colour}
+            colour[m] = next(c for c in range(len(taken) + 1) if c not in taken)
+        n_col = max(colour.values(), default=-1) + 1
+        return [[m for m in hidden if colour[m] == c] for c in range(n_col)]
+
+    # -- evaluation -------------------------------------------------------------------
+    def preactivation(self, l: int, states: Sequence[torch.Tensor]) -> torch.Tensor:
+        r""":math:`v_l` from the states list ``[x_0, x_1, ...]``."""
+        layer = self.layer(l)
+        skip = states[layer.skip_from] if layer.skip is not None else None
+        return layer(states[l - 1], skip)
+
+    def check_input(self, x: torch.Tensor, name: str = "x") -> None:
+        check_tensor(x, name, shape=self.in_shape, like=next(self.parameters(), None))
+
+    def forward_states(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """States ``[x_0 .. x_{L-1}]`` and pre-activations ``[v_1 .. v_L]`` of a forward pass."""
+        states, preacts = [x], []
+        for l in range(1, self.depth + 1):
+            v = self.preactivation(l, states)
+            preacts.append(v)
+            if l < self.depth:
+                states.append(self.activation(l)(v))
+        return states, preacts
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The last pre-activation :math:`v_L` (logits for a softmax classifier)."""
+        self.check_input(x)
+        return self.forward_states(x)[1][-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network output :math:`x_L = \\sigma_L(v_L)`."""
+        return self.activation(self.depth)(self.logits(x))

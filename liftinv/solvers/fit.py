@@ -1,0 +1,171 @@
+"""The training loop shared by every solver: epochs, budget, monitoring, progress.
+
+``fit`` drives any object with ``network``, ``problem``, ``prepare(n)`` and
+``step_batch(x0, y, index)`` (:class:`BCD`, :class:`ISGM`, :class:`Backprop`), so
+lifted and backprop training are run and reported identically.  After every
+epoch it records, outside the timed region:
+
+* ``lifted``: mean over the epoch's mini-batches of the lifted objective reached
+  by the solver (for backprop, the batch loss);
+* ``violation``: mean constraint violation :math:`\\frac1s\\sum_l\\|x_l - \\sigma(v_l)\\|^2`;
+* ``train_loss`` / ``test_loss``: the true network loss by a forward pass over the
+  whole set, and any extra ``metrics`` (e.g. accuracy);
+* ``seconds`` (training time only) and ``iterations``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..utils.checks import resolve_device
+
+
+class History(list):
+    """A list of per-epoch records (dicts) with small conveniences."""
+
+    def column(self, key: str) -> list:
+        return [r.get(key) for r in self]
+
+    @property
+    def final(self) -> dict:
+        return self[-1] if self else {}
+
+    def to_json(self) -> str:
+        return json.dumps(list(self), indent=2)
+
+
+@torch.no_grad()
+def evaluate(problem, x, y, *, batch_size: int = 1024, metrics: dict[str, Callable] | None = None) -> dict:
+    """Mean network loss (and ``metrics(output, y)`` averaged per sample) over a data set."""
+    net = problem.network
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    totals: dict[str, float] = {"loss": 0.0}
+    for name in metrics or {}:
+        totals[name] = 0.0
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size].to(device)
+        yb = y[start : start + batch_size].to(device)
+        v = net.logits(xb)
+        act = net.activation(net.depth)
+        totals["loss"] += float(problem.loss_penalty.value(act, yb, v).sum())
+        for name, fn in (metrics or {}).items():
+            totals[name] += float(fn(act(v), yb)) * xb.shape[0]
+    net.train(was_training)
+    return {k: t / x.shape[0] for k, t in totals.items()}
+
+
+def accuracy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Fraction of samples whose arg-max matches the one-hot (or soft) target."""
+    return (output.argmax(1) == y.argmax(1)).float().mean()
+
+
+def fit(
+    solver,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    *,
+    epochs: int | None = None,
+    time_budget: float | None = None,
+    batch_size: int = 64,
+    x_test: torch.Tensor | None = None,
+    y_test: torch.Tensor | None = None,
+    metrics: dict[str, Callable] | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = "auto",
+    progress: bool = True,
+    callback: Callable[[dict], bool | None] | None = None,
+    desc: str | None = None,
+) -> History:
+    """Train with ``solver`` for ``epochs`` epochs and/or ``time_budget`` seconds.
+
+    Parameters
+    ----------
+    solver: a :class:`BCD`, :class:`ISGM` or :class:`Backprop`.
+    x_train, y_train: the training set (any device; moved once to ``device``).
+    epochs, time_budget: stop after this many epochs or training seconds (the
+        budget is checked after every mini-batch; evaluation time is not counted).
+    batch_size: mini-batch size; the order is reshuffled every epoch from ``seed``.
+    x_test, y_test: an optional held-out set, evaluated after every epoch.
+    metrics: extra ``name -> fn(output, y)`` evaluated with the loss.
+    seed: seeds torch and the shuffling, so two runs give the same history.
+    device: ``'auto'`` keeps the network where it is; ``None`` picks CUDA when
+        available; otherwise a device to move the network to before training.
+    callback: called with each epoch record; returning ``False`` stops training.
+
+    Returns the :class:`History` of epoch records.
+    """
+    if epochs is None and time_budget is None:
+        raise ValueError("fit needs epochs or time_budget")
+    if x_train.shape[0] != y_train.shape[0]:
+        raise ValueError(f"x_train has {x_train.shape[0]} samples but y_train has {y_train.shape[0]}")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    net = solver.network
+    if device != "auto":
+        net.to(resolve_device(device))
+    dev = next(net.parameters()).device
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    x_train, y_train = x_train.to(dev), y_train.to(dev)
+    n = x_train.shape[0]
+    solver.prepare(n)
+
+    history, elapsed, iters, epoch = History(), 0.0, 0, 0
+    bar = tqdm(
+        total=epochs if epochs is not None else round(time_budget),
+        unit="epoch" if epochs is not None else "s",
+        desc=desc or type(solver).__name__,
+        disable=not progress,
+        leave=False,
+    )
+    stop = False
+    while not stop:
+        epoch += 1
+        perm = torch.randperm(n, generator=gen).to(dev)
+        lifted = viol = 0.0
+        n_batches = 0
+        for start in range(0, n, batch_size):
+            idx = perm[start : start + batch_size]
+            t0 = time.perf_counter()
+            stats = solver.step_batch(x_train[idx], y_train[idx], idx)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            dt = time.perf_counter() - t0
+            elapsed += dt
+            iters += 1
+            n_batches += 1
+            lifted += stats["lifted"]
+            viol += stats["violation"]
+            if epochs is None:
+                bar.update(min(dt, max(bar.total - bar.n, 0)))
+            if time_budget is not None and elapsed >= time_budget:
+                stop = True
+                break
+        record = {
+            "epoch": epoch,
+            "iterations": iters,
+            "seconds": elapsed,
+            "lifted": lifted / n_batches,
+            "violation": viol / n_batches,
+        }
+        train_eval = evaluate(solver.problem, x_train, y_train, metrics=metrics)
+        record.update({f"train_{k}": v for k, v in train_eval.items()})
+        if x_test is not None:
+            test_eval = evaluate(solver.problem, x_test, y_test, metrics=metrics)
+            record.update({f"test_{k}": v for k, v in test_eval.items()})
+        history.append(record)
+        if epochs is not None:
+            bar.update(1)
+            stop = stop or epoch >= epochs
+        bar.set_postfix(loss=f"{record['train_loss']:.4g}", lifted=f"{record['lifted']:.4g}")
+        if callback is not None and callback(record) is False:
+            stop = True
+    bar.close()
+    return history

@@ -1,0 +1,34 @@
+"""Shared fixtures.
+
+- ``device``: runs a test once on ``"cpu"`` and once on ``"cuda"``; the cuda case carries the
+  ``cuda`` marker (deselect with ``-m "not cuda"``) and is skipped when no CUDA device is present.
+- ``_seed_everything`` (autouse): seeds torch (CPU and CUDA) and NumPy's global RNG before every
+  test, so a test's randomness does not depend on which tests ran before it.
+
+The thread count (``torch.set_num_threads``) is deliberately left alone.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+SEED = 0
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request) -> torch.device:
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    return torch.device(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)  # also seeds every CUDA device (lazily when CUDA is not initialised)
+    yield
