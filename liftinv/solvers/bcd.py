@@ -51,7 +51,10 @@ class BCD(torch.optim.Optimizer):
     aux_iters: auxiliary sweeps per inner iteration.
     inner_iters: (auxiliary sweeps, weight step) alternations per mini-batch.
     step_scale: multiplies every :math:`1/L` step (keep it below 2).
-    lipschitz_every: refresh the weight-block Lipschitz estimates every this many steps.
+    lipschitz_every: refresh the Lipschitz estimates (operator norms of the maps,
+        weight-block constants) every this many steps; 1 tracks them exactly.
+    monitor_every: evaluate the lifted objective and violation every this many
+        steps (they cost about one forward pass); other steps return ``{}``.
     prox_weight: :math:`1/\\tau` of the ISGM proximal term (0 disables it).
     aux: ``'forward'`` (rebuilt per mini-batch) or ``'keep'`` (kept per sample).
     exact_norms: operator norms to convergence instead of one warm iteration (tests).
@@ -75,6 +78,7 @@ class BCD(torch.optim.Optimizer):
         prox_weight: float = 0.0,
         aux: str = "forward",
         exact_norms: bool = False,
+        monitor_every: int = 1,
     ) -> None:
         if weight_update not in _WEIGHT_UPDATES:
             raise ValueError(f"weight_update must be one of {_WEIGHT_UPDATES}, got {weight_update!r}")
@@ -86,7 +90,7 @@ class BCD(torch.optim.Optimizer):
             raise ValueError(f"aux must be 'forward' or 'keep', got {aux!r}")
         if not 0 < step_scale < 2:
             raise ValueError(f"step_scale must lie in (0, 2), got {step_scale}")
-        if min(aux_iters, inner_iters, lipschitz_every) < 1 or prox_weight < 0 or weight_decay < 0:
+        if min(aux_iters, inner_iters, lipschitz_every, monitor_every) < 1 or prox_weight < 0 or weight_decay < 0:
             raise ValueError("aux_iters, inner_iters, lipschitz_every >= 1; prox_weight, weight_decay >= 0")
         self.problem = problem
         self.network = problem.network
@@ -100,7 +104,8 @@ class BCD(torch.optim.Optimizer):
         self.weight_update, self.momentum, self.beta = weight_update, momentum, beta
         self.aux_iters, self.inner_iters = aux_iters, inner_iters
         self.step_scale, self.lipschitz_every = step_scale, lipschitz_every
-        self.aux, self.exact_norms = aux, exact_norms
+        self.aux, self.exact_norms, self.monitor_every = aux, exact_norms, monitor_every
+        self._norms: dict | None = None
         self.memory: AuxMemory | None = None
         self._pending: tuple | None = None
         self._steps = 0
@@ -131,7 +136,11 @@ class BCD(torch.optim.Optimizer):
 
     # -- the lifted step ----------------------------------------------------------------------
     def step_batch(self, x0: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None) -> dict:
-        """One BCD update on a mini-batch; returns the lifted objective and violation."""
+        """One BCD update on a mini-batch.
+
+        Returns ``{'lifted': ..., 'violation': ...}`` at the auxiliaries reached (every
+        ``monitor_every`` steps, else ``{}``).
+        """
         problem = self.problem
         problem.check_batch(x0, y)
         kept = self.memory is not None and index is not None and self.memory.has(index)
@@ -142,8 +151,11 @@ class BCD(torch.optim.Optimizer):
         anchor = None
         if self.defaults["prox_weight"] > 0:
             anchor = [[p.detach().clone() for p in g["params"]] for g in self.param_groups]
-        for _ in range(self.inner_iters):
-            norms = problem.map_norms(self._norm_vecs(), exact=self.exact_norms)
+        stats: dict = {}
+        for it in range(self.inner_iters):
+            if self._norms is None or self._steps % self.lipschitz_every == 0 or self.exact_norms:
+                self._norms = problem.map_norms(self._norm_vecs(), exact=self.exact_norms)
+            norms = self._norms
             for _ in range(self.aux_iters):
                 problem.aux_sweep(states, y, cache, norms, self.step_scale)
             if self.momentum == "nesterov":
@@ -152,7 +164,8 @@ class BCD(torch.optim.Optimizer):
             params = [p for g in self.param_groups for p in g["params"]]
             grads = torch.autograd.grad(surrogate, params, allow_unused=True)
             with torch.no_grad():
-                stats = problem.evaluate(states, y, cache)
+                if it == self.inner_iters - 1 and self._steps % self.monitor_every == 0:
+                    stats = problem.evaluate(states, y, cache)
                 self._update_weights(grads, states, anchor, y.shape[0])
             cache = {}
             self._steps += 1
@@ -222,21 +235,26 @@ class BCD(torch.optim.Optimizer):
                     p.div_(1.0 + gamma * group["weight_decay"])
 
     def _adam(self, group, params, grads) -> None:
+        """Adam (Kingma & Ba) on the lifted gradients, vectorised over the group's tensors."""
         b1, b2 = group["betas"]
-        for p, g in zip(params, grads):
-            if group["weight_decay"] > 0:
-                g = g.add(p, alpha=group["weight_decay"])
+        if group["weight_decay"] > 0:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        gstate = self.state[params[0]]
+        for p in params:
             st = self.state[p]
             if "exp_avg" not in st:
-                st["step"] = 0
-                st["exp_avg"] = torch.zeros_like(p)
-                st["exp_avg_sq"] = torch.zeros_like(p)
-            st["step"] += 1
-            st["exp_avg"].mul_(b1).add_(g, alpha=1 - b1)
-            st["exp_avg_sq"].mul_(b2).addcmul_(g, g, value=1 - b2)
-            bc1, bc2 = 1 - b1 ** st["step"], 1 - b2 ** st["step"]
-            denom = (st["exp_avg_sq"] / bc2).sqrt_().add_(group["eps"])
-            p.addcdiv_(st["exp_avg"], denom, value=-group["lr"] / bc1)
+                st["exp_avg"], st["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
+        gstate["adam_step"] = gstate.get("adam_step", 0) + 1
+        m = [self.state[p]["exp_avg"] for p in params]
+        v = [self.state[p]["exp_avg_sq"] for p in params]
+        torch._foreach_lerp_(m, grads, 1 - b1)
+        torch._foreach_mul_(v, b2)
+        torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
+        k = gstate["adam_step"]
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, math.sqrt(1 - b2**k))
+        torch._foreach_add_(denom, group["eps"])
+        torch._foreach_addcdiv_(params, m, denom, value=-group["lr"] / (1 - b1**k))
 
 
 class ISGM(BCD):

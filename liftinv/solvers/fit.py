@@ -130,7 +130,7 @@ def fit(
         epoch += 1
         perm = torch.randperm(n, generator=gen).to(dev)
         lifted = viol = 0.0
-        n_batches = 0
+        n_monitored = 0
         for start in range(0, n, batch_size):
             idx = perm[start : start + batch_size]
             t0 = time.perf_counter()
@@ -140,9 +140,10 @@ def fit(
             dt = time.perf_counter() - t0
             elapsed += dt
             iters += 1
-            n_batches += 1
-            lifted += stats["lifted"]
-            viol += stats["violation"]
+            if stats:  # solvers may monitor only every few steps
+                lifted += stats["lifted"]
+                viol += stats["violation"]
+                n_monitored += 1
             if epochs is None:
                 bar.update(min(dt, max(bar.total - bar.n, 0)))
             if time_budget is not None and elapsed >= time_budget:
@@ -152,8 +153,8 @@ def fit(
             "epoch": epoch,
             "iterations": iters,
             "seconds": elapsed,
-            "lifted": lifted / n_batches,
-            "violation": viol / n_batches,
+            "lifted": lifted / n_monitored if n_monitored else float("nan"),
+            "violation": viol / n_monitored if n_monitored else float("nan"),
         }
         train_eval = evaluate(solver.problem, x_train, y_train, metrics=metrics)
         record.update({f"train_{k}": v for k, v in train_eval.items()})
