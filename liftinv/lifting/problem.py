@@ -97,10 +97,15 @@ class LiftedProblem:
             raise ValueError(f"x0 has {x0.shape[0]} samples but y has {y.shape[0]}")
 
     # -- objective -------------------------------------------------------------------------
+    def sample_losses(self, x0: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample network loss :math:`B_{\\sigma_L}(y^i, v_L^i)` and the network output."""
+        v = self.network.logits(x0)
+        act = self.network.activation(self.depth)
+        return self.loss_penalty.value(act, y, v), act(v)
+
     def loss(self, x0: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean network loss :math:`\\frac1s\\sum_i B_{\\sigma_L}(y^i, v_L^i)` (differentiable)."""
-        v = self.network.logits(x0)
-        return self.loss_penalty.value(self.network.activation(self.depth), y, v).mean()
+        return self.sample_losses(x0, y)[0].mean()
 
     @torch.no_grad()
     def init_aux(self, x0: torch.Tensor) -> tuple[list[torch.Tensor], dict[int, torch.Tensor]]:
@@ -199,14 +204,13 @@ class LiftedProblem:
         """
         layer = self.network.layer(l)
         names = [n for n, _ in layer.named_parameters()]
-        x_prev = states[l - 1]
-        x_skip = states[layer.skip_from] if layer.skip is not None else None
+        args = (states[l - 1], *(states[s] for s in layer.skip_from))
         est = 0.0
         for _ in range(n_iter):
             nrm = torch.sqrt(sum((d * d).sum() for d in vecs)).clamp_min(1e-30)
             delta = [(d / nrm).requires_grad_(True) for d in vecs]
             with torch.enable_grad():
-                out = functional_call(layer, dict(zip(names, delta)), (x_prev, x_skip))
+                out = functional_call(layer, dict(zip(names, delta)), args)
                 back = torch.autograd.grad(out, delta, grad_outputs=out)
             est = float(sum((d.detach() * b).sum() for d, b in zip(delta, back)))
             vecs = [b.detach() for b in back]

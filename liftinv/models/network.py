@@ -30,37 +30,41 @@ from .linear_maps import LinearMap
 
 
 class Layer(nn.Module):
-    r"""One lifted layer :math:`x = \sigma(A x_{prev} + b + S x_{skip})`.
+    r"""One lifted layer :math:`x = \sigma(A x_{prev} + b + \sum_j S_j x_{s_j})`.
 
     Parameters
     ----------
     linear: the map :math:`A` (with its bias) applied to the previous state.
     activation: a proximal activation, a name, or a torch activation module.
-    skip: optional ``(source_index, LinearMap)``; the source index counts states
-        from the network input ``0`` and must be at most ``l - 2`` for layer ``l``.
+    skip: optional ``(source_index, LinearMap)`` or a list of them; a source index
+        counts states from the network input ``0`` and must be at most ``l - 2``
+        for layer ``l``.
     """
+
+    #: True when the pre-activation is linear in the parameters (dense, conv), so
+    #: weight blocks have Lipschitz constants computable by power iteration.
+    params_linear = True
 
     def __init__(
         self,
         linear: LinearMap,
         activation: str | nn.Module = "relu",
-        skip: tuple[int, LinearMap] | None = None,
+        skip: tuple[int, LinearMap] | list[tuple[int, LinearMap]] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(linear, LinearMap):
             raise TypeError(f"Layer expects a liftinv LinearMap, got {type(linear).__name__}")
         self.linear = linear
         self.activation: ProxActivation = get_activation(activation)
-        self.skip_from: int | None = None
-        self.skip: LinearMap | None = None
-        if skip is not None:
-            self.skip_from, self.skip = int(skip[0]), skip[1]
+        skips = [] if skip is None else [skip] if isinstance(skip[0], int) else list(skip)
+        self.skip_from: list[int] = [int(i) for i, _ in skips]
+        self.skips = nn.ModuleList([m for _, m in skips])
 
-    def forward(self, x_prev: torch.Tensor, x_skip: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x_prev: torch.Tensor, *x_skips: torch.Tensor) -> torch.Tensor:
         """The pre-activation :math:`v` (the activation is applied by the network)."""
         v = self.linear(x_prev)
-        if self.skip is not None:
-            v = v + self.skip(x_skip)
+        for amap, x in zip(self.skips, x_skips):
+            v = v + amap(x)
         return v
 
 
@@ -79,11 +83,10 @@ class LiftedNetwork(nn.Module):
         shapes = [self.in_shape]
         for l, layer in enumerate(self.layers, start=1):
             out = layer.linear.out_shape(shapes[l - 1])
-            if layer.skip is not None:
-                s = layer.skip_from
+            for s, amap in zip(layer.skip_from, layer.skips):
                 if not 0 <= s <= l - 2:
                     raise ValueError(f"Layer {l}: skip source {s} must be in [0, {l - 2}]")
-                skip_out = layer.skip.out_shape(shapes[s])
+                skip_out = amap.out_shape(shapes[s])
                 if tuple(skip_out) != tuple(out):
                     raise ValueError(
                         f"Layer {l}: skip output {tuple(skip_out)} does not match {tuple(out)}"
@@ -117,10 +120,7 @@ class LiftedNetwork(nn.Module):
     def sources(self, l: int) -> list[tuple[int, LinearMap]]:
         """``[(state index, map)]`` read by layer ``l``."""
         layer = self.layer(l)
-        src = [(l - 1, layer.linear)]
-        if layer.skip is not None:
-            src.append((layer.skip_from, layer.skip))
-        return src
+        return [(l - 1, layer.linear)] + list(zip(layer.skip_from, layer.skips))
 
     def readers(self, m: int) -> list[tuple[int, LinearMap]]:
         """``[(layer index, map)]`` of the layers whose pre-activation reads state ``m``."""
@@ -142,12 +142,15 @@ class LiftedNetwork(nn.Module):
         n_col = max(colour.values(), default=-1) + 1
         return [[m for m in hidden if colour[m] == c] for c in range(n_col)]
 
+    def refresh(self, n_iter: int = 1) -> None:
+        """Hook run by every trainer after each weight update (e.g. to recompute step
+        sizes that depend on the weights, as unrolled networks do); nothing here."""
+
     # -- evaluation -------------------------------------------------------------------
     def preactivation(self, l: int, states: Sequence[torch.Tensor]) -> torch.Tensor:
         r""":math:`v_l` from the states list ``[x_0, x_1, ...]``."""
         layer = self.layer(l)
-        skip = states[layer.skip_from] if layer.skip is not None else None
-        return layer(states[l - 1], skip)
+        return layer(states[l - 1], *(states[s] for s in layer.skip_from))
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
         check_tensor(x, name, shape=self.in_shape, like=next(self.parameters(), None))

@@ -11,10 +11,36 @@ import torch
 
 from ..lifting.problem import LiftedProblem
 from ..models.network import LiftedNetwork
+from ..utils.checks import check_tensor
+
+
+class SquaredError:
+    """The loss of a plain ``nn.Module`` (e.g. deepinv's DnCNN) in the lifted problems'
+    convention: :math:`\\tfrac12\\|f(x) - y\\|^2` summed per sample."""
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        self.network = network
+
+    def check_batch(self, x0: torch.Tensor, y: torch.Tensor) -> None:
+        like = next(self.network.parameters())
+        check_tensor(x0, "input x0", like=like)
+        check_tensor(y, "target y", like=like)
+
+    def sample_losses(self, x0: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.network(x0)
+        if out.shape != y.shape:
+            raise ValueError(f"network output {tuple(out.shape)} does not match target {tuple(y.shape)}")
+        return 0.5 * ((out - y) ** 2).flatten(1).sum(1), out
+
+    def loss(self, x0: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.sample_losses(x0, y)[0].mean()
 
 
 class Backprop:
     """Adam on :math:`\\frac1s\\sum_i B_{\\sigma_L}(y^i, N_\\Theta(x_0^i))` by autograd.
+
+    ``model`` is a lifted problem or network, or any ``nn.Module`` (trained on
+    :class:`SquaredError`, the same loss as an identity last layer).
 
     ``step_batch`` returns the batch loss under the keys the lifted solvers use
     (``lifted`` equals the loss, ``violation`` is 0: there are no auxiliaries).
@@ -22,13 +48,18 @@ class Backprop:
 
     def __init__(
         self,
-        model: LiftedProblem | LiftedNetwork,
+        model: LiftedProblem | LiftedNetwork | torch.nn.Module,
         *,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
     ) -> None:
-        self.problem = model if isinstance(model, LiftedProblem) else LiftedProblem(model)
+        if isinstance(model, LiftedProblem):
+            self.problem = model
+        elif isinstance(model, LiftedNetwork):
+            self.problem = LiftedProblem(model)
+        else:
+            self.problem = SquaredError(model)
         self.network = self.problem.network
         self.optimizer = torch.optim.Adam(
             self.network.parameters(), lr=lr, betas=betas, weight_decay=weight_decay
@@ -43,6 +74,8 @@ class Backprop:
         loss = self.problem.loss(x0, y)
         loss.backward()
         self.optimizer.step()
+        if isinstance(self.network, LiftedNetwork):
+            self.network.refresh()
         return {"lifted": float(loss.detach()), "violation": 0.0}
 
     def state_dict(self) -> dict:

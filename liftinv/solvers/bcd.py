@@ -94,6 +94,12 @@ class BCD(torch.optim.Optimizer):
             raise ValueError("aux_iters, inner_iters, lipschitz_every >= 1; prox_weight, weight_decay >= 0")
         self.problem = problem
         self.network = problem.network
+        nonlinear = [l for l in range(1, problem.depth + 1) if not self.network.layer(l).params_linear]
+        if weight_update == "prox-grad" and nonlinear:
+            raise ValueError(
+                f"Layers {nonlinear} are not linear in their parameters, so their weight blocks have "
+                "no Lipschitz constant by power iteration; use weight_update='adam'"
+            )
         groups = []
         for l in range(1, problem.depth + 1):
             params = [p for p in self.network.layer(l).parameters() if p.requires_grad]
@@ -167,6 +173,7 @@ class BCD(torch.optim.Optimizer):
                 if it == self.inner_iters - 1 and self._steps % self.monitor_every == 0:
                     stats = problem.evaluate(states, y, cache)
                 self._update_weights(grads, states, anchor, y.shape[0])
+                self.network.refresh()
             cache = {}
             self._steps += 1
         if self.memory is not None and index is not None:

@@ -40,23 +40,20 @@ class History(list):
 
 
 @torch.no_grad()
-def evaluate(problem, x, y, *, batch_size: int = 1024, metrics: dict[str, Callable] | None = None) -> dict:
+def evaluate(problem, x, y, *, batch_size: int = 256, metrics: dict[str, Callable] | None = None) -> dict:
     """Mean network loss (and ``metrics(output, y)`` averaged per sample) over a data set."""
     net = problem.network
     device = next(net.parameters()).device
     was_training = net.training
     net.eval()
-    totals: dict[str, float] = {"loss": 0.0}
-    for name in metrics or {}:
-        totals[name] = 0.0
+    totals = {"loss": 0.0, **{name: 0.0 for name in metrics or {}}}
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)
         yb = y[start : start + batch_size].to(device)
-        v = net.logits(xb)
-        act = net.activation(net.depth)
-        totals["loss"] += float(problem.loss_penalty.value(act, yb, v).sum())
+        losses, out = problem.sample_losses(xb, yb)
+        totals["loss"] += float(losses.sum())
         for name, fn in (metrics or {}).items():
-            totals[name] += float(fn(act(v), yb)) * xb.shape[0]
+            totals[name] += float(fn(out, yb)) * xb.shape[0]
     net.train(was_training)
     return {k: t / x.shape[0] for k, t in totals.items()}
 
@@ -82,6 +79,7 @@ def fit(
     progress: bool = True,
     callback: Callable[[dict], bool | None] | None = None,
     desc: str | None = None,
+    batch_transform: Callable | None = None,
 ) -> History:
     """Train with ``solver`` for ``epochs`` epochs and/or ``time_budget`` seconds.
 
@@ -98,6 +96,8 @@ def fit(
     device: ``'auto'`` keeps the network where it is; ``None`` picks CUDA when
         available; otherwise a device to move the network to before training.
     callback: called with each epoch record; returning ``False`` stops training.
+    batch_transform: ``(x, y, generator) -> (x, y)`` applied to every mini-batch inside
+        the timed region, e.g. fresh noise on the input of a denoiser.
 
     Returns the :class:`History` of epoch records.
     """
@@ -124,6 +124,7 @@ def fit(
         desc=desc or type(solver).__name__,
         disable=not progress,
         leave=False,
+        mininterval=1.0,
     )
     stop = False
     while not stop:
@@ -134,7 +135,10 @@ def fit(
         for start in range(0, n, batch_size):
             idx = perm[start : start + batch_size]
             t0 = time.perf_counter()
-            stats = solver.step_batch(x_train[idx], y_train[idx], idx)
+            xb, yb = x_train[idx], y_train[idx]
+            if batch_transform is not None:
+                xb, yb = batch_transform(xb, yb, gen)
+            stats = solver.step_batch(xb, yb, idx)
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             dt = time.perf_counter() - t0

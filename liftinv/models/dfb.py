@@ -1,0 +1,200 @@
+r"""Unrolled dual forward-backward proximal denoisers (DFB-PNN) and their inertial variant.
+
+Denoising :math:`\min_x \tfrac12\|x - z\|^2 + \nu\|Dx\|_1` by dual forward-backward
+(Combettes et al. 2010) iterates on a dual variable :math:`u` (``F`` channels):
+:math:`u_{k+1} = \mathrm{clip}_{[-\nu,\nu]}(u_k - \tau D(D^*u_k - z))`,
+:math:`\hat x = z - D^*u`.  Unrolled with a learned convolution :math:`D_k` per layer
+(``C -> F`` channels, tied adjoint :math:`D_k^*` = transposed convolution), step
+:math:`\tau_k = 0.99/\|D_k\|^2` (warm-started power iteration, refreshed after every
+weight update and treated as a constant by both trainers), and the dual variable
+scaled by the learned threshold, :math:`\tilde u = u/\nu`, every layer is
+affine-then-prox with the fixed activation :math:`\mathrm{clip}_{[-1,1]}`:
+
+.. math::
+    \tilde u_{k+1} = \mathrm{clip}_{[-1,1]}\big(\tilde u_k - \tau_kD_kD_k^*\tilde u_k
+    + \tfrac{\tau_k}{\nu_k}D_kz\big),\quad \tilde u_0 = 0,\qquad
+    \hat x = z - \nu_KD_K^*\tilde u_K .
+
+With all :math:`\nu_k` equal this is exactly DFB with threshold :math:`\nu`; learning
+one :math:`\nu_k > 0` per layer (parametrised by its logarithm) is our choice.  The
+map :math:`\tilde u \mapsto \tilde u - \tau D D^*\tilde u` is symmetric with norm at most 1.
+
+The **inertial** variant (FISTA-type acceleration, which gives skip connections,
+Le et al. 2024) extrapolates :math:`w_k = \tilde u_k + \alpha_k(\tilde u_k - \tilde u_{k-1})`
+before each step, with :math:`\alpha_k = (t_{k-1}-1)/t_k` from FISTA's sequence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .linear_maps import IdentityMap, LinearMap
+from ..utils.checks import check_tensor
+from .network import Layer, LiftedNetwork
+
+
+class AnalysisOperator(nn.Module):
+    r"""A learned convolution :math:`D: \mathbb R^{C\times H\times W}\to\mathbb R^{F\times H\times W}`,
+    its adjoint, its threshold :math:`\nu = e^{\log\nu}` and step :math:`\tau = 0.99/\|D\|^2`."""
+
+    def __init__(self, channels: int, features: int, kernel_size: int = 3, nu: float = 0.1) -> None:
+        super().__init__()
+        w = torch.empty(features, channels, kernel_size, kernel_size)
+        nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+        self.weight = nn.Parameter(w)
+        self.log_nu = nn.Parameter(torch.tensor(math.log(nu)))
+        self.padding = kernel_size // 2
+        self.register_buffer("tau", torch.tensor(1.0))
+        self.register_buffer("norm_sq", torch.tensor(1.0))
+        self._vec: torch.Tensor | None = None
+
+    @property
+    def nu(self) -> torch.Tensor:
+        return self.log_nu.exp()
+
+    def D(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, padding=self.padding)
+
+    def Dt(self, u: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(u, self.weight, padding=self.padding)
+
+    @torch.no_grad()
+    def refresh(self, spatial: tuple[int, int], n_iter: int = 1) -> None:
+        r"""Update :math:`\|D\|^2` (warm power iteration on :math:`D^*D`) and :math:`\tau`."""
+        c = self.weight.shape[1]
+        v = self._vec
+        if v is None or v.shape[-2:] != tuple(spatial) or v.device != self.weight.device or v.dtype != self.weight.dtype:
+            gen = torch.Generator().manual_seed(0)
+            self._vec = torch.randn((1, c) + tuple(spatial), generator=gen).to(self.weight)
+            n_iter = max(n_iter, 30)
+        v = self._vec
+        for _ in range(n_iter):
+            v = v / v.norm()
+            w = self.Dt(self.D(v))
+            est = (v * w).sum()
+            v = w
+        self._vec = v / v.norm()
+        self.norm_sq.copy_(est)
+        self.tau.copy_(0.99 / est)
+
+
+class DualStepMap(LinearMap):
+    r""":math:`\tilde u \mapsto \beta(\tilde u - \tau D D^*\tilde u)`: symmetric, norm :math:`\le|\beta|`."""
+
+    def __init__(self, op: AnalysisOperator, beta: float = 1.0) -> None:
+        super().__init__()
+        self.op, self.beta = op, float(beta)
+
+    def apply(self, u):
+        out = u - self.op.tau * self.op.D(self.op.Dt(u))
+        return out if self.beta == 1.0 else self.beta * out
+
+    def adjoint(self, r, x_shape):
+        return self.apply(r)
+
+    def out_shape(self, x_shape):
+        return tuple(x_shape)
+
+    def op_norm_sq(self, x_shape, vec=None, n_iter: int = 1):
+        return self.beta**2, None  # eigenvalues of I - tau D D^* lie in (-1, 1] when tau ||D||^2 < 2
+
+    def exact_norm_sq(self, x_shape):
+        return super().op_norm_sq(x_shape, n_iter=500)[0]
+
+
+class InjectionMap(LinearMap):
+    r""":math:`z \mapsto (\tau/\nu) D z`, the noisy image entering a layer."""
+
+    def __init__(self, op: AnalysisOperator) -> None:
+        super().__init__()
+        self.op = op
+
+    def apply(self, z):
+        return (self.op.tau / self.op.nu) * self.op.D(z)
+
+    def adjoint(self, r, x_shape):
+        return (self.op.tau / self.op.nu) * self.op.Dt(r)
+
+    def out_shape(self, x_shape):
+        return (self.op.weight.shape[0],) + tuple(x_shape[1:])
+
+
+class ReadoutMap(LinearMap):
+    r""":math:`\tilde u \mapsto -\nu D^*\tilde u`, the primal estimate's correction."""
+
+    def __init__(self, op: AnalysisOperator) -> None:
+        super().__init__()
+        self.op = op
+
+    def apply(self, u):
+        return -self.op.nu * self.op.Dt(u)
+
+    def adjoint(self, r, x_shape):
+        return -self.op.nu * self.op.D(r)
+
+    def out_shape(self, x_shape):
+        return (self.op.weight.shape[1],) + tuple(x_shape[1:])
+
+    def op_norm_sq(self, x_shape, vec=None, n_iter: int = 1):
+        return float(self.op.nu.detach() ** 2 * self.op.norm_sq), None
+
+
+class DFBLayer(Layer):
+    """A DFB layer: its maps share one :class:`AnalysisOperator`, so the pre-activation
+    is not linear in the parameters (weight steps use Adam, not Lipschitz steps)."""
+
+    params_linear = False
+
+
+class DFBPNN(LiftedNetwork):
+    r"""Unrolled DFB proximal denoiser with ``depth`` layers, ``features`` dual channels.
+
+    ``in_shape = (C, H, W)`` is the training patch shape; :meth:`forward` accepts any
+    spatial size.  ``inertial=True`` gives the FISTA-accelerated variant.
+    """
+
+    def __init__(
+        self,
+        in_shape=(1, 40, 40),
+        depth: int = 10,
+        features: int = 32,
+        kernel_size: int = 3,
+        nu: float = 0.1,
+        inertial: bool = False,
+    ) -> None:
+        c = int(in_shape[0])
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        ops = [AnalysisOperator(c, features, kernel_size, nu) for _ in range(depth + 1)]
+        layers = [DFBLayer(InjectionMap(ops[0]), "clip")]
+        t_prev = 1.0
+        for k in range(1, depth):
+            t = 0.5 * (1 + math.sqrt(1 + 4 * t_prev**2))
+            alpha = (t_prev - 1) / t if inertial else 0.0
+            t_prev = t
+            skips = [(0, InjectionMap(ops[k]))]
+            if alpha > 0 and k >= 2:  # w_k = u_k + alpha_k (u_k - u_{k-1}); u_0 = 0 has no state
+                skips.append((k - 1, DualStepMap(ops[k], -alpha)))
+            layers.append(DFBLayer(DualStepMap(ops[k], 1.0 + alpha), "clip", skip=skips))
+        layers.append(DFBLayer(ReadoutMap(ops[depth]), "identity", skip=(0, IdentityMap())))
+        super().__init__(layers, in_shape=in_shape)
+        self.ops = nn.ModuleList(ops)
+        self.config = dict(in_shape=tuple(in_shape), depth=depth, features=features,
+                           kernel_size=kernel_size, nu=nu, inertial=inertial)
+        self.refresh(n_iter=30)
+
+    @torch.no_grad()
+    def refresh(self, n_iter: int = 1) -> None:
+        """Recompute every step size :math:`\\tau_k = 0.99/\\|D_k\\|^2` after a weight update."""
+        for op in self.ops:
+            op.refresh(self.in_shape[1:], n_iter)
+
+    def check_input(self, x: torch.Tensor, name: str = "x") -> None:
+        """Any spatial size: the network is fully convolutional."""
+        check_tensor(x, name, like=self.ops[0].weight)
+        if x.dim() != 4 or x.shape[1] != self.in_shape[0]:
+            raise ValueError(f"{name} must be shaped (B, {self.in_shape[0]}, H, W), got {tuple(x.shape)}")
