@@ -95,6 +95,36 @@ register(
 
 
 # --------------------------------------------------------------------------------------------
+# liftinv train / denoise / bench
+# --------------------------------------------------------------------------------------------
+
+from liftinv.denoising import cli as _denoising  # noqa: E402  (no heavy imports at module level)
+
+register(Command("train", "train a denoiser (lifted Bregman BCD, ISGM or backprop) and save a checkpoint",
+                 _denoising.configure_train, _denoising.run_train))
+register(Command("denoise", "denoise an image file with a trained checkpoint",
+                 _denoising.configure_denoise, _denoising.run_denoise))
+
+#: ``liftinv bench TASK``: benchmark tasks, each (help, configure, run).
+BENCHMARKS: dict[str, tuple[str, Callable, Callable]] = {
+    "denoise": ("trained vs classical denoisers: PSNR, SSIM, time, memory; JSON, Markdown, figures",
+                _denoising.configure_bench_denoise, _denoising.run_bench_denoise),
+}
+
+
+def _configure_bench(parser: argparse.ArgumentParser) -> None:
+    tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
+    for name, (help_text, configure, run) in BENCHMARKS.items():
+        p = tasks.add_parser(name, help=help_text, description=help_text)
+        configure(p)
+        p.set_defaults(_bench_run=run)
+
+
+register(Command("bench", "run a benchmark (liftinv bench denoise ...)", _configure_bench,
+                 lambda args: args._bench_run(args)))
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
 
@@ -130,7 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help(sys.stderr)
         return 2
-    return int(run(args) or 0)
+    try:
+        return int(run(args) or 0)
+    except (ValueError, FileNotFoundError, NotADirectoryError, ImportError) as exc:
+        print(f"liftinv {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -159,3 +159,14 @@ def test_device_mismatch_message_without_cuda():
     ref = torch.empty(1, device="meta")
     with pytest.raises(ValueError, match="is on cpu but the network is on meta"):
         check_tensor(torch.zeros(2, 3), "input x0", like=ref, finite=False)
+
+
+def test_backward_order_is_also_a_descent_method_and_validated():
+    torch.manual_seed(3)
+    net = MLP([5, 12, 12, 12, 3], "relu").double()
+    x0, y = torch.randn(24, 5, dtype=torch.float64), torch.randn(24, 3, dtype=torch.float64)
+    values = _monotone_run(net, "bregman", x0, y, steps=15, order="backward")
+    assert all(b <= a + 1e-10 * abs(values[0]) for a, b in zip(values[:-1], values[1:]))
+    assert values[-1] < values[0]
+    with pytest.raises(ValueError, match="order"):
+        BCD(LiftedProblem(net), order="random")

@@ -15,6 +15,8 @@ from liftinv.data.images import (
     list_image_files,
     load_embedded,
     load_folder,
+    load_image,
+    save_image,
     to_float01,
 )
 from liftinv.data.patches import check_image_range, dihedral, dihedral_all, extract_patches
@@ -33,6 +35,8 @@ __all__ = [
     "list_image_files",
     "load_embedded",
     "load_folder",
+    "load_image",
+    "save_image",
     "patch_classification_dataset",
     "to_float01",
 ]

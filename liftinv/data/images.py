@@ -325,3 +325,42 @@ def load_folder(
         assert chw is not None
         out.append(torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# single files (command line)
+# --------------------------------------------------------------------------------------------
+
+
+def load_image(path: str | Path, color: bool | None = None) -> torch.Tensor:
+    """One PNG/JPEG/TIFF file as a (C, H, W) float32 tensor in [0, 1].
+
+    ``color=None`` keeps the file's own kind (1 channel for grayscale, 3 for colour);
+    ``True``/``False`` converts.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"image file {str(file)!r} does not exist")
+    a = to_float01(_read_file(file), name=str(file))
+    if color is None:
+        color = a.ndim == 3 and a.shape[-1] in (3, 4)
+    return torch.from_numpy(_to_chw(a, color, str(file), gray_to_rgb=True).copy())
+
+
+def save_image(path: str | Path, image: torch.Tensor) -> Path:
+    """Write a (C, H, W) image in [0, 1] as 8-bit PNG/JPEG or 16-bit TIFF (by extension),
+    atomically."""
+    import os
+
+    import skimage.io
+
+    path = Path(path)
+    a = image.detach().cpu().clamp(0, 1).numpy()
+    a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+    tiff = path.suffix.lower() in (".tif", ".tiff")
+    a = (a * (65535 if tiff else 255) + 0.5).astype(np.uint16 if tiff else np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp-" + path.name)
+    skimage.io.imsave(tmp, a, check_contrast=False)
+    os.replace(tmp, path)
+    return path

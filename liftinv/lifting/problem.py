@@ -154,13 +154,29 @@ class LiftedProblem:
         return norms
 
     @torch.no_grad()
-    def aux_sweep(self, states, y, cache, norms, step_scale: float = 1.0) -> None:
-        """One proximal-gradient step on every auxiliary block, colour group by group.
+    def aux_order(self, order: str) -> list[list[int]]:
+        """Groups of auxiliary blocks in update order.
+
+        ``'even-odd'``: the colour groups (even and odd layers of a chain), each group
+        updated from one snapshot, so its blocks are independent and parallel.
+        ``'backward'``: one block at a time from the last hidden layer to the first
+        (Gauss-Seidel, as the Fenchel lifted networks' code does): the loss signal
+        crosses the whole network in one sweep instead of one layer per sweep.
+        Both compute each pre-activation once per sweep.
+        """
+        if order == "even-odd":
+            return self.network.aux_groups
+        if order == "backward":
+            return [[m] for m in range(self.depth - 1, 0, -1)]
+        raise ValueError(f"order must be 'even-odd' or 'backward', got {order!r}")
+
+    def aux_sweep(self, states, y, cache, norms, step_scale: float = 1.0, order: str = "even-odd") -> None:
+        """One proximal-gradient step on every auxiliary block, group by group.
 
         ``states`` (a list) is updated in place and ``cache`` kept consistent.
         """
         net = self.network
-        for group in net.aux_groups:
+        for group in self.aux_order(order):
             for m in group:
                 grad, lip = None, 0.0
                 for r, amap in net.readers(m):

@@ -49,6 +49,8 @@ class BCD(torch.optim.Optimizer):
     lr, betas, eps: Adam's settings.
     weight_decay: :math:`wd` in :math:`R(\\theta) = \\tfrac{wd}2\\|\\theta\\|^2`.
     aux_iters: auxiliary sweeps per inner iteration.
+    order: ``'even-odd'`` (independent groups, parallel) or ``'backward'`` (last
+        hidden layer to first); see :meth:`LiftedProblem.aux_order`.
     inner_iters: (auxiliary sweeps, weight step) alternations per mini-batch.
     step_scale: multiplies every :math:`1/L` step (keep it below 2).
     lipschitz_every: refresh the Lipschitz estimates (operator norms of the maps,
@@ -72,6 +74,7 @@ class BCD(torch.optim.Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         aux_iters: int = 1,
+        order: str = "even-odd",
         inner_iters: int = 1,
         step_scale: float = 1.0,
         lipschitz_every: int = 1,
@@ -108,7 +111,8 @@ class BCD(torch.optim.Optimizer):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, prox_weight=prox_weight)
         super().__init__(groups, defaults)
         self.weight_update, self.momentum, self.beta = weight_update, momentum, beta
-        self.aux_iters, self.inner_iters = aux_iters, inner_iters
+        problem.aux_order(order)  # validates
+        self.aux_iters, self.inner_iters, self.order = aux_iters, inner_iters, order
         self.step_scale, self.lipschitz_every = step_scale, lipschitz_every
         self.aux, self.exact_norms, self.monitor_every = aux, exact_norms, monitor_every
         self._norms: dict | None = None
@@ -163,7 +167,7 @@ class BCD(torch.optim.Optimizer):
                 self._norms = problem.map_norms(self._norm_vecs(), exact=self.exact_norms)
             norms = self._norms
             for _ in range(self.aux_iters):
-                problem.aux_sweep(states, y, cache, norms, self.step_scale)
+                problem.aux_sweep(states, y, cache, norms, self.step_scale, self.order)
             if self.momentum == "nesterov":
                 self._extrapolate()
             surrogate, cache = problem.weight_surrogate(states, y)

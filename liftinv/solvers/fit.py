@@ -80,6 +80,8 @@ def fit(
     callback: Callable[[dict], bool | None] | None = None,
     desc: str | None = None,
     batch_transform: Callable | None = None,
+    history: History | None = None,
+    eval_train: bool = True,
 ) -> History:
     """Train with ``solver`` for ``epochs`` epochs and/or ``time_budget`` seconds.
 
@@ -98,6 +100,9 @@ def fit(
     callback: called with each epoch record; returning ``False`` stops training.
     batch_transform: ``(x, y, generator) -> (x, y)`` applied to every mini-batch inside
         the timed region, e.g. fresh noise on the input of a denoiser.
+    history: a :class:`History` to continue (resuming: its seconds, iterations and
+        epochs count towards the budget); records are appended to it in place.
+    eval_train: evaluate the loss over the whole training set after every epoch.
 
     Returns the :class:`History` of epoch records.
     """
@@ -117,16 +122,19 @@ def fit(
     n = x_train.shape[0]
     solver.prepare(n)
 
-    history, elapsed, iters, epoch = History(), 0.0, 0, 0
+    history = History() if history is None else history
+    last = history.final
+    elapsed, iters, epoch = last.get("seconds", 0.0), last.get("iterations", 0), last.get("epoch", 0)
     bar = tqdm(
         total=epochs if epochs is not None else round(time_budget),
         unit="epoch" if epochs is not None else "s",
+        initial=epoch if epochs is not None else min(round(elapsed), round(time_budget)),
         desc=desc or type(solver).__name__,
         disable=not progress,
         leave=False,
         mininterval=1.0,
     )
-    stop = False
+    stop = (epochs is not None and epoch >= epochs) or (time_budget is not None and elapsed >= time_budget)
     while not stop:
         epoch += 1
         perm = torch.randperm(n, generator=gen).to(dev)
@@ -160,8 +168,9 @@ def fit(
             "lifted": lifted / n_monitored if n_monitored else float("nan"),
             "violation": viol / n_monitored if n_monitored else float("nan"),
         }
-        train_eval = evaluate(solver.problem, x_train, y_train, metrics=metrics)
-        record.update({f"train_{k}": v for k, v in train_eval.items()})
+        if eval_train:
+            train_eval = evaluate(solver.problem, x_train, y_train, metrics=metrics)
+            record.update({f"train_{k}": v for k, v in train_eval.items()})
         if x_test is not None:
             test_eval = evaluate(solver.problem, x_test, y_test, metrics=metrics)
             record.update({f"test_{k}": v for k, v in test_eval.items()})
@@ -169,7 +178,7 @@ def fit(
         if epochs is not None:
             bar.update(1)
             stop = stop or epoch >= epochs
-        bar.set_postfix(loss=f"{record['train_loss']:.4g}", lifted=f"{record['lifted']:.4g}")
+        bar.set_postfix(lifted=f"{record['lifted']:.4g}", **({"loss": f"{record['train_loss']:.4g}"} if eval_train else {}))
         if callback is not None and callback(record) is False:
             stop = True
     bar.close()

@@ -1,0 +1,59 @@
+"""The denoisers liftinv trains, built from a small architecture dictionary.
+
+``{"name": "dfb", "channels": 1, "patch": 40, "depth": 10, "features": 32}`` builds a
+:class:`~liftinv.models.DFBPNN`; ``"dfb-inertial"`` its FISTA-accelerated variant;
+``"dncnn"`` deepinv's DnCNN (``pretrained=None``: random weights, nothing downloaded),
+trained by backprop only.  The dictionary is stored in checkpoints, so a checkpoint
+rebuilds its own network.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..models.dfb import DFBPNN
+
+DENOISERS = ("dfb", "dfb-inertial", "dncnn")
+
+
+def default_arch(name: str, channels: int = 1, patch: int = 40, depth: int | None = None,
+                 features: int | None = None) -> dict:
+    """The architecture dictionary with liftinv's defaults filled in."""
+    if name not in DENOISERS:
+        raise ValueError(f"unknown denoiser {name!r}; choose one of {DENOISERS}")
+    if name == "dncnn":
+        return {"name": name, "channels": channels, "depth": depth or 7, "features": features or 32}
+    return {"name": name, "channels": channels, "patch": patch, "depth": depth or 10,
+            "features": features or 32, "kernel_size": 3, "nu": 0.05}
+
+
+def build_denoiser(arch: dict) -> torch.nn.Module:
+    """The network described by ``arch`` (see :func:`default_arch`)."""
+    name = arch.get("name")
+    if name in ("dfb", "dfb-inertial"):
+        return DFBPNN(
+            (arch["channels"], arch["patch"], arch["patch"]), depth=arch["depth"],
+            features=arch["features"], kernel_size=arch.get("kernel_size", 3),
+            nu=arch.get("nu", 0.05), inertial=name == "dfb-inertial",
+        )
+    if name == "dncnn":
+        import deepinv as dinv
+
+        return _DnCNN(dinv.models.DnCNN(arch["channels"], arch["channels"], depth=arch["depth"],
+                                        nf=arch["features"], pretrained=None))
+    raise ValueError(f"unknown denoiser {name!r}; choose one of {DENOISERS}")
+
+
+class _DnCNN(torch.nn.Module):
+    """deepinv's DnCNN called as ``net(z)`` like the other denoisers."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def n_parameters(network: torch.nn.Module) -> int:
+    return sum(p.numel() for p in network.parameters())

@@ -1,0 +1,125 @@
+"""Train a denoiser on patches with fresh Gaussian noise, by lifted BCD or by backprop.
+
+One function, :func:`train_denoiser`, serves the command line, the benchmark and
+the demo, so every trainer sees the same patches, the same noise model (deepinv's
+``GaussianNoise``), the same loss and the same budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import deepinv as dinv
+import torch
+
+from ..checkpoint import load_checkpoint, load_weights, save_checkpoint
+from ..data import extract_patches
+from ..lifting import LiftedProblem
+from ..models.network import LiftedNetwork
+from ..solvers import BCD, ISGM, Backprop, History, fit
+from ..utils.checks import resolve_device
+from .models import build_denoiser, default_arch
+
+TRAINERS = ("lifted", "isgm", "backprop")
+
+
+def make_solver(trainer: str, network: torch.nn.Module, *, lr: float = 1e-3, aux_iters: int = 1):
+    """The solver of a trainer name: lifted Bregman BCD, ISGM, or backprop (Adam)."""
+    if trainer == "backprop":
+        return Backprop(network, lr=lr)
+    if trainer not in TRAINERS:
+        raise ValueError(f"unknown trainer {trainer!r}; choose one of {TRAINERS}")
+    if not isinstance(network, LiftedNetwork):
+        raise ValueError(f"{type(network).__name__} is not a lifted network; train it with trainer='backprop'")
+    common = dict(weight_update="adam", lr=lr, aux_iters=aux_iters, order="backward",
+                  monitor_every=10, lipschitz_every=10)
+    if trainer == "isgm":
+        return ISGM(LiftedProblem(network), tau=1.0, inner_iters=2, **common)
+    return BCD(LiftedProblem(network), **common)
+
+
+def noisy_batches(sigma: float, device: torch.device) -> Callable:
+    """``batch_transform`` for :func:`fit`: input = clean + N(0, sigma^2), target = clean."""
+
+    def transform(x, y, gen):
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+        noise = dinv.physics.GaussianNoise(sigma=sigma, rng=torch.Generator(device).manual_seed(seed))
+        return noise(x), y
+
+    return transform
+
+
+def training_patches(images, *, patch: int = 40, stride: int = 20, max_patches: int | None = None,
+                     seed: int = 0) -> torch.Tensor:
+    """Grid patches of the training images, augmented by a random flip/rotation each."""
+    patches = extract_patches(images, patch, stride=stride, mode="grid", augment=True, seed=seed)
+    if max_patches is not None and patches.shape[0] > max_patches:
+        idx = torch.randperm(patches.shape[0], generator=torch.Generator().manual_seed(seed))[:max_patches]
+        patches = patches[idx]
+    return patches
+
+
+def train_denoiser(
+    model: str = "dfb",
+    trainer: str = "lifted",
+    *,
+    sigma: float,
+    images,
+    arch: dict | None = None,
+    patch: int = 40,
+    stride: int = 20,
+    budget: float | None = None,
+    epochs: int | None = None,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    aux_iters: int = 1,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callback: Callable[[dict, torch.nn.Module], bool | None] | None = None,
+    max_patches: int | None = None,
+):
+    """Train ``model`` with ``trainer`` on noisy patches of ``images`` at noise ``sigma``.
+
+    Stops after ``budget`` training seconds and/or ``epochs`` epochs.  With
+    ``checkpoint``, the weights, architecture, settings, optimizer state and
+    history are saved (atomically) after every epoch; ``resume=True`` continues an
+    interrupted run from that file until the budget is spent (from the last completed
+    epoch; the shuffling restarts from ``seed``).  ``callback(record, network)`` runs
+    after every epoch, outside the timed region.
+
+    Returns ``(network, history)``.
+    """
+    device = resolve_device(device)
+    channels = int(images[0].shape[0])
+    arch = dict(arch) if arch is not None else default_arch(model, channels=channels, patch=patch)
+    torch.manual_seed(seed)
+    network = build_denoiser(arch).to(device)
+    solver = make_solver(trainer, network, lr=lr, aux_iters=aux_iters)
+    settings = dict(model=arch["name"], trainer=trainer, sigma=sigma, patch=patch, stride=stride,
+                    budget=budget, epochs=epochs, batch_size=batch_size, lr=lr, aux_iters=aux_iters,
+                    seed=seed, device=str(device))
+    history = History()
+    if resume and checkpoint is not None and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint, map_location=device)
+        load_weights(network, arch, state)
+        if state.get("solver") is not None:
+            solver.load_state_dict(state["solver"])
+        history = History(state.get("history", []))
+        if isinstance(network, LiftedNetwork):
+            network.refresh(n_iter=30)
+    patches = training_patches(images, patch=patch, stride=stride, max_patches=max_patches, seed=seed)
+
+    def on_epoch(record):
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, arch=arch, network=network, solver=solver.state_dict(),
+                            settings=settings, history=list(history))
+        return callback(record, network) if callback is not None else None
+
+    history = fit(solver, patches, patches, epochs=epochs, time_budget=budget, batch_size=batch_size,
+                  seed=seed, progress=progress, callback=on_epoch, desc=f"{arch['name']}/{trainer}",
+                  batch_transform=noisy_batches(sigma, device), history=history, eval_train=False)
+    return network, history

@@ -1,0 +1,158 @@
+"""Image-quality metrics: one PSNR and one SSIM convention for the whole toolbox.
+
+Both functions take an estimate ``x`` and a reference ``ref`` shaped (B, C, H, W) or (C, H, W),
+float tensors with the reference in [0, 1], and return one score per image: a tensor of shape
+(B,), or a 0-dim tensor for a single (C, H, W) image. Scores are computed without gradients.
+
+PSNR
+    ``10 log10(1 / MSE)`` with data_range 1, the MSE taken over all channels and pixels of an
+    image. ``x`` is clamped to [0, 1] first (``clip=True``, the default), as a saved image would
+    be. Identical images score ``inf`` (deepinv's ``PSNR`` adds 1e-8 to the MSE and reports
+    80 dB instead; otherwise the two agree).
+
+SSIM
+    :data:`SSIM_CONVENTION`: scikit-image's ``structural_similarity`` with the settings of
+    Wang et al. (2004): an 11x11 Gaussian window of sigma 1.5, population (not sample)
+    covariances, data_range 1. Colour images are scored per channel and averaged
+    (``channel_axis``). This differs from deepinv's ``SSIM`` (torchmetrics), so every table
+    should print :data:`SSIM_CONVENTION` next to its SSIM column.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["SSIM_CONVENTION", "psnr", "ssim"]
+
+SSIM_CONVENTION = (
+    "SSIM: scikit-image structural_similarity, Gaussian window sigma=1.5, "
+    "data_range=1 (Wang et al. 2004)"
+)
+
+# scikit-image's window for gaussian_weights=True, sigma=1.5 (truncate=3.5): 2*int(3.5*1.5+0.5)+1.
+_SSIM_SIGMA = 1.5
+_SSIM_WIN = 11
+
+
+def check_image(x, name: str, *, unit_range: bool) -> torch.Tensor:
+    """Check that ``x`` is a finite float image tensor (C, H, W) or (B, C, H, W).
+
+    With ``unit_range`` the values must also lie in [0, 1]. Raises ``TypeError`` for a
+    non-tensor or a non-float tensor and ``ValueError`` for anything else, naming ``name``.
+    Returns ``x`` unchanged.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name}: expected a floating tensor with values in [0, 1], got dtype {x.dtype} "
+            "(convert uint8 images with x.float() / 255)"
+        )
+    if x.ndim not in (3, 4):
+        raise ValueError(
+            f"{name}: expected shape (B, C, H, W) or (C, H, W), got {tuple(x.shape)} "
+            f"(add a channel dim to a grayscale (H, W) image with {name}[None])"
+        )
+    if x.numel() == 0:
+        raise ValueError(f"{name}: empty tensor of shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: contains NaN or Inf values")
+    if unit_range:
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(f"{name}: values in [{lo:g}, {hi:g}]; expected values in [0, 1]")
+    return x
+
+
+def _check_pair(x, ref) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Validate an (estimate, reference) pair; return them as 4-D tensors and a 'was 3-D' flag."""
+    check_image(x, "x", unit_range=False)
+    check_image(ref, "ref", unit_range=True)
+    if x.shape != ref.shape:
+        raise ValueError(
+            f"x has shape {tuple(x.shape)} but ref has shape {tuple(ref.shape)}; they must be equal"
+        )
+    if x.device != ref.device:
+        raise ValueError(f"x is on {x.device} but ref is on {ref.device}; move one of them")
+    single = x.ndim == 3
+    if single:
+        x, ref = x[None], ref[None]
+    return x.detach(), ref.detach(), single
+
+
+@torch.no_grad()
+def psnr(x: torch.Tensor, ref: torch.Tensor, *, clip: bool = True) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB, one value per image, with data_range 1.
+
+    ``PSNR = 10 log10(1 / MSE)``, the MSE being the mean over the channels and pixels of each
+    image. Identical images give ``inf``.
+
+    Args:
+        x: estimate, (B, C, H, W) or (C, H, W), finite floats.
+        ref: reference (clean) image of the same shape, values in [0, 1].
+        clip: clamp ``x`` to [0, 1] before scoring (default ``True``), so an estimate is scored
+            as the image it would be once saved. Pass ``False`` to score the raw values.
+
+    Returns:
+        A float32 tensor of shape (B,) on ``x``'s device, or a 0-dim tensor for (C, H, W) input.
+
+    Raises:
+        TypeError: ``x`` or ``ref`` is not a floating tensor.
+        ValueError: wrong or mismatched shapes, NaN/Inf, ``ref`` outside [0, 1].
+    """
+    x, ref, single = _check_pair(x, ref)
+    if clip:
+        x = x.clamp(0.0, 1.0)
+    mse = (x.float() - ref.float()).square().mean(dim=(1, 2, 3))
+    out = -10.0 * torch.log10(mse)  # data_range 1; mse == 0 gives +inf
+    return out[0] if single else out
+
+
+@torch.no_grad()
+def ssim(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Structural similarity, one value per image, in the convention of :data:`SSIM_CONVENTION`.
+
+    Computed with :func:`skimage.metrics.structural_similarity` (``gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False, data_range=1.0``, the settings of Wang et al. 2004);
+    a colour image (C > 1) is scored per channel and averaged (``channel_axis``). ``x`` is
+    clamped to [0, 1] first. Runs on the CPU in float64; the result comes back to ``x``'s device.
+
+    Args:
+        x: estimate, (B, C, H, W) or (C, H, W), finite floats.
+        ref: reference (clean) image of the same shape, values in [0, 1], at least 11x11.
+
+    Returns:
+        A float32 tensor of shape (B,), or a 0-dim tensor for (C, H, W) input.
+
+    Raises:
+        TypeError: ``x`` or ``ref`` is not a floating tensor.
+        ValueError: wrong or mismatched shapes, images smaller than the 11x11 window, NaN/Inf,
+            ``ref`` outside [0, 1].
+    """
+    from skimage.metrics import structural_similarity
+
+    x, ref, single = _check_pair(x, ref)
+    height, width = x.shape[-2:]
+    if min(height, width) < _SSIM_WIN:
+        raise ValueError(
+            f"x and ref are {height}x{width}; SSIM ({SSIM_CONVENTION}) needs images of at least "
+            f"{_SSIM_WIN}x{_SSIM_WIN}"
+        )
+    xs = x.clamp(0.0, 1.0).cpu().double().numpy()
+    refs = ref.cpu().double().numpy()
+    scores = []
+    for xi, ri in zip(xs, refs):
+        color = xi.shape[0] > 1
+        scores.append(
+            structural_similarity(
+                xi if color else xi[0],
+                ri if color else ri[0],
+                data_range=1.0,
+                gaussian_weights=True,
+                sigma=_SSIM_SIGMA,
+                use_sample_covariance=False,
+                channel_axis=0 if color else None,
+            )
+        )
+    out = torch.tensor(scores, dtype=torch.float32, device=x.device)
+    return out[0] if single else out
