@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from .data.patches import check_image_range
+
 __all__ = ["SSIM_CONVENTION", "psnr", "ssim"]
 
 SSIM_CONVENTION = (
@@ -41,27 +43,14 @@ def check_image(x, name: str, *, unit_range: bool) -> torch.Tensor:
     non-tensor or a non-float tensor and ``ValueError`` for anything else, naming ``name``.
     Returns ``x`` unchanged.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(
-            f"{name}: expected a floating tensor with values in [0, 1], got dtype {x.dtype} "
-            "(convert uint8 images with x.float() / 255)"
-        )
-    if x.ndim not in (3, 4):
+    if isinstance(x, torch.Tensor) and x.ndim not in (3, 4):
         raise ValueError(
             f"{name}: expected shape (B, C, H, W) or (C, H, W), got {tuple(x.shape)} "
             f"(add a channel dim to a grayscale (H, W) image with {name}[None])"
         )
-    if x.numel() == 0:
+    if isinstance(x, torch.Tensor) and x.numel() == 0:
         raise ValueError(f"{name}: empty tensor of shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name}: contains NaN or Inf values")
-    if unit_range:
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"{name}: values in [{lo:g}, {hi:g}]; expected values in [0, 1]")
-    return x
+    return check_image_range(x, name, unit_range=unit_range)
 
 
 def _check_pair(x, ref) -> tuple[torch.Tensor, torch.Tensor, bool]:

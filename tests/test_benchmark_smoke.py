@@ -62,7 +62,7 @@ def test_json_has_every_task_and_method(quick_run):
         if r["method"] == "adam-backprop":
             assert r["step_time_ratio"] == pytest.approx(1.0) and r["test_loss_ratio"] == pytest.approx(1.0)
         else:
-            assert r["settings"]["aux_iters"] == 3
+            assert r["settings"]["aux_iters"] == 3 and r["settings"]["order"] == "even-odd"
 
     for task in TASKS:
         s = data["summary"][task]

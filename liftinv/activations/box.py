@@ -52,8 +52,17 @@ class Clip(ProxActivation):
         return as_like(self.low, ref), as_like(self.high, ref)
 
     def _clip(self, x):
+        if isinstance(self.low, float) and isinstance(self.high, float):
+            return x.clamp(self.low, self.high)  # one fused op, cheap backward
         lo, hi = self._bounds(x)
         return torch.minimum(torch.maximum(x, lo), hi)
+
+    def prox_phi(self, w, c=1.0):
+        """:math:`\\mathrm{clip}(w/(1+c))` in one pass for scalar ``c`` and float bounds."""
+        if isinstance(c, float) and isinstance(self.low, float) and isinstance(self.high, float):
+            check_nonneg("c", c)
+            return (w / (1.0 + c)).clamp_(self.low, self.high)
+        return super().prox_phi(w, c)
 
     def sigma(self, v):
         return self._clip(v)

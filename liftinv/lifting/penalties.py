@@ -76,7 +76,7 @@ class LiftedBregman(Penalty):
         return act.penalty_grad_v(y, v)
 
     def prox_y(self, act, w, v, c):
-        return act.prox_phi(w + c * v, c)
+        return act.prox_phi(w.add_(v, alpha=c), c)  # w is the caller's scratch buffer
 
 
 class FenchelPenalty(LiftedBregman):

@@ -90,7 +90,7 @@ class DualStepMap(LinearMap):
         self.op, self.beta = op, float(beta)
 
     def apply(self, u):
-        out = u - self.op.tau * self.op.D(self.op.Dt(u))
+        out = u - self.op.D(self.op.tau * self.op.Dt(u))  # the scalar multiplies the C-channel side
         return out if self.beta == 1.0 else self.beta * out
 
     def adjoint(self, r, x_shape):
@@ -114,7 +114,7 @@ class InjectionMap(LinearMap):
         self.op = op
 
     def apply(self, z):
-        return (self.op.tau / self.op.nu) * self.op.D(z)
+        return self.op.D((self.op.tau / self.op.nu) * z)
 
     def adjoint(self, r, x_shape):
         return (self.op.tau / self.op.nu) * self.op.Dt(r)
@@ -145,9 +145,29 @@ class ReadoutMap(LinearMap):
 
 class DFBLayer(Layer):
     """A DFB layer: its maps share one :class:`AnalysisOperator`, so the pre-activation
-    is not linear in the parameters (weight steps use Adam, not Lipschitz steps)."""
+    is not linear in the parameters (weight steps use Adam, not Lipschitz steps).
+
+    The forward pass fuses the maps: with :math:`w = \\sum_j\\beta_j\\tilde u_j` (the
+    inertial combination), :math:`v = w - D\\big(\\tau D^*w - \\tfrac{\\tau}{\\nu}z\\big)`,
+    one convolution :math:`D` instead of one per map, scalars on the image side.
+    """
 
     params_linear = False
+
+    def forward(self, x_prev, *x_skips):
+        maps, xs = (self.linear, *self.skips), (x_prev, *x_skips)
+        duals = [(m.beta, x) for m, x in zip(maps, xs) if isinstance(m, DualStepMap)]
+        z = [x for m, x in zip(maps, xs) if isinstance(m, InjectionMap)]
+        if len(duals) + len(z) != len(maps) or len(z) != 1:
+            return super().forward(x_prev, *x_skips)  # e.g. the readout layer
+        op = self.linear.op
+        img = z[0] * (-op.tau / op.nu)
+        if not duals:
+            return -op.D(img)
+        w = None
+        for beta, x in duals:
+            w = (x if beta == 1.0 else beta * x) if w is None else w + beta * x
+        return w - op.D(img + op.tau * op.Dt(w))
 
 
 class DFBPNN(LiftedNetwork):

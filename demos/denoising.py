@@ -1,0 +1,43 @@
+"""Denoising demo: an unrolled DFB-PNN trained with lifted Bregman BCD, next to backprop.
+
+Trains on 40x40 patches of the scikit-image pictures (camera, astronaut and coins
+held out for testing) at noise sigma = 25/255, for the same number of seconds with
+each trainer, and scores everything on the whole test images:
+
+* the DFB-PNN trained by lifted Bregman block-coordinate descent,
+* the same DFB-PNN trained by backprop (Adam),
+* deepinv's DnCNN trained by backprop, with a comparable parameter count,
+* TV denoising (weight tuned on the training images) and BM3D (if installed).
+
+About 10 minutes on 2 CPU cores with the default budget; writes
+results/denoising/denoise.{json,md} and two figures.  The full benchmark, at three
+noise levels and longer budgets, is ``liftinv bench denoise``.
+
+    python3 demos/denoising.py [--budget 150] [--out results/denoising] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from liftinv.denoising.bench import run_denoise_benchmark
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=150.0, help="training seconds per trained method")
+    parser.add_argument("--out", default="results/denoising", help="output folder")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = parser.parse_args(argv)
+    report = run_denoise_benchmark(sigmas=(25,), budget=args.budget, out=args.out, device=args.device)
+    print()
+    print(open(f"{args.out}/denoise.md").read())
+    best = {r["method"]: r["psnr_mean"] for r in report["records"]}
+    lifted, bp = best["DFB-PNN, lifted Bregman BCD"], best["DFB-PNN, backprop (Adam)"]
+    print(f"Lifted-trained DFB-PNN: {lifted:.2f} dB, backprop-trained: {bp:.2f} dB "
+          f"(difference {lifted - bp:+.2f} dB).")
+    print(f"Figures: {args.out}/denoise_psnr_vs_time.png, {args.out}/denoise_panels.png")
+
+
+if __name__ == "__main__":
+    main()
