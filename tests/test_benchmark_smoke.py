@@ -37,7 +37,9 @@ def test_json_has_every_task_and_method(quick_run):
     data = json.loads((out / "lifted_vs_backprop.json").read_text())
     assert data == json.loads(json.dumps(result))  # what main returns is what it wrote
     methods = list(bench.METHODS)
-    assert {"lifted-bregman", "mac", "fenchel", "bregman-prox-grad", "adam-backprop"} <= set(methods)
+    assert {"lifted-bregman", "mac", "fenchel", "bregman-prox-grad", "adam-backprop"} <= set(
+        methods
+    )
     pairs = [(r["task"], r["method"]) for r in data["records"]]
     assert sorted(pairs) == sorted((t, m) for t in TASKS for m in methods)
     for key in ("command", "torch", "threads", "cpu", "device"):
@@ -45,22 +47,38 @@ def test_json_has_every_task_and_method(quick_run):
     assert data["settings"]["budget"] == 2.0 and data["settings"]["quick"] is True
 
     for r in data["records"]:
-        for key in ("train_loss", "test_loss", "seconds", "iters_per_second", "ms_per_step",
-                    "step_time_ratio", "test_loss_ratio"):
+        for key in (
+            "train_loss",
+            "test_loss",
+            "seconds",
+            "iters_per_second",
+            "ms_per_step",
+            "step_time_ratio",
+            "test_loss_ratio",
+        ):
             assert _finite(r[key]) and r[key] > 0, (r["task"], r["method"], key, r[key])
         assert isinstance(r["iterations"], int) and r["iterations"] > 0
         # the budget is checked after every step: it is reached, and overshot by at most one step
         assert 2.0 <= r["seconds"] < 2.0 + 5 * r["ms_per_step"] / 1e3 + 0.5
         assert r["settings"]["batch_size"] == 64
         mem = r["memory"]
-        assert mem["analytic_bytes"] == mem["parameter_bytes"] + mem["optimizer_state_bytes"] + mem["aux_batch_bytes"]
-        assert mem["parameter_bytes"] > 0 and mem["aux_batch_bytes"] > 0 and mem["optimizer_state_bytes"] > 0
+        assert (
+            mem["analytic_bytes"]
+            == mem["parameter_bytes"] + mem["optimizer_state_bytes"] + mem["aux_batch_bytes"]
+        )
+        assert (
+            mem["parameter_bytes"] > 0
+            and mem["aux_batch_bytes"] > 0
+            and mem["optimizer_state_bytes"] > 0
+        )
         assert len(r["curve"]) >= 1 and all(_finite(p["test_loss"]) for p in r["curve"])
         assert [p["seconds"] for p in r["curve"]] == sorted(p["seconds"] for p in r["curve"])
         if r["task"] == "classification":
             assert 0.0 <= r["train_accuracy"] <= 1.0 and 0.0 <= r["test_accuracy"] <= 1.0
         if r["method"] == "adam-backprop":
-            assert r["step_time_ratio"] == pytest.approx(1.0) and r["test_loss_ratio"] == pytest.approx(1.0)
+            assert r["step_time_ratio"] == pytest.approx(1.0) and r[
+                "test_loss_ratio"
+            ] == pytest.approx(1.0)
         else:
             assert r["settings"]["aux_iters"] == 3 and r["settings"]["order"] == "even-odd"
 
@@ -78,7 +96,9 @@ def test_markdown_and_png(quick_run):
     assert result["machine"]["command"] in md
     for task in TASKS:
         assert f"## {task}" in md
-    table_rows = [ln for ln in md.splitlines() if ln.startswith("| ") and not ln.startswith("| method")]
+    table_rows = [
+        ln for ln in md.splitlines() if ln.startswith("| ") and not ln.startswith("| method")
+    ]
     assert len(table_rows) == len(TASKS) * len(bench.METHODS)
     for method in bench.METHODS:
         assert sum(ln.startswith(f"| {method} |") for ln in table_rows) == len(TASKS)

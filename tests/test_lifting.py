@@ -170,3 +170,14 @@ def test_backward_order_is_also_a_descent_method_and_validated():
     assert values[-1] < values[0]
     with pytest.raises(ValueError, match="order"):
         BCD(LiftedProblem(net), order="random")
+
+
+@pytest.mark.parametrize("order", ["even-odd", "backward"])
+def test_aux_sweep_builds_no_autograd_graph(order):
+    net = MLP([4, 6, 6, 2])
+    problem = LiftedProblem(net)
+    x0, y = torch.randn(5, 4), torch.randn(5, 2)
+    states, cache = problem.init_aux(x0)
+    problem.aux_sweep(states, y, cache, problem.map_norms(), order=order)
+    assert not any(s.requires_grad for s in states)
+    assert not any(v.requires_grad for v in cache.values())

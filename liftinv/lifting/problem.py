@@ -153,7 +153,6 @@ class LiftedProblem:
                         norms[(r, m)], vecs[(r, m)] = amap.op_norm_sq(shape, vecs.get((r, m)))
         return norms
 
-    @torch.no_grad()
     def aux_order(self, order: str) -> list[list[int]]:
         """Groups of auxiliary blocks in update order.
 
@@ -170,6 +169,7 @@ class LiftedProblem:
             return [[m] for m in range(self.depth - 1, 0, -1)]
         raise ValueError(f"order must be 'even-odd' or 'backward', got {order!r}")
 
+    @torch.no_grad()
     def aux_sweep(self, states, y, cache, norms, step_scale: float = 1.0, order: str = "even-odd") -> None:
         """One proximal-gradient step on every auxiliary block, group by group.
 
@@ -183,10 +183,13 @@ class LiftedProblem:
                     pen, lam_r = self.penalty_of(r), self.lam_of(r)
                     res = pen.grad_v(net.activation(r), self.target(r, states, y), self.preact(r, states, cache))
                     term = amap.adjoint(res, net.state_shapes[m])
-                    grad = lam_r * term if grad is None else grad.add_(term, alpha=lam_r)
+                    if grad is None:
+                        grad = term if lam_r == 1.0 else term.mul_(lam_r)
+                    else:
+                        grad.add_(term, alpha=lam_r)
                     lip += lam_r * pen.curvature * norms[(r, m)]
                 mu = step_scale / max(lip, 1e-12)
-                w = grad.mul_(-mu).add_(states[m])  # x_m - mu * g, in the gradient's buffer
+                w = torch.add(states[m], grad, alpha=-mu, out=grad)  # x_m - mu g, one pass, in place
                 states[m] = self.penalty.prox_y(
                     net.activation(m), w, self.preact(m, states, cache), mu * self.lam_of(m)
                 )
@@ -194,22 +197,29 @@ class LiftedProblem:
                     cache.pop(r, None)
 
     # -- weight blocks -----------------------------------------------------------------------
-    def weight_surrogate(self, states, y) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-        r"""A scalar whose :math:`\theta`-gradient is :math:`\nabla_\Theta\mathcal E` at ``states``.
+    def weight_gradients(self, states, y, params) -> tuple[list, dict[int, torch.Tensor]]:
+        r""":math:`\nabla_\Theta\mathcal E` at ``states``, without differentiating :math:`\sigma`.
 
-        :math:`\frac1s\sum_l\lambda_l\langle\mathrm{sg}(\nabla_v P_l(x_l, v_l)), v_l(\theta)\rangle`.
-        Also returns the (detached) pre-activations, for monitoring.
+        The pre-activations :math:`v_l(\theta)` are back-propagated with the fixed
+        output gradients :math:`\frac{\lambda_l}{s}\nabla_v P_l(x_l, v_l)`, i.e. the
+        gradient of :math:`\frac1s\sum_l\lambda_l\langle\mathrm{sg}(\nabla_v P_l), v_l(\theta)\rangle`.
+        Returns the gradients (``None`` for unused parameters) and the detached
+        pre-activations, for monitoring.
         """
         net, s = self.network, y.shape[0]
-        total, cache = 0.0, {}
+        outputs, grad_outputs, cache = [], [], {}
         for l in range(1, self.depth + 1):
             v = net.preactivation(l, states)
-            vd = v.detach()
-            cache[l] = vd
+            cache[l] = vd = v.detach()
+            if not v.requires_grad:
+                continue
             with torch.no_grad():
                 res = self.penalty_of(l).grad_v(net.activation(l), self.target(l, states, y), vd)
-            total = total + self.lam_of(l) * (res * v).sum()
-        return total / s, cache
+                res.mul_(self.lam_of(l) / s)
+            outputs.append(v)
+            grad_outputs.append(res)
+        grads = torch.autograd.grad(outputs, params, grad_outputs, allow_unused=True)
+        return list(grads), cache
 
     def jacobian_norm_sq(self, l: int, states, vecs: list[torch.Tensor], n_iter: int) -> tuple[float, list]:
         r"""Power iteration for :math:`\|J_l\|^2`, :math:`J_l:\theta_l\mapsto v_l` on this batch.

@@ -170,9 +170,8 @@ class BCD(torch.optim.Optimizer):
                 problem.aux_sweep(states, y, cache, norms, self.step_scale, self.order)
             if self.momentum == "nesterov":
                 self._extrapolate()
-            surrogate, cache = problem.weight_surrogate(states, y)
             params = [p for g in self.param_groups for p in g["params"]]
-            grads = torch.autograd.grad(surrogate, params, allow_unused=True)
+            grads, cache = problem.weight_gradients(states, y, params)
             with torch.no_grad():
                 if it == self.inner_iters - 1 and self._steps % self.monitor_every == 0:
                     stats = problem.evaluate(states, y, cache)
