@@ -76,7 +76,9 @@ class LiftedBregman(Penalty):
         return act.penalty_grad_v(y, v)
 
     def prox_y(self, act, w, v, c):
-        return act.prox_phi(w.add_(v, alpha=c), c)  # w is the caller's scratch buffer
+        # prox_{c phi}(w + c v) = prox_{c/(1+c) Psi}((w + c v)/(1+c)); the average is one lerp
+        t = c / (1.0 + c)
+        return act.prox_psi(w.lerp_(v, t), t)  # w is the caller's scratch buffer
 
 
 class FenchelPenalty(LiftedBregman):
