@@ -19,6 +19,7 @@ noise levels and longer budgets, is ``liftinv bench denoise``.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from liftinv.denoising.bench import run_denoise_benchmark
 
@@ -29,7 +30,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="results/denoising", help="output folder")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
-    report = run_denoise_benchmark(sigmas=(25,), budget=args.budget, out=args.out, device=args.device)
+    report = run_denoise_benchmark(sigmas=(25,), budget=args.budget, out=args.out, device=args.device,
+                                   command="python3 demos/denoising.py " + " ".join(argv or sys.argv[1:]))
     print()
     print(open(f"{args.out}/denoise.md").read())
     best = {r["method"]: r["psnr_mean"] for r in report["records"]}

@@ -86,6 +86,7 @@ def run_denoise_benchmark(
     out: str | Path = "results/bench_denoise",
     progress: bool = True,
     max_patches: int | None = None,
+    command: str | None = None,
 ) -> dict:
     """Run the benchmark and write its JSON, Markdown and figures under ``out``.
 
@@ -145,7 +146,7 @@ def run_denoise_benchmark(
             panels = {label: restored for label, (restored, _) in results.items()}
     timing = time_steps(default_arch("dfb", channels, patch, depth=depth, features=features),
                         _timing_batch(train_images, patch, batch_size), main_sigma / 255, device)
-    meta = {"command": " ".join(sys.argv), "liftinv": __version__, "torch": torch.__version__,
+    meta = {"command": command or " ".join(sys.argv), "liftinv": __version__, "torch": torch.__version__,
             "device": str(device), "threads": torch.get_num_threads(), "machine": platform.processor()
             or platform.machine(), "budget_s": budget, "other_budget_s": other_budget,
             "main_sigma": main_sigma, "ssim": SSIM_CONVENTION, "test_images": list(test_names),

@@ -8,6 +8,7 @@ run functions so that ``liftinv --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import sys
 
 DEVICE_HELP = "cpu or cuda (default: cuda when available, else cpu)"
 
@@ -143,6 +144,7 @@ def run_bench_denoise(args: argparse.Namespace) -> int:
         sigmas=args.sigmas, budget=args.budget, other_budget=args.other_budget, main_sigma=args.main_sigma,
         depth=args.depth, features=args.features, train_images=train, test_images=test, test_names=names,
         device=args.device, out=args.out, progress=not args.no_progress, max_patches=args.max_patches,
+        command="liftinv " + " ".join(sys.argv[1:]),
     )
     print(open(f"{args.out}/denoise.md").read())
     print(f"wrote {args.out}/denoise.json, denoise.md and the figures ({len(report['records'])} records)")

@@ -24,8 +24,15 @@ from .models import build_denoiser, default_arch
 TRAINERS = ("lifted", "isgm", "backprop")
 
 
-def make_solver(trainer: str, network: torch.nn.Module, *, lr: float = 1e-3, aux_iters: int = 1):
-    """The solver of a trainer name: lifted Bregman BCD, ISGM, or backprop (Adam)."""
+def make_solver(trainer: str, network: torch.nn.Module, *, lr: float = 1e-3, aux_iters: int = 1,
+                lam: float = 1.0):
+    """The solver of a trainer name: lifted Bregman BCD, ISGM, or backprop (Adam).
+
+    Lifted trainers sweep the auxiliaries from the last layer to the first (the loss
+    signal crosses the network in one sweep) and give the hidden penalties the
+    weight ``lam`` (1, the papers' choice; on the DFB-PNN, 90-second runs scored
+    27.41 dB with 1 and 27.27 dB with 10 at sigma 25/255).
+    """
     if trainer == "backprop":
         return Backprop(network, lr=lr)
     if trainer not in TRAINERS:
@@ -35,8 +42,8 @@ def make_solver(trainer: str, network: torch.nn.Module, *, lr: float = 1e-3, aux
     common = dict(weight_update="adam", lr=lr, aux_iters=aux_iters, order="backward",
                   monitor_every=10, lipschitz_every=10)
     if trainer == "isgm":
-        return ISGM(LiftedProblem(network), tau=1.0, inner_iters=2, **common)
-    return BCD(LiftedProblem(network), **common)
+        return ISGM(LiftedProblem(network, lam=lam), tau=1.0, inner_iters=2, **common)
+    return BCD(LiftedProblem(network, lam=lam), **common)
 
 
 def noisy_batches(sigma: float, device: torch.device) -> Callable:
@@ -74,6 +81,7 @@ def train_denoiser(
     batch_size: int = 32,
     lr: float = 1e-3,
     aux_iters: int = 1,
+    lam: float = 1.0,
     device: str | torch.device | None = None,
     seed: int = 0,
     checkpoint: str | Path | None = None,
@@ -98,9 +106,9 @@ def train_denoiser(
     arch = dict(arch) if arch is not None else default_arch(model, channels=channels, patch=patch)
     torch.manual_seed(seed)
     network = build_denoiser(arch).to(device)
-    solver = make_solver(trainer, network, lr=lr, aux_iters=aux_iters)
+    solver = make_solver(trainer, network, lr=lr, aux_iters=aux_iters, lam=lam)
     settings = dict(model=arch["name"], trainer=trainer, sigma=sigma, patch=patch, stride=stride,
-                    budget=budget, epochs=epochs, batch_size=batch_size, lr=lr, aux_iters=aux_iters,
+                    budget=budget, epochs=epochs, batch_size=batch_size, lr=lr, aux_iters=aux_iters, lam=lam,
                     seed=seed, device=str(device))
     history = History()
     if resume and checkpoint is not None and Path(checkpoint).is_file():
