@@ -39,12 +39,12 @@ def build_denoiser(arch: dict) -> torch.nn.Module:
     if name == "dncnn":
         import deepinv as dinv
 
-        return _DnCNN(dinv.models.DnCNN(arch["channels"], arch["channels"], depth=arch["depth"],
+        return DnCNNDenoiser(dinv.models.DnCNN(arch["channels"], arch["channels"], depth=arch["depth"],
                                         nf=arch["features"], pretrained=None))
     raise ValueError(f"unknown denoiser {name!r}; choose one of {DENOISERS}")
 
 
-class _DnCNN(torch.nn.Module):
+class DnCNNDenoiser(torch.nn.Module):
     """deepinv's DnCNN called as ``net(z)`` like the other denoisers."""
 
     def __init__(self, net: torch.nn.Module) -> None:

@@ -16,6 +16,7 @@ epoch it records, outside the timed region:
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Callable
 
@@ -132,7 +133,7 @@ def fit(
         desc=desc or type(solver).__name__,
         disable=not progress,
         leave=False,
-        mininterval=1.0,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,  # keep logs short
     )
     stop = (epochs is not None and epoch >= epochs) or (time_budget is not None and elapsed >= time_budget)
     while not stop:
@@ -178,7 +179,7 @@ def fit(
         if epochs is not None:
             bar.update(1)
             stop = stop or epoch >= epochs
-        bar.set_postfix(lifted=f"{record['lifted']:.4g}", **({"loss": f"{record['train_loss']:.4g}"} if eval_train else {}))
+        bar.set_postfix(objective=f"{record['lifted']:.4g}", **({"loss": f"{record['train_loss']:.4g}"} if eval_train else {}))
         if callback is not None and callback(record) is False:
             stop = True
     bar.close()
