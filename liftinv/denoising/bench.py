@@ -178,7 +178,9 @@ def markdown_tables(report: dict) -> str:
     lines = [f"Command: `{meta['command']}`  ", f"Device: {meta['device']} ({meta['machine']}, "
              f"{meta['threads']} threads), torch {meta['torch']}, liftinv {meta['liftinv']}.  ",
              f"Budget per trained method: {meta['budget_s']:.0f} s at sigma={meta['main_sigma']:g}/255, "
-             f"{meta['other_budget_s']:.0f} s at the other levels.  ", f"{meta['ssim']}.", ""]
+             f"{meta['other_budget_s']:.0f} s at the other levels.  ",
+             "PSNR: data range 1, every output (the noisy input too) clipped to [0, 1].  ",
+             f"{meta['ssim']}.", ""]
     for s in sorted({r["sigma"] for r in recs}):
         lines += [f"### sigma = {s:g}/255", "",
                   "| method | " + " | ".join(f"PSNR {n}" for n in names) + " | mean PSNR | mean SSIM | params | train s | iters |",
