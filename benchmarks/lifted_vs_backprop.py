@@ -62,6 +62,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--aux-iters", type=int, default=1, help="auxiliary sweeps per lifted step")
     add("--order", default="backward", choices=["even-odd", "backward"], help="aux sweep order")
     add("--lam", type=float, default=10.0, help="hidden-layer penalty weight of the lifted rows")
+    add("--lam-growth", type=float, default=1.0, help="per-step growth of the penalty weight (1: fixed)")
+    add("--lam-max", type=float, default=1e4, help="cap of the growing penalty weight")
     add("--batch-size", type=int, default=64)
     add("--n-train", type=int, default=32000, help="regression training samples")
     add("--n-test", type=int, default=4000, help="regression test samples")
@@ -122,6 +124,8 @@ def make_solver(method: str, net, args):
         settings["lr"] = args.lr
     # Fenchel: the authors' penalty with weight 1 (it is 2x the Bregman penalty)
     lam = 1.0 if penalty == "fenchel" else args.lam
+    if penalty != "fenchel":  # Fenchel's weights are the authors' fixed multipliers
+        settings.update(lam_growth=args.lam_growth, lam_max=args.lam_max)
     solver = BCD(LiftedProblem(net, penalty, lam=lam), **settings)
     return solver, dict(penalty=penalty, lam=lam, **settings)
 

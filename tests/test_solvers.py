@@ -116,3 +116,19 @@ def test_invalid_solver_settings():
         ISGM(p, tau=0)
     with pytest.raises(ValueError, match="epochs or time_budget"):
         fit(BCD(p), torch.randn(4, 2), torch.randn(4, 1))
+
+
+def test_penalty_weight_continuation_grows_caps_and_survives_a_state_dict_round_trip():
+    x, y = _teacher_data(64)
+    problem = LiftedProblem(MLP([8, 16, 16, 2]))
+    solver = BCD(problem, weight_update="adam", lam_growth=2.0, lam_max=20.0)
+    for expected in (2.0, 4.0, 8.0, 16.0, 20.0, 20.0):
+        solver.step_batch(x, y)
+        assert problem.lam == [expected, expected]
+    fresh = LiftedProblem(MLP([8, 16, 16, 2]))
+    resumed = BCD(fresh, weight_update="adam", lam_growth=2.0, lam_max=20.0)
+    resumed.load_state_dict(copy.deepcopy(solver.state_dict()))
+    resumed.step_batch(x, y)
+    assert fresh.lam == [20.0, 20.0]
+    with pytest.raises(ValueError, match="lam_growth"):
+        BCD(problem, lam_growth=0.5)

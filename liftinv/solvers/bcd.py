@@ -55,6 +55,11 @@ class BCD(torch.optim.Optimizer):
     step_scale: multiplies every :math:`1/L` step (keep it below 2).
     lipschitz_every: refresh the Lipschitz estimates (operator norms of the maps,
         weight-block constants) every this many steps; 1 tracks them exactly.
+    lam_growth, lam_max: continuation of the penalty weights: after every step
+        :math:`\\lambda_l \\leftarrow \\min(\\text{lam\\_growth}\\,\\lambda_l, \\text{lam\\_max})`
+        (the quadratic-penalty method's :math:`\\mu\\to\\infty`: as the weights grow the
+        auxiliaries stay closer to the forward pass and the sigma-free weight gradients
+        approach the loss's).  1 (the default) keeps them fixed.
     monitor_every: evaluate the lifted objective and violation every this many
         steps (they cost about one forward pass); other steps return ``{}``.
     prox_weight: :math:`1/\\tau` of the ISGM proximal term (0 disables it).
@@ -82,6 +87,8 @@ class BCD(torch.optim.Optimizer):
         aux: str = "forward",
         exact_norms: bool = False,
         monitor_every: int = 1,
+        lam_growth: float = 1.0,
+        lam_max: float = float("inf"),
     ) -> None:
         if weight_update not in _WEIGHT_UPDATES:
             raise ValueError(f"weight_update must be one of {_WEIGHT_UPDATES}, got {weight_update!r}")
@@ -93,6 +100,8 @@ class BCD(torch.optim.Optimizer):
             raise ValueError(f"aux must be 'forward' or 'keep', got {aux!r}")
         if not 0 < step_scale < 2:
             raise ValueError(f"step_scale must lie in (0, 2), got {step_scale}")
+        if lam_growth < 1 or lam_max <= 0:
+            raise ValueError(f"lam_growth must be >= 1 and lam_max > 0, got {lam_growth}, {lam_max}")
         if min(aux_iters, inner_iters, lipschitz_every, monitor_every) < 1 or prox_weight < 0 or weight_decay < 0:
             raise ValueError("aux_iters, inner_iters, lipschitz_every >= 1; prox_weight, weight_decay >= 0")
         self.problem = problem
@@ -115,6 +124,7 @@ class BCD(torch.optim.Optimizer):
         self.aux_iters, self.inner_iters, self.order = aux_iters, inner_iters, order
         self.step_scale, self.lipschitz_every = step_scale, lipschitz_every
         self.aux, self.exact_norms, self.monitor_every = aux, exact_norms, monitor_every
+        self.lam_growth, self.lam_max = float(lam_growth), float(lam_max)
         self._norms: dict | None = None
         self.memory: AuxMemory | None = None
         self._pending: tuple | None = None
@@ -153,6 +163,9 @@ class BCD(torch.optim.Optimizer):
         """
         problem = self.problem
         problem.check_batch(x0, y)
+        saved_lam = self.state[self.param_groups[0]["params"][0]].get("lam")
+        if saved_lam is not None:  # a continued schedule (e.g. after load_state_dict)
+            problem.lam = list(saved_lam)
         kept = self.memory is not None and index is not None and self.memory.has(index)
         if kept:
             states, cache = [x0] + self.memory.load(index), {}
@@ -177,6 +190,9 @@ class BCD(torch.optim.Optimizer):
                     stats = problem.evaluate(states, y, cache)
                 self._update_weights(grads, states, anchor, y.shape[0])
                 self.network.refresh()
+                if self.lam_growth != 1.0:
+                    problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in problem.lam]
+                    self.state[self.param_groups[0]["params"][0]]["lam"] = list(problem.lam)  # for resuming
             cache = {}
             self._steps += 1
         if self.memory is not None and index is not None:
