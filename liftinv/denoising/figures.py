@@ -13,6 +13,10 @@ import torch  # noqa: E402
 from ..metrics import psnr  # noqa: E402
 
 
+#: Colours of the horizontal reference lines, by the first word of the method name.
+_REFERENCE_COLOURS = {"noisy": "gray", "TV": "tab:purple", "BM3D": "tab:red"}
+
+
 def plot_psnr_vs_time(records: list[dict], path: str | Path) -> None:
     """Mean test PSNR against training seconds, one panel per noise level; classical
     methods as horizontal lines."""
@@ -24,9 +28,9 @@ def plot_psnr_vs_time(records: list[dict], path: str | Path) -> None:
                 t, p = zip(*r["curve"])
                 ax.plot(t, p, marker=".", label=r["method"])
             else:
-                ax.axhline(r["psnr_mean"], ls="--", lw=1, color="gray" if "noisy" in r["method"] else None,
+                ax.axhline(r["psnr_mean"], ls="--", lw=1, color=_REFERENCE_COLOURS.get(r["method"].split()[0], "black"),
                            label=r["method"])
-        ax.set(title=f"sigma = {s}/255", xlabel="training seconds", ylabel="mean test PSNR (dB)")
+        ax.set(title=f"sigma = {s:g}/255", xlabel="training seconds", ylabel="mean test PSNR (dB)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()

@@ -203,8 +203,6 @@ class DFBPNN(LiftedNetwork):
         layers.append(DFBLayer(ReadoutMap(ops[depth]), "identity", skip=(0, IdentityMap())))
         super().__init__(layers, in_shape=in_shape)
         self.ops = nn.ModuleList(ops)
-        self.config = dict(in_shape=tuple(in_shape), depth=depth, features=features,
-                           kernel_size=kernel_size, nu=nu, inertial=inertial)
         self.refresh(n_iter=30)
 
     @torch.no_grad()
