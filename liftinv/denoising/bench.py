@@ -31,7 +31,7 @@ from ..metrics import SSIM_CONVENTION
 from .classical import bm3d_available, bm3d_denoise, tune_tv_weight, tv_denoise
 from .evaluation import denoise_images, noisy_test_set, score
 from .models import build_denoiser, default_arch, n_parameters
-from .training import make_solver, train_denoiser
+from .training import make_solver, train_denoiser, training_patches
 
 #: (label, model, trainer) of the trained methods.
 TRAINED = (("DFB-PNN, lifted Bregman BCD", "dfb", "lifted"),
@@ -160,8 +160,6 @@ def run_denoise_benchmark(
 
 
 def _timing_batch(images, patch, batch_size):
-    from .training import training_patches
-
     return training_patches(images, patch=patch)[:batch_size]
 
 

@@ -163,7 +163,7 @@ class BCD(torch.optim.Optimizer):
         """
         problem = self.problem
         problem.check_batch(x0, y)
-        saved_lam = self.state[self.param_groups[0]["params"][0]].get("lam")
+        saved_lam = self._solver_state.get("lam")
         if saved_lam is not None:  # a continued schedule (e.g. after load_state_dict)
             problem.lam = list(saved_lam)
         kept = self.memory is not None and index is not None and self.memory.has(index)
@@ -192,17 +192,22 @@ class BCD(torch.optim.Optimizer):
                 self.network.refresh()
                 if self.lam_growth != 1.0:
                     problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in problem.lam]
-                    self.state[self.param_groups[0]["params"][0]]["lam"] = list(problem.lam)  # for resuming
+                    self._solver_state["lam"] = list(problem.lam)  # for resuming
             cache = {}
             self._steps += 1
         if self.memory is not None and index is not None:
             self.memory.store(index, states[1:])
         return stats
 
+    @property
+    def _solver_state(self) -> dict:
+        """Solver-wide state (norm warm starts, penalty weights), kept under the first
+        parameter so that ``state_dict``/``load_state_dict`` carry it."""
+        return self.state[self.param_groups[0]["params"][0]]
+
     def _norm_vecs(self) -> dict:
-        """Warm starts of the operator-norm power iterations, kept in the optimizer state."""
-        first = self.param_groups[0]["params"][0]
-        return self.state[first].setdefault("norm_vecs", {})
+        """Warm starts of the operator-norm power iterations."""
+        return self._solver_state.setdefault("norm_vecs", {})
 
     # -- weight updates ------------------------------------------------------------------------
     @torch.no_grad()
