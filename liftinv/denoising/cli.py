@@ -58,7 +58,28 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="checkpoint file to write (atomically, every epoch)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --output")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes (gloo on CPU, one GPU each with NCCL); each trains "
+                        "on its shard with batch-size/nproc patches per step (default 1)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process (default: all cores with --nproc 1, else 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _train_worker(kwargs: dict, output: str) -> None:
+    """One data-parallel training process (module level, so that it can be spawned)."""
+    from ..distributed import rank
+    from .training import train_denoiser
+
+    _net, hist = train_denoiser(**kwargs)
+    if rank() == 0:
+        _report_training(kwargs, hist, output)
+
+
+def _report_training(kwargs: dict, hist, output: str) -> None:
+    final = hist.final
+    print(f"trained {kwargs['model']} with {kwargs['trainer']} for {final.get('seconds', 0):.0f} s "
+          f"({final.get('iterations', 0)} steps); checkpoint: {output}")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -69,15 +90,25 @@ def run_train(args: argparse.Namespace) -> int:
         raise ValueError("give --budget SECONDS or --epochs N")
     images, _ = load_split(args.data, "train", args.color)
     arch = default_arch(args.model, int(images[0].shape[0]), args.patch, args.depth, args.features)
-    net, hist = train_denoiser(
-        args.model, args.trainer, sigma=args.sigma / 255, images=images, arch=arch, patch=args.patch,
-        budget=args.budget, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    kwargs = dict(
+        model=args.model, trainer=args.trainer, sigma=args.sigma / 255, images=images, arch=arch,
+        patch=args.patch, budget=args.budget, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         device=args.device, seed=args.seed, checkpoint=args.output, resume=args.resume,
         progress=not args.no_progress,
     )
-    final = hist.final
-    print(f"trained {args.model} with {args.trainer} for {final.get('seconds', 0):.0f} s "
-          f"({final.get('iterations', 0)} steps); checkpoint: {args.output}")
+    if args.nproc < 1 or args.batch_size % args.nproc:
+        raise ValueError(f"--batch-size {args.batch_size} must be a multiple of --nproc {args.nproc} >= 1")
+    if args.nproc > 1:
+        from ..distributed import launch
+
+        launch(_train_worker, args.nproc, kwargs, args.output, threads=args.threads or 1)
+        return 0
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    _net, hist = train_denoiser(**kwargs)
+    _report_training(kwargs, hist, args.output)
     return 0
 
 

@@ -15,10 +15,10 @@ import torch
 
 from ..checkpoint import load_checkpoint, load_weights, save_checkpoint
 from ..data import extract_patches
+from ..distributed import rank, rank_device
 from ..lifting import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..solvers import BCD, ISGM, Backprop, History, fit
-from ..utils.checks import resolve_device
 from .models import build_denoiser, default_arch
 
 TRAINERS = ("lifted", "isgm", "backprop")
@@ -99,9 +99,13 @@ def train_denoiser(
     epoch; the shuffling restarts from ``seed``).  ``callback(record, network)`` runs
     after every epoch, outside the timed region.
 
+    Inside a ``torch.distributed`` group (``liftinv train --nproc N`` or ``torchrun``)
+    each process trains on its shard of the patches with ``batch_size / N`` of them per
+    step and rank 0 writes the checkpoint; see :func:`~liftinv.solvers.fit`.
+
     Returns ``(network, history)``.
     """
-    device = resolve_device(device)
+    device = rank_device(device)
     channels = int(images[0].shape[0])
     arch = dict(arch) if arch is not None else default_arch(model, channels=channels, patch=patch)
     torch.manual_seed(seed)
@@ -122,7 +126,7 @@ def train_denoiser(
     patches = training_patches(images, patch=patch, stride=stride, max_patches=max_patches, seed=seed)
 
     def on_epoch(record):
-        if checkpoint is not None:
+        if checkpoint is not None and rank() == 0:  # data parallel: one rank writes
             save_checkpoint(checkpoint, arch=arch, network=network, solver=solver.state_dict(),
                             settings=settings, history=list(history))
         return callback(record, network) if callback is not None else None

@@ -39,6 +39,7 @@ from typing import Sequence
 import torch
 from torch.func import functional_call
 
+from ..distributed import all_reduce_sum_
 from ..models.network import LiftedNetwork
 from ..utils.checks import check_tensor
 from .penalties import LiftedBregman, Penalty, get_penalty
@@ -197,16 +198,18 @@ class LiftedProblem:
                     cache.pop(r, None)
 
     # -- weight blocks -----------------------------------------------------------------------
-    def weight_gradients(self, states, y, params) -> tuple[list, dict[int, torch.Tensor]]:
+    def weight_gradients(self, states, y, params, n_total: int | None = None) -> tuple[list, dict[int, torch.Tensor]]:
         r""":math:`\nabla_\Theta\mathcal E` at ``states``, without differentiating :math:`\sigma`.
 
         The pre-activations :math:`v_l(\theta)` are back-propagated with the fixed
         output gradients :math:`\frac{\lambda_l}{s}\nabla_v P_l(x_l, v_l)`, i.e. the
         gradient of :math:`\frac1s\sum_l\lambda_l\langle\mathrm{sg}(\nabla_v P_l), v_l(\theta)\rangle`.
+        ``n_total`` replaces the batch size :math:`s` in the mean when this batch is one
+        rank's part of a larger one (data-parallel training sums the ranks' gradients).
         Returns the gradients (``None`` for unused parameters) and the detached
         pre-activations, for monitoring.
         """
-        net, s = self.network, y.shape[0]
+        net, s = self.network, y.shape[0] if n_total is None else n_total
         outputs, grad_outputs, cache = [], [], {}
         for l in range(1, self.depth + 1):
             v = net.preactivation(l, states)
@@ -222,7 +225,8 @@ class LiftedProblem:
         return list(grads), cache
 
     def jacobian_norm_sq(self, l: int, states, vecs: list[torch.Tensor], n_iter: int) -> tuple[float, list]:
-        r"""Power iteration for :math:`\|J_l\|^2`, :math:`J_l:\theta_l\mapsto v_l` on this batch.
+        r"""Power iteration for :math:`\|J_l\|^2`, :math:`J_l:\theta_l\mapsto v_l` on this batch
+        (on the union of the ranks' batches in data-parallel training).
 
         The layer's pre-activation is linear in its parameters (dense and conv maps),
         so :math:`J_l\delta` is the layer evaluated with parameters :math:`\delta`.
@@ -237,7 +241,8 @@ class LiftedProblem:
             delta = [(d / nrm).requires_grad_(True) for d in vecs]
             with torch.enable_grad():
                 out = functional_call(layer, dict(zip(names, delta)), args)
-                back = torch.autograd.grad(out, delta, grad_outputs=out)
+                back = list(torch.autograd.grad(out, delta, grad_outputs=out))
+            all_reduce_sum_(back)  # J^*J = sum over ranks of J_r^*J_r (no-op in one process)
             est = float(sum((d.detach() * b).sum() for d, b in zip(delta, back)))
             vecs = [b.detach() for b in back]
         return est, vecs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ..distributed import all_reduce_scalars, is_distributed, world_size
 from ..lifting.problem import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..utils.checks import check_tensor
@@ -34,6 +35,18 @@ class SquaredError:
 
     def loss(self, x0: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.sample_losses(x0, y)[0].mean()
+
+
+class _SampleLosses(torch.nn.Module):
+    """The per-sample losses as a module's forward, for DistributedDataParallel."""
+
+    def __init__(self, problem) -> None:
+        super().__init__()
+        self.problem = problem
+        self.network = problem.network  # registers the parameters
+
+    def forward(self, x0: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.problem.sample_losses(x0, y)[0]
 
 
 class Backprop:
@@ -66,13 +79,27 @@ class Backprop:
         )
 
     def prepare(self, n_samples: int) -> None:
-        """Nothing to prepare: backprop keeps no per-sample state."""
+        """Backprop keeps no per-sample state; in data-parallel training the loss is
+        wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` (which copies rank
+        0's weights to every rank and all-reduces the gradients during backward)."""
+        self._ddp = None
+        if is_distributed():
+            self._ddp = torch.nn.parallel.DistributedDataParallel(_SampleLosses(self.problem))
+            if isinstance(self.network, LiftedNetwork):
+                self.network.refresh()
 
     def step_batch(self, x0: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None) -> dict:
         self.problem.check_batch(x0, y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.problem.loss(x0, y)
-        loss.backward()
+        ddp = getattr(self, "_ddp", None)
+        if ddp is None:
+            loss = self.problem.loss(x0, y)
+            loss.backward()
+        else:  # DDP averages over ranks: scale so the result is the global batch's mean
+            n_total = all_reduce_scalars([y.shape[0]])[0]
+            local = ddp(x0, y).sum()
+            (local * (world_size() / n_total)).backward()
+            loss = torch.tensor(all_reduce_scalars([float(local.detach())])[0] / n_total)
         self.optimizer.step()
         if isinstance(self.network, LiftedNetwork):
             self.network.refresh()

@@ -30,6 +30,7 @@ import math
 
 import torch
 
+from ..distributed import all_reduce_scalars, all_reduce_sum_, broadcast_module_
 from ..lifting.problem import LiftedProblem
 from .aux_memory import AuxMemory
 
@@ -64,6 +65,9 @@ class BCD(torch.optim.Optimizer):
         steps (they cost about one forward pass); other steps return ``{}``.
     prox_weight: :math:`1/\\tau` of the ISGM proximal term (0 disables it).
     aux: ``'forward'`` (rebuilt per mini-batch) or ``'keep'`` (kept per sample).
+    aux_storage, aux_path: where kept auxiliaries live: ``'device'`` (with the network),
+        ``'pinned'`` (page-locked CPU memory) or ``'mmap'`` (a memory-mapped file in the
+        folder ``aux_path``, default a temporary one); see :class:`AuxMemory`.
     exact_norms: operator norms to convergence instead of one warm iteration (tests).
     """
 
@@ -85,6 +89,8 @@ class BCD(torch.optim.Optimizer):
         lipschitz_every: int = 1,
         prox_weight: float = 0.0,
         aux: str = "forward",
+        aux_storage: str = "device",
+        aux_path: str | None = None,
         exact_norms: bool = False,
         monitor_every: int = 1,
         lam_growth: float = 1.0,
@@ -124,6 +130,7 @@ class BCD(torch.optim.Optimizer):
         self.aux_iters, self.inner_iters, self.order = aux_iters, inner_iters, order
         self.step_scale, self.lipschitz_every = step_scale, lipschitz_every
         self.aux, self.exact_norms, self.monitor_every = aux, exact_norms, monitor_every
+        self.aux_storage, self.aux_path = aux_storage, aux_path
         self.lam_growth, self.lam_max = float(lam_growth), float(lam_max)
         self._norms: dict | None = None
         self.memory: AuxMemory | None = None
@@ -132,9 +139,13 @@ class BCD(torch.optim.Optimizer):
 
     # -- data-set bookkeeping ------------------------------------------------------------
     def prepare(self, n_samples: int) -> None:
-        """Called by :func:`~liftinv.solvers.fit` before training on ``n_samples`` samples."""
+        """Called by :func:`~liftinv.solvers.fit` before training on ``n_samples`` samples
+        (this rank's shard in data-parallel training, where rank 0's weights are copied
+        to every rank first)."""
+        broadcast_module_(self.network)
+        self.network.refresh()
         if self.aux == "keep":
-            self.memory = AuxMemory(self.network, n_samples)
+            self.memory = AuxMemory(self.network, n_samples, storage=self.aux_storage, path=self.aux_path)
 
     # -- torch.optim.Optimizer contract -----------------------------------------------------
     def set_batch(self, x0: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None) -> None:
@@ -174,6 +185,7 @@ class BCD(torch.optim.Optimizer):
         anchor = None
         if self.defaults["prox_weight"] > 0:
             anchor = [[p.detach().clone() for p in g["params"]] for g in self.param_groups]
+        n_total = int(all_reduce_scalars([y.shape[0]])[0])  # the global batch (all ranks)
         stats: dict = {}
         for it in range(self.inner_iters):
             if self._norms is None or self._steps % self.lipschitz_every == 0 or self.exact_norms:
@@ -184,11 +196,13 @@ class BCD(torch.optim.Optimizer):
             if self.momentum == "nesterov":
                 self._extrapolate()
             params = [p for g in self.param_groups for p in g["params"]]
-            grads, cache = problem.weight_gradients(states, y, params)
+            grads, cache = problem.weight_gradients(states, y, params, n_total)
             with torch.no_grad():
+                grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+                all_reduce_sum_(grads)  # data parallel: the ranks' shares of the mean gradient
                 if it == self.inner_iters - 1 and self._steps % self.monitor_every == 0:
-                    stats = problem.evaluate(states, y, cache)
-                self._update_weights(grads, states, anchor, y.shape[0])
+                    stats = self._monitor(states, y, cache, n_total)
+                self._update_weights(grads, states, anchor, n_total)
                 self.network.refresh()
                 if self.lam_growth != 1.0:
                     problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in problem.lam]
@@ -198,6 +212,13 @@ class BCD(torch.optim.Optimizer):
         if self.memory is not None and index is not None:
             self.memory.store(index, states[1:])
         return stats
+
+    def _monitor(self, states, y, cache, n_total: int) -> dict:
+        """Lifted objective and violation, averaged over the global batch."""
+        local = self.problem.evaluate(states, y, cache)
+        share = y.shape[0] / n_total
+        lifted, violation = all_reduce_scalars([local["lifted"] * share, local["violation"] * share])
+        return {"lifted": lifted, "violation": violation}
 
     @property
     def _solver_state(self) -> dict:
@@ -245,7 +266,7 @@ class BCD(torch.optim.Optimizer):
         k = 0
         for gi, group in enumerate(self.param_groups):
             params = group["params"]
-            gs = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads[k : k + len(params)])]
+            gs = grads[k : k + len(params)]
             k += len(params)
             if anchor is not None:
                 for g, p, a in zip(gs, params, anchor[gi]):

@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from ..distributed import all_reduce_scalars, rank, rank_device, shard, world_size
 from ..utils.checks import resolve_device
 
 
@@ -56,7 +57,8 @@ def evaluate(problem, x, y, *, batch_size: int = 256, metrics: dict[str, Callabl
         for name, fn in (metrics or {}).items():
             totals[name] += float(fn(out, yb)) * xb.shape[0]
     net.train(was_training)
-    return {k: t / x.shape[0] for k, t in totals.items()}
+    *sums, n = all_reduce_scalars([*totals.values(), x.shape[0]])  # each rank holds a shard
+    return {k: t / n for k, t in zip(totals, sums)}
 
 
 def accuracy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -93,11 +95,17 @@ def fit(
     epochs, time_budget: stop after this many epochs or training seconds (the
         budget is checked after every mini-batch; evaluation time is not counted).
     batch_size: mini-batch size; the order is reshuffled every epoch from ``seed``.
+        In data-parallel training (an initialised ``torch.distributed`` group of
+        ``world`` processes) it is the global batch: each rank trains on its shard of the
+        samples (see :func:`liftinv.distributed.shard`) with ``batch_size / world`` of
+        them per step, the solvers sum the ranks' gradients, and only rank 0 shows
+        progress.
     x_test, y_test: an optional held-out set, evaluated after every epoch.
     metrics: extra ``name -> fn(output, y)`` evaluated with the loss.
     seed: seeds torch and the shuffling, so two runs give the same history.
     device: ``'auto'`` keeps the network where it is; ``None`` picks CUDA when
-        available; otherwise a device to move the network to before training.
+        available; otherwise a device to move the network to before training (a rank's
+        own GPU in data-parallel training).
     callback: called with each epoch record; returning ``False`` stops training.
     batch_transform: ``(x, y, generator) -> (x, y)`` applied to every mini-batch inside
         the timed region, e.g. fresh noise on the input of a denoiser.
@@ -115,13 +123,22 @@ def fit(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     net = solver.network
     if device != "auto":
-        net.to(resolve_device(device))
+        net.to(rank_device(device))
     dev = next(net.parameters()).device
+    world = world_size()
+    if world > 1:  # data parallel: this rank trains on its shard, batch_size / world per step
+        if batch_size % world:
+            raise ValueError(f"batch_size {batch_size} is not divisible by the {world} processes")
+        batch_size //= world
+        x_train, y_train = shard(x_train, y_train)
+        if x_test is not None:
+            x_test, y_test = x_test[rank() :: world], y_test[rank() :: world]
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 7919 * rank())  # own shuffles and noise per rank
     x_train, y_train = x_train.to(dev), y_train.to(dev)
     n = x_train.shape[0]
     solver.prepare(n)
+    progress = progress and rank() == 0
 
     history = History() if history is None else history
     last = history.final
@@ -151,6 +168,8 @@ def fit(
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             dt = time.perf_counter() - t0
+            if world > 1 and time_budget is not None:  # every rank must stop at the same step
+                dt = all_reduce_scalars([dt], op="max")[0]
             elapsed += dt
             iters += 1
             if stats:  # solvers may monitor only every few steps

@@ -1,0 +1,228 @@
+r"""``liftinv bench scale``: throughput, memory and data-parallel scaling of lifted training.
+
+On the same DFB-PNN, the same batch of noisy patches and the same device, it measures
+
+* **steps**: seconds per step, patches per second and peak memory of a lifted BCD step and
+  of a backprop (Adam) step, each in a fresh process (so that the peak belongs to it);
+  the convolution FLOPs per step and the rate they run at;
+* **data parallel**: the throughput of one single-threaded process against ``nproc``
+  single-threaded processes (gloo), each stepping on its own ``batch`` patches (weak
+  scaling: the global batch grows with the processes; gradients are all-reduced);
+* **memory**: the peak resident memory of lifted training with auxiliaries rebuilt per
+  batch (``aux='forward'``) and kept per sample on the device or in a memory-mapped file,
+  next to the formula :math:`M_\text{keep} = 4nKFP^2` bytes (see
+  :mod:`liftinv.solvers.aux_memory`).
+
+Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU, the process's peak
+resident set (``VmHWM``, reset once the data are loaded) minus its size at that moment.  FLOPs count the
+multiply-adds of the convolutions (2 per multiply-add): a DFB layer applies :math:`D_k`
+and :math:`D_k^*` (:math:`2\cdot 2FCk^2P^2` per patch); a backprop step is counted as 3
+forward passes (forward, and the two products of backward).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import __version__
+
+# torch is imported inside the functions: this module is loaded by ``liftinv --help``.
+
+
+def _reset_peak_rss() -> None:
+    """Reset the kernel's resident-set high-water mark (Linux >= 4.0; otherwise a no-op)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:  # pragma: no cover - not Linux, or not permitted
+        pass
+
+
+def _rss_mb(field: str = "VmHWM") -> float:
+    """Resident memory of this process in MB: the peak (``VmHWM``) or the current (``VmRSS``)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _batch(arch: dict, batch: int, sigma: float, seed: int = 0):
+    import torch
+
+    from .data import load_embedded
+    from .denoising.training import training_patches
+
+    patches = training_patches(load_embedded("train"), patch=arch["patch"], max_patches=batch, seed=seed)
+    noisy = patches + sigma * torch.randn(patches.shape, generator=torch.Generator().manual_seed(seed))
+    return noisy, patches
+
+
+def conv_flops(arch: dict, trainer: str) -> float:
+    """Convolution FLOPs per patch of one training step (see the module docstring)."""
+    k, f, c, p = arch["kernel_size"], arch["features"], arch["channels"], arch["patch"]
+    forward = (arch["depth"] + 1) * 2 * (2 * f * c * k * k * p * p)
+    return 3 * forward
+
+
+def _time_trainer(trainer: str, arch: dict, batch: int, steps: int, device: str, out: str,
+                  aux: str = "forward", storage: str = "device", n_keep: int = 0) -> None:
+    """Worker: time ``steps`` steps of ``trainer`` (after warm-up) and write a JSON record."""
+    import torch
+
+    from .denoising.models import build_denoiser
+    from .denoising.training import make_solver
+    from .distributed import all_reduce_scalars, rank, rank_device, world_size
+
+    dev = rank_device(device)
+    x, y = _batch(arch, batch, 25 / 255, seed=rank())
+    x, y = x.to(dev), y.to(dev)
+    base = _rss_mb("VmRSS")
+    _reset_peak_rss()
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.cuda.reset_peak_memory_stats(dev)
+    torch.manual_seed(0)
+    solver = make_solver(trainer, build_denoiser(arch).to(dev))
+    if aux == "keep":
+        solver.aux, solver.aux_storage = "keep", storage
+    solver.prepare(max(n_keep, batch))
+    n_batches = max(n_keep // batch, 1)
+    index = [torch.arange(i * batch, (i + 1) * batch, device=dev) for i in range(n_batches)]
+    for i in range(min(3, steps)):  # warm-up (and, with kept auxiliaries, fill them)
+        solver.step_batch(x, y, index[i % n_batches])
+    for i in range(3, n_batches):
+        solver.step_batch(x, y, index[i])
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        solver.step_batch(x, y, index[i % n_batches])
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = all_reduce_scalars([(time.perf_counter() - t0) / steps], op="max")[0]
+    record = {
+        "trainer": trainer, "aux": aux, "storage": storage if aux == "keep" else None,
+        "processes": world_size(), "threads": torch.get_num_threads(), "device": str(dev),
+        "batch_per_process": batch, "seconds_per_step": seconds,
+        "patches_per_second": world_size() * batch / seconds,
+        "conv_gflops_per_second": conv_flops(arch, trainer) * batch / seconds / 1e9,
+    }
+    if dev.type == "cuda":
+        record["peak_memory_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+        record["device_name"] = torch.cuda.get_device_name(dev)
+        record["tf32"] = True
+    else:
+        record["peak_memory_mb"] = _rss_mb() - base
+    if aux == "keep":
+        record["n_kept"] = n_batches * batch
+        record["formula_mb"] = solver.memory.nbytes / 2**20
+    if rank() == 0:
+        Path(out).write_text(json.dumps(record))
+
+
+def _measure(trainer: str, arch: dict, batch: int, steps: int, device: str, nproc: int = 1,
+             threads: int = 1, **kwargs) -> dict:
+    """Run :func:`_time_trainer` in ``nproc`` fresh processes and return rank 0's record."""
+    from .distributed import launch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "record.json")
+        extra = (kwargs.get("aux", "forward"), kwargs.get("storage", "device"), kwargs.get("n_keep", 0))
+        launch(_time_trainer, nproc, trainer, arch, batch, steps, device, out, *extra, threads=threads)
+        return json.loads(Path(out).read_text())
+
+
+def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, features: int | None = None,
+                        patch: int = 40, batch: int | None = None, steps: int = 50, nproc: int = 2,
+                        threads: int = 1, n_keep: int = 256, out_dir: str | Path = "results/bench_scale") -> dict:
+    """Run the three measurements and write ``scale.json`` and ``scale.md`` to ``out_dir``.
+
+    Defaults follow the device: K = 20, F = 64, batch 128 on CUDA; K = 10, F = 32, batch 32
+    on the CPU (the denoising benchmark's network).
+    """
+    import torch
+
+    from .denoising.models import default_arch
+    from .utils.checks import resolve_device
+
+    dev = resolve_device(device)
+    gpu = dev.type == "cuda"
+    arch = default_arch("dfb", 1, patch, depth or (20 if gpu else 10), features or (64 if gpu else 32))
+    batch = batch or (128 if gpu else 32)
+    report = {"liftinv": __version__, "torch": torch.__version__, "platform": platform.platform(),
+              "python": sys.version.split()[0], "device": str(dev), "arch": arch, "batch": batch,
+              "steps": steps, "threads_per_process": threads, "steps_records": [], "parallel": [], "memory": []}
+    for trainer in ("lifted", "backprop"):
+        report["steps_records"].append(_measure(trainer, arch, batch, steps, str(dev), threads=threads))
+    lifted, backprop = report["steps_records"]
+    report["step_ratio"] = lifted["seconds_per_step"] / backprop["seconds_per_step"]
+    if not gpu and nproc > 1:
+        for trainer in ("lifted", "backprop"):
+            one = next(r for r in report["steps_records"] if r["trainer"] == trainer)
+            many = _measure(trainer, arch, batch, steps, "cpu", nproc=nproc, threads=threads)
+            many["speedup"] = many["patches_per_second"] / one["patches_per_second"]
+            report["parallel"].append(many)
+    if n_keep:
+        for aux, storage in (("forward", "device"), ("keep", "device"), ("keep", "mmap")):
+            report["memory"].append(_measure("lifted", arch, batch, max(steps // 5, 5), str(dev),
+                                             threads=threads, aux=aux, storage=storage, n_keep=n_keep))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "scale.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "scale.md").write_text(markdown(report))
+    return report
+
+
+def markdown(report: dict) -> str:
+    a = report["arch"]
+    lines = [f"DFB-PNN K = {a['depth']}, F = {a['features']}, {a['patch']}x{a['patch']} patches, "
+             f"batch {report['batch']} per process, device {report['device']}, "
+             f"{report['threads_per_process']} torch thread(s) per process, {report['steps']} timed steps.", "",
+             "| trainer | processes | s / step | patches / s | conv GFLOP/s | peak memory (MB) |",
+             "|---|---|---|---|---|---|"]
+    for r in report["steps_records"] + report["parallel"]:
+        lines.append(f"| {r['trainer']} | {r['processes']} | {r['seconds_per_step']:.4f} | "
+                     f"{r['patches_per_second']:.1f} | {r['conv_gflops_per_second']:.2f} | {r['peak_memory_mb']:.0f} |")
+    lines += ["", f"Lifted step / backprop step: **{report['step_ratio']:.2f}**."]
+    for r in report["parallel"]:
+        lines.append(f"{r['processes']} processes vs 1, {r['trainer']}: **{r['speedup']:.2f}x** the throughput.")
+    if report["memory"]:
+        lines += ["", "| auxiliaries | storage | patches kept | formula (MB) | measured peak (MB) |",
+                  "|---|---|---|---|---|"]
+        for r in report["memory"]:
+            lines.append(f"| {r['aux']} | {r['storage'] or '-'} | {r.get('n_kept', 0)} | "
+                         f"{r.get('formula_mb', 0):.0f} | {r['peak_memory_mb']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def configure_bench_scale(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--depth", type=int, default=None, help="layers K (default 20 on CUDA, 10 on CPU)")
+    p.add_argument("--features", type=int, default=None, help="channels F (default 64 on CUDA, 32 on CPU)")
+    p.add_argument("--patch", type=int, default=40)
+    p.add_argument("--batch", type=int, default=None, help="patches per process (default 128 CUDA, 32 CPU)")
+    p.add_argument("--steps", type=int, default=50, help="timed steps per measurement")
+    p.add_argument("--nproc", type=int, default=2, help="processes for the CPU scaling measurement")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--keep", type=int, default=256, help="patches whose auxiliaries are kept (0: skip)")
+    p.add_argument("-o", "--output", default="results/bench_scale", help="output folder")
+
+
+def run_bench_scale(args: argparse.Namespace) -> int:
+    report = run_scale_benchmark(device=args.device, depth=args.depth, features=args.features,
+                                 patch=args.patch, batch=args.batch, steps=args.steps, nproc=args.nproc,
+                                 threads=args.threads, n_keep=args.keep, out_dir=args.output)
+    print(markdown(report))
+    return 0

@@ -1,0 +1,31 @@
+"""The scale benchmark's measuring worker, run in-process on a tiny network."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from liftinv.denoising.models import default_arch
+from liftinv.scaling import _time_trainer, conv_flops, markdown
+
+
+@pytest.mark.parametrize("aux, storage", [("forward", "device"), ("keep", "mmap")])
+def test_worker_writes_a_complete_record(aux, storage, tmp_path):
+    arch = default_arch("dfb", 1, 16, depth=2, features=4)
+    out = tmp_path / "r.json"
+    _time_trainer("lifted", arch, 4, 2, "cpu", str(out), aux, storage, 8)
+    r = json.loads(out.read_text())
+    assert r["seconds_per_step"] > 0 and r["processes"] == 1
+    assert r["patches_per_second"] == pytest.approx(4 / r["seconds_per_step"])
+    if aux == "keep":  # 2 hidden DFB layers of 4 channels on 16x16 patches, float32, + 1 flag byte
+        assert r["formula_mb"] * 2**20 == pytest.approx(8 * (2 * 4 * 16 * 16 * 4 + 1))
+    report = {"arch": arch, "batch": 4, "device": "cpu", "threads_per_process": 1, "steps": 2,
+              "steps_records": [r, dict(r, trainer="backprop")], "parallel": [], "memory": [r],
+              "step_ratio": 1.0}
+    assert "| lifted | 1 |" in markdown(report)
+
+
+def test_conv_flops_counts_both_convolutions_of_every_layer():
+    arch = default_arch("dfb", 1, 10, depth=3, features=2)  # 4 operators, 3x3 kernels
+    assert conv_flops(arch, "lifted") == 3 * 4 * 2 * (2 * 2 * 1 * 9 * 100)
