@@ -8,6 +8,8 @@ On the same DFB-PNN, the same batch of noisy patches and the same device, it mea
 * **data parallel**: the throughput of one single-threaded process against ``nproc``
   single-threaded processes (gloo), each stepping on its own ``batch`` patches (weak
   scaling: the global batch grows with the processes; gradients are all-reduced);
+* **layer batching**: the even layers' convolutions of an auxiliary sweep one by one
+  against one grouped convolution (independent layers updated together);
 * **memory**: the peak resident memory of lifted training with auxiliaries rebuilt per
   batch (``aux='forward'``) and kept per sample on the device or in a memory-mapped file,
   next to the formula :math:`M_\text{keep} = 4nKFP^2` bytes (see
@@ -132,6 +134,48 @@ def _time_trainer(trainer: str, arch: dict, batch: int, steps: int, device: str,
         Path(out).write_text(json.dumps(record))
 
 
+def layer_batching(arch: dict, batch: int, device, repeats: int = 20) -> dict:
+    r"""Seconds for the :math:`\lceil K/2\rceil` products :math:`D_kD_k^*u_k` of one colour
+    group (the even layers), layer by layer against one grouped convolution pair.
+
+    This is the kernel of an even/odd auxiliary sweep of the DFB-PNN: the layers of a group
+    are independent, so their convolutions can run as one with ``groups = K/2``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    dev = torch.device(device)
+    g, f, c, k, p = (arch["depth"] + 1) // 2, arch["features"], arch["channels"], arch["kernel_size"], arch["patch"]
+    gen = torch.Generator().manual_seed(0)
+    ws = [torch.randn(f, c, k, k, generator=gen).to(dev) for _ in range(g)]
+    us = [torch.randn(batch, f, p, p, generator=gen).to(dev) for _ in range(g)]
+    w_all, u_all = torch.cat(ws), torch.cat(us, 1)
+
+    def loop():
+        return [F.conv2d(F.conv_transpose2d(u, w, padding=k // 2), w, padding=k // 2) for u, w in zip(us, ws)]
+
+    def grouped():
+        return F.conv2d(F.conv_transpose2d(u_all, w_all, padding=k // 2, groups=g), w_all, padding=k // 2, groups=g)
+
+    def clock(fn):
+        fn()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            times.append(time.perf_counter() - t0)
+        return sorted(times)[repeats // 2]
+
+    err = float((torch.cat(loop(), 1) - grouped()).abs().max())
+    t_loop, t_grouped = clock(loop), clock(grouped)
+    return {"layers": g, "loop_seconds": t_loop, "grouped_seconds": t_grouped,
+            "speedup": t_loop / t_grouped, "max_abs_difference": err}
+
+
 def _measure(trainer: str, arch: dict, batch: int, steps: int, device: str, nproc: int = 1,
              threads: int = 1, **kwargs) -> dict:
     """Run :func:`_time_trainer` in ``nproc`` fresh processes and return rank 0's record."""
@@ -174,6 +218,7 @@ def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, 
             many = _measure(trainer, arch, batch, steps, "cpu", nproc=nproc, threads=threads)
             many["speedup"] = many["patches_per_second"] / one["patches_per_second"]
             report["parallel"].append(many)
+    report["layer_batching"] = layer_batching(arch, batch, dev)
     if n_keep:
         for aux, storage in (("forward", "device"), ("keep", "device"), ("keep", "mmap")):
             report["memory"].append(_measure("lifted", arch, batch, max(steps // 5, 5), str(dev),
@@ -198,6 +243,11 @@ def markdown(report: dict) -> str:
     lines += ["", f"Lifted step / backprop step: **{report['step_ratio']:.2f}**."]
     for r in report["parallel"]:
         lines.append(f"{r['processes']} processes vs 1, {r['trainer']}: **{r['speedup']:.2f}x** the throughput.")
+    lb = report.get("layer_batching")
+    if lb:
+        lines += ["", f"Layer batching, {lb['layers']} even layers' D D* products on one batch: "
+                      f"{lb['loop_seconds'] * 1e3:.1f} ms layer by layer, {lb['grouped_seconds'] * 1e3:.1f} ms as "
+                      f"one grouped convolution pair (**{lb['speedup']:.2f}x**)."]
     if report["memory"]:
         lines += ["", "| auxiliaries | storage | patches kept | formula (MB) | measured peak (MB) |",
                   "|---|---|---|---|---|"]

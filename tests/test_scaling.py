@@ -29,3 +29,10 @@ def test_worker_writes_a_complete_record(aux, storage, tmp_path):
 def test_conv_flops_counts_both_convolutions_of_every_layer():
     arch = default_arch("dfb", 1, 10, depth=3, features=2)  # 4 operators, 3x3 kernels
     assert conv_flops(arch, "lifted") == 3 * 4 * 2 * (2 * 2 * 1 * 9 * 100)
+
+
+def test_grouped_convolutions_equal_the_layer_loop():
+    from liftinv.scaling import layer_batching
+
+    r = layer_batching(default_arch("dfb", 1, 12, depth=3, features=4), 2, "cpu", repeats=1)
+    assert r["layers"] == 2 and r["max_abs_difference"] < 1e-4 and r["speedup"] > 0

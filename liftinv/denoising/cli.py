@@ -84,7 +84,6 @@ def _report_training(kwargs: dict, hist, output: str) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from .models import default_arch
-    from .training import train_denoiser
 
     if args.budget is None and args.epochs is None:
         raise ValueError("give --budget SECONDS or --epochs N")
@@ -107,8 +106,10 @@ def run_train(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    _net, hist = train_denoiser(**kwargs)
-    _report_training(kwargs, hist, args.output)
+    from ..distributed import init_from_env
+
+    init_from_env()  # under torchrun: join its process group (WORLD_SIZE, RANK, MASTER_ADDR ...)
+    _train_worker(kwargs, args.output)
     return 0
 
 

@@ -1,0 +1,39 @@
+"""Inversion of trained networks with frozen weights: recover x from N(x) (or from layer-l features).
+
+Public API (imported lazily, so that ``liftinv --help`` does not import torch):
+
+* :func:`from_sequential`, :func:`prefix_network`, :func:`as_lifted`, :class:`ConversionError`:
+  turn an ``nn.Sequential`` into a :class:`~liftinv.models.LiftedNetwork`, cut a prefix;
+* :class:`LiftedInversion`, :func:`invert_lifted`: lifted Bregman block-coordinate inversion;
+* :func:`invert_single_layer`: the convex one-layer case by PDHG / Condat-Vu;
+* :func:`invert_gradient`: the gradient baseline (Adam or L-BFGS on the nested objective);
+* regularisers :class:`TV`, :class:`Tikhonov`, :class:`Box`, :class:`NoRegulariser`,
+  :func:`get_regulariser`;
+* :class:`InversionResult` (estimate + history);
+* the autoencoder of the demo: :func:`autoencoder_arch`, :func:`build_autoencoder`,
+  :func:`train_autoencoder`.
+"""
+
+from importlib import import_module
+
+_API = {
+    "ConversionError": "convert", "from_sequential": "convert", "prefix_network": "convert", "as_lifted": "convert",
+    "LiftedInversion": "lifted", "invert_lifted": "lifted", "invert_single_layer": "single_layer",
+    "bregman_subgradient": "single_layer", "bregman_distance_tv": "single_layer", "invert_gradient": "gradient",
+    "Regulariser": "regularisers", "TV": "regularisers", "Tikhonov": "regularisers", "Box": "regularisers",
+    "NoRegulariser": "regularisers", "get_regulariser": "regularisers", "grad2d": "regularisers",
+    "div2d": "regularisers", "InversionResult": "result", "autoencoder_arch": "autoencoder",
+    "build_autoencoder": "autoencoder", "train_autoencoder": "autoencoder",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name in _API:
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

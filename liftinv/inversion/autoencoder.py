@@ -1,0 +1,87 @@
+r"""A small convolutional autoencoder, trained by lifted Bregman BCD, whose encoder is inverted.
+
+Architecture (patch :math:`P\times P`, ``channels`` :math:`(c_1, c_2)`, code size :math:`k`):
+
+.. math::
+    x \xrightarrow{\text{conv }3\times3/2,\ \mathrm{ReLU}} c_1\times\tfrac P2\times\tfrac P2
+      \xrightarrow{\text{conv }3\times3/2,\ \mathrm{ReLU}} c_2\times\tfrac P4\times\tfrac P4
+      \xrightarrow{\text{dense},\ \mathrm{ReLU}} \text{code}\in\mathbb R^k_{\ge0}
+      \xrightarrow{\text{dense},\ \mathrm{ReLU}} \mathbb R^{h}
+      \xrightarrow{\text{dense}} \mathbb R^{P^2}
+
+The encoder is the prefix of depth 3 (:func:`~liftinv.inversion.prefix_network`);
+the output is the flattened patch.  Stored in checkpoints as
+``{"name": "autoencoder", "patch", "channels", "code", "hidden", "in_channels"}``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..models.linear_maps import Conv2d, Dense
+from ..models.network import Layer, LiftedNetwork
+
+ENCODER_DEPTH = 3
+
+
+def autoencoder_arch(patch: int = 16, channels=(8, 16), code: int = 64, hidden: int = 256,
+                     in_channels: int = 1) -> dict:
+    if patch % 4:
+        raise ValueError(f"patch must be a multiple of 4, got {patch}")
+    return {"name": "autoencoder", "patch": int(patch), "channels": [int(c) for c in channels],
+            "code": int(code), "hidden": int(hidden), "in_channels": int(in_channels)}
+
+
+def build_autoencoder(arch: dict) -> LiftedNetwork:
+    c0, (c1, c2), p = arch["in_channels"], arch["channels"], arch["patch"]
+    shape = (c0, p, p)
+    conv1 = Conv2d(c0, c1, 3, stride=2, padding=1)
+    s1 = conv1.out_shape(shape)
+    conv2 = Conv2d(c1, c2, 3, stride=2, padding=1)
+    s2 = conv2.out_shape(s1)
+    n2 = s2[0] * s2[1] * s2[2]
+    layers = [Layer(conv1, "relu"), Layer(conv2, "relu"), Layer(Dense(n2, arch["code"]), "relu"),
+              Layer(Dense(arch["code"], arch["hidden"]), "relu"),
+              Layer(Dense(arch["hidden"], c0 * p * p), "identity")]
+    return LiftedNetwork(layers, in_shape=shape)
+
+
+def train_autoencoder(images, arch: dict, *, budget: float = 120.0, epochs: int | None = None,
+                      batch_size: int = 64, lr: float = 2e-3, stride: int | None = None,
+                      max_patches: int | None = 20000, device=None, seed: int = 0, progress: bool = True):
+    """Train by lifted Bregman BCD (Adam on the weight blocks, backward auxiliary sweeps)
+    on grid patches of ``images``; returns ``(network, history)``."""
+    from ..data import extract_patches
+    from ..lifting import LiftedProblem
+    from ..solvers import BCD, fit
+    from ..utils.checks import resolve_device
+
+    device = resolve_device(device)
+    torch.manual_seed(seed)
+    net = build_autoencoder(arch).to(device)
+    p = arch["patch"]
+    patches = extract_patches(images, p, stride=stride or p // 2, mode="grid", augment=True, seed=seed)
+    if max_patches is not None and patches.shape[0] > max_patches:
+        idx = torch.randperm(patches.shape[0], generator=torch.Generator().manual_seed(seed))[:max_patches]
+        patches = patches[idx]
+    solver = BCD(LiftedProblem(net), weight_update="adam", lr=lr, order="backward",
+                 monitor_every=50, lipschitz_every=10)
+    hist = fit(solver, patches, patches.flatten(1), epochs=epochs, time_budget=None if epochs else budget,
+               batch_size=batch_size, seed=seed, device=device, progress=progress, desc="autoencoder (lifted BCD)",
+               eval_train=False)
+    return net, hist
+
+
+def tile(image: torch.Tensor, patch: int) -> torch.Tensor:
+    """Non-overlapping ``patch`` tiles of a ``(C, H, W)`` image (H, W multiples of ``patch``)."""
+    c, h, w = image.shape
+    t = image.reshape(c, h // patch, patch, w // patch, patch).permute(1, 3, 0, 2, 4)
+    return t.reshape(-1, c, patch, patch)
+
+
+def untile(tiles: torch.Tensor, shape) -> torch.Tensor:
+    """Inverse of :func:`tile`."""
+    c, h, w = shape
+    p = tiles.shape[-1]
+    t = tiles.reshape(h // p, w // p, c, p, p).permute(2, 0, 3, 1, 4)
+    return t.reshape(c, h, w)

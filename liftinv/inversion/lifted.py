@@ -1,0 +1,218 @@
+r"""Lifted inversion of a network with frozen weights (lifted-maths.md 1, 4 and 8.10).
+
+Given a network :math:`N` (layers :math:`l = 1..L`, :math:`v_l = A_lx_{l-1} + b_l` plus skips)
+and outputs :math:`y`, find inputs :math:`x_0` by minimising over :math:`x_0` and the
+auxiliaries :math:`X = (x_1, \dots, x_{L-1})`, per sample,
+
+.. math::
+    E(x_0, X) = \sum_{l=1}^{L-1}\lambda_l B_l(x_l, v_l) + B_{\sigma_L}(y, v_L) + \alpha J(x_0),
+
+the lifted objective of :class:`~liftinv.lifting.LiftedProblem` (its last term is the data
+term: least squares :math:`\tfrac12\|y - v_L\|^2` for an identity output, the Bregman
+misfit :math:`B_\Psi(y, v_L)` of the papers for a proximal output activation) plus the
+regulariser.  :math:`E` is convex in each block.  One iteration is
+
+1. one proximal-gradient sweep over the hidden blocks :math:`x_{L-1}, \dots, x_1`
+   (:meth:`LiftedProblem.aux_sweep`, backward order so that the data reaches
+   :math:`x_1` in one sweep, steps :math:`1/L_m` from the operator norms);
+2. one proximal-gradient step on :math:`x_0`: with
+   :math:`g = \sum_r\lambda_rM_{r,0}^\top(\sigma_r(v_r) - x_r)` over the layers reading
+   the input (:math:`M_{1,0} = A_1`; skips from the input, e.g. in unrolled nets) and
+   :math:`L_0 = \sum_r\lambda_r\kappa_r\|M_{r,0}\|^2`,
+   :math:`x_0 \leftarrow \mathrm{prox}_{\mu\alpha J}(x_0 - \mu g)`, :math:`\mu = s/L_0`
+   (the TV prox by a few warm-started dual iterations).
+
+Penalty continuation (``lam_growth > 1``): after every iteration
+:math:`\lambda_l \leftarrow \min(\text{lam\_growth}\,\lambda_l, \text{lam\_max})`, the quadratic-penalty
+method's :math:`\rho\to\infty` (as in :class:`~liftinv.solvers.BCD`): a fixed :math:`\lambda` solves a
+relaxation whose minimiser lets the hidden states deviate from the forward pass (a lower
+bound of the nested problem), growing :math:`\lambda` drives the violation to 0 so the
+estimate approaches a minimiser of the nested :math:`B_{\sigma_L}(y, v_L(x_0)) + \alpha J(x_0)`.
+
+``beta > 0`` adds an inertial (iPALM-type) extrapolation
+:math:`\hat x = x^k + \beta(x^k - x^{k-1})` of every block before its step: our choice
+(the papers do not say), off by default.  The weights are never touched (``no_grad``).
+All samples of the batch are independent problems solved together.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..lifting.problem import LiftedProblem
+from ..models.network import LiftedNetwork
+from .regularisers import Regulariser, get_regulariser
+from .result import InversionResult, data_misfit, psnr_values
+
+
+def initial_input(network: LiftedNetwork, y: torch.Tensor, init) -> torch.Tensor:
+    """``init``: a tensor, ``'half'`` (0.5 everywhere, mid-grey) or ``'zeros'``."""
+    shape = (y.shape[0],) + tuple(network.in_shape)
+    if isinstance(init, torch.Tensor):
+        if tuple(init.shape) != shape:
+            raise ValueError(f"x_init has shape {tuple(init.shape)}; expected {shape}")
+        return init.detach().to(y).clone()
+    if init == "half":
+        return torch.full(shape, 0.5, dtype=y.dtype, device=y.device)
+    if init == "zeros":
+        return torch.zeros(shape, dtype=y.dtype, device=y.device)
+    raise ValueError(f"init must be a tensor, 'half' or 'zeros', got {init!r}")
+
+
+class LiftedInversion:
+    """Lifted Bregman inversion solver (see the module docstring).
+
+    Parameters
+    ----------
+    network: the frozen :class:`LiftedNetwork` (e.g. from :func:`from_sequential` or
+        :func:`prefix_network`).
+    regulariser: ``'tv'``, ``'tikhonov'``, ``'box'``, ``'none'`` or a :class:`Regulariser`.
+    alpha: regularisation weight :math:`\\alpha \\ge 0`.
+    lam: penalty weight :math:`\\lambda_l` of the hidden layers (scalar or one per layer).
+    penalty: ``'bregman'`` (default), ``'mac'`` or ``'fenchel'``.
+    beta: inertia of the block steps (0: plain block prox-gradient, monotone).
+    step_scale: multiplies every :math:`1/L` step.
+    tv_iters: dual iterations of the TV prox per outer iteration (warm-started).
+    """
+
+    def __init__(self, network: LiftedNetwork, regulariser: str | Regulariser = "tv", alpha: float = 0.01,
+                 *, lam=1.0, penalty: str = "bregman", beta: float = 0.0, step_scale: float = 1.0,
+                 tv_iters: int = 10, order: str = "backward", lam_growth: float = 1.0,
+                 lam_max: float = float("inf")) -> None:
+        if not isinstance(network, LiftedNetwork):
+            raise TypeError(f"LiftedInversion needs a LiftedNetwork (see from_sequential), got "
+                            f"{type(network).__name__}")
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"beta must be in [0, 1), got {beta}")
+        if lam_growth < 1.0 or lam_max <= 0:
+            raise ValueError(f"lam_growth must be >= 1 and lam_max > 0, got {lam_growth}, {lam_max}")
+        self.lam_growth, self.lam_max = float(lam_growth), float(lam_max)
+        self.network = network
+        self.problem = LiftedProblem(network, penalty=penalty, lam=lam if network.depth > 1 else [])
+        self.regulariser = get_regulariser(regulariser, **({"iters": tv_iters} if regulariser == "tv" else {}))
+        self.alpha, self.beta, self.step_scale, self.order = float(alpha), float(beta), float(step_scale), order
+        self._norms: dict | None = None
+
+    # -- Lipschitz constants ------------------------------------------------------------------
+    @torch.no_grad()
+    def norms(self) -> dict[tuple[int, int], float]:
+        """:math:`\\|M_{r,m}\\|^2` of every map reading a state (input included), by 50
+        power iterations, times 1.01 (the Rayleigh quotient approaches from below)."""
+        if self._norms is None:
+            net, norms = self.network, {}
+            for r in range(1, net.depth + 1):
+                for m, amap in net.sources(r):
+                    est, vec = amap.op_norm_sq(net.state_shapes[m])
+                    if vec is not None:
+                        est, _ = amap.op_norm_sq(net.state_shapes[m], vec, n_iter=30)
+                    norms[(r, m)] = 1.01 * est
+            self._norms = norms
+        return self._norms
+
+    # -- objective -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def objective(self, states, y, cache=None) -> dict[str, float]:
+        """Batch means of the lifted objective (penalties + data term + alpha J), the
+        violation and the nested misfit :math:`\\tfrac12\\|N(x_0) - y\\|^2`."""
+        x0 = states[0]
+        ev = self.problem.evaluate(states, y, cache)
+        reg = float(self.regulariser.value(x0).mean()) if self.alpha > 0 else 0.0
+        return {"objective": ev["lifted"] + self.alpha * reg, "lifted": ev["lifted"], "regulariser": reg,
+                "violation": ev["violation"], "misfit": float(data_misfit(self.network, x0, y).mean())}
+
+    # -- the input block -------------------------------------------------------------------------
+    @torch.no_grad()
+    def input_step(self, states, y, cache) -> None:
+        r""":math:`x_0 \leftarrow \mathrm{prox}_{\mu\alpha J}(x_0 - \mu g)` (module docstring)."""
+        net, prob, norms = self.network, self.problem, self.norms()
+        grad, lip = None, 0.0
+        for r, amap in net.readers(0):
+            pen, lam_r = prob.penalty_of(r), prob.lam_of(r)
+            v = prob.preact(r, states, cache)
+            res = pen.grad_v(net.activation(r), prob.target(r, states, y), v)
+            term = amap.adjoint(res, net.state_shapes[0])
+            grad = term * lam_r if grad is None else grad.add_(term, alpha=lam_r)
+            lip += lam_r * pen.curvature * norms[(r, 0)]
+        mu = self.step_scale / max(lip, 1e-12)
+        w = states[0] - mu * grad
+        states[0] = self.regulariser.prox(w, mu * self.alpha) if self.alpha > 0 else w
+        for r, _ in net.readers(0):
+            cache.pop(r, None)
+
+    # -- driver -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def run(self, y: torch.Tensor, iters: int = 300, *, x_init="half", x_true: torch.Tensor | None = None,
+            monitor_every: int = 10, progress: bool = False, callback: Callable[[dict], None] | None = None,
+            desc: str = "lifted inversion") -> InversionResult:
+        """Invert the outputs ``y`` (shape ``(B,) + network.out_shape``) in ``iters`` iterations.
+
+        ``x_true`` (optional) adds the PSNR of the estimate to the history;
+        ``monitor_every`` sets how often the history is recorded (each record costs
+        about one forward pass, not counted in ``seconds``).
+        """
+        net = self.network
+        p = next(net.parameters())
+        if tuple(y.shape[1:]) != tuple(net.out_shape):
+            raise ValueError(f"y has shape {tuple(y.shape)}; expected (batch, {', '.join(map(str, net.out_shape))})")
+        y = y.to(p)
+        x0 = initial_input(net, y, x_init)
+        self.regulariser.reset()
+        lam0 = list(self.problem.lam)
+        states, cache = self.problem.init_aux(x0)
+        states = list(states)
+        norms = self.norms()
+        hidden_norms = {k: v for k, v in norms.items() if k[1] >= 1}
+        prev = [s.clone() for s in states] if self.beta > 0 else None
+        history, seconds = [], 0.0
+
+        def record(it):
+            rec = {"iteration": it, "seconds": seconds, **self.objective(states, y, cache)}
+            if x_true is not None:
+                rec["psnr"] = float(psnr_values(states[0], x_true.to(p)).mean())
+            history.append(rec)
+            if callback is not None:
+                callback(rec)
+            return rec
+
+        record(0)
+        bar = tqdm(range(1, iters + 1), desc=desc, disable=not progress, leave=False)
+        for it in bar:
+            t0 = time.perf_counter()
+            if self.beta > 0:
+                for m in range(len(states)):
+                    cur = states[m]
+                    states[m] = cur + self.beta * (cur - prev[m])
+                    prev[m] = cur
+                cache.clear()
+            if net.depth > 1:
+                self.problem.aux_sweep(states, y, cache, hidden_norms, step_scale=self.step_scale, order=self.order)
+            self.input_step(states, y, cache)
+            if self.lam_growth != 1.0:
+                self.problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in self.problem.lam]
+            if p.is_cuda:
+                torch.cuda.synchronize(p.device)
+            seconds += time.perf_counter() - t0
+            if it % monitor_every == 0 or it == iters:
+                rec = record(it)
+                bar.set_postfix(obj=f"{rec['objective']:.4g}", viol=f"{rec['violation']:.2g}")
+        settings = {"method": "lifted", "regulariser": self.regulariser.name, "alpha": self.alpha,
+                    "iters": iters, "beta": self.beta, "step_scale": self.step_scale,
+                    "lam": lam0, "lam_final": list(self.problem.lam), "lam_growth": self.lam_growth,
+                    "lam_max": self.lam_max, "order": self.order}
+        self.problem.lam = lam0
+        return InversionResult(states[0], history, states, settings)
+
+
+def invert_lifted(network, y, *, regulariser="tv", alpha=0.01, iters=300, **kwargs) -> InversionResult:
+    """One-call form of :class:`LiftedInversion`: ``kwargs`` go to the constructor
+    (``lam``, ``penalty``, ``beta``, ``step_scale``, ``tv_iters``, ``order``) or to
+    :meth:`LiftedInversion.run` (``x_init``, ``x_true``, ``monitor_every``, ``progress``)."""
+    run_keys = {"x_init", "x_true", "monitor_every", "progress", "callback", "desc"}
+    run_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in run_keys}
+    return LiftedInversion(network, regulariser, alpha, **kwargs).run(y, iters, **run_kw)

@@ -1,0 +1,47 @@
+"""What every inversion solver returns: the estimate and its history."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class InversionResult:
+    """``x``: the recovered inputs ``(B, ...)``.  ``history``: one record per monitored
+    iteration (``iteration``, ``seconds``, ``objective``, ``misfit``, ``violation``, and
+    ``psnr`` when the true input was given).  ``states``: the final auxiliaries
+    (lifted solver only).  ``settings``: the solver's parameters."""
+
+    x: torch.Tensor
+    history: list[dict] = field(default_factory=list)
+    states: list[torch.Tensor] | None = None
+    settings: dict = field(default_factory=dict)
+
+    def column(self, key: str) -> list:
+        return [r.get(key) for r in self.history]
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+    def to_json(self) -> str:
+        return json.dumps({"settings": self.settings, "history": self.history}, indent=2)
+
+
+def data_misfit(network, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""Per-sample :math:`\tfrac12\|N(x) - y\|^2` (the nested data misfit, no regulariser)."""
+    with torch.no_grad():
+        return 0.5 * (network(x) - y).flatten(1).pow(2).sum(1)
+
+
+def psnr_values(x: torch.Tensor, x_true: torch.Tensor) -> torch.Tensor:
+    """Per-sample PSNR (data range 1, both clamped to [0, 1]) of flat or image-shaped inputs."""
+    from ..metrics import psnr
+
+    shape = x_true.shape
+    if x_true.dim() != 4:
+        shape = (x_true.shape[0], 1, 1, x_true[0].numel())
+    return psnr(x.reshape(shape), x_true.reshape(shape).clamp(0, 1))

@@ -1,0 +1,159 @@
+"""Tests of liftinv.inversion: conversion, regularisers, lifted / single-layer / gradient inversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from liftinv.activations import NotProximalError
+from liftinv.inversion import (TV, Box, ConversionError, LiftedInversion, Tikhonov, div2d, from_sequential,
+                               grad2d, invert_gradient, invert_lifted, invert_single_layer, prefix_network)
+from liftinv.metrics import psnr
+
+
+def _injective_mlp(d=64, h=128, seed=0):
+    torch.manual_seed(seed)
+    seq = nn.Sequential(nn.Linear(d, h), nn.LeakyReLU(0.2), nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Linear(h, h))
+    for mod in seq:
+        if isinstance(mod, nn.Linear):
+            nn.init.orthogonal_(mod.weight)
+            nn.init.uniform_(mod.bias, -0.1, 0.1)
+    return seq
+
+
+def test_conversion_matches_sequential_forward():
+    seq = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 20), nn.Softshrink(0.1), nn.Linear(20, 10),
+                        nn.Hardtanh(), nn.Sigmoid())
+    with torch.no_grad():
+        seq[1].running_mean.uniform_(-0.5, 0.5)
+        seq[1].running_var.uniform_(0.5, 2.0)
+        seq[1].weight.uniform_(0.5, 1.5)
+    seq.eval()
+    net = from_sequential(seq, (1, 8, 8))
+    x = torch.rand(6, 1, 8, 8)
+    assert net.depth == 5  # conv+bn+relu, linear+tanh, linear+softshrink, linear+hardtanh, identity->sigmoid
+    torch.testing.assert_close(net(x), seq(x), atol=1e-5, rtol=1e-5)
+    # weights are copied, not shared
+    with torch.no_grad():
+        seq[0].weight.add_(1.0)
+    assert not torch.allclose(net(x), seq(x))
+
+
+def test_conversion_errors_name_the_layer():
+    with pytest.raises(NotProximalError, match=r"module 1 \(nn.GELU\).*not monotone"):
+        from_sequential(nn.Sequential(nn.Linear(4, 4), nn.GELU()), (4,))
+    bn = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.ReLU())
+    with pytest.raises(ConversionError, match=r"module 1 \(nn.BatchNorm1d\) is in training mode"):
+        from_sequential(bn, (4,))
+    from_sequential(bn.eval(), (4,))  # eval mode folds
+    with pytest.raises(ConversionError, match=r"module 1 \(nn.MaxPool2d\)"):
+        from_sequential(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2)), (1, 8, 8))
+
+
+def test_noiseless_inversion_of_injective_network_reaches_40db():
+    net = from_sequential(_injective_mlp(), (1, 8, 8))
+    x = torch.rand(8, 1, 8, 8)
+    with torch.no_grad():
+        y = net(x)
+    res = invert_lifted(net, y, regulariser="none", alpha=0.0, iters=300, beta=0.8, x_true=x)
+    assert float(psnr(res.x, x).mean()) >= 40.0
+    assert res.final["violation"] < 1e-6
+
+
+def test_lifted_objective_decreases_monotonically_without_inertia():
+    net = from_sequential(_injective_mlp(), (1, 8, 8))
+    x = torch.rand(4, 1, 8, 8)
+    with torch.no_grad():
+        y = net(x) + 0.01 * torch.randn(4, 128)
+    res = LiftedInversion(net, Tikhonov(), alpha=0.01, beta=0.0).run(y, iters=100, monitor_every=1)
+    obj = np.array(res.column("objective"))
+    assert np.all(np.diff(obj) <= 1e-6 * abs(obj[0]))
+    assert obj[-1] < 0.5 * obj[0]
+
+
+def test_tv_prox_matches_reference_and_is_optimal():
+    from skimage.restoration import denoise_tv_chambolle
+
+    w = torch.rand(1, 1, 20, 24, dtype=torch.float64)
+    p = TV().prox(w, 0.1, iters=3000)
+    ref = torch.from_numpy(denoise_tv_chambolle(w[0, 0].numpy(), weight=0.1, eps=1e-10, max_num_iter=20000))
+    assert (p[0, 0] - ref).abs().max() < 1e-3
+
+    def objective(z):
+        return float(0.5 * (z - w).pow(2).sum() + 0.1 * TV().value(z).sum())
+
+    assert objective(p) <= objective(ref[None, None]) + 1e-6
+    for _ in range(5):  # no random perturbation does better
+        assert objective(p) <= objective(p + 1e-3 * torch.randn_like(p))
+
+
+def test_grad_div_adjoint_and_simple_proxes():
+    x, q = torch.randn(2, 3, 7, 5), torch.randn(2, 3, 2, 7, 5)
+    torch.testing.assert_close((grad2d(x) * q).sum(), -(x * div2d(q)).sum())
+    w = torch.randn(3, 1, 4, 4)
+    torch.testing.assert_close(Tikhonov().prox(w, 1.0), w / 2)
+    assert Box().prox(w, 1.0).min() >= 0 and Box().prox(w, 1.0).max() <= 1
+
+
+def test_prefix_inversion_recovers_input_from_intermediate_features():
+    net = from_sequential(_injective_mlp(), (1, 8, 8))
+    sub = prefix_network(net, 2)
+    assert sub.depth == 2 and sub.out_shape == (128,)
+    x = torch.rand(4, 1, 8, 8)
+    with torch.no_grad():
+        feats = sub(x)
+        torch.testing.assert_close(feats, net.forward_states(x)[0][2])
+    res = invert_lifted(sub, feats, regulariser="box", alpha=1.0, iters=200, beta=0.8)
+    assert float(psnr(res.x, x).mean()) >= 40.0
+
+
+def test_single_layer_pdhg_decreases_objective_and_fits_data():
+    torch.manual_seed(1)
+    seq = nn.Sequential(nn.Linear(64, 96), nn.ReLU())
+    net = from_sequential(seq, (1, 8, 8))
+    x = torch.zeros(2, 1, 8, 8)
+    x[:, :, 2:6, 2:6] = 1.0  # piecewise constant: TV-friendly
+    with torch.no_grad():
+        y = net(x)
+    res = invert_single_layer(net, y, alpha=torch.tensor([1e-3, 1e-3]), iters=2000, x_true=x, monitor_every=100)
+    obj = res.column("objective")
+    assert obj[-1] < 0.05 * obj[0]
+    assert res.final["psnr"] > 25.0
+
+
+def test_gradient_baseline_and_lifted_share_interface():
+    net = from_sequential(_injective_mlp(), (1, 8, 8))
+    x = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        y = net(x)
+    for method in ("adam", "lbfgs"):
+        res = invert_gradient(net, y, regulariser="tv", alpha=1e-4, iters=100, method=method, x_true=x)
+        assert res.x.shape == x.shape and res.history[-1]["objective"] < res.history[0]["objective"]
+    assert all(p.requires_grad for p in net.parameters())  # restored
+
+
+def test_lifted_inversion_on_device(device):
+    net = from_sequential(_injective_mlp(), (1, 8, 8)).to(device)
+    x = torch.rand(4, 1, 8, 8, device=device)
+    with torch.no_grad():
+        y = net(x)
+    res = invert_lifted(net, y, regulariser="tv", alpha=1e-4, iters=100, beta=0.8)
+    assert res.x.device.type == device.type
+    assert float(psnr(res.x, x).mean()) > 30.0
+
+
+def test_cli_invert_on_autoencoder_checkpoint(tmp_path):
+    from liftinv.checkpoint import save_checkpoint
+    from liftinv.cli import main
+    from liftinv.data import save_image
+    from liftinv.inversion import autoencoder_arch, build_autoencoder
+
+    arch = autoencoder_arch(16, (4, 8), 32, 64)
+    save_checkpoint(tmp_path / "ae.pt", arch=arch, network=build_autoencoder(arch))
+    save_image(tmp_path / "in.png", torch.rand(1, 32, 32))
+    rc = main(["invert", "--checkpoint", str(tmp_path / "ae.pt"), "--layer", "1", "--input", str(tmp_path / "in.png"),
+               "-o", str(tmp_path / "out.png"), "--iters", "20", "--no-progress"])
+    assert rc == 0 and (tmp_path / "out.png").is_file()
