@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..denoising.cli import DEVICE_HELP, _data_arguments, load_split
+from ..denoising.cli import DEVICE_HELP, _data_arguments, load_split, load_train_test
 
 KERNEL_HELP = "blur kernel: gaussian:STD, box:SIZE or motion:LENGTH:ANGLE (default gaussian:2.0)"
 METHODS = ("auto", "wiener", "tv", "rl")
@@ -171,8 +171,7 @@ def configure_bench_deblur(p: argparse.ArgumentParser) -> None:
 def run_bench_deblur(args: argparse.Namespace) -> int:
     from .bench import run_deblur_benchmark
 
-    train, _ = load_split(args.data, "train", args.color)
-    test, names = load_split(args.data, "test", args.color)
+    train, test, names = load_train_test(args)
     report = run_deblur_benchmark(
         kernels=args.kernels, sigmas=args.sigmas, budget=args.budget, denoiser_budget=args.denoiser_budget,
         denoiser_sigma=args.denoiser_sigma, iters=args.iters, lam=_lam(args.lam), features=args.features, data_step=args.data_step,

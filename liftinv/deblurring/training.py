@@ -13,9 +13,8 @@ from typing import Callable
 
 import torch
 
-from ..checkpoint import load_checkpoint, load_weights, save_checkpoint
-from ..denoising.training import make_solver, training_patches
-from ..solvers import History, fit
+from ..denoising.evaluation import restore_images
+from ..denoising.training import make_solver, run_training, training_patches
 from ..utils.checks import resolve_device
 from .models import build_deblurrer, default_deblur_arch
 from .physics import CircularBlur
@@ -70,26 +69,11 @@ def train_deblurrer(
     solver = make_solver(trainer, network, lr=lr, lam=layer_weights(network) if lam == "balanced" else lam)
     settings = dict(model=arch["name"], trainer=trainer, sigma=sigma, patch=patch, stride=stride, budget=budget,
                     epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=str(device))
-    history = History()
-    if resume and checkpoint is not None and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint, map_location=device)
-        load_weights(network, arch, state)
-        if state.get("solver") is not None:
-            solver.load_state_dict(state["solver"])
-        history = History(state.get("history", []))
-        network.refresh(n_iter=30)
     patches = training_patches(images, patch=patch, stride=stride, max_patches=max_patches, seed=seed)
-
-    def on_epoch(record):
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, arch=arch, network=network, solver=solver.state_dict(),
-                            settings=settings, history=list(history))
-        return callback(record, network) if callback is not None else None
-
-    history = fit(solver, patches, patches, epochs=epochs, time_budget=budget, batch_size=batch_size, seed=seed,
-                  progress=progress, callback=on_epoch, desc=f"deblur/{trainer}",
-                  batch_transform=blurred_batches(arch["kernel"], sigma, device), history=history,
-                  eval_train=False)
+    history = run_training(network, solver, arch, settings, patches, blurred_batches(arch["kernel"], sigma, device),
+                           budget=budget, epochs=epochs, batch_size=batch_size, seed=seed,
+                           checkpoint=checkpoint, resume=resume, progress=progress, callback=callback,
+                           desc=f"deblur/{trainer}")
     return network, history
 
 
@@ -116,12 +100,5 @@ def layer_weights(network, scale: float = 1.0) -> list[float]:
     return lam
 
 
-@torch.no_grad()
-def deblur_images(network, blurred: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Apply a trained network to whole images one at a time; outputs clipped to [0, 1]."""
-    device = next(network.parameters()).device
-    was = network.training
-    network.eval()
-    out = [network(z[None].to(device))[0].clamp(0, 1).cpu() for z in blurred]
-    network.train(was)
-    return out
+#: Apply a trained network to whole blurred images one at a time (outputs clipped to [0, 1]).
+deblur_images = restore_images

@@ -34,6 +34,13 @@ def load_split(data: str, split: str, color: bool):
         return load_folder(data, color=color), [f.stem for f in list_image_files(data)]
 
 
+def load_train_test(args: argparse.Namespace):
+    """``(train images, test images, test names)`` from ``--data`` and ``--color``."""
+    train, _ = load_split(args.data, "train", args.color)
+    test, names = load_split(args.data, "test", args.color)
+    return train, test, names
+
+
 # -- liftinv train ------------------------------------------------------------------------------
 #: Kept here (not imported from models/training) so that ``--help`` does not import torch;
 #: tests/test_denoising_cli.py checks they match ``models.DENOISERS`` and ``training.TRAINERS``.
@@ -170,8 +177,7 @@ def configure_bench_denoise(p: argparse.ArgumentParser) -> None:
 def run_bench_denoise(args: argparse.Namespace) -> int:
     from .bench import run_denoise_benchmark
 
-    train, _ = load_split(args.data, "train", args.color)
-    test, names = load_split(args.data, "test", args.color)
+    train, test, names = load_train_test(args)
     report = run_denoise_benchmark(
         sigmas=args.sigmas, budget=args.budget, other_budget=args.other_budget, main_sigma=args.main_sigma,
         depth=args.depth, features=args.features, train_images=train, test_images=test, test_names=names,

@@ -16,14 +16,18 @@ def noisy_test_set(images: list[torch.Tensor], sigma: float, seed: int = 2024) -
 
 
 @torch.no_grad()
-def denoise_images(network: torch.nn.Module, noisy: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Apply a trained denoiser to whole images one at a time; outputs clipped to [0, 1]."""
+def restore_images(network: torch.nn.Module, degraded: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Apply a trained network to whole images one at a time; outputs clipped to [0, 1]."""
     device = next(network.parameters()).device
     was_training = network.training
     network.eval()
-    out = [network(z[None].to(device))[0].clamp(0, 1).cpu() for z in noisy]
+    out = [network(z[None].to(device))[0].clamp(0, 1).cpu() for z in degraded]
     network.train(was_training)
     return out
+
+
+#: A trained denoiser on whole noisy images (see :func:`restore_images`).
+denoise_images = restore_images
 
 
 def score(restored: list[torch.Tensor], clean: list[torch.Tensor]) -> dict:

@@ -114,16 +114,33 @@ def train_denoiser(
     settings = dict(model=arch["name"], trainer=trainer, sigma=sigma, patch=patch, stride=stride,
                     budget=budget, epochs=epochs, batch_size=batch_size, lr=lr, aux_iters=aux_iters, lam=lam,
                     seed=seed, device=str(device))
+    patches = training_patches(images, patch=patch, stride=stride, max_patches=max_patches, seed=seed)
+    history = run_training(network, solver, arch, settings, patches, noisy_batches(sigma, device),
+                           budget=budget, epochs=epochs, batch_size=batch_size, seed=seed,
+                           checkpoint=checkpoint, resume=resume, progress=progress, callback=callback,
+                           desc=f"{arch['name']}/{trainer}")
+    return network, history
+
+
+def run_training(network, solver, arch: dict, settings: dict, patches: torch.Tensor,
+                 batch_transform: Callable, *, budget: float | None, epochs: int | None, batch_size: int,
+                 seed: int, checkpoint: str | Path | None, resume: bool, progress: bool,
+                 callback: Callable | None, desc: str) -> History:
+    """The checkpointed training loop shared by the denoisers and the deblurring networks.
+
+    Resumes from ``checkpoint`` when asked (weights, solver state, history), trains with
+    :func:`~liftinv.solvers.fit` on ``patches`` degraded by ``batch_transform``, and writes
+    the checkpoint atomically after every epoch (rank 0 only in data-parallel training).
+    """
     history = History()
     if resume and checkpoint is not None and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint, map_location=device)
+        state = load_checkpoint(checkpoint, map_location=next(network.parameters()).device)
         load_weights(network, arch, state)
         if state.get("solver") is not None:
             solver.load_state_dict(state["solver"])
         history = History(state.get("history", []))
         if isinstance(network, LiftedNetwork):
             network.refresh(n_iter=30)
-    patches = training_patches(images, patch=patch, stride=stride, max_patches=max_patches, seed=seed)
 
     def on_epoch(record):
         if checkpoint is not None and rank() == 0:  # data parallel: one rank writes
@@ -131,7 +148,6 @@ def train_denoiser(
                             settings=settings, history=list(history))
         return callback(record, network) if callback is not None else None
 
-    history = fit(solver, patches, patches, epochs=epochs, time_budget=budget, batch_size=batch_size,
-                  seed=seed, progress=progress, callback=on_epoch, desc=f"{arch['name']}/{trainer}",
-                  batch_transform=noisy_batches(sigma, device), history=history, eval_train=False)
-    return network, history
+    return fit(solver, patches, patches, epochs=epochs, time_budget=budget, batch_size=batch_size,
+               seed=seed, progress=progress, callback=on_epoch, desc=desc,
+               batch_transform=batch_transform, history=history, eval_train=False)

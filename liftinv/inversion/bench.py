@@ -96,7 +96,7 @@ def _mean(xs):
 
 
 def _header(report: dict) -> list[str]:
-    return [f"# liftinv bench invert", "", f"Command: `{report['command']}`  ",
+    return ["# liftinv bench invert", "", f"Command: `{report['command']}`  ",
              f"Device: {report['device']}, {report['threads']} thread(s); liftinv {report['liftinv']}, "
              f"torch {report['torch']}. {report['ssim']}. Total {report['total_seconds']:.0f} s.", ""]
 

@@ -24,7 +24,6 @@ import torch
 from tqdm.auto import tqdm
 
 from ..distributed import all_reduce_scalars, rank, rank_device, shard, world_size
-from ..utils.checks import resolve_device
 
 
 class History(list):
