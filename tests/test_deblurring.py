@@ -128,3 +128,10 @@ def test_command_line_deblur_end_to_end(tmp_path, capsys):
     assert "unrolled net" in capsys.readouterr().out
     assert main(["deblur", str(tmp_path / "blur.png"), "-o", str(tmp_path / "x.png"), "--kernel", "box:40"]) == 1
     assert "larger than" in capsys.readouterr().err
+
+
+def test_cli_default_penalty_weight_matches_the_library():
+    from liftinv.deblurring import cli as dcli
+    from liftinv.deblurring import training
+
+    assert dcli.DEFAULT_LAM == training.DEFAULT_LAM

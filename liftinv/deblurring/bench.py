@@ -33,7 +33,7 @@ from .classical import richardson_lucy, tune, tv_deconvolve, wiener_deconvolve, 
 from .models import default_deblur_arch
 from .physics import blurred_test_set, parse_kernel
 from .pnp import pnp_hqs
-from .training import deblur_images, train_deblurrer
+from .training import DEFAULT_LAM, deblur_images, train_deblurrer
 
 DENOISERS = (("DFB-PNN lifted", "dfb", "lifted"), ("DFB-PNN backprop", "dfb", "backprop"),
              ("DnCNN backprop", "dncnn", "backprop"))
@@ -75,7 +75,7 @@ def run_deblur_benchmark(
     patch: int = 40,
     batch_size: int = 16,
     lr: float = 2e-3,
-    lam: float | str = 1.0,
+    lam: float | str = DEFAULT_LAM,
     pnp_iters: int = 8,
     train_images=None,
     test_images=None,

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+#: Kept here so that ``--help`` imports no torch; equal to ``training.DEFAULT_LAM`` (tested).
+DEFAULT_LAM = 10.0
+
 from ..denoising.cli import DEVICE_HELP, _data_arguments, load_split, load_train_test
 
 KERNEL_HELP = "blur kernel: gaussian:STD, box:SIZE or motion:LENGTH:ANGLE (default gaussian:2.0)"
@@ -124,7 +127,7 @@ def configure_train_deblur(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters", type=int, default=6, help="unrolled iterations K")
     p.add_argument("--features", type=int, default=16)
     p.add_argument("--data-step", choices=("proximal", "gradient"), default="proximal")
-    p.add_argument("--lam", default="1", help="lifted penalty weight: a number or 'balanced' (default 1)")
+    p.add_argument("--lam", default=str(DEFAULT_LAM), help=f"lifted penalty weight: a number or 'balanced' (default {DEFAULT_LAM:g})")
     p.add_argument("--patch", type=int, default=40)
     p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("-o", "--output", required=True, help="checkpoint file")
@@ -159,7 +162,7 @@ def configure_bench_deblur(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters", type=int, default=6)
     p.add_argument("--features", type=int, default=16)
     p.add_argument("--data-step", choices=("proximal", "gradient"), default="proximal")
-    p.add_argument("--lam", default="1", help="lifted penalty weight: a number or 'balanced' (default 1)")
+    p.add_argument("--lam", default=str(DEFAULT_LAM), help=f"lifted penalty weight: a number or 'balanced' (default {DEFAULT_LAM:g})")
     p.add_argument("--crop", type=int, default=None, help="crop test images to CROP x CROP (top-left)")
     _data_arguments(p)
     p.add_argument("--device", default=None, help=DEVICE_HELP)

@@ -1,8 +1,8 @@
 """Solvers: lifted block-coordinate descent (plain, Nesterov, heavy-ball, Adam), ISGM, backprop."""
 
-from .aux_memory import AuxMemory
+from .aux_memory import AuxMemory, aux_bytes
 from .backprop import Backprop
 from .bcd import BCD, ISGM
 from .fit import History, accuracy, evaluate, fit
 
-__all__ = ["BCD", "ISGM", "Backprop", "AuxMemory", "fit", "evaluate", "accuracy", "History"]
+__all__ = ["BCD", "ISGM", "Backprop", "AuxMemory", "aux_bytes", "fit", "evaluate", "accuracy", "History"]

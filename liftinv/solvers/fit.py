@@ -150,6 +150,8 @@ def fit(
         disable=not progress,
         leave=False,
         mininterval=1.0 if sys.stderr.isatty() else 30.0,  # keep logs short
+        # seconds advance in fractions: show whole ones
+        bar_format=None if epochs is not None else "{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}{postfix}]",
     )
     stop = (epochs is not None and epoch >= epochs) or (time_budget is not None and elapsed >= time_budget)
     while not stop:
