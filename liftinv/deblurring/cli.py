@@ -12,7 +12,7 @@ import sys
 #: Kept here so that ``--help`` imports no torch; equal to ``training.DEFAULT_LAM`` (tested).
 DEFAULT_LAM = 10.0
 
-from ..denoising.cli import DEVICE_HELP, _data_arguments, load_split, load_train_test
+from ..denoising.cli import DEVICE_HELP, _data_arguments, load_split, load_train_test, report_against_clean
 
 KERNEL_HELP = "blur kernel: gaussian:STD, box:SIZE or motion:LENGTH:ANGLE (default gaussian:2.0)"
 METHODS = ("auto", "wiener", "tv", "rl")
@@ -58,14 +58,12 @@ def configure_deblur(p: argparse.ArgumentParser) -> None:
 
 
 def run_deblur(args: argparse.Namespace) -> int:
-    import torch
-
     from ..checkpoint import load_checkpoint, load_weights
     from ..data import load_image, save_image
-    from ..metrics import SSIM_CONVENTION, psnr, ssim
     from ..utils.checks import resolve_device
     from .classical import richardson_lucy, tv_deconvolve, wiener_deconvolve
     from .physics import check_kernel_fits
+    from .training import deblur_images
 
     device = resolve_device(args.device)
     kernel = _kernel(args)
@@ -84,9 +82,7 @@ def run_deblur(args: argparse.Namespace) -> int:
             net = build_deblurrer(arch).to(device)
             load_weights(net, arch, ckpt)
             net.set_kernel(kernel)
-            with torch.no_grad():
-                net.eval()
-                x = net(y[None].to(device))[0].clamp(0, 1).cpu()
+            x = deblur_images(net, [y])[0]
             how = f"unrolled net ({ckpt['settings']['trainer']})"
         else:
             from ..denoising.models import build_denoiser
@@ -108,11 +104,7 @@ def run_deblur(args: argparse.Namespace) -> int:
     save_image(args.output, x)
     print(f"deblurred {args.input} -> {args.output} ({how}, kernel {tuple(kernel.shape)})")
     if args.clean is not None:
-        ref = load_image(args.clean, color=y.shape[0] == 3)
-        if ref.shape != y.shape:
-            raise ValueError(f"--clean has shape {tuple(ref.shape)} but the input has {tuple(y.shape)}")
-        print(f"PSNR input {float(psnr(y.clamp(0, 1), ref)):.2f} dB -> output {float(psnr(x, ref)):.2f} dB; "
-              f"SSIM {float(ssim(y.clamp(0, 1), ref)):.3f} -> {float(ssim(x, ref)):.3f} ({SSIM_CONVENTION})")
+        report_against_clean(args.clean, y.clamp(0, 1), x)
     return 0
 
 

@@ -134,7 +134,6 @@ def run_denoise(args: argparse.Namespace) -> int:
 
     from ..checkpoint import load_checkpoint, load_weights
     from ..data import load_image, save_image
-    from ..metrics import SSIM_CONVENTION, psnr, ssim
     from ..utils.checks import resolve_device
     from .models import build_denoiser
 
@@ -151,12 +150,21 @@ def run_denoise(args: argparse.Namespace) -> int:
     print(f"denoised {args.input} -> {args.output} "
           f"({arch['name']}, trained at sigma {ckpt['settings']['sigma'] * 255:.0f}/255)")
     if args.clean is not None:
-        ref = load_image(args.clean, color=arch["channels"] == 3)
-        if ref.shape != z.shape:
-            raise ValueError(f"--clean has shape {tuple(ref.shape)} but the input has {tuple(z.shape)}")
-        print(f"PSNR input {float(psnr(z, ref)):.2f} dB -> output {float(psnr(x, ref)):.2f} dB; "
-              f"SSIM {float(ssim(z, ref)):.3f} -> {float(ssim(x, ref)):.3f} ({SSIM_CONVENTION})")
+        report_against_clean(args.clean, z, x)
     return 0
+
+
+def report_against_clean(clean: str, degraded, restored) -> None:
+    """Print the PSNR and SSIM of the degraded input and of the restored image against the
+    reference image file ``clean`` (same shape as the input, else a clear error)."""
+    from ..data import load_image
+    from ..metrics import SSIM_CONVENTION, psnr, ssim
+
+    ref = load_image(clean, color=degraded.shape[0] == 3)
+    if ref.shape != degraded.shape:
+        raise ValueError(f"--clean has shape {tuple(ref.shape)} but the input has {tuple(degraded.shape)}")
+    print(f"PSNR input {float(psnr(degraded, ref)):.2f} dB -> output {float(psnr(restored, ref)):.2f} dB; "
+          f"SSIM {float(ssim(degraded, ref)):.3f} -> {float(ssim(restored, ref)):.3f} ({SSIM_CONVENTION})")
 
 
 # -- liftinv bench denoise ----------------------------------------------------------------------

@@ -95,15 +95,16 @@ class Backprop:
         if ddp is None:
             loss = self.problem.loss(x0, y)
             loss.backward()
+            value = float(loss.detach())
         else:  # DDP averages over ranks: scale so the result is the global batch's mean
             n_total = all_reduce_scalars([y.shape[0]])[0]
             local = ddp(x0, y).sum()
             (local * (world_size() / n_total)).backward()
-            loss = torch.tensor(all_reduce_scalars([float(local.detach())])[0] / n_total)
+            value = all_reduce_scalars([float(local.detach())])[0] / n_total
         self.optimizer.step()
         if isinstance(self.network, LiftedNetwork):
             self.network.refresh()
-        return {"lifted": float(loss.detach()), "violation": 0.0}
+        return {"lifted": value, "violation": 0.0}
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()
