@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from liftinv.utils.allocator import tune_cpu_allocator
 from liftinv.deblurring.bench import run_deblur_benchmark
 
 
@@ -33,6 +34,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="results/demo_deblurring", help="output folder")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
+    tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     report = run_deblur_benchmark(kernels=(args.kernel,), sigmas=(args.sigma,), budget=args.budget,
                                   denoiser_budget=args.denoiser_budget, crop=256, out=args.out, device=args.device,
                                   command="python3 demos/deblurring.py " + " ".join(argv or sys.argv[1:]))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from liftinv.utils.allocator import tune_cpu_allocator
 from liftinv.denoising.bench import run_denoise_benchmark
 
 
@@ -30,6 +31,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="results/denoising", help="output folder")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
+    tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     report = run_denoise_benchmark(sigmas=(25,), budget=args.budget, out=args.out, device=args.device,
                                    command="python3 demos/denoising.py " + " ".join(argv or sys.argv[1:]))
     print()

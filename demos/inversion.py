@@ -21,6 +21,7 @@ import sys
 
 import torch
 
+from liftinv.utils.allocator import tune_cpu_allocator
 from liftinv.data import embedded_names, load_embedded
 from liftinv.inversion.bench import run_invert_benchmark
 
@@ -39,6 +40,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     if a.quick:
         a.size, a.m, a.perceptron_iters, a.ae_budget, a.crop, a.iters = 32, 256, 300, 10.0, 32, 60
         a.dfb_budget = 5.0

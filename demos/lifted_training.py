@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from liftinv.utils.allocator import tune_cpu_allocator  # noqa: E402
 from liftinv import CNN, MLP, BCD, Backprop, LiftedProblem, fit  # noqa: E402
 from liftinv.data import patch_classification_dataset  # noqa: E402
 from liftinv.solvers import accuracy  # noqa: E402
@@ -94,6 +95,7 @@ def main(argv=None):
     parser.add_argument("--out", default="results/lifted_training", help="output folder")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     args = parser.parse_args(argv)
+    tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ _EXPORTS = {
     "ISGM": ("liftinv.solvers", "ISGM"),
     "Backprop": ("liftinv.solvers", "Backprop"),
     "fit": ("liftinv.solvers", "fit"),
+    "tune_cpu_allocator": ("liftinv.utils.allocator", "tune_cpu_allocator"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from liftinv import __version__
+from liftinv.utils.allocator import tune_cpu_allocator
 
 __all__ = ["Command", "COMMANDS", "register", "build_parser", "main"]
 
@@ -179,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help(sys.stderr)
         return 2
+    tune_cpu_allocator()  # large CPU tensors reuse their memory between steps
     try:
         return int(run(args) or 0)
     except (ValueError, FileNotFoundError, NotADirectoryError, ImportError) as exc:

@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.distributed as dist
 
+from .utils.allocator import tune_cpu_allocator
+
 __all__ = [
     "is_distributed", "rank", "world_size", "all_reduce_sum_", "all_reduce_scalars",
     "broadcast_module_", "shard", "launch", "init_from_env", "rank_device",
@@ -110,6 +112,7 @@ def _free_port() -> int:
 
 def _worker(local_rank: int, nproc: int, port: int, backend: str, threads: int, fn: Callable, args: tuple) -> None:
     os.environ.update(LOCAL_RANK=str(local_rank), RANK=str(local_rank), WORLD_SIZE=str(nproc))
+    tune_cpu_allocator()  # a fresh interpreter: the parent's malloc settings are not inherited
     torch.set_num_threads(threads)
     if backend == "nccl":
         torch.cuda.set_device(local_rank)

@@ -29,10 +29,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .linear_maps import IdentityMap, LinearMap
+from .same_conv import same_conv, same_conv_adjoint
 from ..utils.checks import check_tensor
 from .network import Layer, LiftedNetwork
 
@@ -43,11 +43,12 @@ class AnalysisOperator(nn.Module):
 
     def __init__(self, channels: int, features: int, kernel_size: int = 3, nu: float = 0.1) -> None:
         super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (a 'same' convolution), got {kernel_size}")
         w = torch.empty(features, channels, kernel_size, kernel_size)
         nn.init.kaiming_uniform_(w, a=math.sqrt(5))
         self.weight = nn.Parameter(w)
         self.log_nu = nn.Parameter(torch.tensor(math.log(nu)))
-        self.padding = kernel_size // 2
         self.register_buffer("tau", torch.tensor(1.0))
         self.register_buffer("norm_sq", torch.tensor(1.0))
         self._vec: torch.Tensor | None = None
@@ -57,10 +58,10 @@ class AnalysisOperator(nn.Module):
         return self.log_nu.exp()
 
     def D(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight, padding=self.padding)
+        return same_conv(x, self.weight)
 
     def Dt(self, u: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose2d(u, self.weight, padding=self.padding)
+        return same_conv_adjoint(u, self.weight)
 
     @torch.no_grad()
     def refresh(self, spatial: tuple[int, int], n_iter: int = 1) -> None:
