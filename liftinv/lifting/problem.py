@@ -210,7 +210,7 @@ class LiftedProblem:
         pre-activations, for monitoring.
         """
         net, s = self.network, y.shape[0] if n_total is None else n_total
-        outputs, grad_outputs, cache = [], [], {}
+        outputs, grad_outputs, cache = [], [], {}  # 1/s scales the (small) gradients, not the residuals
         for l in range(1, self.depth + 1):
             v = net.preactivation(l, states)
             cache[l] = vd = v.detach()
@@ -218,11 +218,12 @@ class LiftedProblem:
                 continue
             with torch.no_grad():
                 res = self.penalty_of(l).grad_v(net.activation(l), self.target(l, states, y), vd)
-                res.mul_(self.lam_of(l) / s)
+                if self.lam_of(l) != 1.0:
+                    res.mul_(self.lam_of(l))
             outputs.append(v)
             grad_outputs.append(res)
         grads = torch.autograd.grad(outputs, params, grad_outputs, allow_unused=True)
-        return list(grads), cache
+        return [None if g is None else g.div_(s) for g in grads], cache
 
     def jacobian_norm_sq(self, l: int, states, vecs: list[torch.Tensor], n_iter: int) -> tuple[float, list]:
         r"""Power iteration for :math:`\|J_l\|^2`, :math:`J_l:\theta_l\mapsto v_l` on this batch

@@ -91,7 +91,7 @@ class DualStepMap(LinearMap):
         self.op, self.beta = op, float(beta)
 
     def apply(self, u):
-        out = u - self.op.D(self.op.tau * self.op.Dt(u))  # the scalar multiplies the C-channel side
+        out = u + self.op.D(self.op.Dt(u) * -self.op.tau)  # scalar and sign on the C-channel side
         return out if self.beta == 1.0 else self.beta * out
 
     def adjoint(self, r, x_shape):
@@ -149,8 +149,9 @@ class DFBLayer(Layer):
     is not linear in the parameters (weight steps use Adam, not Lipschitz steps).
 
     The forward pass fuses the maps: with :math:`w = \\sum_j\\beta_j\\tilde u_j` (the
-    inertial combination), :math:`v = w - D\\big(\\tau D^*w - \\tfrac{\\tau}{\\nu}z\\big)`,
-    one convolution :math:`D` instead of one per map, scalars on the image side.
+    inertial combination), :math:`v = w + D\\big(\\tfrac{\\tau}{\\nu}z - \\tau D^*w\\big)`,
+    one convolution :math:`D` instead of one per map, scalars and signs on the image side
+    (no full-size negation forward or backward).
     """
 
     params_linear = False
@@ -162,13 +163,13 @@ class DFBLayer(Layer):
         if len(duals) + len(z) != len(maps) or len(z) != 1:
             return super().forward(x_prev, *x_skips)  # e.g. the readout layer
         op = self.linear.op
-        img = z[0] * (-op.tau / op.nu)
+        img = z[0] * (op.tau / op.nu)
         if not duals:
-            return -op.D(img)
+            return op.D(img)
         w = None
         for beta, x in duals:
             w = (x if beta == 1.0 else beta * x) if w is None else w + beta * x
-        return w - op.D(img + op.tau * op.Dt(w))
+        return w + op.D(img - op.tau * op.Dt(w))
 
 
 class DFBPNN(LiftedNetwork):
