@@ -43,6 +43,24 @@ def test_dfb_maps_are_adjoint_and_objective_equals_loss(inertial):
     assert len(net.aux_groups) == (3 if inertial else 2)
 
 
+def test_dfb_forward_is_the_unrolled_dual_forward_backward_iteration():
+    """The fused layers equal DFB written out with torch's convolutions:
+    u_{k+1} = clip(u_k - tau_k D_k D_k^* u_k + (tau_k / nu_k) D_k z, -1, 1), x = z - nu_K D_K^* u_K."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(3)
+    net = DFBPNN((1, 12, 12), depth=4, features=5).double()
+    z = torch.rand(2, 1, 15, 13, dtype=torch.float64)
+    D = lambda op, x: F.conv2d(x, op.weight, padding=1)  # noqa: E731
+    Dt = lambda op, u: F.conv_transpose2d(u, op.weight, padding=1)  # noqa: E731
+    u = torch.zeros(2, 5, 15, 13, dtype=torch.float64)
+    for op in net.ops[:-1]:
+        u = (u - op.tau * D(op, Dt(op, u)) + (op.tau / op.nu) * D(op, z)).clamp(-1, 1)
+    expected = z - net.ops[-1].nu * Dt(net.ops[-1], u)
+    with torch.no_grad():
+        torch.testing.assert_close(net(z), expected)
+
+
 def test_dfb_is_fully_convolutional_and_rejects_bad_input():
     net = DFBPNN((1, 16, 16), depth=3, features=4)
     assert net(torch.rand(1, 1, 33, 21)).shape == (1, 1, 33, 21)

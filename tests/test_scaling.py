@@ -31,7 +31,7 @@ def test_conv_flops_counts_both_convolutions_of_every_layer():
     assert conv_flops(arch, "lifted") == 3 * 4 * 2 * (2 * 2 * 1 * 9 * 100)
 
 
-def test_grouped_convolutions_equal_the_layer_loop():
+def test_layers_at_once_equal_the_layer_loop():
     from liftinv.scaling import layer_batching
 
     r = layer_batching(default_arch("dfb", 1, 12, depth=3, features=4), 2, "cpu", repeats=1)
