@@ -11,8 +11,9 @@ patch matrix :math:`P(x)` (``unfold``: :math:`Ck^2` rows, one column per pixel) 
 
 where :math:`P^*` is ``fold``.  On CUDA both are cuDNN's ``conv2d`` /
 ``conv_transpose2d``.  On CPU, oneDNN's transposed convolution with few output
-channels (:math:`F \to C = 1` or 3) runs 3-6 times slower than the forward one,
-and so does the input gradient of ``conv2d``; there :math:`D^*` is a matrix product
+channels (:math:`F = 32 \to C = 1`) ran about 5 times slower than the forward one
+on the development machine (``benchmarks/step_kernels.py``), and so does the input
+gradient of ``conv2d``; there :math:`D^*` is a matrix product
 followed by ``fold``, and both maps get a backward pass written with the same two
 products:
 
@@ -21,7 +22,7 @@ products:
     \nabla_u\langle g, D^*u\rangle = Dg,\quad \nabla_W\langle g, D^*u\rangle = \textstyle\sum_b u_b P(g_b)^\top .
 
 The results agree with ``conv2d`` / ``conv_transpose2d`` to rounding
-(``tests/test_same_conv.py``); the timings are in ``benchmarks/results/same_conv``.
+(``tests/test_same_conv.py``); the timings are in ``benchmarks/results/step_kernels``.
 """
 
 from __future__ import annotations
