@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 
 def _check(w: torch.Tensor) -> int:
@@ -61,6 +62,7 @@ class _SameConv(torch.autograd.Function):
         return F.conv2d(x, w, padding=w.shape[-1] // 2)
 
     @staticmethod
+    @once_differentiable  # the backward products run on detached tensors
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         gx = _adjoint_cpu(g, w) if ctx.needs_input_grad[0] else None
@@ -75,6 +77,7 @@ class _SameConvAdjoint(torch.autograd.Function):
         return _adjoint_cpu(u, w)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g):
         u, w = ctx.saved_tensors
         gu = F.conv2d(g, w, padding=w.shape[-1] // 2) if ctx.needs_input_grad[0] else None
