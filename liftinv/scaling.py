@@ -10,7 +10,8 @@ On the same DFB-PNN, the same batch of noisy patches and the same device, it mea
   scaling: the global batch grows with the processes; gradients are all-reduced);
 * **layer batching**: the even layers' convolutions of an auxiliary sweep one by one
   against all at once (independent layers updated together; grouped convolutions on
-  CUDA, batched matrix products on the CPU);
+  CUDA, batched matrix products on the CPU), and whole lifted steps with the even/odd
+  sweep layer by layer against batched per colour group (``BCD(layer_batching=True)``);
 * **memory**: the peak resident memory of lifted training with auxiliaries rebuilt per
   batch (``aux='forward'``) and kept per sample on the device or in a memory-mapped file,
   next to the formula :math:`M_\text{keep} = 4nKFP^2` bytes (see
@@ -186,7 +187,41 @@ def layer_batching(arch: dict, batch: int, device, repeats: int = 20) -> dict:
     err = float((torch.cat(loop(), 1) - grouped()).abs().max())
     t_loop, t_grouped = clock(loop), clock(grouped)
     return {"layers": g, "loop_seconds": t_loop, "grouped_seconds": t_grouped,
-            "speedup": t_loop / t_grouped, "max_abs_difference": err}
+            "speedup": t_loop / t_grouped, "max_abs_difference": err,
+            "solver": solver_layer_batching(arch, batch, dev, repeats=max(repeats // 2, 3))}
+
+
+def solver_layer_batching(arch: dict, batch: int, device, repeats: int = 10) -> dict:
+    """Seconds per lifted step (median) with the auxiliaries swept last layer to first
+    (the trainers' default), even/odd layer by layer, and even/odd with each colour
+    group batched across its layers (:func:`liftinv.models.dfb.dual_steps`)."""
+    import torch
+
+    from .denoising.models import build_denoiser
+    from .denoising.training import make_solver
+
+    dev = torch.device(device)
+    x, y = _batch(arch, batch, 25 / 255)
+    x, y = x.to(dev), y.to(dev)
+    out = {}
+    for name, order, batched in (("backward", "backward", False), ("even_odd_loop", "even-odd", False),
+                                 ("even_odd_batched", "even-odd", True)):
+        torch.manual_seed(0)
+        solver = make_solver("lifted", build_denoiser(arch).to(dev), order=order, layer_batching=batched)
+        solver.prepare(batch)
+        times = []
+        for i in range(repeats + 2):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.perf_counter()
+            solver.step_batch(x, y)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            if i >= 2:  # warm-up
+                times.append(time.perf_counter() - t0)
+        out[name + "_seconds"] = sorted(times)[len(times) // 2]
+    out["speedup"] = out["even_odd_loop_seconds"] / out["even_odd_batched_seconds"]
+    return out
 
 
 def _measure(trainer: str, arch: dict, batch: int, steps: int, device: str, nproc: int = 1,
@@ -262,6 +297,12 @@ def markdown(report: dict) -> str:
                       f"{lb['loop_seconds'] * 1e3:.1f} ms layer by layer, {lb['grouped_seconds'] * 1e3:.1f} ms "
                       f"all layers at once (**{lb['speedup']:.2f}x**; "
                       f"{'grouped convolutions' if report['device'].startswith('cuda') else 'batched matrix products'})."]
+        sv = lb.get("solver")
+        if sv:
+            lines.append(f"Whole lifted step, auxiliaries even/odd: {sv['even_odd_loop_seconds']:.4f} s layer by layer, "
+                         f"{sv['even_odd_batched_seconds']:.4f} s each colour group batched (grouped convolutions, "
+                         f"**{sv['speedup']:.2f}x**); last layer to first (the trainers' default): "
+                         f"{sv['backward_seconds']:.4f} s.")
     if report["memory"]:
         lines += ["", "| auxiliaries | storage | patches kept | formula (MB) | measured peak (MB) |",
                   "|---|---|---|---|---|"]

@@ -36,3 +36,4 @@ def test_layers_at_once_equal_the_layer_loop():
 
     r = layer_batching(default_arch("dfb", 1, 12, depth=3, features=4), 2, "cpu", repeats=1)
     assert r["layers"] == 2 and r["max_abs_difference"] < 1e-4 and r["speedup"] > 0
+    assert all(r["solver"][k] > 0 for k in ("backward_seconds", "even_odd_loop_seconds", "even_odd_batched_seconds"))

@@ -106,6 +106,26 @@ def test_optimizer_contract_state_dict_and_step():
     assert all(torch.allclose(a, b) for a, b in zip(net.parameters(), net2.parameters()))
 
 
+def test_adam_weight_update_is_torch_adam_layer_by_layer():
+    """The layers' Adam updates, batched into one set of foreach kernels, are torch.optim.Adam
+    with the same per-layer settings (a layer with its own learning rate included)."""
+    torch.manual_seed(0)
+    net = MLP([4, 6, 6, 2])
+    ref = copy.deepcopy(net)
+    solver = BCD(LiftedProblem(net), weight_update="adam", lr=1e-2, weight_decay=0.1)
+    solver.param_groups[1]["lr"] = 3e-2
+    groups = [{"params": list(ref.layer(g["layer"]).parameters()), "lr": g["lr"]} for g in solver.param_groups]
+    adam = torch.optim.Adam(groups, weight_decay=0.1)
+    for _ in range(3):
+        grads = [torch.randn_like(p) for p in net.parameters()]
+        for p, g in zip(ref.parameters(), grads):
+            p.grad = g.clone()
+        adam.step()
+        solver._update_weights([g.clone() for g in grads], None, None, 1)
+    for a, b in zip(net.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b)
+
+
 def test_invalid_solver_settings():
     p = LiftedProblem(MLP([2, 3, 1]))
     for kwargs in [dict(weight_update="sgd"), dict(momentum="polyak"), dict(aux="disk"),

@@ -22,8 +22,9 @@ forward-propagated :math:`X`.
 
 which for lifted Bregman is :math:`\mathrm{prox}_{\mu\lambda_m\phi_m}(x_m - \mu g + \mu\lambda_m v_m)`.
 States of one colour group share no penalty, so a group is updated from one
-snapshot; pre-activations are cached and recomputed only when a state they read
-has changed (one pass per sweep).
+snapshot (and, with ``batch_layers``, in one batched call across its layers);
+pre-activations are cached and recomputed only when a state they read has changed
+(one pass per sweep).
 
 **Weight block** :math:`\theta_l`: :math:`\nabla_{\theta_l}\mathcal E` is the autograd
 gradient of :math:`\frac1s\sum_i\lambda_l\langle \mathrm{sg}(\nabla_v P_l), v_l(\theta_l)\rangle`,
@@ -171,31 +172,50 @@ class LiftedProblem:
         raise ValueError(f"order must be 'even-odd' or 'backward', got {order!r}")
 
     @torch.no_grad()
-    def aux_sweep(self, states, y, cache, norms, step_scale: float = 1.0, order: str = "even-odd") -> None:
+    def aux_sweep(self, states, y, cache, norms, step_scale: float = 1.0, order: str = "even-odd",
+                  batch_layers: bool = False) -> None:
         """One proximal-gradient step on every auxiliary block, group by group.
 
         ``states`` (a list) is updated in place and ``cache`` kept consistent.
+        ``batch_layers=True`` updates the blocks of a colour group together: their
+        pre-activations and adjoint products go to the network in one call
+        (:meth:`LiftedNetwork.preactivations`, :meth:`LiftedNetwork.adjoints`), which
+        networks with stackable layers batch; the result is the same up to rounding.
         """
-        net = self.network
         for group in self.aux_order(order):
-            for m in group:
-                grad, lip = None, 0.0
-                for r, amap in net.readers(m):
-                    pen, lam_r = self.penalty_of(r), self.lam_of(r)
-                    res = pen.grad_v(net.activation(r), self.target(r, states, y), self.preact(r, states, cache))
-                    term = amap.adjoint(res, net.state_shapes[m])
-                    if grad is None:
-                        grad = term if lam_r == 1.0 else term.mul_(lam_r)
-                    else:
-                        grad.add_(term, alpha=lam_r)
-                    lip += lam_r * pen.curvature * norms[(r, m)]
-                mu = step_scale / max(lip, 1e-12)
-                w = torch.add(states[m], grad, alpha=-mu, out=grad)  # x_m - mu g, one pass, in place
-                states[m] = self.penalty.prox_y(
-                    net.activation(m), w, self.preact(m, states, cache), mu * self.lam_of(m)
-                )
-                for r, _ in net.readers(m):
-                    cache.pop(r, None)
+            if batch_layers and len(group) > 1:
+                self._update_blocks(group, states, y, cache, norms, step_scale)
+            else:
+                for m in group:
+                    self._update_blocks([m], states, y, cache, norms, step_scale)
+
+    def _update_blocks(self, blocks, states, y, cache, norms, step_scale: float) -> None:
+        """The prox-gradient step of independent auxiliary blocks (see the module docstring)."""
+        net = self.network
+        terms = [(r, m) for m in blocks for r, _ in net.readers(m)]
+        missing = sorted(({r for r, _ in terms} | set(blocks)) - cache.keys())
+        if missing:
+            cache.update(zip(missing, net.preactivations(missing, states)))
+        residuals = [self.penalty_of(r).grad_v(net.activation(r), self.target(r, states, y), cache[r])
+                     for r, _ in terms]
+        products = net.adjoints([(r, m, res) for (r, m), res in zip(terms, residuals)])
+        del residuals
+        grads: dict[int, torch.Tensor] = {}
+        lips = dict.fromkeys(blocks, 0.0)
+        for (r, m), term in zip(terms, products):
+            lam_r = self.lam_of(r)
+            if m not in grads:
+                grads[m] = term if lam_r == 1.0 else term.mul_(lam_r)
+            else:
+                grads[m].add_(term, alpha=lam_r)
+            lips[m] += lam_r * self.penalty_of(r).curvature * norms[(r, m)]
+        del products
+        for m in blocks:
+            mu = step_scale / max(lips[m], 1e-12)
+            w = torch.add(states[m], grads[m], alpha=-mu, out=grads.pop(m))  # x_m - mu g, in place
+            states[m] = self.penalty.prox_y(net.activation(m), w, cache[m], mu * self.lam_of(m))
+        for r, _ in terms:
+            cache.pop(r, None)
 
     # -- weight blocks -----------------------------------------------------------------------
     def weight_gradients(self, states, y, params, n_total: int | None = None) -> tuple[list, dict[int, torch.Tensor]]:

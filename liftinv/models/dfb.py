@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .linear_maps import IdentityMap, LinearMap
@@ -172,6 +173,25 @@ class DFBLayer(Layer):
         return w + op.D(img - op.tau * op.Dt(w))
 
 
+def dual_steps(ops, us, z=None) -> list[torch.Tensor]:
+    r""":math:`u_j + D_j\big(\tfrac{\tau_j}{\nu_j}z - \tau_jD_j^*u_j\big)` for several layers at once
+    (without ``z``: :math:`u_j - \tau_jD_jD_j^*u_j`).
+
+    The layers' channels are stacked, :math:`(B, GF, H, W)`, and :math:`D^*` and
+    :math:`D` are each one grouped convolution (``groups = G``): two kernel launches for
+    the whole colour group instead of two per layer.  Returns one view per layer.
+    """
+    g, (f, c, k, _) = len(ops), ops[0].weight.shape
+    weight = torch.cat([op.weight for op in ops])  # (G F, C, k, k)
+    tau = torch.stack([op.tau for op in ops]).repeat_interleave(c).view(1, g * c, 1, 1)
+    u = torch.cat(list(us), 1)
+    inner = F.conv_transpose2d(u, weight, padding=k // 2, groups=g) * -tau
+    if z is not None:
+        ratio = torch.stack([op.tau / op.nu for op in ops]).repeat_interleave(c).view(1, g * c, 1, 1)
+        inner = inner + z.repeat(1, g, 1, 1) * ratio
+    return list((u + F.conv2d(inner, weight, padding=k // 2, groups=g)).split(f, 1))
+
+
 class DFBPNN(LiftedNetwork):
     r"""Unrolled DFB proximal denoiser with ``depth`` layers, ``features`` dual channels.
 
@@ -212,6 +232,36 @@ class DFBPNN(LiftedNetwork):
         """Recompute every step size :math:`\\tau_k = 0.99/\\|D_k\\|^2` after a weight update."""
         for op in self.ops:
             op.refresh(self.in_shape[1:], n_iter)
+
+    # -- layers batched together (an even/odd auxiliary sweep) ---------------------------------
+    def _plain_step(self, l: int) -> AnalysisOperator | None:
+        """The operator of layer ``l`` when it is a plain DFB step
+        :math:`v = \tilde u + D(\tfrac{\tau}{\nu}z - \tau D^*\tilde u)` (no inertia), else None."""
+        layer = self.layer(l)
+        plain = (isinstance(layer.linear, DualStepMap) and layer.linear.beta == 1.0
+                 and layer.skip_from == [0] and isinstance(layer.skips[0], InjectionMap))
+        return layer.linear.op if plain else None
+
+    def preactivations(self, ls, states):
+        r"""Pre-activations of several layers; the plain DFB steps among them (independent
+        layers of one colour group) in one grouped computation, see :func:`dual_steps`."""
+        plain = [l for l in ls if self._plain_step(l) is not None]
+        if len(plain) < 2:
+            return super().preactivations(ls, states)
+        batched = dict(zip(plain, dual_steps([self._plain_step(l) for l in plain],
+                                             [states[l - 1] for l in plain], states[0])))
+        return [batched[l] if l in batched else self.preactivation(l, states) for l in ls]
+
+    def adjoints(self, terms):
+        r""":math:`M_{r,m}^\top g`; those of the plain dual steps (symmetric maps
+        :math:`g - \tau D D^*g`) in one grouped computation."""
+        plain = [i for i, (r, m, _) in enumerate(terms) if m == r - 1 and self._plain_step(r) is not None]
+        if len(plain) < 2:
+            return super().adjoints(terms)
+        out = super().adjoints([t for i, t in enumerate(terms) if i not in plain])[::-1]
+        done = dict(zip(plain, dual_steps([self._plain_step(terms[i][0]) for i in plain],
+                                          [terms[i][2] for i in plain])))
+        return [done[i] if i in done else out.pop() for i in range(len(terms))]
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
         """Any spatial size: the network is fully convolutional."""

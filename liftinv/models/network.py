@@ -152,6 +152,17 @@ class LiftedNetwork(nn.Module):
         layer = self.layer(l)
         return layer(states[l - 1], *(states[s] for s in layer.skip_from))
 
+    def preactivations(self, ls: Sequence[int], states: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        r""":math:`[v_l]_{l\in ls}` of layers evaluated together (the readers of one colour
+        group of an auxiliary sweep).  One by one here; networks whose layers share
+        shapes override it to batch them (:class:`~liftinv.models.DFBPNN`)."""
+        return [self.preactivation(l, states) for l in ls]
+
+    def adjoints(self, terms: Sequence[tuple[int, int, torch.Tensor]]) -> list[torch.Tensor]:
+        r""":math:`M_{r,m}^\top g` for each ``(r, m, g)``: the map by which layer ``r`` reads
+        state ``m``, adjoint applied to ``g``.  One by one here; see :meth:`preactivations`."""
+        return [dict(self.readers(m))[r].adjoint(g, self.state_shapes[m]) for r, m, g in terms]
+
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
         check_tensor(x, name, shape=self.in_shape, like=next(self.parameters(), None))
 

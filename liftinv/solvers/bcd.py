@@ -52,6 +52,9 @@ class BCD(torch.optim.Optimizer):
     aux_iters: auxiliary sweeps per inner iteration.
     order: ``'even-odd'`` (independent groups, parallel) or ``'backward'`` (last
         hidden layer to first); see :meth:`LiftedProblem.aux_order`.
+    layer_batching: with ``order='even-odd'``, update the blocks of a colour group in
+        one batched call across layers (grouped convolutions for the DFB-PNN); same
+        iterates up to rounding, see :meth:`LiftedProblem.aux_sweep`.
     inner_iters: (auxiliary sweeps, weight step) alternations per mini-batch.
     step_scale: multiplies every :math:`1/L` step (keep it below 2).
     lipschitz_every: refresh the Lipschitz estimates (operator norms of the maps,
@@ -84,6 +87,7 @@ class BCD(torch.optim.Optimizer):
         weight_decay: float = 0.0,
         aux_iters: int = 1,
         order: str = "even-odd",
+        layer_batching: bool = False,
         inner_iters: int = 1,
         step_scale: float = 1.0,
         lipschitz_every: int = 1,
@@ -102,6 +106,8 @@ class BCD(torch.optim.Optimizer):
             raise ValueError(f"momentum must be one of {_MOMENTA}, got {momentum!r}")
         if momentum is not None and weight_update == "adam":
             raise ValueError("momentum applies to weight_update='prox-grad'; Adam has its own")
+        if layer_batching and order != "even-odd":
+            raise ValueError("layer_batching needs order='even-odd' (the backward order updates one layer at a time)")
         if aux not in ("forward", "keep"):
             raise ValueError(f"aux must be 'forward' or 'keep', got {aux!r}")
         if not 0 < step_scale < 2:
@@ -127,6 +133,7 @@ class BCD(torch.optim.Optimizer):
         super().__init__(groups, defaults)
         self.weight_update, self.momentum, self.beta = weight_update, momentum, beta
         problem.aux_order(order)  # validates
+        self.layer_batching = layer_batching
         self.aux_iters, self.inner_iters, self.order = aux_iters, inner_iters, order
         self.step_scale, self.lipschitz_every = step_scale, lipschitz_every
         self.aux, self.exact_norms, self.monitor_every = aux, exact_norms, monitor_every
@@ -192,7 +199,7 @@ class BCD(torch.optim.Optimizer):
                 self._norms = problem.map_norms(self._norm_vecs(), exact=self.exact_norms)
             norms = self._norms
             for _ in range(self.aux_iters):
-                problem.aux_sweep(states, y, cache, norms, self.step_scale, self.order)
+                problem.aux_sweep(states, y, cache, norms, self.step_scale, self.order, self.layer_batching)
             if self.momentum == "nesterov":
                 self._extrapolate()
             params = [p for g in self.param_groups for p in g["params"]]
@@ -263,17 +270,18 @@ class BCD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def _update_weights(self, grads, states, anchor, batch: int) -> None:
-        k = 0
+        per_group, k = [], 0
         for gi, group in enumerate(self.param_groups):
             params = group["params"]
             gs = grads[k : k + len(params)]
             k += len(params)
             if anchor is not None:
-                for g, p, a in zip(gs, params, anchor[gi]):
-                    g.add_(p - a, alpha=group["prox_weight"])
-            if self.weight_update == "adam":
-                self._adam(group, params, gs)
-                continue
+                torch._foreach_add_(gs, torch._foreach_sub(params, anchor[gi]), alpha=group["prox_weight"])
+            per_group.append((group, params, gs))
+        if self.weight_update == "adam":
+            self._adam_layers(per_group)
+            return
+        for group, params, gs in per_group:
             gamma = self.step_scale / max(self._lipschitz(group, states, batch), 1e-12)
             for p, g in zip(params, gs):
                 st = self.state[p]
@@ -286,23 +294,35 @@ class BCD(torch.optim.Optimizer):
                 if group["weight_decay"] > 0:
                     p.div_(1.0 + gamma * group["weight_decay"])
 
-    def _adam(self, group, params, grads) -> None:
-        """Adam (Kingma & Ba) on the lifted gradients, vectorised over the group's tensors."""
+    def _adam_layers(self, per_group) -> None:
+        """Adam on every layer's block at once: the layers are independent, so the groups
+        that share their settings are one set of ``foreach`` kernels (not one per layer)."""
+        buckets: dict[tuple, list] = {}
+        for group, params, gs in per_group:
+            key = (group["lr"], tuple(group["betas"]), group["eps"], group["weight_decay"])
+            buckets.setdefault(key, []).append((group, params, gs))
+        for members in buckets.values():
+            for group, _, _ in members:  # the step count stays per layer (state_dict compatible)
+                gstate = self.state[group["params"][0]]
+                gstate["adam_step"] = gstate.get("adam_step", 0) + 1
+            first = members[0][0]
+            self._adam(first, [p for _, ps, _ in members for p in ps], [g for _, _, gs in members for g in gs],
+                       self.state[first["params"][0]]["adam_step"])
+
+    def _adam(self, group, params, grads, k: int) -> None:
+        """Adam (Kingma & Ba) at step ``k`` on the lifted gradients, vectorised over the tensors."""
         b1, b2 = group["betas"]
         if group["weight_decay"] > 0:
             grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-        gstate = self.state[params[0]]
         for p in params:
             st = self.state[p]
             if "exp_avg" not in st:
                 st["exp_avg"], st["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
-        gstate["adam_step"] = gstate.get("adam_step", 0) + 1
         m = [self.state[p]["exp_avg"] for p in params]
         v = [self.state[p]["exp_avg_sq"] for p in params]
         torch._foreach_lerp_(m, grads, 1 - b1)
         torch._foreach_mul_(v, b2)
         torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
-        k = gstate["adam_step"]
         denom = torch._foreach_sqrt(v)
         torch._foreach_div_(denom, math.sqrt(1 - b2**k))
         torch._foreach_add_(denom, group["eps"])
