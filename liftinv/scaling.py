@@ -18,7 +18,10 @@ On the same DFB-PNN, the same batch of noisy patches and the same device, it mea
   :mod:`liftinv.solvers.aux_memory`).
 
 Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU, the process's peak
-resident set (``VmHWM``, reset once the data are loaded) minus its size at that moment.  FLOPs count the
+resident set (``VmHWM``, reset once the data are loaded) minus its size at that moment,
+in separate runs with ``LIFTINV_MALLOC=strict`` (freed blocks leave the process at once,
+so the resident peak is the peak of live memory; the timing runs keep freed memory, as
+training does, and report no peak).  FLOPs count the
 multiply-adds of the convolutions (2 per multiply-add): a DFB layer applies :math:`D_k`
 and :math:`D_k^*` (:math:`2\cdot 2FCk^2P^2` per patch); a backprop step is counted as 3
 forward passes (forward, and the two products of backward).
@@ -127,8 +130,10 @@ def _time_trainer(trainer: str, arch: dict, batch: int, steps: int, device: str,
         record["peak_memory_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
         record["device_name"] = torch.cuda.get_device_name(dev)
         record["tf32"] = True
-    else:
+    elif os.environ.get("LIFTINV_MALLOC") == "strict":  # the resident peak is the live peak
         record["peak_memory_mb"] = _rss_mb() - base
+    else:  # freed memory stays resident (liftinv.utils.allocator): no peak of live memory
+        record["peak_memory_mb"] = None
     if aux == "keep":
         record["n_kept"] = n_batches * batch
         record["formula_mb"] = solver.memory.nbytes / 2**20
@@ -225,15 +230,25 @@ def solver_layer_batching(arch: dict, batch: int, device, repeats: int = 10) -> 
 
 
 def _measure(trainer: str, arch: dict, batch: int, steps: int, device: str, nproc: int = 1,
-             threads: int = 1, **kwargs) -> dict:
-    """Run :func:`_time_trainer` in ``nproc`` fresh processes and return rank 0's record."""
+             threads: int = 1, malloc: str | None = None, **kwargs) -> dict:
+    """Run :func:`_time_trainer` in ``nproc`` fresh processes and return rank 0's record;
+    ``malloc`` sets their ``LIFTINV_MALLOC`` (see :mod:`liftinv.utils.allocator`)."""
     from .distributed import launch
 
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "record.json")
-        extra = (kwargs.get("aux", "forward"), kwargs.get("storage", "device"), kwargs.get("n_keep", 0))
-        launch(_time_trainer, nproc, trainer, arch, batch, steps, device, out, *extra, threads=threads)
-        return json.loads(Path(out).read_text())
+    saved = os.environ.get("LIFTINV_MALLOC")
+    if malloc is not None:
+        os.environ["LIFTINV_MALLOC"] = malloc
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "record.json")
+            extra = (kwargs.get("aux", "forward"), kwargs.get("storage", "device"), kwargs.get("n_keep", 0))
+            launch(_time_trainer, nproc, trainer, arch, batch, steps, device, out, *extra, threads=threads)
+            return json.loads(Path(out).read_text())
+    finally:
+        if saved is None:
+            os.environ.pop("LIFTINV_MALLOC", None)
+        else:
+            os.environ["LIFTINV_MALLOC"] = saved
 
 
 def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, features: int | None = None,
@@ -267,10 +282,13 @@ def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, 
             many["speedup"] = many["patches_per_second"] / one["patches_per_second"]
             report["parallel"].append(many)
     report["layer_batching"] = layer_batching(arch, batch, dev)
-    if n_keep:
-        for aux, storage in (("forward", "device"), ("keep", "device"), ("keep", "mmap")):
-            report["memory"].append(_measure("lifted", arch, batch, max(steps // 5, 5), str(dev),
-                                             threads=threads, aux=aux, storage=storage, n_keep=n_keep))
+    # CPU peaks: freed memory returned at once, so that the resident peak is the live peak
+    malloc = None if gpu else "strict"
+    runs = [("backprop", "forward", "device"), ("lifted", "forward", "device")]
+    runs += [("lifted", "keep", "device"), ("lifted", "keep", "mmap")] if n_keep else []
+    for trainer, aux, storage in runs:
+        report["memory"].append(_measure(trainer, arch, batch, max(steps // 5, 5), str(dev), threads=threads,
+                                         malloc=malloc, aux=aux, storage=storage, n_keep=n_keep))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "scale.json").write_text(json.dumps(report, indent=2))
@@ -285,9 +303,10 @@ def markdown(report: dict) -> str:
              f"{report['threads_per_process']} torch thread(s) per process, {report['steps']} timed steps.", "",
              "| trainer | processes | s / step | patches / s | conv GFLOP/s | peak memory (MB) |",
              "|---|---|---|---|---|---|"]
+    mb = lambda r: "-" if r.get("peak_memory_mb") is None else f"{r['peak_memory_mb']:.0f}"  # noqa: E731
     for r in report["steps_records"] + report["parallel"]:
         lines.append(f"| {r['trainer']} | {r['processes']} | {r['seconds_per_step']:.4f} | "
-                     f"{r['patches_per_second']:.1f} | {r['conv_gflops_per_second']:.2f} | {r['peak_memory_mb']:.0f} |")
+                     f"{r['patches_per_second']:.1f} | {r['conv_gflops_per_second']:.2f} | {mb(r)} |")
     lines += ["", f"Lifted step / backprop step: **{report['step_ratio']:.2f}**."]
     for r in report["parallel"]:
         lines.append(f"{r['processes']} processes vs 1, {r['trainer']}: **{r['speedup']:.2f}x** the throughput.")
@@ -304,11 +323,15 @@ def markdown(report: dict) -> str:
                          f"**{sv['speedup']:.2f}x**); last layer to first (the trainers' default): "
                          f"{sv['backward_seconds']:.4f} s.")
     if report["memory"]:
-        lines += ["", "| auxiliaries | storage | patches kept | formula (MB) | measured peak (MB) |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "| trainer | auxiliaries | storage | patches kept | formula (MB) | measured peak (MB) |",
+                  "|---|---|---|---|---|---|"]
         for r in report["memory"]:
-            lines.append(f"| {r['aux']} | {r['storage'] or '-'} | {r.get('n_kept', 0)} | "
-                         f"{r.get('formula_mb', 0):.0f} | {r['peak_memory_mb']:.0f} |")
+            lines.append(f"| {r['trainer']} | {r['aux'] if r['trainer'] == 'lifted' else '-'} | "
+                         f"{r['storage'] or '-'} | {r.get('n_kept', 0)} | {r.get('formula_mb', 0):.0f} | {mb(r)} |")
+        if not report["device"].startswith("cuda"):
+            lines.append("\nCPU peaks: resident-set peak above the process's size once the data are loaded, "
+                         "measured with LIFTINV_MALLOC=strict (freed blocks returned at once); timing runs keep "
+                         "freed memory (the default) and report none.")
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,11 @@ the heap and never to trim it, so after the first step the memory is reused.  Th
 cost: memory freed by the process is kept for its lifetime (its peak stays
 resident).  The command line calls it for every command that computes; set
 ``LIFTINV_MALLOC=default`` to opt out.  Other C libraries are left alone.
+
+``LIFTINV_MALLOC=strict`` does the opposite, for measuring memory: every block above
+64 KiB is its own ``mmap``, returned to the system when freed, so the resident set
+tracks the live tensors and its peak (``VmHWM``) is the peak of live memory
+(``liftinv bench scale`` measures CPU peaks this way; it is slow).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import ctypes.util
 import os
 import sys
 
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+_STRICT_BYTES = 64 * 1024
 _tuned: bool | None = None
 
 
@@ -27,7 +33,8 @@ def tune_cpu_allocator() -> bool:
     """Serve all ``malloc`` blocks from the heap and never trim it (glibc only).
 
     Returns whether the settings are in force.  Idempotent; a no-op returning
-    ``False`` off Linux/glibc or when ``LIFTINV_MALLOC=default``.
+    ``False`` off Linux/glibc or when ``LIFTINV_MALLOC=default``; with
+    ``LIFTINV_MALLOC=strict`` it sets the measuring mode instead (module docstring).
     """
     global _tuned
     if _tuned is not None:
@@ -41,5 +48,8 @@ def tune_cpu_allocator() -> bool:
     except (OSError, AttributeError):  # musl and others have no mallopt
         return _tuned
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    _tuned = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    if os.environ.get("LIFTINV_MALLOC", "").lower() == "strict":
+        _tuned = bool(mallopt(_M_MMAP_THRESHOLD, _STRICT_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _STRICT_BYTES))
+    else:
+        _tuned = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
     return _tuned
