@@ -43,6 +43,16 @@ from . import __version__
 
 # torch is imported inside the functions: this module is loaded by ``liftinv --help``.
 
+#: Dense TF32 tensor-core peaks (TFLOP/s) from NVIDIA's data sheets (the "with sparsity"
+#: figures halved), keyed by a substring of ``torch.cuda.get_device_name``; ``--peak-tflops``
+#: gives any other device's.
+TF32_PEAK_TFLOPS = {"H200": 494.7, "H100 PCIe": 378.0, "H100": 494.7, "A100": 156.0}
+
+
+def tf32_peak_tflops(device_name: str) -> float | None:
+    """The data-sheet TF32 peak of a device, or None when it is not in :data:`TF32_PEAK_TFLOPS`."""
+    return next((v for k, v in TF32_PEAK_TFLOPS.items() if k in device_name), None)
+
 
 def _reset_peak_rss() -> None:
     """Reset the kernel's resident-set high-water mark (Linux >= 4.0; otherwise a no-op)."""
@@ -253,7 +263,8 @@ def _measure(trainer: str, arch: dict, batch: int, steps: int, device: str, npro
 
 def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, features: int | None = None,
                         patch: int = 40, batch: int | None = None, steps: int = 50, nproc: int = 2,
-                        threads: int = 1, n_keep: int = 256, out_dir: str | Path = "results/bench_scale") -> dict:
+                        threads: int = 1, n_keep: int = 256, peak_tflops: float | None = None,
+                        out_dir: str | Path = "results/bench_scale") -> dict:
     """Run the three measurements and write ``scale.json`` and ``scale.md`` to ``out_dir``.
 
     Defaults follow the device: K = 20, F = 64, batch 128 on CUDA; K = 10, F = 32, batch 32
@@ -275,6 +286,11 @@ def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, 
         report["steps_records"].append(_measure(trainer, arch, batch, steps, str(dev), threads=threads))
     lifted, backprop = report["steps_records"]
     report["step_ratio"] = lifted["seconds_per_step"] / backprop["seconds_per_step"]
+    if gpu:  # the convolutions' share of the device's TF32 peak
+        peak = peak_tflops or tf32_peak_tflops(lifted.get("device_name", ""))
+        report["tf32_peak_tflops"] = peak
+        for r in report["steps_records"]:
+            r["fraction_of_peak"] = None if peak is None else r["conv_gflops_per_second"] / (peak * 1e3)
     if not gpu and nproc > 1:
         for trainer in ("lifted", "backprop"):
             one = next(r for r in report["steps_records"] if r["trainer"] == trainer)
@@ -308,6 +324,10 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['trainer']} | {r['processes']} | {r['seconds_per_step']:.4f} | "
                      f"{r['patches_per_second']:.1f} | {r['conv_gflops_per_second']:.2f} | {mb(r)} |")
     lines += ["", f"Lifted step / backprop step: **{report['step_ratio']:.2f}**."]
+    if report.get("tf32_peak_tflops"):
+        shares = ", ".join(f"{r['trainer']} {100 * r['fraction_of_peak']:.1f}%" for r in report["steps_records"])
+        lines.append(f"Convolutions (TF32 on) at {shares} of the device's dense TF32 peak, "
+                     f"{report['tf32_peak_tflops']:.0f} TFLOP/s.")
     for r in report["parallel"]:
         lines.append(f"{r['processes']} processes vs 1, {r['trainer']}: **{r['speedup']:.2f}x** the throughput.")
     lb = report.get("layer_batching")
@@ -345,12 +365,15 @@ def configure_bench_scale(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nproc", type=int, default=2, help="processes for the CPU scaling measurement")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--keep", type=int, default=256, help="patches whose auxiliaries are kept (0: skip)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the GPU's dense TF32 peak, for the fraction reached (default: data sheet of H100/H200/A100)")
     p.add_argument("-o", "--output", default="results/bench_scale", help="output folder")
 
 
 def run_bench_scale(args: argparse.Namespace) -> int:
     report = run_scale_benchmark(device=args.device, depth=args.depth, features=args.features,
                                  patch=args.patch, batch=args.batch, steps=args.steps, nproc=args.nproc,
-                                 threads=args.threads, n_keep=args.keep, out_dir=args.output)
+                                 threads=args.threads, n_keep=args.keep, peak_tflops=args.peak_tflops,
+                                 out_dir=args.output)
     print(markdown(report))
     return 0

@@ -37,3 +37,16 @@ def test_layers_at_once_equal_the_layer_loop():
     r = layer_batching(default_arch("dfb", 1, 12, depth=3, features=4), 2, "cpu", repeats=1)
     assert r["layers"] == 2 and r["max_abs_difference"] < 1e-4 and r["speedup"] > 0
     assert all(r["solver"][k] > 0 for k in ("backward_seconds", "even_odd_loop_seconds", "even_odd_batched_seconds"))
+
+
+def test_gpu_report_states_the_share_of_the_tf32_peak():
+    from liftinv.scaling import tf32_peak_tflops
+
+    assert tf32_peak_tflops("NVIDIA H100 80GB HBM3") == 494.7 and tf32_peak_tflops("NVIDIA H100 PCIe") == 378.0
+    assert tf32_peak_tflops("Some other GPU") is None
+    rec = {"trainer": "lifted", "processes": 1, "seconds_per_step": 0.01, "patches_per_second": 1e4,
+           "conv_gflops_per_second": 49470.0, "peak_memory_mb": 100.0, "fraction_of_peak": 0.1}
+    report = {"arch": default_arch("dfb", 1, 40, depth=20, features=64), "batch": 128, "device": "cuda:0",
+              "threads_per_process": 1, "steps": 50, "steps_records": [rec], "parallel": [], "memory": [],
+              "step_ratio": 1.2, "tf32_peak_tflops": 494.7}
+    assert "lifted 10.0% of the device's dense TF32 peak, 495 TFLOP/s" in markdown(report)
