@@ -27,10 +27,16 @@ def run(trainer: str, lr: float, budget: float, sigma255: float = 25) -> dict:
 
     sigma = sigma255 / 255
     train, test = load_embedded("train"), load_embedded("test")
-    net, hist = train_denoiser("dfb", trainer, sigma=sigma, images=train, budget=budget, lr=lr, progress=False)
-    psnr = score(denoise_images(net, noisy_test_set(test, sigma)), test)["psnr_mean"]
+    noisy, curve = noisy_test_set(test, sigma), []
+
+    def on_epoch(record, network):  # test PSNR after every epoch, outside the timed region
+        curve.append((round(record["seconds"], 1), round(score(denoise_images(network, noisy), test)["psnr_mean"], 3)))
+
+    net, hist = train_denoiser("dfb", trainer, sigma=sigma, images=train, budget=budget, lr=lr, progress=False,
+                               callback=on_epoch)
+    psnr = score(denoise_images(net, noisy), test)["psnr_mean"]
     return {"trainer": trainer, "lr": lr, "budget": budget, "sigma": sigma255, "psnr": round(psnr, 3),
-            "iterations": hist.final.get("iterations"), "threads": torch.get_num_threads(),
+            "iterations": hist.final.get("iterations"), "curve": curve, "threads": torch.get_num_threads(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 

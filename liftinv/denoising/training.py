@@ -41,7 +41,7 @@ def make_solver(trainer: str, network: torch.nn.Module, *, lr: float = 1e-3, aux
     if not isinstance(network, LiftedNetwork):
         raise ValueError(f"{type(network).__name__} is not a lifted network; train it with trainer='backprop'")
     common = dict(weight_update="adam", lr=lr, aux_iters=aux_iters, order=order, layer_batching=layer_batching,
-                  monitor_every=50, lipschitz_every=10)  # monitoring costs ~1.5 steps
+                  monitor_every=50)  # monitoring costs ~1.5 steps; step sizes from this step's weights
     if trainer == "isgm":
         return ISGM(LiftedProblem(network, lam=lam), tau=1.0, inner_iters=2, **common)
     return BCD(LiftedProblem(network, lam=lam), **common)
