@@ -212,6 +212,7 @@ def solver_layer_batching(arch: dict, batch: int, device, repeats: int = 10) -> 
     group batched across its layers (:func:`liftinv.models.dfb.dual_steps`)."""
     import torch
 
+    from .denoising.bench import median_step_seconds
     from .denoising.models import build_denoiser
     from .denoising.training import make_solver
 
@@ -224,17 +225,7 @@ def solver_layer_batching(arch: dict, batch: int, device, repeats: int = 10) -> 
         torch.manual_seed(0)
         solver = make_solver("lifted", build_denoiser(arch).to(dev), order=order, layer_batching=batched)
         solver.prepare(batch)
-        times = []
-        for i in range(repeats + 2):
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            t0 = time.perf_counter()
-            solver.step_batch(x, y)
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            if i >= 2:  # warm-up
-                times.append(time.perf_counter() - t0)
-        out[name + "_seconds"] = sorted(times)[len(times) // 2]
+        out[name + "_seconds"] = median_step_seconds(solver, x, y, repeats, warmup=2)
     out["speedup"] = out["even_odd_loop_seconds"] / out["even_odd_batched_seconds"]
     return out
 

@@ -45,6 +45,22 @@ def _peak_memory_mb(device: torch.device) -> float | None:
     return None
 
 
+def median_step_seconds(solver, x: torch.Tensor, y: torch.Tensor, repeats: int = 10, warmup: int = 1) -> float:
+    """Median seconds of ``solver.step_batch(x, y)`` over ``repeats`` steps after ``warmup``
+    (the device synchronised around each timed step)."""
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda *_: None)
+    for _ in range(warmup):
+        solver.step_batch(x, y)
+    times = []
+    for _ in range(repeats):
+        sync(x.device)
+        t0 = time.perf_counter()
+        solver.step_batch(x, y)
+        sync(x.device)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
 def time_steps(arch: dict, batch: torch.Tensor, sigma: float, device, repeats: int = 10) -> dict:
     """Seconds per lifted step and per backprop step of the same network on one batch."""
     noisy = (batch + sigma * torch.randn(batch.shape, generator=torch.Generator().manual_seed(0))).to(device)
@@ -52,16 +68,7 @@ def time_steps(arch: dict, batch: torch.Tensor, sigma: float, device, repeats: i
     out = {}
     for trainer in ("lifted", "backprop"):
         torch.manual_seed(0)
-        solver = make_solver(trainer, build_denoiser(arch).to(device))
-        solver.step_batch(noisy, clean)  # warm-up
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            solver.step_batch(noisy, clean)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - t0)
-        out[trainer] = sorted(times)[len(times) // 2]  # median
+        out[trainer] = median_step_seconds(make_solver(trainer, build_denoiser(arch).to(device)), noisy, clean, repeats)
     out["ratio"] = out["lifted"] / out["backprop"]
     return out
 
