@@ -27,7 +27,7 @@ def test_kernels_are_normalised_and_blur_is_adjoint_and_fourier_exact(spec, devi
     assert abs(float(k.sum()) - 1) < 1e-5 and (k >= 0).all()
     blur = CircularBlur(k).to(device)
     x, y = torch.randn(2, 1, 20, 18, device=device), torch.randn(2, 1, 20, 18, device=device)
-    lhs, rhs = (blur.A(x) * y).sum(), (x * blur.At(y)).sum()
+    lhs, rhs = (blur.A(x) * y).sum(), (x * blur.A_adjoint(y)).sum()
     assert torch.allclose(lhs, rhs, rtol=1e-4, atol=1e-4)
     h = blur.transfer(20, 18, device)
     assert torch.allclose(torch.fft.ifft2(torch.fft.fft2(x) * h).real, blur.A(x), atol=1e-5)
@@ -64,7 +64,7 @@ def test_unrolled_maps_adjoint_forward_matches_lifted_and_objective_equals_loss(
             shape = net.state_shapes[m]
             a = torch.randn((2,) + shape, device=device)
             r = torch.randn((2,) + net.state_shapes[l], device=device)
-            lhs, rhs = (amap.apply(a) * r).sum(), (a * amap.adjoint(r, shape)).sum()
+            lhs, rhs = (amap.A(a) * r).sum(), (a * amap.A_adjoint(r, shape)).sum()
             assert torch.allclose(lhs, rhs, rtol=1e-3, atol=1e-3), (l, m, type(amap).__name__)
             if m >= 1:  # fixed norms are exact bounds, not estimates
                 assert amap.op_norm_sq(shape)[0] >= 0.9 * amap.exact_norm_sq(shape)

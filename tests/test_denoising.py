@@ -30,9 +30,9 @@ def test_dfb_maps_are_adjoint_and_objective_equals_loss(inertial):
         for m, amap in net.sources(l):
             shape = net.state_shapes[m]
             a = torch.randn((2,) + shape, dtype=torch.float64)
-            av = amap.apply(a)
+            av = amap.A(a)
             r = torch.randn_like(av)
-            assert torch.allclose((av * r).sum(), (a * amap.adjoint(r, shape)).sum(), rtol=1e-9, atol=1e-9)
+            assert torch.allclose((av * r).sum(), (a * amap.A_adjoint(r, shape)).sum(), rtol=1e-9, atol=1e-9)
     # the dual step I - tau D D^* has norm at most one, as its op_norm_sq claims
     step_map = net.layer(2).linear
     assert step_map.exact_norm_sq(net.state_shapes[1]) <= 1.0 + 1e-6
@@ -80,7 +80,7 @@ def test_layer_batched_sweep_matches_the_layer_loop(inertial, device, monkeypatc
         terms = [(r, m, torch.randn((3,) + net.state_shapes[r], dtype=torch.float64, device=device))
                  for m in range(1, net.depth) for r, _ in net.readers(m)]
         for a, (r, m, g) in zip(net.adjoints(terms), terms):
-            torch.testing.assert_close(a, dict(net.readers(m))[r].adjoint(g, net.state_shapes[m]))
+            torch.testing.assert_close(a, dict(net.readers(m))[r].A_adjoint(g, net.state_shapes[m]))
     assert bool(calls) != inertial  # the plain steps are batched; inertial layers fall back
     weights = []
     for batched in (False, True):

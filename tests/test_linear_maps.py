@@ -22,11 +22,11 @@ def _maps():
 def test_adjointness(amap, shape, device):
     amap = amap.to(device).double()
     x = torch.randn((4,) + shape, device=device, dtype=torch.float64)
-    ax = amap.apply(x)
+    ax = amap.A(x)
     assert tuple(ax.shape[1:]) == tuple(amap.out_shape(shape))
     r = torch.randn_like(ax)
     lhs = (ax * r).sum()
-    rhs = (x * amap.adjoint(r, shape)).sum()
+    rhs = (x * amap.A_adjoint(r, shape)).sum()
     assert torch.allclose(lhs, rhs, rtol=1e-10, atol=1e-10)
 
 
@@ -35,7 +35,7 @@ def test_power_iteration_matches_dense_matrix(amap, shape):
     amap = amap.double()
     n = torch.tensor(shape).prod().item()
     basis = torch.eye(n, dtype=torch.float64).view((n,) + shape)
-    matrix = amap.apply(basis).flatten(1)  # rows: A e_k
+    matrix = amap.A(basis).flatten(1)  # rows: A e_k
     exact = torch.linalg.matrix_norm(matrix, ord=2).item() ** 2
     assert amap.exact_norm_sq(shape) == pytest.approx(exact, rel=2e-3)  # convs: clustered top singular values
     # warm start: a second call with one iteration stays close and never overshoots
@@ -49,7 +49,7 @@ def test_bias_enters_forward_not_adjoint():
     d = Dense(3, 2)
     x = torch.zeros(1, 3)
     assert torch.allclose(d(x), d.bias.view(1, -1).detach())
-    assert torch.allclose(d.adjoint(torch.zeros(1, 2), (3,)), torch.zeros(1, 3))
+    assert torch.allclose(d.A_adjoint(torch.zeros(1, 2), (3,)), torch.zeros(1, 3))
 
 
 def test_shape_errors():

@@ -59,7 +59,7 @@ def tv_deconvolve(y: torch.Tensor, kernel, weight: float, iters: int = 200) -> t
     p = torch.zeros((2,) + tuple(yb.shape), dtype=yb.dtype, device=yb.device)
     s, t = 1.0, 1.0 / (8.0 + 0.5 * blur.norm_sq(*yb.shape[-2:]) + 1e-3)
     for _ in range(iters):
-        x_new = x - t * (blur.At(blur.A(x) - yb) - _div(p))
+        x_new = x - t * (blur.A_adjoint(blur.A(x) - yb) - _div(p))
         p = p + s * _grad(2 * x_new - x)
         p = p / (p.norm(dim=0, keepdim=True) / weight).clamp_min(1.0)
         x = x_new
@@ -74,9 +74,9 @@ def richardson_lucy(y: torch.Tensor, kernel, iters: int = 30) -> torch.Tensor:
     yb, single = _batch(y)
     yp = yb.clamp_min(1e-3)
     x = yp.clone()
-    norm = blur.At(torch.ones_like(yp))
+    norm = blur.A_adjoint(torch.ones_like(yp))
     for _ in range(int(iters)):
-        x = x * blur.At(yp / blur.A(x).clamp_min(1e-6)) / norm
+        x = x * blur.A_adjoint(yp / blur.A(x).clamp_min(1e-6)) / norm
     x = x.clamp(0, 1)
     return x[0] if single else x
 

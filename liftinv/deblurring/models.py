@@ -73,19 +73,19 @@ class DataStep(nn.Module):
 
     def M(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "gradient":
-            return x - self.gamma * self.blur.At(self.blur.A(x))
+            return x - self.gamma * self.blur.A_adjoint(self.blur.A(x))
         return torch.fft.ifft2(torch.fft.fft2(x) * self._mult(x, "M")).real
 
     def N(self, y: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
         if self.kind == "gradient":
-            return self.gamma * (self.blur.A(y) if adjoint else self.blur.At(y))
+            return self.gamma * (self.blur.A(y) if adjoint else self.blur.A_adjoint(y))
         m = self._mult(y, "N")
         return torch.fft.ifft2(torch.fft.fft2(y) * (m.conj() if adjoint else m)).real
 
     def MN(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """:math:`Mx + Ny` (one FFT pair fewer for the proximal step)."""
         if self.kind == "gradient":
-            return x + self.gamma * self.blur.At(y - self.blur.A(x))
+            return x + self.gamma * self.blur.A_adjoint(y - self.blur.A(x))
         num = torch.fft.fft2(x) * self._mult(x, "M") + torch.fft.fft2(y) * self._mult(y, "N")
         return torch.fft.ifft2(num).real
 
@@ -117,10 +117,10 @@ class _StepMap(LinearMap):
 class PrimalStepMap(_StepMap):
     r""":math:`x\mapsto Mx` (symmetric, :math:`\|M\|\le1`)."""
 
-    def apply(self, x):
+    def A(self, x):
         return self.step.M(x)
 
-    def adjoint(self, r, x_shape):
+    def A_adjoint(self, r, x_shape):
         return self.step.M(r)
 
     def _norm_sq(self, x_shape):
@@ -135,10 +135,10 @@ class PrimalStepMap(_StepMap):
 class DataInjectionMap(_StepMap):
     r""":math:`y\mapsto Ny` (:math:`\gamma A^*y` or :math:`(A^*A+\mu)^{-1}A^*y`)."""
 
-    def apply(self, y):
+    def A(self, y):
         return self.step.N(y)
 
-    def adjoint(self, r, x_shape):
+    def A_adjoint(self, r, x_shape):
         return self.step.N(r, adjoint=True)
 
     def _norm_sq(self, x_shape):
@@ -153,10 +153,10 @@ class DataInjectionMap(_StepMap):
 class StartMap(_StepMap):
     r""":math:`y\mapsto (M+N)y`, the first data step from :math:`x_0 = y`."""
 
-    def apply(self, y):
+    def A(self, y):
         return self.step.MN(y, y)
 
-    def adjoint(self, r, x_shape):
+    def A_adjoint(self, r, x_shape):
         return self.step.M(r) + self.step.N(r, adjoint=True)
 
     def _norm_sq(self, x_shape):
@@ -180,12 +180,12 @@ class ComposedMap(LinearMap):
         super().__init__()
         self.outer, self.inner = outer, inner
 
-    def apply(self, x):
-        return self.outer.apply(self.inner.apply(x))
+    def A(self, x):
+        return self.outer.A(self.inner.A(x))
 
-    def adjoint(self, r, x_shape):
+    def A_adjoint(self, r, x_shape):
         mid = self.inner.out_shape(x_shape)
-        return self.inner.adjoint(self.outer.adjoint(r, mid), x_shape)
+        return self.inner.A_adjoint(self.outer.A_adjoint(r, mid), x_shape)
 
     def out_shape(self, x_shape):
         return self.outer.out_shape(self.inner.out_shape(x_shape))
@@ -203,7 +203,7 @@ class DataLayer(Layer):
     def forward(self, x_prev, *x_skips):
         if isinstance(self.linear, ComposedMap) and len(x_skips) == 2:
             step = self.linear.outer.step
-            x = x_skips[0] + self.linear.inner.apply(x_prev)
+            x = x_skips[0] + self.linear.inner.A(x_prev)
             return step.MN(x, x_skips[1])
         return super().forward(x_prev, *x_skips)
 

@@ -156,7 +156,7 @@ class CircularBlur(torch.nn.Module):
         self._check(x)
         return self.physics.A(x)
 
-    def At(self, y: torch.Tensor) -> torch.Tensor:
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         self._check(y)
         return self.physics.A_adjoint(y)
 

@@ -136,7 +136,7 @@ class LiftedInversion:
             pen, lam_r = prob.penalty_of(r), prob.lam_of(r)
             v = prob.preact(r, states, cache)
             res = pen.grad_v(net.activation(r), prob.target(r, states, y), v)
-            term = amap.adjoint(res, net.state_shapes[0])
+            term = amap.A_adjoint(res, net.state_shapes[0])
             grad = term * lam_r if grad is None else grad.add_(term, alpha=lam_r)
             lip += lam_r * pen.curvature * norms[(r, 0)]
         mu = self.step_scale / max(lip, 1e-12)

@@ -94,7 +94,7 @@ def invert_single_layer(network: LiftedNetwork, y: torch.Tensor, *, alpha, regul
     record(0)
     for it in tqdm(range(1, iters + 1), desc="single-layer PDHG", disable=not progress, leave=False):
         t0 = time.perf_counter()
-        g = amap.adjoint(act.sigma(amap(x)) - y, shape)
+        g = amap.A_adjoint(act.sigma(amap(x)) - y, shape)
         if tv:
             x_new = x - tau_x * (g - a * div2d(z))
             z = project_unit_ball(z + tau_z5 * a5 * grad2d(2.0 * x_new - x))
@@ -117,7 +117,7 @@ def bregman_subgradient(network: LiftedNetwork, x: torch.Tensor, y: torch.Tensor
     amap, act = network.layer(1).linear, network.activation(1)
     a = torch.as_tensor(alpha, dtype=x.dtype, device=x.device)
     a = a.view(-1, *([1] * (x.dim() - 1))) if a.dim() > 0 else a
-    return amap.adjoint(y - act.sigma(amap(x)), tuple(x.shape[1:])) / a
+    return amap.A_adjoint(y - act.sigma(amap(x)), tuple(x.shape[1:])) / a
 
 
 def bregman_distance_tv(u_true: torch.Tensor, u: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

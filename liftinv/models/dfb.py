@@ -91,12 +91,12 @@ class DualStepMap(LinearMap):
         super().__init__()
         self.op, self.beta = op, float(beta)
 
-    def apply(self, u):
+    def A(self, u):
         out = u + self.op.D(self.op.Dt(u) * -self.op.tau)  # scalar and sign on the C-channel side
         return out if self.beta == 1.0 else self.beta * out
 
-    def adjoint(self, r, x_shape):
-        return self.apply(r)
+    def A_adjoint(self, r, x_shape):
+        return self.A(r)
 
     def out_shape(self, x_shape):
         return tuple(x_shape)
@@ -115,10 +115,10 @@ class InjectionMap(LinearMap):
         super().__init__()
         self.op = op
 
-    def apply(self, z):
+    def A(self, z):
         return self.op.D((self.op.tau / self.op.nu) * z)
 
-    def adjoint(self, r, x_shape):
+    def A_adjoint(self, r, x_shape):
         return (self.op.tau / self.op.nu) * self.op.Dt(r)
 
     def out_shape(self, x_shape):
@@ -132,10 +132,10 @@ class ReadoutMap(LinearMap):
         super().__init__()
         self.op = op
 
-    def apply(self, u):
+    def A(self, u):
         return -self.op.nu * self.op.Dt(u)
 
-    def adjoint(self, r, x_shape):
+    def A_adjoint(self, r, x_shape):
         return -self.op.nu * self.op.D(r)
 
     def out_shape(self, x_shape):

@@ -4,8 +4,10 @@ Every layer of a lifted network reads one or more states through a map that is
 linear in the state (affine with the bias).  The lifted solvers need three things
 from such a map:
 
-* ``forward(x)``: :math:`A_\theta x + b` (differentiable in :math:`\theta`);
-* ``adjoint(r, x_shape)``: :math:`A_\theta^\top r` (the bias does not enter);
+* ``A(x)``: the linear part :math:`A_\theta x`, and ``forward(x)``: :math:`A_\theta x + b`
+  (differentiable in :math:`\theta`; named like deepinv's ``LinearPhysics`` so that nothing
+  shadows ``nn.Module.apply``);
+* ``A_adjoint(r, x_shape)``: :math:`A_\theta^\top r` (the bias does not enter);
 * ``op_norm_sq()``: :math:`\|A_\theta\|_2^2`, the Lipschitz constant that sets the
   auxiliary step sizes, from a warm-started power iteration on :math:`A^\top A`.
 
@@ -29,7 +31,7 @@ def _batch_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class LinearMap(nn.Module):
     r"""Base class of :math:`x \mapsto A_\theta x + b`, batched over dim 0.
 
-    Subclasses implement :meth:`apply` (the linear part), :meth:`adjoint` and
+    Subclasses implement :meth:`A` (the linear part), :meth:`A_adjoint` and
     :meth:`out_shape`; ``forward`` adds the bias.
     """
 
@@ -40,11 +42,11 @@ class LinearMap(nn.Module):
         self.bias = None
 
     # -- the map ---------------------------------------------------------------
-    def apply(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def A(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         """The linear part :math:`A_\\theta x` (no bias)."""
         raise NotImplementedError
 
-    def adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:  # pragma: no cover
+    def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:  # pragma: no cover
         """:math:`A_\\theta^\\top r`; ``x_shape`` is the per-sample shape of the input."""
         raise NotImplementedError
 
@@ -53,7 +55,7 @@ class LinearMap(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        v = self.apply(x)
+        v = self.A(x)
         if self.bias is not None:
             v = v + self.bias.view((1, -1) + (1,) * (v.dim() - 2))
         return v
@@ -81,7 +83,7 @@ class LinearMap(nn.Module):
         est = 0.0
         for _ in range(n_iter):
             vec = vec / vec.norm().clamp_min(1e-30)
-            w = self.adjoint(self.apply(vec), x_shape)
+            w = self.A_adjoint(self.A(vec), x_shape)
             est = float(_batch_dot(vec, w))
             vec = w
         return est, vec / vec.norm().clamp_min(1e-30)
@@ -107,10 +109,10 @@ class Dense(LinearMap):
         self.bias = nn.Parameter(ref.bias.detach().clone()) if bias else None
         self.in_features, self.out_features = in_features, out_features
 
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1) @ self.weight.T
 
-    def adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
+    def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
         return (r @ self.weight).view((r.shape[0],) + tuple(x_shape))
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -151,7 +153,7 @@ class Conv2d(LinearMap):
         self.padding = kernel_size // 2 if padding is None else padding
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
 
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight, stride=self.stride, padding=self.padding)
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -166,7 +168,7 @@ class Conv2d(LinearMap):
             raise ValueError(f"Conv2d: input {tuple(x_shape)} is smaller than the kernel")
         return (self.out_channels, h, w)
 
-    def adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
+    def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
         out_h, out_w = r.shape[-2:]
         pads = [
             size - ((o - 1) * self.stride - 2 * self.padding + self.kernel_size)
@@ -186,10 +188,10 @@ class Conv2d(LinearMap):
 class IdentityMap(LinearMap):
     """The identity :math:`v = x` (a residual skip); no parameters, norm 1."""
 
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
-    def adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
+    def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
         return r
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -161,7 +161,7 @@ class LiftedNetwork(nn.Module):
     def adjoints(self, terms: Sequence[tuple[int, int, torch.Tensor]]) -> list[torch.Tensor]:
         r""":math:`M_{r,m}^\top g` for each ``(r, m, g)``: the map by which layer ``r`` reads
         state ``m``, adjoint applied to ``g``.  One by one here; see :meth:`preactivations`."""
-        return [dict(self.readers(m))[r].adjoint(g, self.state_shapes[m]) for r, m, g in terms]
+        return [dict(self.readers(m))[r].A_adjoint(g, self.state_shapes[m]) for r, m, g in terms]
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
         check_tensor(x, name, shape=self.in_shape, like=next(self.parameters(), None))
