@@ -22,19 +22,20 @@ def run(trainer: str, lr: float, budget: float, sigma255: float = 25) -> dict:
     import torch
 
     from liftinv.data import load_embedded
-    from liftinv.denoising.evaluation import denoise_images, noisy_test_set, score
-    from liftinv.denoising.training import train_denoiser
+    from liftinv.denoising.models import default_arch
+    from liftinv.denoising.task import describe
+    from liftinv.restoration import TrainConfig, degraded_test_set, make_physics, restore_images, score, train_network
 
-    sigma = sigma255 / 255
+    task = describe(sigma255 / 255)
     train, test = load_embedded("train"), load_embedded("test")
-    noisy, curve = noisy_test_set(test, sigma), []
+    noisy, curve = degraded_test_set(make_physics(task), test), []
 
     def on_epoch(record, network):  # test PSNR after every epoch, outside the timed region
-        curve.append((round(record["seconds"], 1), round(score(denoise_images(network, noisy), test)["psnr_mean"], 3)))
+        curve.append((round(record["seconds"], 1), round(score(restore_images(network, noisy), test)["psnr_mean"], 3)))
 
-    net, hist = train_denoiser("dfb", trainer, sigma=sigma, images=train, budget=budget, lr=lr, progress=False,
-                               callback=on_epoch)
-    psnr = score(denoise_images(net, noisy), test)["psnr_mean"]
+    net, hist = train_network(default_arch("dfb"), task, train, TrainConfig(trainer=trainer, budget=budget, lr=lr),
+                              progress=False, callback=on_epoch)
+    psnr = score(restore_images(net, noisy), test)["psnr_mean"]
     return {"trainer": trainer, "lr": lr, "budget": budget, "sigma": sigma255, "psnr": round(psnr, 3),
             "iterations": hist.final.get("iterations"), "curve": curve, "threads": torch.get_num_threads(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}

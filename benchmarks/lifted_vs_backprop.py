@@ -37,16 +37,16 @@ import torch
 
 from liftinv import BCD, CNN, MLP, Backprop, LiftedProblem, fit
 from liftinv.data import patch_classification_dataset
-from liftinv.solvers import accuracy
+from liftinv.solvers import Adam, PenaltySchedule, ProxGrad, accuracy
 
 TARGET = 1.10  # lifted Bregman test loss must be <= TARGET x Adam backprop's
 BCD_COMMON = dict(monitor_every=10, lipschitz_every=10)  # + --aux-iters, --order, --lam
-# name -> (penalty, BCD keyword arguments); None = Adam backprop.
+# name -> (penalty, weight step name); None = Adam backprop.
 METHODS = {
-    "lifted-bregman": ("bregman", dict(weight_update="adam")),
-    "mac": ("mac", dict(weight_update="adam")),
-    "fenchel": ("fenchel", dict(weight_update="adam")),
-    "bregman-prox-grad": ("bregman", dict(weight_update="prox-grad")),
+    "lifted-bregman": ("bregman", "adam"),
+    "mac": ("mac", "adam"),
+    "fenchel": ("fenchel", "adam"),
+    "bregman-prox-grad": ("bregman", "prox-grad"),
     "adam-backprop": None,
 }
 REFERENCE, LIFTED = "adam-backprop", "lifted-bregman"
@@ -118,16 +118,15 @@ def classification_task(args) -> dict:
 def make_solver(method: str, net, args):
     if METHODS[method] is None:
         return Backprop(net, lr=args.lr), dict(optimizer="Adam", lr=args.lr)
-    penalty, kw = METHODS[method]
-    settings = dict(**kw, **BCD_COMMON, aux_iters=args.aux_iters, order=args.order)
-    if kw["weight_update"] == "adam":
-        settings["lr"] = args.lr
+    penalty, weight_step = METHODS[method]
+    weights = Adam(lr=args.lr) if weight_step == "adam" else ProxGrad()
     # Fenchel: the authors' penalty with weight 1 (it is 2x the Bregman penalty)
     lam = 1.0 if penalty == "fenchel" else args.lam
-    if penalty != "fenchel":  # Fenchel's weights are the authors' fixed multipliers
-        settings.update(lam_growth=args.lam_growth, lam_max=args.lam_max)
-    solver = BCD(LiftedProblem(net, penalty, lam=lam), **settings)
-    return solver, dict(penalty=penalty, lam=lam, **settings)
+    schedule = (PenaltySchedule() if penalty == "fenchel"  # Fenchel's weights are the authors' fixed multipliers
+                else PenaltySchedule(growth=args.lam_growth, max=args.lam_max))
+    solver = BCD(LiftedProblem(net, penalty, lam=lam), weights=weights, schedule=schedule, **BCD_COMMON,
+                 aux_iters=args.aux_iters, order=args.order)
+    return solver, dict(penalty=penalty, lam=lam, weight_update=weight_step, **solver.config)
 
 
 def tensor_bytes(tensors) -> int:

@@ -29,9 +29,9 @@ def measure(rounds: int = 6, steps: int = 3) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from liftinv.denoising.models import build_denoiser, default_arch
-    from liftinv.denoising.training import make_solver
+    from liftinv.denoising.models import default_arch
     from liftinv.models import dfb
+    from liftinv.restoration import TrainConfig, build_network, make_solver
 
     torch.set_num_threads(1)
     arch = default_arch("dfb", 1)
@@ -46,8 +46,8 @@ def measure(rounds: int = 6, steps: int = 3) -> dict:
     solvers = {}
     for name in kernels:
         for trainer in ("lifted", "backprop"):
-            torch.manual_seed(0)
-            solvers[(name, trainer)] = make_solver(trainer, build_denoiser(arch))
+            solvers[(name, trainer)] = make_solver(build_network(arch, device="cpu", seed=0),
+                                                   TrainConfig(trainer=trainer, epochs=1))
     times = {key: [] for key in solvers}
     try:
         for _ in range(rounds):

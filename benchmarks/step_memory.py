@@ -22,7 +22,7 @@ FEATURES, PATCH, BATCH = 32, 40, 32
 
 def measure(depths=DEPTHS, steps: int = 5) -> dict:
     from liftinv.denoising.models import default_arch
-    from liftinv.scaling import _measure
+    from liftinv.bench.scale import _measure
 
     unit_mb = BATCH * FEATURES * PATCH * PATCH * 4 / 2**20
     rows = []

@@ -22,7 +22,7 @@ import argparse
 import sys
 
 from liftinv.utils.allocator import tune_cpu_allocator
-from liftinv.deblurring.bench import run_deblur_benchmark
+from liftinv.bench.deblur import run_deblur_benchmark
 
 
 def main(argv=None) -> None:
@@ -31,14 +31,14 @@ def main(argv=None) -> None:
     parser.add_argument("--denoiser-budget", type=float, default=45.0, help="training seconds per PnP denoiser")
     parser.add_argument("--kernel", default="gaussian:2.0")
     parser.add_argument("--sigma", type=float, default=2.55, help="noise std, 0-255 scale")
-    parser.add_argument("--out", default="results/demo_deblurring", help="output folder")
+    parser.add_argument("-o", "--output", default="results/demo_deblurring", help="output folder")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     report = run_deblur_benchmark(kernels=(args.kernel,), sigmas=(args.sigma,), budget=args.budget,
-                                  denoiser_budget=args.denoiser_budget, crop=256, out=args.out, device=args.device,
+                                  denoiser_budget=args.denoiser_budget, crop=256, out=args.output, device=args.device,
                                   command="python3 demos/deblurring.py " + " ".join(argv or sys.argv[1:]))
-    print(open(f"{args.out}/deblur.md").read())
+    print(open(f"{args.output}/deblur.md").read())
     best = {r["method"]: r["psnr_mean"] for r in report["records"]}
     lifted, bp = best["unrolled net, lifted BCD"], best["unrolled net, backprop"]
     wiener = best["Wiener (balance tuned on train)"]

@@ -22,25 +22,25 @@ import argparse
 import sys
 
 from liftinv.utils.allocator import tune_cpu_allocator
-from liftinv.denoising.bench import run_denoise_benchmark
+from liftinv.bench.denoise import run_denoise_benchmark
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=150.0, help="training seconds per trained method")
-    parser.add_argument("--out", default="results/denoising", help="output folder")
+    parser.add_argument("-o", "--output", default="results/denoising", help="output folder")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
-    report = run_denoise_benchmark(sigmas=(25,), budget=args.budget, out=args.out, device=args.device,
+    report = run_denoise_benchmark(sigmas=(25,), budget=args.budget, out=args.output, device=args.device,
                                    command="python3 demos/denoising.py " + " ".join(argv or sys.argv[1:]))
     print()
-    print(open(f"{args.out}/denoise.md").read())
+    print(open(f"{args.output}/denoise.md").read())
     best = {r["method"]: r["psnr_mean"] for r in report["records"]}
     lifted, bp = best["DFB-PNN, lifted Bregman BCD"], best["DFB-PNN, backprop (Adam)"]
     print(f"Lifted-trained DFB-PNN: {lifted:.2f} dB, backprop-trained: {bp:.2f} dB "
           f"(difference {lifted - bp:+.2f} dB).")
-    print(f"Figures: {args.out}/denoise_psnr_vs_time.png, {args.out}/denoise_panels.png")
+    print(f"Figures: {args.output}/denoise_psnr_vs_time.png, {args.output}/denoise_panels.png")
 
 
 if __name__ == "__main__":

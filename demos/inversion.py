@@ -23,12 +23,12 @@ import torch
 
 from liftinv.utils.allocator import tune_cpu_allocator
 from liftinv.data import embedded_names, load_embedded
-from liftinv.inversion.bench import run_invert_benchmark
+from liftinv.bench.invert import run_invert_benchmark
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-o", "--out", default="results/demo_inversion")
+    p.add_argument("-o", "--output", default="results/demo_inversion", help="output folder")
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run of about a minute)")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--m", type=int, default=512)
@@ -47,11 +47,11 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     report = run_invert_benchmark(
         train_images=load_embedded("train"), test_images=load_embedded("test"), test_names=embedded_names("test"),
-        out=a.out, device=a.device, size=a.size, m=a.m, perceptron_iters=a.perceptron_iters, ae_budget=a.ae_budget,
+        out=a.output, device=a.device, size=a.size, m=a.m, perceptron_iters=a.perceptron_iters, ae_budget=a.ae_budget,
         crop=a.crop, iters=a.iters, dfb_budget=a.dfb_budget, progress=not a.no_progress, command="python demos/inversion.py " + " ".join(sys.argv[1:]),
     )
-    print(open(f"{a.out}/invert.md").read())
-    print(f"figures and JSON in {a.out}/ ({report['total_seconds']:.0f} s)")
+    print(open(f"{a.output}/invert.md").read())
+    print(f"figures and JSON in {a.output}/ ({report['total_seconds']:.0f} s)")
     return 0
 
 

@@ -27,10 +27,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from liftinv.utils.allocator import tune_cpu_allocator  # noqa: E402
-from liftinv import CNN, MLP, BCD, Backprop, LiftedProblem, fit  # noqa: E402
+from liftinv import BCD, CNN, MLP, Backprop, LiftedProblem, fit  # noqa: E402
 from liftinv.data import patch_classification_dataset  # noqa: E402
-from liftinv.solvers import accuracy  # noqa: E402
+from liftinv.solvers import Adam, accuracy  # noqa: E402
+from liftinv.utils.allocator import tune_cpu_allocator  # noqa: E402
 
 
 def teacher_student(n_train=4000, n_test=1000, dim=20, seed=0):
@@ -50,7 +50,7 @@ def solvers(net_factory):
     """The two trainers compared, each on a fresh copy of the same initial network."""
     return {
         "lifted Bregman BCD": lambda: BCD(
-            LiftedProblem(net_factory(), lam=10.0), weight_update="adam", lr=1e-3, order="backward",
+            LiftedProblem(net_factory(), lam=10.0), weights=Adam(lr=1e-3), order="backward",
             monitor_every=5, lipschitz_every=5,
         ),
         "backprop (Adam)": lambda: Backprop(net_factory(), lr=1e-3),

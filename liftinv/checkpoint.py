@@ -3,31 +3,31 @@
 A checkpoint is a ``torch.save`` dictionary::
 
     {"format": "liftinv-checkpoint-1", "liftinv_version": ..., "arch": {"name": ..., ...},
-     "state_dict": ..., "solver": <optimizer state or None>, "settings": {...},
-     "history": [epoch records], "complete": bool}
+     "state_dict": ..., "solver": <optimizer state or None>, "config": {...},
+     "task": {...}, "history": [epoch records]}
 
-It is written to ``<path>.tmp`` and renamed, so an interrupted write never leaves
-a half-written file; ``history`` (seconds and iterations so far) lets a training
-run resume where it stopped.
+It is written to a unique temporary file in the same folder, flushed and renamed
+(:func:`~liftinv.utils.files.atomic_write`), so an interrupted write never leaves a
+half-written file; ``config`` (the :class:`~liftinv.restoration.TrainConfig`), ``task``
+(what the network restores: noise level, kernel ...) and ``history`` (seconds and
+iterations so far) let a training run resume where it stopped.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import __version__
+from .utils.files import atomic_write
 
 FORMAT = "liftinv-checkpoint-1"
 
 
 def save_checkpoint(path: str | Path, *, arch: dict, network: torch.nn.Module, **content: Any) -> Path:
-    """Write a checkpoint atomically; ``content`` adds ``solver``, ``settings``, ``history``..."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a checkpoint atomically; ``content`` adds ``solver``, ``config``, ``task``, ``history``..."""
     payload = {
         "format": FORMAT,
         "liftinv_version": __version__,
@@ -35,10 +35,7 @@ def save_checkpoint(path: str | Path, *, arch: dict, network: torch.nn.Module, *
         "state_dict": network.state_dict(),
         **content,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

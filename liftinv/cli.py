@@ -2,8 +2,7 @@
 
 Subcommands live in one table, :data:`COMMANDS`. Each entry is a :class:`Command`: a name, a
 one-line help, a function that adds its arguments to an :class:`argparse.ArgumentParser` and a
-function that runs it and returns an exit status. Later work adds ``train``, ``denoise``,
-``bench`` ... with :func:`register`::
+function that runs it and returns an exit status, added with :func:`register`::
 
     def _configure_train(parser):
         parser.add_argument("--epochs", type=int, default=10)
@@ -96,52 +95,25 @@ register(
 
 
 # --------------------------------------------------------------------------------------------
-# liftinv train / denoise / bench
+# liftinv train / denoise / train-deblur / deblur / invert / bench
 # --------------------------------------------------------------------------------------------
 
-from liftinv import scaling as _scaling  # noqa: E402  (no heavy imports at module level)
+from liftinv import bench as _bench  # noqa: E402  (no heavy imports at module level)
+from liftinv.deblurring import cli as _deblurring  # noqa: E402
 from liftinv.denoising import cli as _denoising  # noqa: E402
+from liftinv.inversion import cli as _inversion  # noqa: E402
 
 register(Command("train", "train a denoiser (lifted Bregman BCD, ISGM or backprop) and save a checkpoint",
                  _denoising.configure_train, _denoising.run_train))
 register(Command("denoise", "denoise an image file with a trained checkpoint",
                  _denoising.configure_denoise, _denoising.run_denoise))
-
-from liftinv.inversion import cli as _inversion  # noqa: E402  (inversion, issue 5)
-
-register(Command("invert", "recover a network's input from its layer-L features (lifted or gradient inversion)",
-                 _inversion.configure_invert, _inversion.run_invert))
-
-from liftinv.deblurring import cli as _deblurring  # noqa: E402  (deblurring, issue 4)
-
+register(Command("train-deblur", "train the unrolled deblurring network (lifted BCD, ISGM or backprop)",
+                 _deblurring.configure_train_deblur, _deblurring.run_train_deblur))
 register(Command("deblur", "deblur an image (unrolled net, PnP-HQS with a denoiser checkpoint, or Wiener/TV/RL)",
                  _deblurring.configure_deblur, _deblurring.run_deblur))
-register(Command("train-deblur", "train the unrolled deblurring network (lifted BCD or backprop)",
-                 _deblurring.configure_train_deblur, _deblurring.run_train_deblur))
-
-#: ``liftinv bench TASK``: benchmark tasks, each (help, configure, run).
-BENCHMARKS: dict[str, tuple[str, Callable, Callable]] = {
-    "denoise": ("trained vs classical denoisers: PSNR, SSIM, time, memory; JSON, Markdown, figures",
-                _denoising.configure_bench_denoise, _denoising.run_bench_denoise),
-    "scale": ("lifted vs backprop step throughput and memory, 1 vs N processes, kept-auxiliary memory",
-              _scaling.configure_bench_scale, _scaling.run_bench_scale),
-    "deblur": ("unrolled, plug-and-play and classical deblurring: PSNR, SSIM; JSON, Markdown, figures",
-               _deblurring.configure_bench_deblur, _deblurring.run_bench_deblur),
-    "invert": ("network inversion: perceptron rate vs delta, autoencoder lifted vs gradient, features; "
-               "JSON, Markdown, figures", _inversion.configure_bench_invert, _inversion.run_bench_invert),
-}
-
-
-def _configure_bench(parser: argparse.ArgumentParser) -> None:
-    tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
-    for name, (help_text, configure, run) in BENCHMARKS.items():
-        p = tasks.add_parser(name, help=help_text, description=help_text)
-        configure(p)
-        p.set_defaults(_bench_run=run)
-
-
-register(Command("bench", "run a benchmark (liftinv bench denoise ...)", _configure_bench,
-                 lambda args: args._bench_run(args)))
+register(Command("invert", "recover a network's input from its layer-L features (lifted or gradient inversion)",
+                 _inversion.configure_invert, _inversion.run_invert))
+register(Command("bench", "run a benchmark (liftinv bench denoise|deblur|invert|scale)", _bench.configure, _bench.run))
 
 
 # --------------------------------------------------------------------------------------------

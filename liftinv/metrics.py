@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import torch
 
-from .data.patches import check_image_range
+from .utils.checks import check_image  # re-exported: liftinv.metrics.check_image
 
-__all__ = ["SSIM_CONVENTION", "psnr", "ssim"]
+__all__ = ["SSIM_CONVENTION", "check_image", "psnr", "ssim"]
 
 SSIM_CONVENTION = (
     "SSIM: scikit-image structural_similarity, Gaussian window sigma=1.5, "
@@ -36,27 +36,10 @@ _SSIM_SIGMA = 1.5
 _SSIM_WIN = 11
 
 
-def check_image(x, name: str, *, unit_range: bool) -> torch.Tensor:
-    """Check that ``x`` is a finite float image tensor (C, H, W) or (B, C, H, W).
-
-    With ``unit_range`` the values must also lie in [0, 1]. Raises ``TypeError`` for a
-    non-tensor or a non-float tensor and ``ValueError`` for anything else, naming ``name``.
-    Returns ``x`` unchanged.
-    """
-    if isinstance(x, torch.Tensor) and x.ndim not in (3, 4):
-        raise ValueError(
-            f"{name}: expected shape (B, C, H, W) or (C, H, W), got {tuple(x.shape)} "
-            f"(add a channel dim to a grayscale (H, W) image with {name}[None])"
-        )
-    if isinstance(x, torch.Tensor) and x.numel() == 0:
-        raise ValueError(f"{name}: empty tensor of shape {tuple(x.shape)}")
-    return check_image_range(x, name, unit_range=unit_range)
-
-
-def _check_pair(x, ref) -> tuple[torch.Tensor, torch.Tensor, bool]:
+def _check_pair(x, ref, unit_ref: bool = True) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Validate an (estimate, reference) pair; return them as 4-D tensors and a 'was 3-D' flag."""
     check_image(x, "x", unit_range=False)
-    check_image(ref, "ref", unit_range=True)
+    check_image(ref, "ref", unit_range=unit_ref)
     if x.shape != ref.shape:
         raise ValueError(
             f"x has shape {tuple(x.shape)} but ref has shape {tuple(ref.shape)}; they must be equal"
@@ -70,7 +53,7 @@ def _check_pair(x, ref) -> tuple[torch.Tensor, torch.Tensor, bool]:
 
 
 @torch.no_grad()
-def psnr(x: torch.Tensor, ref: torch.Tensor, *, clip: bool = True) -> torch.Tensor:
+def psnr(x: torch.Tensor, ref: torch.Tensor, *, clip: bool = True, unit_ref: bool = True) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, one value per image, with data_range 1.
 
     ``PSNR = 10 log10(1 / MSE)``, the MSE being the mean over the channels and pixels of each
@@ -81,6 +64,9 @@ def psnr(x: torch.Tensor, ref: torch.Tensor, *, clip: bool = True) -> torch.Tens
         ref: reference (clean) image of the same shape, values in [0, 1].
         clip: clamp ``x`` to [0, 1] before scoring (default ``True``), so an estimate is scored
             as the image it would be once saved. Pass ``False`` to score the raw values.
+        unit_ref: require ``ref`` in [0, 1] (default). Pass ``False`` (with ``clip=False``) to
+            compare signals that leave [0, 1], e.g. a recovered noisy input against the true
+            one; the score is then ``-10 log10(MSE)``, relative to a data range of 1.
 
     Returns:
         A float32 tensor of shape (B,) on ``x``'s device, or a 0-dim tensor for (C, H, W) input.
@@ -89,7 +75,7 @@ def psnr(x: torch.Tensor, ref: torch.Tensor, *, clip: bool = True) -> torch.Tens
         TypeError: ``x`` or ``ref`` is not a floating tensor.
         ValueError: wrong or mismatched shapes, NaN/Inf, ``ref`` outside [0, 1].
     """
-    x, ref, single = _check_pair(x, ref)
+    x, ref, single = _check_pair(x, ref, unit_ref)
     if clip:
         x = x.clamp(0.0, 1.0)
     mse = (x.float() - ref.float()).square().mean(dim=(1, 2, 3))

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from liftinv import MLP, LiftedProblem
-from liftinv.solvers import BCD, fit
+from liftinv.solvers import BCD, KeptAux, fit
 from liftinv.solvers.aux_memory import AuxMemory, aux_bytes
 
 
 def _run(storage: str, tmp_path) -> tuple[dict, BCD]:
     torch.manual_seed(0)
     x, y = torch.randn(40, 5), torch.randn(40, 2)
-    solver = BCD(LiftedProblem(MLP([5, 7, 6, 2])), aux="keep", aux_storage=storage, aux_path=tmp_path)
+    solver = BCD(LiftedProblem(MLP([5, 7, 6, 2])), aux=KeptAux(storage=storage, path=tmp_path))
     fit(solver, x, y, epochs=3, batch_size=8, progress=False, eval_train=False)
     return solver.network.state_dict(), solver
 

@@ -7,7 +7,7 @@ dinv = pytest.importorskip("deepinv")
 
 from liftinv.lifting import LiftedProblem  # noqa: E402
 from liftinv.models import Conv2d, Layer, LiftedNetwork  # noqa: E402
-from liftinv.solvers import BCD  # noqa: E402
+from liftinv.solvers import BCD, Adam  # noqa: E402
 from liftinv.solvers.deepinv_trainer import LiftedTrainer, NetworkReconstructor  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def test_deepinv_trainer_trains_a_lifted_network():
     net = LiftedNetwork([Layer(Conv2d(1, 4, 3), "relu"), Layer(Conv2d(4, 1, 3), "identity")], in_shape=(1, 8, 8))
     clean = torch.rand(64, 1, 8, 8) * 0.2 + 0.4
     physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(sigma=0.05))
-    solver = BCD(LiftedProblem(net), weight_update="adam", lr=1e-2)
+    solver = BCD(LiftedProblem(net), weights=Adam(lr=1e-2))
     model = NetworkReconstructor(net)
     before = torch.nn.functional.mse_loss(model(physics(clean)), clean).item()
     trainer = LiftedTrainer(

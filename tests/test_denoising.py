@@ -1,16 +1,17 @@
-"""Denoising pipeline: DFB-PNN structure, training, checkpoints, command line, benchmark."""
+"""Denoising: DFB-PNN structure, lifted training, command line, benchmark."""
 
 import json
 
 import pytest
 import torch
 
-from liftinv.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from liftinv.checkpoint import load_checkpoint
 from liftinv.cli import main
 from liftinv.data import save_image
 from liftinv.denoising import cli as dcli
-from liftinv.denoising import models, training
-from liftinv.denoising.models import build_denoiser, default_arch
+from liftinv.denoising import models
+from liftinv.denoising.models import default_arch
+from liftinv.restoration import TrainConfig
 from liftinv.lifting import LiftedProblem
 from liftinv.models.dfb import DFBPNN
 from liftinv.solvers import BCD
@@ -24,18 +25,9 @@ def _images(n=2, size=24, channels=1, seed=0):
 
 
 @pytest.mark.parametrize("inertial", [False, True])
-def test_dfb_maps_are_adjoint_and_objective_equals_loss(inertial):
+def test_dfb_objective_equals_loss(inertial):
+    """(Adjointness and norms of the DFB maps: the registry in tests/test_linear_maps.py.)"""
     net = DFBPNN((1, 12, 12), depth=5, features=4, inertial=inertial).double()
-    for l in range(1, net.depth + 1):
-        for m, amap in net.sources(l):
-            shape = net.state_shapes[m]
-            a = torch.randn((2,) + shape, dtype=torch.float64)
-            av = amap.A(a)
-            r = torch.randn_like(av)
-            assert torch.allclose((av * r).sum(), (a * amap.A_adjoint(r, shape)).sum(), rtol=1e-9, atol=1e-9)
-    # the dual step I - tau D D^* has norm at most one, as its op_norm_sq claims
-    step_map = net.layer(2).linear
-    assert step_map.exact_norm_sq(net.state_shapes[1]) <= 1.0 + 1e-6
     z, x = torch.rand(3, 1, 12, 12, dtype=torch.float64), torch.rand(3, 1, 12, 12, dtype=torch.float64)
     problem = LiftedProblem(net)
     states, cache = problem.init_aux(z)
@@ -86,7 +78,7 @@ def test_layer_batched_sweep_matches_the_layer_loop(inertial, device, monkeypatc
     for batched in (False, True):
         trained = DFBPNN((1, 12, 12), depth=6, features=4, inertial=inertial).double().to(device)
         trained.load_state_dict(net.state_dict())
-        solver = BCD(LiftedProblem(trained), weight_update="adam", order="even-odd", layer_batching=batched)
+        solver = BCD(LiftedProblem(trained), weights="adam", order="even-odd", layer_batching=batched)
         solver.prepare(3)
         for _ in range(3):
             solver.step_batch(z, x)
@@ -107,49 +99,28 @@ def test_dfb_is_fully_convolutional_and_rejects_bad_input():
         BCD(LiftedProblem(net))  # the DFB layers are not linear in their parameters
 
 
-def test_dfb_without_noise_threshold_is_close_to_identity_and_lifted_training_learns():
-    torch.manual_seed(0)
-    images = _images(3, 32)
-    sigma = 0.1
-    net, hist = training.train_denoiser("dfb", "lifted", sigma=sigma, images=images, patch=16, stride=8,
-                                        epochs=4, batch_size=8, lr=1e-2, progress=False,
-                                        arch=default_arch("dfb", 1, 16, depth=4, features=8))
-    assert len(hist) == 4 and hist.final["iterations"] > 0
-    from liftinv.denoising.evaluation import denoise_images, noisy_test_set, score
+def test_lifted_training_learns_to_denoise():
+    from liftinv.denoising.task import describe
+    from liftinv.restoration import TrainConfig, degraded_test_set, make_physics, restore_images, score, train_network
 
-    noisy = noisy_test_set(images, sigma)
+    images = _images(3, 32)
+    task = describe(0.1)
+    config = TrainConfig(trainer="lifted", epochs=4, batch_size=8, lr=1e-2, patch=16, stride=8)
+    net, hist = train_network(default_arch("dfb", 1, 16, depth=4, features=8), task, images, config, progress=False)
+    assert len(hist) == 4 and hist.final["iterations"] > 0
+    noisy = degraded_test_set(make_physics(task), images)
     before = score(noisy, images)["psnr_mean"]
-    after = score(denoise_images(net, noisy), images)["psnr_mean"]
+    after = score(restore_images(net, noisy), images)["psnr_mean"]
     assert after > before + 1.0
 
 
 def test_names_on_the_command_line_match_the_library():
+    from liftinv.restoration import TRAINERS
+
     assert dcli.DENOISERS == models.DENOISERS
-    assert dcli.TRAINERS == training.TRAINERS
-
-
-def test_checkpoint_roundtrip_resume_and_architecture_mismatch(tmp_path):
-    ckpt = tmp_path / "run.pt"
-    images = _images(2, 24)
-    arch = default_arch("dfb", 1, 16, depth=3, features=4)
-    kwargs = dict(sigma=0.1, images=images, arch=arch, patch=16, stride=8, batch_size=8, progress=False, checkpoint=ckpt)
-    net, hist = training.train_denoiser("dfb", "backprop", epochs=2, **kwargs)
-    assert ckpt.is_file() and not (tmp_path / "run.pt.tmp").exists()
-    state = load_checkpoint(ckpt)
-    assert state["arch"] == arch and len(state["history"]) == 2 and state["settings"]["trainer"] == "backprop"
-    # resume: continues from epoch 2 to epoch 3 and keeps the weights it had
-    net2, hist2 = training.train_denoiser("dfb", "backprop", epochs=3, resume=True, **kwargs)
-    assert [r["epoch"] for r in hist2] == [1, 2, 3]
-    assert hist2[1]["iterations"] == hist[1]["iterations"]
-    # another architecture: a clear error
-    other = build_denoiser(default_arch("dfb", 1, 16, depth=4, features=4))
-    with pytest.raises(ValueError, match="depth: checkpoint 3 vs network 4"):
-        load_weights(other, default_arch("dfb", 1, 16, depth=4, features=4), state)
-    with pytest.raises(ValueError, match="not a liftinv checkpoint"):
-        torch.save({"weights": 1}, tmp_path / "bad.pt")
-        load_checkpoint(tmp_path / "bad.pt")
-    save_checkpoint(tmp_path / "x.pt", arch=arch, network=net2)
-    assert load_checkpoint(tmp_path / "x.pt")["arch"] == arch
+    for name in ("trainer", "batch_size", "lr", "lam", "patch"):  # the CLI's defaults are valid settings
+        assert name in TrainConfig.__dataclass_fields__
+    assert TrainConfig.with_defaults(dcli.TRAIN_DEFAULTS, epochs=1).trainer in TRAINERS
 
 
 def test_command_line_train_then_denoise(tmp_path, capsys):
@@ -158,22 +129,26 @@ def test_command_line_train_then_denoise(tmp_path, capsys):
         save_image(folder / f"img{i}.png", img)
     ckpt = tmp_path / "dfb.pt"
     assert main(["train", "--data", str(folder), "--epochs", "1", "--patch", "16", "--depth", "3",
-                 "--features", "4", "--batch-size", "8", "-o", str(ckpt), "--no-progress"]) == 0
+                 "--features", "4", "--batch-size", "8", "--lr", "2e-3", "--seed", "3", "-o", str(ckpt),
+                 "--no-progress"]) == 0
+    state = load_checkpoint(ckpt)
+    assert state["task"] == {"task": "denoising", "sigma": 25 / 255}
+    assert state["config"]["lr"] == 2e-3 and state["config"]["seed"] == 3 and state["config"]["trainer"] == "lifted"
     noisy = (_images(1, 32, seed=5)[0] + 0.1 * torch.randn(1, 32, 32)).clamp(0, 1)
     save_image(tmp_path / "noisy.png", noisy)
     assert main(["denoise", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "out.png"),
                  "--checkpoint", str(ckpt), "--clean", str(folder / "img0.png")]) == 0
     out = capsys.readouterr().out
-    assert "PSNR input" in out and (tmp_path / "out.png").is_file()
+    assert "PSNR input" in out and "sigma 25/255" in out and (tmp_path / "out.png").is_file()
     # clear errors, not tracebacks
     assert main(["denoise", str(tmp_path / "missing.png"), "-o", "x.png", "--checkpoint", str(ckpt)]) == 1
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "-o", str(ckpt)]) == 1
-    assert "--budget" in capsys.readouterr().err
+    assert "budget" in capsys.readouterr().err
 
 
 def test_benchmark_writes_tables_and_figures(tmp_path):
-    from liftinv.denoising.bench import run_denoise_benchmark
+    from liftinv.bench.denoise import run_denoise_benchmark
 
     train, test = _images(2, 32, seed=1), _images(2, 32, seed=2)
     report = run_denoise_benchmark(sigmas=(25,), budget=1.0, depth=2, features=4, dncnn_depth=2,
@@ -186,7 +161,8 @@ def test_benchmark_writes_tables_and_figures(tmp_path):
         assert len(r["psnr"]) == 2 and all(p == p for p in r["psnr"])
     saved = json.loads((tmp_path / "denoise.json").read_text())
     assert saved["meta"]["step_time"]["ratio"] > 0
+    assert saved["meta"]["configs"]["DFB-PNN, lifted Bregman BCD"]["trainer"] == "lifted"
     md = (tmp_path / "denoise.md").read_text()
-    assert "| DFB-PNN, lifted Bregman BCD |" in md and "sigma = 25/255" in md
+    assert "| DFB-PNN, lifted Bregman BCD |" in md and "sigma = 25/255" in md and "Command:" in md
     assert (tmp_path / "denoise_psnr_vs_time.png").stat().st_size > 0
     assert (tmp_path / "denoise_panels.png").stat().st_size > 0

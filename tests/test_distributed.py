@@ -13,7 +13,7 @@ import torch
 from liftinv import MLP, LiftedProblem
 from liftinv.distributed import launch, shard
 from liftinv.models import CNN
-from liftinv.solvers import BCD, ISGM, Backprop, fit
+from liftinv.solvers import BCD, ISGM, Adam, Backprop, KeptAux, ProxGrad, fit
 
 WORLD = 2
 STEPS = 3
@@ -32,12 +32,12 @@ def _solver(name: str):
     torch.manual_seed(0)
     if name == "cnn-bcd":
         net = CNN(in_shape=(1, 8, 8), channels=[4, 4], out_features=3, last_activation="identity")
-        return BCD(LiftedProblem(net), weight_update="prox-grad", momentum="nesterov", order="even-odd")
+        return BCD(LiftedProblem(net), weights=ProxGrad(momentum="nesterov"), order="even-odd")
     net = MLP([6, 8, 8, 3], activation="relu")
     if name == "bcd-prox":
-        return BCD(LiftedProblem(net), weight_update="prox-grad", aux="keep", lipschitz_every=1)
+        return BCD(LiftedProblem(net), weights=ProxGrad(), aux=KeptAux(), lipschitz_every=1)
     if name == "bcd-adam":
-        return BCD(LiftedProblem(net), weight_update="adam", lr=1e-2, order="backward")
+        return BCD(LiftedProblem(net), weights=Adam(lr=1e-2), order="backward")
     if name == "isgm":
         return ISGM(LiftedProblem(net), tau=0.5, inner_iters=2)
     return Backprop(net, lr=1e-2)
@@ -92,7 +92,7 @@ def test_two_processes_match_one(name, two_process_states):
     for r, states in enumerate(two_process_states):
         for key, ref in reference.items():
             torch.testing.assert_close(states[name][key], ref, rtol=1e-5, atol=1e-6,
-                                       msg=lambda m: f"{name}: {key} on rank {r}: {m}")
+                                       msg=lambda m, key=key, r=r: f"{name}: {key} on rank {r}: {m}")
     changed = [not torch.equal(v, _solver(name).network.state_dict()[k]) for k, v in reference.items()]
     assert any(changed)  # the steps did move the weights
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from liftinv.activations import NotProximalError
 from liftinv.lifting import LiftedProblem, get_penalty
 from liftinv.models import CNN, MLP, ResNet
-from liftinv.solvers import BCD
+from liftinv.solvers import BCD, KeptAux, ProxGrad
 
 
 def _nets():
@@ -72,7 +72,7 @@ def test_colour_groups():
 
 def _monotone_run(net, penalty, x0, y, steps=25, **kw):
     problem = LiftedProblem(net, penalty)
-    solver = BCD(problem, aux="keep", exact_norms=True, **kw)
+    solver = BCD(problem, aux=KeptAux(), exact_norms=True, **kw)
     solver.prepare(x0.shape[0])
     idx = torch.arange(x0.shape[0])
     values = []
@@ -109,7 +109,8 @@ def test_plain_bcd_descent_on_cnn_and_resnet():
     for net, x0, y in [
         (CNN((1, 8, 8), (3, 4), out_features=3, last_activation="identity").double(),
          torch.randn(16, 1, 8, 8, dtype=torch.float64), torch.randn(16, 3, dtype=torch.float64)),
-        (ResNet(5, 6, 8, 2, 3).double(), torch.randn(16, 5, dtype=torch.float64), torch.randn(16, 3, dtype=torch.float64)),
+        (ResNet(5, 6, 8, 2, 3).double(), torch.randn(16, 5, dtype=torch.float64),
+         torch.randn(16, 3, dtype=torch.float64)),
     ]:
         values = _monotone_run(net, "bregman", x0, y, steps=15)
         assert all(b <= a + 1e-10 * abs(values[0]) for a, b in zip(values[:-1], values[1:]))
@@ -118,7 +119,7 @@ def test_plain_bcd_descent_on_cnn_and_resnet():
 
 def test_step_larger_than_two_over_lipschitz_is_refused():
     with pytest.raises(ValueError, match="step_scale"):
-        BCD(LiftedProblem(MLP([2, 3, 1])), step_scale=2.5)
+        BCD(LiftedProblem(MLP([2, 3, 1])), weights=ProxGrad(step_scale=2.5))
 
 
 def test_bad_input_gives_clear_errors():
@@ -181,3 +182,25 @@ def test_aux_sweep_builds_no_autograd_graph(order):
     problem.aux_sweep(states, y, cache, problem.map_norms(), order=order)
     assert not any(s.requires_grad for s in states)
     assert not any(v.requires_grad for v in cache.values())
+
+
+@pytest.mark.parametrize("frozen", [None, "bias", "weight"])
+def test_weight_block_norm_is_over_the_trainable_parameters(frozen):
+    """:math:`J_l: \\theta_l \\mapsto v_l` of a dense layer on a batch X: :math:`\\|J\\|^2 = \\|[X, 1]\\|^2`
+    with weight and bias, :math:`\\|X\\|^2` with the bias frozen, :math:`s` with the weight frozen."""
+    torch.manual_seed(0)
+    net = MLP([5, 4, 2]).double()
+    if frozen is not None:
+        getattr(net.layer(1).linear, frozen).requires_grad_(False)
+    problem = LiftedProblem(net)
+    x0 = torch.randn(9, 5, dtype=torch.float64)
+    states, _ = problem.init_aux(x0)
+    est, vecs = problem.jacobian_norm_sq(1, states, None, 300)
+    ones = torch.ones(9, 1, dtype=torch.float64)
+    design = {None: torch.cat([x0, ones], 1), "bias": x0, "weight": ones}[frozen]
+    assert est == pytest.approx(torch.linalg.matrix_norm(design, ord=2).item() ** 2, rel=1e-9)
+    assert len(vecs) == (1 if frozen else 2)
+    params = [p for p in net.parameters() if p.requires_grad]
+    grads, _ = problem.weight_gradients(states, torch.randn(9, 2, dtype=torch.float64), list(net.parameters()))
+    assert [g is None for g in grads] == [not p.requires_grad for p in net.parameters()]
+    assert len(params) == 4 - (frozen is not None)

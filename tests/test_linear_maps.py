@@ -1,48 +1,142 @@
-"""Linear maps: adjointness, shapes and operator norms."""
+"""Every linear map of the package: adjointness, shapes and operator norms, from one registry.
+
+As deepinv's ``tests/test_physics.py`` does with its operators, ``MAPS`` lists one factory
+per map (dense, convolutions strided or not, the identity, the DFB-PNN maps and the unrolled
+deblurring network's maps); every test runs over all of them, in float64.  ``norm`` says what
+``op_norm_sq`` returns: ``'estimate'`` (a power iteration: never above the true value, close
+to it), ``'exact'`` (closed form) or ``'bound'`` (an upper bound, e.g. a product of norms).
+"""
+
+import math
 
 import pytest
 import torch
 
+from liftinv.deblurring.models import ComposedMap, DataInjectionMap, DataStep, PrimalStepMap, StartMap
+from liftinv.deblurring.physics import CircularBlur
 from liftinv.models import Conv2d, Dense, IdentityMap
+from liftinv.models.dfb import AnalysisOperator, DualStepMap, InjectionMap, ReadoutMap
+from liftinv.models.power import power_iteration
+
+SPATIAL = (10, 10)
 
 
-def _maps():
-    return [
-        (Dense(12, 7), (12,)),
-        (Dense(2 * 4 * 4, 5, bias=False), (2, 4, 4)),  # dense head on conv features
-        (Conv2d(2, 3, 3), (2, 9, 9)),
-        (Conv2d(1, 4, 3, stride=2), (1, 16, 16)),
-        (Conv2d(1, 4, 3, stride=2), (1, 15, 15)),  # odd size: needs output padding
-        (Conv2d(3, 2, 5, stride=2, padding=1), (3, 11, 10)),
-        (IdentityMap(), (3, 5)),
-    ]
+def _dfb_op(channels=1, features=4):
+    """A DFB analysis operator in float64 with its norm (and step) to convergence."""
+    torch.manual_seed(0)
+    op = AnalysisOperator(channels, features, 3, nu=0.2).double()
+    op.refresh(SPATIAL, n_iter=500)
+    return op
 
 
-@pytest.mark.parametrize("amap,shape", _maps(), ids=lambda a: repr(a)[:40])
-def test_adjointness(amap, shape, device):
-    amap = amap.to(device).double()
+def _data_step(kind):
+    blur = CircularBlur("gaussian:1.0", channels=1)
+    step = DataStep(blur, kind, gamma=1.0 / blur.norm_sq(*SPATIAL), mu=0.05)
+    return step.double()
+
+
+def _composed(kind):
+    op = _dfb_op()
+    return ComposedMap(PrimalStepMap(_data_step(kind)), ReadoutMap(op))
+
+
+# name -> (factory, per-sample input shape, what op_norm_sq returns)
+MAPS = {
+    "dense": (lambda: Dense(12, 7), (12,), "estimate"),
+    "dense-head-on-conv": (lambda: Dense(2 * 4 * 4, 5, bias=False), (2, 4, 4), "estimate"),
+    "conv": (lambda: Conv2d(2, 3, 3), (2, 9, 9), "estimate"),
+    "conv-strided": (lambda: Conv2d(1, 4, 3, stride=2), (1, 16, 16), "estimate"),
+    "conv-strided-odd": (lambda: Conv2d(1, 4, 3, stride=2), (1, 15, 15), "estimate"),  # output padding
+    "conv-strided-padded": (lambda: Conv2d(3, 2, 5, stride=2, padding=1), (3, 11, 10), "estimate"),
+    "identity": (lambda: IdentityMap(), (3, 5), "exact"),
+    # DFB-PNN (models/dfb.py): I - tau D D^* has norm 1 when D has more channels out than in
+    "dfb-dual-step": (lambda: DualStepMap(_dfb_op(), 1.0), (4, *SPATIAL), "exact"),
+    "dfb-dual-step-inertial": (lambda: DualStepMap(_dfb_op(), -0.3), (4, *SPATIAL), "exact"),
+    "dfb-injection": (lambda: InjectionMap(_dfb_op()), (1, *SPATIAL), "estimate"),
+    "dfb-readout": (lambda: ReadoutMap(_dfb_op()), (4, *SPATIAL), "estimate"),
+    "dfb-readout-rgb": (lambda: ReadoutMap(_dfb_op(3, 5)), (5, *SPATIAL), "estimate"),
+    # unrolled deblurring network (deblurring/models.py), both data steps
+    **{f"deblur-{name}-{kind}": (lambda cls=cls, kind=kind: cls(_data_step(kind)), (1, *SPATIAL), "exact")
+       for kind in ("gradient", "proximal")
+       for name, cls in (("primal-step", PrimalStepMap), ("data-injection", DataInjectionMap),
+                         ("start", StartMap))},
+    **{f"deblur-composed-{kind}": (lambda kind=kind: _composed(kind), (4, *SPATIAL), "bound")
+       for kind in ("gradient", "proximal")},
+}
+
+
+def _build(name, device="cpu"):
+    factory, shape, norm = MAPS[name]
+    return factory().double().to(device), shape, norm
+
+
+def _dense_norm_sq(amap, shape) -> float:
+    n = math.prod(shape)
+    basis = torch.eye(n, dtype=torch.float64).view((n,) + tuple(shape))
+    with torch.no_grad():
+        matrix = amap.A(basis).flatten(1)  # rows: A e_k
+    return torch.linalg.matrix_norm(matrix, ord=2).item() ** 2
+
+
+@pytest.mark.parametrize("name", list(MAPS))
+def test_adjointness(name, device):
+    amap, shape, _ = _build(name, device)
     x = torch.randn((4,) + shape, device=device, dtype=torch.float64)
-    ax = amap.A(x)
-    assert tuple(ax.shape[1:]) == tuple(amap.out_shape(shape))
-    r = torch.randn_like(ax)
-    lhs = (ax * r).sum()
-    rhs = (x * amap.A_adjoint(r, shape)).sum()
-    assert torch.allclose(lhs, rhs, rtol=1e-10, atol=1e-10)
+    with torch.no_grad():
+        ax = amap.A(x)
+        assert tuple(ax.shape[1:]) == tuple(amap.out_shape(shape))
+        r = torch.randn_like(ax)
+        lhs = (ax * r).sum()
+        rhs = (x * amap.A_adjoint(r, shape)).sum()
+    assert torch.allclose(lhs, rhs, rtol=1e-10, atol=1e-10), (float(lhs), float(rhs))
 
 
-@pytest.mark.parametrize("amap,shape", _maps()[:4], ids=lambda a: repr(a)[:40])
-def test_power_iteration_matches_dense_matrix(amap, shape):
-    amap = amap.double()
-    n = torch.tensor(shape).prod().item()
-    basis = torch.eye(n, dtype=torch.float64).view((n,) + shape)
-    matrix = amap.A(basis).flatten(1)  # rows: A e_k
-    exact = torch.linalg.matrix_norm(matrix, ord=2).item() ** 2
-    assert amap.exact_norm_sq(shape) == pytest.approx(exact, rel=2e-3)  # convs: clustered top singular values
-    # warm start: a second call with one iteration stays close and never overshoots
-    first, vec = amap.op_norm_sq(shape, n_iter=300)
-    again, _ = amap.op_norm_sq(shape, vec, n_iter=1)
-    assert first * (1 - 1e-12) <= again <= exact * (1 + 1e-9)  # the Rayleigh quotient only grows
-    assert again == pytest.approx(exact, rel=1e-2)
+@pytest.mark.parametrize("name", list(MAPS))
+def test_operator_norm_matches_the_dense_matrix(name):
+    amap, shape, norm = _build(name)
+    exact = _dense_norm_sq(amap, shape)
+    assert amap.exact_norm_sq(shape) == pytest.approx(exact, rel=2e-3)  # convs: clustered top values
+    est, vec = amap.op_norm_sq(shape, n_iter=300)
+    if norm == "exact":
+        assert est == pytest.approx(exact, rel=1e-6)
+    elif norm == "bound":
+        assert exact * (1 - 1e-9) <= est <= 1.5 * exact
+    else:
+        assert est <= exact * (1 + 1e-9)  # a Rayleigh quotient
+        assert est == pytest.approx(exact, rel=1e-2)
+    if vec is not None:  # warm start: one more iteration stays close and never overshoots
+        again, _ = amap.op_norm_sq(shape, vec, n_iter=1)
+        assert est * (1 - 1e-12) <= again <= exact * (1 + 1e-9)  # the Rayleigh quotient only grows
+
+
+def test_power_iteration_cold_start_warm_start_and_lists():
+    gen = torch.Generator().manual_seed(3)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=gen, dtype=torch.float64))
+    b = q @ torch.diag(torch.tensor([5.0, 3.0, 2.0, 1.0, 0.5, 0.0], dtype=torch.float64)) @ q.T
+    like = b
+
+    def op(v):
+        return v @ b
+
+    est, vec = power_iteration(op, None, 1, shape=(1, 6), like=like, cold_iters=40)
+    again, _ = power_iteration(op, None, 1, shape=(1, 6), like=like, cold_iters=40)
+    assert float(est) == float(again)  # the cold start is a fixed-seed vector
+    assert float(est) == pytest.approx(5.0, rel=1e-6) and float(vec.norm()) == pytest.approx(1.0)
+    warm, _ = power_iteration(op, vec, 1, shape=(1, 6), like=like, cold_iters=40)
+    assert float(est) <= float(warm) <= 5.0 + 1e-12
+    # a warm start of the wrong shape is replaced by a cold one (and cold_iters are run)
+    cold, _ = power_iteration(op, torch.ones(1, 5, dtype=torch.float64), 1, shape=(1, 6), like=like,
+                              cold_iters=40)
+    assert float(cold) == float(est)
+
+    # a vector made of several tensors (a layer's parameters): the same operator split in two
+    def split_op(vs):
+        w = torch.cat([vs[0], vs[1]], 1) @ b
+        return [w[:, :2], w[:, 2:]]
+
+    est2, vecs = power_iteration(split_op, None, 60, shape=[(1, 2), (1, 4)], like=like)
+    assert float(est2) == pytest.approx(5.0, rel=1e-9)
+    assert math.isclose(sum(float((v * v).sum()) for v in vecs), 1.0)
 
 
 def test_bias_enters_forward_not_adjoint():

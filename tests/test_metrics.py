@@ -53,6 +53,17 @@ def test_psnr_clip():
     assert float(psnr(x, ref, clip=False)) == pytest.approx(-20 * math.log10(0.5), abs=1e-4)
 
 
+def test_psnr_of_signals_outside_the_unit_range():
+    ref = _noisy(_images(b=2), 0.3)  # a noisy input, leaving [0, 1]
+    x = ref + 0.1
+    with pytest.raises(ValueError, match=r"^ref: values in"):
+        psnr(x, ref, clip=False)
+    out = psnr(x, ref, clip=False, unit_ref=False)
+    assert torch.allclose(out, torch.full((2,), 20.0), atol=1e-3)
+    raw = -10 * torch.log10((x[:1] - ref[:1]).pow(2).mean())  # the whole-tensor formula, one image
+    assert float(psnr(x[:1], ref[:1], clip=False, unit_ref=False)) == pytest.approx(float(raw), abs=1e-4)
+
+
 def test_psnr_is_per_image():
     ref = 0.9 * _images(b=2)
     x = ref.clone()

@@ -1,13 +1,25 @@
 """Solvers: every variant trains, runs are reproducible, CPU and CUDA share one path."""
 
 import copy
+import json
 
 import pytest
 import torch
 
 from liftinv.lifting import LiftedProblem
 from liftinv.models import MLP
-from liftinv.solvers import BCD, ISGM, Backprop, accuracy, fit
+from liftinv.solvers import (
+    BCD,
+    ISGM,
+    Adam,
+    Backprop,
+    ForwardAux,
+    KeptAux,
+    PenaltySchedule,
+    ProxGrad,
+    accuracy,
+    fit,
+)
 
 
 def _teacher_data(n=256, seed=0, device="cpu"):
@@ -23,10 +35,10 @@ def _teacher_data(n=256, seed=0, device="cpu"):
 
 SOLVERS = {
     "bcd": lambda p: BCD(p),
-    "bcd-nesterov": lambda p: BCD(p, momentum="nesterov", beta=0.5),
-    "bcd-heavy-ball": lambda p: BCD(p, momentum="heavy-ball", beta=0.5),
-    "bcd-adam": lambda p: BCD(p, weight_update="adam", lr=3e-3),
-    "bcd-keep": lambda p: BCD(p, aux="keep"),
+    "bcd-nesterov": lambda p: BCD(p, weights=ProxGrad(momentum="nesterov", beta=0.5)),
+    "bcd-heavy-ball": lambda p: BCD(p, weights=ProxGrad(momentum="heavy-ball", beta=0.5)),
+    "bcd-adam": lambda p: BCD(p, weights=Adam(lr=3e-3)),
+    "bcd-keep": lambda p: BCD(p, aux=KeptAux()),
     "isgm": lambda p: ISGM(p, tau=1.0, inner_iters=3),
     "mac": lambda p: BCD(LiftedProblem(p.network, "mac")),
     "fenchel": lambda p: BCD(LiftedProblem(p.network, "fenchel")),
@@ -55,7 +67,8 @@ def test_runs_are_reproducible_from_the_seed():
     for _ in range(2):
         torch.manual_seed(3)
         net = MLP([8, 16, 2])
-        hist = fit(BCD(LiftedProblem(net), momentum="nesterov"), x, y, epochs=3, batch_size=64, progress=False, seed=5)
+        solver = BCD(LiftedProblem(net), weights=ProxGrad(momentum="nesterov"))
+        hist = fit(solver, x, y, epochs=3, batch_size=64, progress=False, seed=5)
         runs.append((hist.column("train_loss"), [p.detach().clone() for p in net.parameters()]))
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
@@ -66,7 +79,8 @@ def test_time_budget_and_callback_stop_training():
     hist = fit(BCD(LiftedProblem(MLP([8, 16, 2]))), x, y, time_budget=0.3, batch_size=16, progress=False)
     assert hist.final["seconds"] >= 0.3 and hist.final["seconds"] < 5
     seen = []
-    hist = fit(Backprop(MLP([8, 16, 2])), x, y, epochs=10, progress=False, callback=lambda r: seen.append(r) or len(seen) < 2)
+    hist = fit(Backprop(MLP([8, 16, 2])), x, y, epochs=10, progress=False,
+               callback=lambda r: seen.append(r) or len(seen) < 2)
     assert len(hist) == 2 == len(seen)
 
 
@@ -78,7 +92,7 @@ def test_classifier_with_softmax_cross_entropy_and_test_metrics():
     x = centers[labels] + torch.randn(300, 5, generator=g)
     y = torch.nn.functional.one_hot(labels, 3).float()
     net = MLP([5, 16, 3], "relu", "softmax")
-    hist = fit(BCD(LiftedProblem(net), weight_update="adam", lr=1e-2), x[:200], y[:200], x_test=x[200:],
+    hist = fit(BCD(LiftedProblem(net), weights=Adam(lr=1e-2)), x[:200], y[:200], x_test=x[200:],
                y_test=y[200:], epochs=10, batch_size=50, metrics={"accuracy": accuracy}, progress=False)
     assert hist.final["test_accuracy"] > 0.9
     # the loss is the cross-entropy
@@ -90,7 +104,7 @@ def test_optimizer_contract_state_dict_and_step():
     torch.manual_seed(0)
     x, y = _teacher_data(64)
     net = MLP([8, 16, 2])
-    solver = BCD(LiftedProblem(net), weight_update="adam")
+    solver = BCD(LiftedProblem(net), weights="adam")
     assert isinstance(solver, torch.optim.Optimizer) and len(solver.param_groups) == 2
     with pytest.raises(RuntimeError, match="set_batch"):
         solver.step()
@@ -99,7 +113,7 @@ def test_optimizer_contract_state_dict_and_step():
     state = copy.deepcopy(solver.state_dict())  # as if saved to disk: no shared buffers
     net2 = MLP([8, 16, 2])
     net2.load_state_dict(net.state_dict())
-    solver2 = BCD(LiftedProblem(net2), weight_update="adam")
+    solver2 = BCD(LiftedProblem(net2), weights="adam")
     solver2.load_state_dict(state)
     solver.step_batch(x, y)
     solver2.step_batch(x, y)
@@ -112,7 +126,7 @@ def test_adam_weight_update_is_torch_adam_layer_by_layer():
     torch.manual_seed(0)
     net = MLP([4, 6, 6, 2])
     ref = copy.deepcopy(net)
-    solver = BCD(LiftedProblem(net), weight_update="adam", lr=1e-2, weight_decay=0.1)
+    solver = BCD(LiftedProblem(net), weights=Adam(lr=1e-2, weight_decay=0.1))
     solver.param_groups[1]["lr"] = 3e-2
     groups = [{"params": list(ref.layer(g["layer"]).parameters()), "lr": g["lr"]} for g in solver.param_groups]
     adam = torch.optim.Adam(groups, weight_decay=0.1)
@@ -128,10 +142,15 @@ def test_adam_weight_update_is_torch_adam_layer_by_layer():
 
 def test_invalid_solver_settings():
     p = LiftedProblem(MLP([2, 3, 1]))
-    for kwargs in [dict(weight_update="sgd"), dict(momentum="polyak"), dict(aux="disk"),
-                   dict(weight_update="adam", momentum="nesterov"), dict(inner_iters=0)]:
+    for kwargs in [dict(weights="sgd"), dict(weights=dict(name="prox-grad", momentum="polyak")),
+                   dict(aux="disk"), dict(aux=dict(name="keep", storage="disk")), dict(inner_iters=0),
+                   dict(weights=dict(name="adam", betas=(1.5, 0.9)))]:
         with pytest.raises(ValueError):
             BCD(p, **kwargs)
+    with pytest.raises(TypeError):
+        Adam(momentum="nesterov")  # Adam has its own
+    with pytest.raises(ValueError, match="prox_weight"):
+        ISGM(p, prox_weight=0.5)
     with pytest.raises(ValueError, match="tau"):
         ISGM(p, tau=0)
     with pytest.raises(ValueError, match="epochs or time_budget"):
@@ -141,14 +160,143 @@ def test_invalid_solver_settings():
 def test_penalty_weight_continuation_grows_caps_and_survives_a_state_dict_round_trip():
     x, y = _teacher_data(64)
     problem = LiftedProblem(MLP([8, 16, 16, 2]))
-    solver = BCD(problem, weight_update="adam", lam_growth=2.0, lam_max=20.0)
+    solver = BCD(problem, weights="adam", schedule=PenaltySchedule(growth=2.0, max=20.0))
     for expected in (2.0, 4.0, 8.0, 16.0, 20.0, 20.0):
         solver.step_batch(x, y)
         assert problem.lam == [expected, expected]
     fresh = LiftedProblem(MLP([8, 16, 16, 2]))
-    resumed = BCD(fresh, weight_update="adam", lam_growth=2.0, lam_max=20.0)
+    resumed = BCD(fresh, weights="adam", schedule=PenaltySchedule(growth=2.0, max=20.0))
     resumed.load_state_dict(copy.deepcopy(solver.state_dict()))
     resumed.step_batch(x, y)
     assert fresh.lam == [20.0, 20.0]
-    with pytest.raises(ValueError, match="lam_growth"):
-        BCD(problem, lam_growth=0.5)
+    with pytest.raises(ValueError, match="growth"):
+        BCD(problem, schedule=PenaltySchedule(growth=0.5))
+
+
+# the backward order carries the loss to every layer in one sweep, so that every weight moves
+FROZEN_SOLVERS = {
+    "bcd-prox-grad": lambda p: BCD(p, order="backward"),
+    "bcd-nesterov": lambda p: BCD(p, weights=ProxGrad(momentum="nesterov"), order="backward"),
+    "bcd-adam": lambda p: BCD(p, weights=Adam(lr=3e-3), order="backward"),
+    "isgm": lambda p: ISGM(p, tau=1.0, inner_iters=2, order="backward"),
+    "backprop": lambda p: Backprop(p, lr=3e-3),
+}
+
+
+@pytest.mark.parametrize("name", list(FROZEN_SOLVERS))
+def test_every_solver_trains_a_network_with_a_frozen_weight(name):
+    torch.manual_seed(0)
+    x, y = _teacher_data(128)
+    net = MLP([8, 32, 32, 2], "relu")
+    frozen = net.layer(2).linear.weight
+    frozen.requires_grad_(False)
+    before = {k: v.detach().clone() for k, v in net.named_parameters()}
+    solver = FROZEN_SOLVERS[name](LiftedProblem(net))
+    start = solver.problem.loss(x, y).item()
+    hist = fit(solver, x, y, epochs=4, batch_size=32, progress=False, seed=1)
+    assert torch.equal(frozen, before["layers.1.linear.weight"])
+    for k, v in net.named_parameters():
+        if k != "layers.1.linear.weight":
+            assert not torch.equal(v, before[k]), k
+    assert hist.final["train_loss"] < 0.9 * start, (start, hist.column("train_loss"))
+
+
+def test_lr_scheduler_drives_the_adam_weight_step():
+    """The step reads lr from the parameter groups, so torch's schedulers work on BCD."""
+    x, y = _teacher_data(64)
+    solver = BCD(LiftedProblem(MLP([8, 16, 16, 2])), weights=Adam(lr=1e-2))
+    sched = torch.optim.lr_scheduler.StepLR(solver, step_size=1, gamma=0.5)
+    solver.step_batch(x, y)
+    sched.step()
+    assert [g["lr"] for g in solver.param_groups] == [5e-3, 5e-3, 5e-3]
+    sched = torch.optim.lr_scheduler.StepLR(solver, step_size=1, gamma=0.0)
+    solver.set_batch(x, y)
+    solver.step()
+    sched.step()  # lr = 0 from now on: the weights stop moving
+    frozen = [p.detach().clone() for p in solver.network.parameters()]
+    solver.step_batch(x, y)
+    assert all(torch.equal(a, b) for a, b in zip(frozen, solver.network.parameters()))
+
+
+def test_every_setting_is_a_hyperparameter_in_the_groups_the_state_dict_and_the_config(tmp_path):
+    x, y = _teacher_data(64)
+    problem = LiftedProblem(MLP([8, 16, 16, 2]))
+    solver = BCD(problem, weights=Adam(lr=2e-3, betas=(0.8, 0.99), weight_decay=1e-4),
+                 aux=KeptAux("mmap", tmp_path), schedule=PenaltySchedule(growth=1.5, max=10.0),
+                 order="backward", aux_iters=2, inner_iters=2, lipschitz_every=3, monitor_every=4)
+    expected = dict(weights="adam", lr=2e-3, betas=(0.8, 0.99), eps=1e-8, weight_decay=1e-4, aux="keep",
+                    aux_storage="mmap", aux_path=str(tmp_path), lam_growth=1.5, lam_max=10.0,
+                    order="backward", layer_batching=False, aux_iters=2, inner_iters=2, lipschitz_every=3,
+                    monitor_every=4, prox_weight=0.0, exact_norms=False, step_scale=1.0)
+    for group in solver.param_groups:
+        assert {k: group[k] for k in expected} == expected
+    solver.step_batch(x, y)
+    state = copy.deepcopy(solver.state_dict())
+    for group in state["param_groups"]:
+        assert {k: group[k] for k in expected} == expected
+    # a default solver takes every setting from the state (as torch.optim does)
+    other = BCD(LiftedProblem(MLP([8, 16, 16, 2])))
+    other.load_state_dict(state)
+    assert other.config == solver.config
+    config = solver.config
+    assert json.loads(json.dumps(config)) == config
+    assert config["weights"] == {"name": "adam", "lr": 2e-3, "betas": [0.8, 0.99], "eps": 1e-8,
+                                 "weight_decay": 1e-4}
+    assert config["aux"] == {"name": "keep", "storage": "mmap", "path": str(tmp_path)}
+    assert config["schedule"] == {"growth": 1.5, "max": 10.0}
+    rebuilt = BCD.from_config(LiftedProblem(MLP([8, 16, 16, 2])), json.loads(json.dumps(config)))
+    assert rebuilt.config == config
+    # names are the strategies with their defaults
+    assert BCD(problem, weights="adam", aux="keep").config == BCD(problem, weights=Adam(), aux=KeptAux()).config
+    assert BCD(problem).config["weights"] == ProxGrad().to_dict()
+    assert BCD(problem, aux=ForwardAux()).config == BCD(problem).config
+
+
+def test_per_layer_settings_and_solver_wide_settings():
+    x, y = _teacher_data(64)
+    solver = BCD(LiftedProblem(MLP([8, 16, 16, 2])), weights="adam")
+    solver.param_groups[2]["lr"] = 0.0  # one layer frozen by its learning rate
+    last = [p.detach().clone() for p in solver.network.layer(3).parameters()]
+    solver.step_batch(x, y)
+    assert all(torch.equal(a, b) for a, b in zip(last, solver.network.layer(3).parameters()))
+    assert solver.config["layers"] == {"3": {"lr": 0.0}}
+    rebuilt = BCD.from_config(LiftedProblem(MLP([8, 16, 16, 2])), solver.config)
+    assert [g["lr"] for g in rebuilt.param_groups] == [1e-3, 1e-3, 0.0]
+    solver.param_groups[1]["order"] = "backward"  # a setting of the whole solver
+    with pytest.raises(ValueError, match="whole solver"):
+        solver.step_batch(x, y)
+
+
+def test_isgm_config_round_trip():
+    problem = LiftedProblem(MLP([8, 16, 2]))
+    solver = ISGM(problem, tau=0.5, inner_iters=2, weights="adam")
+    assert solver.tau == 0.5 and solver.param_groups[0]["prox_weight"] == 2.0
+    config = solver.config
+    assert config["solver"] == "ISGM" and config["tau"] == 0.5 and "prox_weight" not in config
+    rebuilt = BCD.from_config(LiftedProblem(MLP([8, 16, 2])), config)
+    assert isinstance(rebuilt, ISGM) and rebuilt.config == config
+
+
+def test_state_dict_of_the_former_adam_layout_loads():
+    """A state saved with one Adam step count per layer (``adam_step``) and without the
+    settings in its groups resumes with torch's per-tensor counts."""
+    torch.manual_seed(0)
+    x, y = _teacher_data(64)
+    net = MLP([8, 16, 2])
+    solver = BCD(LiftedProblem(net), weights="adam")
+    solver.step_batch(x, y)
+    state = copy.deepcopy(solver.state_dict())
+    for group in state["param_groups"]:
+        for k in ("weights", "aux", "order", "step_scale"):
+            group.pop(k)
+        first = group["params"][0]
+        for pid in group["params"]:
+            state["state"][pid].pop("step")
+        state["state"][first]["adam_step"] = 1
+    net2 = copy.deepcopy(net)
+    resumed = BCD(LiftedProblem(net2), weights="adam")
+    resumed.load_state_dict(state)
+    solver.step_batch(x, y)
+    resumed.step_batch(x, y)
+    for a, b in zip(net.parameters(), net2.parameters()):
+        torch.testing.assert_close(a, b)

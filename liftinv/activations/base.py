@@ -25,11 +25,12 @@ Domain tolerance: a point within ``DOMAIN_RTOL * (1 + |bound|)`` of the closed d
 from __future__ import annotations
 
 import math
-import numbers
 from abc import ABC, abstractmethod
 
 import torch
 from torch import nn
+
+from ..utils.checks import check_nonneg  # noqa: F401  (imported from here by box, piecewise, smooth)
 
 __all__ = ["ProxActivation", "DOMAIN_RTOL", "sum_nonbatch", "per_sample_all", "as_like"]
 
@@ -57,11 +58,6 @@ def per_sample_all(mask: torch.Tensor) -> torch.Tensor:
     if mask.dim() <= 1:
         return mask
     return mask.flatten(1).all(1)
-
-
-def check_nonneg(name: str, value) -> None:
-    if isinstance(value, numbers.Real) and not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
 
 
 def describe(value) -> str:

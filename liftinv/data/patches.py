@@ -15,34 +15,11 @@ from collections.abc import Sequence
 
 import torch
 
+from ..utils.checks import check_image_range
+
 __all__ = ["check_image_range", "dihedral", "dihedral_all", "extract_patches"]
 
 Images = torch.Tensor | Sequence[torch.Tensor]
-
-
-def check_image_range(x: torch.Tensor, name: str = "image", *, unit_range: bool = True) -> torch.Tensor:
-    """Check that ``x`` is a floating tensor with finite values in [0, 1]; return it unchanged.
-
-    Raises ``TypeError`` for a non-tensor or an integer tensor, and ``ValueError`` (naming
-    ``name``) for NaN/Inf or (when ``unit_range``) values outside [0, 1].
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(
-            f"{name}: expected a floating tensor with values in [0, 1], got dtype {x.dtype} "
-            "(convert uint8 images with x.float() / 255)"
-        )
-    if x.numel() == 0:
-        return x
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name}: contains NaN or Inf values")
-    if not unit_range:
-        return x
-    lo, hi = float(x.min()), float(x.max())
-    if lo < 0.0 or hi > 1.0:
-        raise ValueError(f"{name}: values in [{lo:g}, {hi:g}]; expected values in [0, 1]")
-    return x
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:

@@ -1,8 +1,5 @@
-"""Deblurring (issue 4): blur physics, the unrolled deblurring network trained lifted or by
-backprop, plug-and-play HQS with trained denoisers, classical deconvolution, benchmark, CLI.
-
-Modules: :mod:`.physics` (kernels, deepinv circular ``Blur``), :mod:`.models`
-(:class:`UnrolledDeblurNet`), :mod:`.training` (:func:`train_deblurrer`), :mod:`.pnp`
-(:func:`pnp_hqs`), :mod:`.classical` (Wiener, TV, Richardson-Lucy, tuning on training images),
-:mod:`.bench` (:func:`run_deblur_benchmark`), :mod:`.cli`. Heavy imports stay in the modules.
-"""
+"""Deblurring: blur kernels and deepinv's circular blur (:mod:`.physics`, :mod:`.task`), the
+unrolled deblurring network (:mod:`.models`), plug-and-play HQS with any trained denoiser
+(:mod:`.pnp`), Wiener / TV / Richardson-Lucy references (:mod:`.classical`) and the
+``liftinv deblur`` / ``liftinv train-deblur`` commands (:mod:`.cli`).  Training, scoring and
+reports come from :mod:`liftinv.restoration`; the benchmark is ``liftinv bench deblur``."""

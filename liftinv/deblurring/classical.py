@@ -1,15 +1,20 @@
 r"""Classical deconvolution for the circular blur model, exact in the Fourier domain.
 
-* :func:`wiener_deconvolve`: :math:`\hat x = \mathrm{IFFT}\big(\bar{\hat h}\hat y/(|\hat h|^2+b)\big)`
-  (the Wiener/Tikhonov filter with balance :math:`b`; scikit-image's ``wiener`` is the same
-  filter but assumes its own kernel centring and boundary, so ours uses deepinv's operator's
-  transfer function to stay consistent with the data);
-* :func:`tv_deconvolve`: :math:`\min_x\tfrac12\|Ax-y\|^2 + w\,\mathrm{TV}(x)` (isotropic), by
-  Condat-Vu primal-dual iterations;
-* :func:`richardson_lucy`: multiplicative RL iterations (the data are clipped to be positive).
+* :func:`wiener_deconvolve`: :math:`\hat x = \mathrm{IFFT}\big(\bar{\hat h}\hat y/(|\hat h|^2+b)\big)`,
+  the Wiener/Tikhonov filter with balance :math:`b`: deepinv's ``WienerDeconvolution`` (flat
+  prior) on the operator's ``BlurFFT`` (scikit-image's ``wiener`` assumes its own kernel centring
+  and boundary, so it would not match the data);
+* :func:`tv_deconvolve`: :math:`\min_x\tfrac12\|Ax-y\|^2 + w\,\mathrm{TV}(x)` (isotropic, periodic
+  differences from :mod:`liftinv.utils.tv`), by Condat-Vu primal-dual iterations;
+* :func:`richardson_lucy`: multiplicative RL iterations, deepinv's ``MLEM`` (the EM algorithm for
+  Poisson data) started from the data, which are clipped to be positive.
 
 Their parameters (balance, TV weight, RL iteration count) are tuned by :func:`tune` on degraded
 copies of *training* images, never the test images.
+
+TV stays ours: deepinv has no Condat-Vu, and its Chambolle-Pock (``PDCP``) reaches a different
+iterate in the same iteration count (it converges faster), which would change every tuned TV
+score; see :func:`tv_deconvolve`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import torch
 
 from ..metrics import psnr
+from ..utils.checks import check_positive
+from ..utils.tv import div2d, grad2d, project_ball
 from .physics import CircularBlur
 
 
@@ -31,37 +38,34 @@ def _batch(y: torch.Tensor):
 @torch.no_grad()
 def wiener_deconvolve(y: torch.Tensor, kernel, balance: float) -> torch.Tensor:
     """Wiener/Tikhonov deconvolution with balance ``balance`` (> 0); output clipped to [0, 1]."""
-    if not balance > 0:
-        raise ValueError(f"balance must be > 0, got {balance}")
+    from deepinv.models import WienerDeconvolution
+
+    balance = check_positive(balance, "balance")
     blur = _blur(kernel)
     yb, single = _batch(y)
-    h = blur.transfer(yb.shape[-2], yb.shape[-1], yb.device)
-    x = torch.fft.ifft2(torch.fft.fft2(yb) * h.conj() / (h.abs() ** 2 + balance)).real.clamp(0, 1)
+    x = WienerDeconvolution(lambda_reg=balance, prior="flat")(yb, blur.blur_fft(yb.shape[1:], yb.device))
+    x = x.clamp(0, 1)
     return x[0] if single else x
-
-
-def _grad(x):
-    return torch.stack((torch.roll(x, -1, -1) - x, torch.roll(x, -1, -2) - x), 0)
-
-
-def _div(p):  # -(grad)^T
-    return (p[0] - torch.roll(p[0], 1, -1)) + (p[1] - torch.roll(p[1], 1, -2))
 
 
 @torch.no_grad()
 def tv_deconvolve(y: torch.Tensor, kernel, weight: float, iters: int = 200) -> torch.Tensor:
-    r"""Isotropic-TV deconvolution (periodic differences) by Condat-Vu:
-    :math:`p\leftarrow\mathrm{proj}_{\|\cdot\|\le w}(p + s\nabla\bar x)`,
-    :math:`x\leftarrow x - t(A^*(Ax-y) - \mathrm{div}\,p)`, with :math:`1/t - 8s \ge \|A\|^2/2`."""
+    r"""Isotropic-TV deconvolution (periodic differences) by Condat-Vu from :math:`x_0 = y, p_0 = 0`:
+    :math:`x\leftarrow x - t(A^*(Ax-y) - \mathrm{div}\,p)`,
+    :math:`p\leftarrow\mathrm{proj}_{\|\cdot\|\le w}(p + s\nabla(2x_{new} - x))`, with
+    :math:`s = 1`, :math:`1/t = 8s + \|A\|^2/2 + 10^{-3}`.
+
+    Not fully converged at the default 200 iterations (the tuned weight compensates); deepinv's
+    ``PDCP`` with exact FFT data prox gets closer to the minimiser in 200 iterations (about
+    1.6 dB higher PSNR on a camera crop) but would change every published TV score."""
     blur = _blur(kernel)
     yb, single = _batch(y)
     x = yb.clone()
-    p = torch.zeros((2,) + tuple(yb.shape), dtype=yb.dtype, device=yb.device)
+    p = torch.zeros(tuple(yb.shape[:2]) + (2,) + tuple(yb.shape[2:]), dtype=yb.dtype, device=yb.device)
     s, t = 1.0, 1.0 / (8.0 + 0.5 * blur.norm_sq(*yb.shape[-2:]) + 1e-3)
     for _ in range(iters):
-        x_new = x - t * (blur.A_adjoint(blur.A(x) - yb) - _div(p))
-        p = p + s * _grad(2 * x_new - x)
-        p = p / (p.norm(dim=0, keepdim=True) / weight).clamp_min(1.0)
+        x_new = x - t * (blur.A_adjoint(blur.A(x) - yb) - div2d(p, periodic=True))
+        p = project_ball(p + s * grad2d(2 * x_new - x, periodic=True), weight)
         x = x_new
     x = x.clamp(0, 1)
     return x[0] if single else x
@@ -69,15 +73,15 @@ def tv_deconvolve(y: torch.Tensor, kernel, weight: float, iters: int = 200) -> t
 
 @torch.no_grad()
 def richardson_lucy(y: torch.Tensor, kernel, iters: int = 30) -> torch.Tensor:
-    """Richardson-Lucy iterations :math:`x \\leftarrow x\\,A^*(y/Ax)/A^*1` from :math:`x_0 = y`."""
+    """Richardson-Lucy iterations :math:`x \\leftarrow x\\,A^*(y/Ax)/A^*1` from :math:`x_0 = y`
+    (clipped to >= 1e-3; :math:`Ax` floored at 1e-6): deepinv's ``MLEM``."""
+    import deepinv as dinv
+
     blur = _blur(kernel)
     yb, single = _batch(y)
     yp = yb.clamp_min(1e-3)
-    x = yp.clone()
-    norm = blur.A_adjoint(torch.ones_like(yp))
-    for _ in range(int(iters)):
-        x = x * blur.A_adjoint(yp / blur.A(x).clamp_min(1e-6)) / norm
-    x = x.clamp(0, 1)
+    solver = dinv.optim.MLEM(max_iter=int(iters), eps=1e-6, custom_init=lambda y, physics: yp.clone())
+    x = solver(yp, blur.blur_fft(yb.shape[1:], yb.device)).clamp(0, 1)
     return x[0] if single else x
 
 

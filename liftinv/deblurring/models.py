@@ -66,7 +66,7 @@ class DataStep(nn.Module):
             self.log_mu = nn.Parameter(torch.tensor(math.log(mu)))
 
     def _mult(self, x: torch.Tensor, which: str) -> torch.Tensor:
-        h = self.blur.transfer(x.shape[-2], x.shape[-1], x.device)
+        h = self.blur.transfer(x.shape[-2], x.shape[-1], x.device, dtype=x.dtype)
         mu = self.log_mu.exp()
         den = h.real**2 + h.imag**2 + mu
         return mu / den if which == "M" else h.conj() / den
@@ -110,7 +110,7 @@ class _StepMap(LinearMap):
         return self._norm_sq(x_shape)
 
     def _h2(self, x_shape):
-        h = self.step.blur.transfer(x_shape[-2], x_shape[-1])
+        h = self.step.blur.transfer(x_shape[-2], x_shape[-1], dtype=self.step.blur.kernel.dtype)
         return h.abs() ** 2, h
 
 
@@ -193,6 +193,10 @@ class ComposedMap(LinearMap):
     def op_norm_sq(self, x_shape, vec=None, n_iter: int = 1):
         est, vec = self.inner.op_norm_sq(x_shape, vec, n_iter)
         return self.outer.op_norm_sq(self.inner.out_shape(x_shape))[0] * est, vec
+
+    def exact_norm_sq(self, x_shape):
+        """The norm of the composition itself (the estimate above is the product bound)."""
+        return LinearMap.op_norm_sq(self, x_shape, n_iter=500)[0]
 
 
 class DataLayer(Layer):

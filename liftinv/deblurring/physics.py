@@ -1,10 +1,14 @@
 r"""Blur physics: kernels by name, array or file, deepinv's circular ``Blur`` and Gaussian noise.
 
 The forward model is :math:`y = k * x + n`, :math:`n\sim\mathcal N(0,\sigma^2)`, with deepinv's
-:class:`deepinv.physics.Blur` (``padding='circular'``: the operator, its adjoint and its norm are
-exact for any image size, and the model is diagonalised by the 2-D FFT). :class:`CircularBlur`
-adds the transfer function :math:`\hat h = \mathrm{FFT}(A\delta)` (computed from deepinv's own
-operator, so the FFT-based methods use exactly the same :math:`A`).
+:class:`deepinv.physics.Blur` (``padding='circular', use_fft=True``: the operator and its adjoint
+are exact for any image size and kernel shape, and the model is diagonalised by the 2-D FFT) and
+deepinv's :class:`~deepinv.physics.GaussianNoise`. :class:`CircularBlur` adds the transfer function
+:math:`\hat h` from deepinv's :func:`deepinv.physics.functional.filter_fft` (the very filter
+spectrum deepinv's FFT convolution multiplies by, so the FFT-based methods use exactly the same
+:math:`A`), the norm :math:`\|A\|^2 = \max|\hat h|^2`, and :meth:`CircularBlur.blur_fft`, the
+same operator as a size-bound :class:`deepinv.physics.BlurFFT` (exact ``prox_l2`` for deepinv's
+solvers).
 
 Kernel specifications (command line and Python):
 
@@ -127,11 +131,14 @@ def check_kernel_fits(kernel: torch.Tensor, image_shape, name: str = "image") ->
 
 
 class CircularBlur(torch.nn.Module):
-    r"""deepinv's ``Blur(filter, padding='circular')`` plus its transfer function.
+    r"""deepinv's ``Blur(filter, padding='circular', use_fft=True)`` plus its transfer function.
 
-    ``A``/``At``: the blur and its adjoint (deepinv). ``transfer(H, W)``: the complex
-    :math:`\hat h` with :math:`A x = \mathrm{IFFT}(\hat h\,\mathrm{FFT}(x))`, cached per size.
-    The same kernel blurs every channel.
+    ``A``/``A_adjoint``: the blur and its adjoint (deepinv). ``transfer(H, W)``: the complex
+    :math:`\hat h` with :math:`A x = \mathrm{IFFT}(\hat h\,\mathrm{FFT}(x))` (deepinv's
+    ``filter_fft``), cached per size. ``norm_sq(H, W)``: :math:`\max|\hat h|^2` (exact, unlike a
+    power iteration). ``blur_fft(img_size)``: the same operator as a deepinv ``BlurFFT``.
+    The same kernel blurs every channel. (The FFT convolution rather than deepinv's direct one:
+    the latter's circular adjoint fails for a kernel side below 3, and it is slower on CPU.)
     """
 
     def __init__(self, kernel, channels: int | None = None) -> None:
@@ -141,7 +148,7 @@ class CircularBlur(torch.nn.Module):
         k = as_kernel(kernel)
         self.register_buffer("kernel", k)
         self.channels = channels
-        self.physics = Blur(filter=k[None, None].clone(), padding="circular")
+        self.physics = Blur(filter=k[None, None].clone(), padding="circular", use_fft=True)
         self._cache: dict = {}
 
     def _check(self, x: torch.Tensor) -> None:
@@ -161,19 +168,29 @@ class CircularBlur(torch.nn.Module):
         return self.physics.A_adjoint(y)
 
     def transfer(self, h: int, w: int, device=None, dtype=torch.float32) -> torch.Tensor:
+        from deepinv.physics.functional import filter_fft
+
         device = torch.device(device or self.kernel.device)
         key = (h, w, str(device), dtype)
         if key not in self._cache:
             check_kernel_fits(self.kernel, (h, w))
-            delta = torch.zeros(1, 1, h, w, dtype=dtype, device=device)
-            delta[0, 0, 0, 0] = 1
-            self.physics.to(device)
-            self._cache[key] = torch.fft.fft2(self.physics.A(delta)[0, 0])
+            k = self.kernel.to(device=device, dtype=dtype)[None, None]
+            self._cache[key] = filter_fft(k, (h, w), real_fft=False, dims=(-2, -1))[0, 0]
         return self._cache[key]
 
     def norm_sq(self, h: int, w: int) -> float:
         r""":math:`\|A\|^2 = \max|\hat h|^2` on an ``h x w`` grid."""
         return float(self.transfer(h, w).abs().max() ** 2)
+
+    def blur_fft(self, img_size, device=None):
+        """This operator on ``img_size = (C, H, W)`` images as a deepinv ``BlurFFT``
+        (``DecomposablePhysics``: exact ``prox_l2`` and ``A_dagger`` for deepinv's solvers)."""
+        from deepinv.physics import BlurFFT
+
+        img_size = tuple(int(n) for n in img_size)
+        check_kernel_fits(self.kernel, img_size)
+        device = torch.device(device or self.kernel.device)
+        return BlurFFT(img_size=img_size, filter=self.kernel[None, None].to(device), device=device)
 
     def _apply(self, fn, recurse=True):  # keep deepinv's buffers on the module's device
         out = super()._apply(fn, recurse)
@@ -182,12 +199,16 @@ class CircularBlur(torch.nn.Module):
 
 
 def blur_physics(kernel, sigma: float, device="cpu", seed: int | None = None):
-    """deepinv ``Blur`` (circular) with ``GaussianNoise(sigma)`` (sigma on the [0, 1] scale)."""
+    """deepinv ``Blur`` (circular, FFT) with ``GaussianNoise(sigma)`` (sigma on the [0, 1] scale)
+    drawing from its own generator on ``device``, seeded with ``seed`` when given (reseed it per
+    call with ``physics(x, seed=...)``)."""
     import deepinv as dinv
 
     k = as_kernel(kernel)
-    rng = torch.Generator(device).manual_seed(seed) if seed is not None else None
-    return dinv.physics.Blur(filter=k[None, None].to(device), padding="circular", device=device,
+    rng = torch.Generator(device)
+    if seed is not None:
+        rng.manual_seed(seed)
+    return dinv.physics.Blur(filter=k[None, None].to(device), padding="circular", use_fft=True, device=device,
                              noise_model=dinv.physics.GaussianNoise(sigma=sigma, rng=rng))
 
 

@@ -6,7 +6,9 @@ and of ``z``'s shape. The work itself runs on the CPU in NumPy, one image at a t
 
 - :func:`tv_denoise`: Chambolle's TV denoiser, :func:`skimage.restoration.denoise_tv_chambolle`.
   ``weight`` is its regularisation weight (larger = smoother) on the [0, 1] scale; a colour image is
-  denoised channel by channel (``channel_axis``).
+  denoised channel by channel (``channel_axis``). It stays scikit-image's, the reference baseline
+  the published scores use: deepinv's ``TVDenoiser`` has the same minimiser but another solver and
+  stopping rule, so its outputs (and tuned scores) differ beyond floating-point noise.
 - :func:`tune_tv_weight`: picks ``weight`` by grid search on noisy copies of *training* images.
 - :func:`bm3d_denoise`: BM3D from the optional ``bm3d`` package (``pip install "liftinv[bm3d]"``);
   :func:`bm3d_available` says whether it can be imported.
@@ -14,33 +16,18 @@ and of ``z``'s shape. The work itself runs on the CPU in NumPy, one image at a t
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from liftinv.metrics import check_image, psnr
+from liftinv.metrics import psnr
+from liftinv.utils.checks import check_image, check_positive
 
 __all__ = ["bm3d_available", "bm3d_denoise", "default_tv_grid", "tune_tv_weight", "tv_denoise"]
 
 _BM3D_HINT = 'install the optional extra with: pip install "liftinv[bm3d]"'
-
-
-def _positive(value, name: str) -> float:
-    """``value`` as a float, or a ValueError naming ``name`` unless it is finite and > 0."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name}: expected a positive number, got {value!r}")
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a positive number, got {type(value).__name__}") from None
-    if not (math.isfinite(out) and out > 0.0):
-        raise ValueError(f"{name}: expected a finite number > 0, got {out!r}")
-    return out
 
 
 def _per_image(z: torch.Tensor, name: str, fn) -> torch.Tensor:
@@ -76,7 +63,7 @@ def tv_denoise(z: torch.Tensor, weight: float) -> torch.Tensor:
     """
     from skimage.restoration import denoise_tv_chambolle
 
-    weight = _positive(weight, "weight")
+    weight = check_positive(weight, "weight")
 
     def fn(a: np.ndarray) -> np.ndarray:
         return denoise_tv_chambolle(a, weight=weight, channel_axis=-1 if a.ndim == 3 else None)
@@ -86,7 +73,7 @@ def tv_denoise(z: torch.Tensor, weight: float) -> torch.Tensor:
 
 def default_tv_grid(sigma: float, num: int = 10) -> list[float]:
     """The default weights tried by :func:`tune_tv_weight`: ``sigma * geomspace(0.4, 4, num)``."""
-    sigma = _positive(sigma, "sigma")
+    sigma = check_positive(sigma, "sigma")
     return [float(w) for w in sigma * np.geomspace(0.4, 4.0, num)]
 
 
@@ -130,10 +117,10 @@ def tune_tv_weight(
     Pass training images only, never the images you will report scores on: a weight tuned on
     the test images inflates the TV baseline. Each image is centre-cropped to at most
     ``max_side x max_side`` (to keep the search fast), Gaussian noise of standard deviation
-    ``sigma`` (on the [0, 1] scale) is added once from ``torch.Generator().manual_seed(seed)``
-    (no clipping), and every weight of ``grid`` is scored by the mean over images of
-    :func:`liftinv.metrics.psnr` of :func:`tv_denoise`. A warning is issued when the best weight
-    is at an end of the grid (widen the grid).
+    ``sigma`` (on the [0, 1] scale) is added once by deepinv's ``GaussianNoise`` with the
+    generator ``torch.Generator().manual_seed(seed)`` (no clipping), and every weight of ``grid``
+    is scored by the mean over images of :func:`liftinv.metrics.psnr` of :func:`tv_denoise`. A
+    warning is issued when the best weight is at an end of the grid (widen the grid).
 
     Args:
         clean_images: clean training images in [0, 1]: a (B, C, H, W) tensor, or a list of
@@ -153,7 +140,9 @@ def tune_tv_weight(
         >>> from liftinv.data import load_embedded
         >>> weight, table = tune_tv_weight(load_embedded("train"), sigma=25 / 255)  # doctest: +SKIP
     """
-    sigma = _positive(sigma, "sigma")
+    import deepinv as dinv
+
+    sigma = check_positive(sigma, "sigma")
     if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1:
         raise ValueError(f"max_side: expected a positive int, got {max_side!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -175,10 +164,10 @@ def tune_tv_weight(
             ) from None
         if not raw:
             raise ValueError("grid: no weights given")
-        weights = sorted({_positive(w, f"grid[{i}]") for i, w in enumerate(raw)})
+        weights = sorted({check_positive(w, f"grid[{i}]") for i, w in enumerate(raw)})
 
-    gen = torch.Generator().manual_seed(seed)
-    noisy = [img + sigma * torch.randn(img.shape, generator=gen) for img in images]
+    noise = dinv.physics.GaussianNoise(sigma=sigma, rng=torch.Generator().manual_seed(seed))
+    noisy = [noise(img) for img in images]
 
     table = []
     for w in weights:
@@ -228,7 +217,7 @@ def bm3d_denoise(z: torch.Tensor, sigma: float) -> torch.Tensor:
     except ImportError as err:
         raise ImportError(f"bm3d_denoise needs the optional 'bm3d' package; {_BM3D_HINT}") from err
 
-    sigma = _positive(sigma, "sigma")
+    sigma = check_positive(sigma, "sigma")
     check_image(z, "z", unit_range=False)
     channels = z.shape[-3]
     if channels not in (1, 3):

@@ -2,22 +2,27 @@
 
 Public API (imported lazily, so that ``liftinv --help`` does not import torch):
 
-* :func:`from_sequential`, :func:`prefix_network`, :func:`as_lifted`, :class:`ConversionError`:
-  turn an ``nn.Sequential`` into a :class:`~liftinv.models.LiftedNetwork`, cut a prefix;
+* :func:`from_sequential`, :func:`prefix_network`, :func:`as_lifted`, :class:`ConversionError`
+  (from :mod:`liftinv.models.convert`, their home): turn an ``nn.Sequential`` into a
+  :class:`~liftinv.models.LiftedNetwork`, cut a prefix;
 * :class:`LiftedInversion`, :func:`invert_lifted`: lifted Bregman block-coordinate inversion;
 * :func:`invert_single_layer`: the convex one-layer case by PDHG / Condat-Vu;
 * :func:`invert_gradient`: the gradient baseline (Adam or L-BFGS on the nested objective);
 * regularisers :class:`TV`, :class:`Tikhonov`, :class:`Box`, :class:`NoRegulariser`,
   :func:`get_regulariser`;
 * :class:`InversionResult` (estimate + history);
+* :func:`noisy_code`: relative Gaussian noise on features;
 * the autoencoder of the demo: :func:`autoencoder_arch`, :func:`build_autoencoder`,
   :func:`train_autoencoder`.
+
+The experiments and the benchmark are ``liftinv bench invert`` (:mod:`liftinv.bench.invert`).
 """
 
 from importlib import import_module
 
 _API = {
-    "ConversionError": "convert", "from_sequential": "convert", "prefix_network": "convert", "as_lifted": "convert",
+    "ConversionError": "..models.convert", "from_sequential": "..models.convert",
+    "prefix_network": "..models.convert", "as_lifted": "..models.convert", "noisy_code": "noise",
     "LiftedInversion": "lifted", "invert_lifted": "lifted", "invert_single_layer": "single_layer",
     "bregman_subgradient": "single_layer", "bregman_distance_tv": "single_layer", "invert_gradient": "gradient",
     "Regulariser": "regularisers", "TV": "regularisers", "Tikhonov": "regularisers", "Box": "regularisers",
@@ -31,7 +36,8 @@ __all__ = sorted(_API)
 
 def __getattr__(name):
     if name in _API:
-        return getattr(import_module(f".{_API[name]}", __name__), name)
+        module = _API[name]
+        return getattr(import_module(module if module.startswith(".") else f".{module}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -47,29 +47,18 @@ def build_autoencoder(arch: dict) -> LiftedNetwork:
 
 
 def train_autoencoder(images, arch: dict, *, budget: float = 120.0, epochs: int | None = None,
-                      batch_size: int = 64, lr: float = 2e-3, stride: int | None = None,
-                      max_patches: int | None = 20000, device=None, seed: int = 0, progress: bool = True):
-    """Train by lifted Bregman BCD (Adam on the weight blocks, backward auxiliary sweeps)
-    on grid patches of ``images``; returns ``(network, history)``."""
-    from ..data import extract_patches
-    from ..lifting import LiftedProblem
-    from ..solvers import BCD, fit
-    from ..utils.checks import resolve_device
+                      batch_size: int = 64, lr: float = 2e-3, max_patches: int | None = 20000, device=None,
+                      seed: int = 0, progress: bool = True):
+    """Train by lifted Bregman BCD (Adam on the weight blocks, backward auxiliary sweeps, step
+    sizes refreshed every 10 steps) to reproduce grid patches of ``images``; returns
+    ``(network, history)`` (:func:`liftinv.restoration.train_network` with no physics)."""
+    from ..restoration import TrainConfig, train_network
 
-    device = resolve_device(device)
-    torch.manual_seed(seed)
-    net = build_autoencoder(arch).to(device)
-    p = arch["patch"]
-    patches = extract_patches(images, p, stride=stride or p // 2, mode="grid", augment=True, seed=seed)
-    if max_patches is not None and patches.shape[0] > max_patches:
-        idx = torch.randperm(patches.shape[0], generator=torch.Generator().manual_seed(seed))[:max_patches]
-        patches = patches[idx]
-    solver = BCD(LiftedProblem(net), weight_update="adam", lr=lr, order="backward",
-                 monitor_every=50, lipschitz_every=10)
-    hist = fit(solver, patches, patches.flatten(1), epochs=epochs, time_budget=None if epochs else budget,
-               batch_size=batch_size, seed=seed, device=device, progress=progress, desc="autoencoder (lifted BCD)",
-               eval_train=False)
-    return net, hist
+    config = TrainConfig(trainer="lifted", budget=None if epochs else budget, epochs=epochs, batch_size=batch_size,
+                         lr=lr, lipschitz_every=10, patch=arch["patch"], max_patches=max_patches, seed=seed,
+                         device=None if device is None else str(device))
+    return train_network(arch, {"task": "autoencoder"}, images, config, target=lambda x: x.flatten(1),
+                         progress=progress, desc="autoencoder (lifted BCD)")
 
 
 def tile(image: torch.Tensor, patch: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Command-line front ends: ``liftinv invert`` and ``liftinv bench invert``.
+"""Command-line front end: ``liftinv invert`` (the benchmark is ``liftinv bench invert``).
 
 Heavy imports happen inside the run functions so that ``liftinv --help`` stays fast.
 """
@@ -6,9 +6,9 @@ Heavy imports happen inside the run functions so that ``liftinv --help`` stays f
 from __future__ import annotations
 
 import argparse
-import sys
 
-DEVICE_HELP = "cpu or cuda (default: cuda when available, else cpu)"
+from ..restoration.arguments import add_device_argument, add_progress_argument
+
 METHODS = ("lifted", "adam", "lbfgs")
 REGULARISERS = ("tv", "tikhonov", "box", "none")
 
@@ -28,28 +28,26 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters", type=int, default=300)
     p.add_argument("--beta", type=float, default=0.95, help="inertia of the lifted block steps")
     p.add_argument("--lam", type=float, default=0.3, help="weight of the hidden-layer Bregman penalties")
-    p.add_argument("--device", default=None, help=DEVICE_HELP)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="seed of the feature noise")
+    add_device_argument(p)
+    add_progress_argument(p)
 
 
 def load_network(ckpt: dict, image_shape, device):
     """The network of a checkpoint, sized for ``image_shape`` when fully convolutional;
     returns ``(network, tile_size or None)``."""
     from ..checkpoint import load_weights
-    from ..denoising.models import build_denoiser
-    from .autoencoder import build_autoencoder
+    from ..models import DFBPNN
+    from ..restoration import build_network
 
     arch = ckpt["arch"]
     name = arch.get("name")
     if name == "autoencoder":
-        net = build_autoencoder(arch)
+        net = build_network(arch, device=device)
         load_weights(net, arch, ckpt)
-        return net.to(device), arch["patch"]
+        return net, arch["patch"]
     if name in ("dfb", "dfb-inertial"):
-        from ..models.dfb import DFBPNN
-
-        build_denoiser(arch)  # validates the architecture
+        load_weights(build_network(arch, device="cpu"), arch, ckpt)  # validates architecture and weights
         net = DFBPNN(tuple(image_shape), depth=arch["depth"], features=arch["features"],
                      kernel_size=arch.get("kernel_size", 3), nu=arch.get("nu", 0.05), inertial=name == "dfb-inertial")
         net.load_state_dict(ckpt["state_dict"])
@@ -66,11 +64,11 @@ def run_invert(args: argparse.Namespace) -> int:
     from ..data import load_image, save_image
     from ..metrics import SSIM_CONVENTION, psnr, ssim
     from ..utils.checks import resolve_device
+    from ..models import prefix_network
     from .autoencoder import tile, untile
-    from .convert import prefix_network
-    from .experiments import noisy_code
     from .gradient import invert_gradient
     from .lifted import invert_lifted
+    from .noise import noisy_code
 
     device = resolve_device(args.device)
     ckpt = load_checkpoint(args.checkpoint, map_location=device)
@@ -103,49 +101,4 @@ def run_invert(args: argparse.Namespace) -> int:
           f"{args.regulariser} alpha {args.alpha:g}, noise {args.noise:g}) -> {args.output}")
     print(f"PSNR {float(psnr(rec, image)):.2f} dB, SSIM {float(ssim(rec, image)):.3f} ({SSIM_CONVENTION}); "
           f"misfit {f.get('misfit', float('nan')):.3g}, violation {f.get('violation', 0.0):.3g}")
-    return 0
-
-
-# -- liftinv bench invert -------------------------------------------------------------------------
-def configure_bench_invert(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--out", default="results/bench_invert", help="output folder")
-    p.add_argument("--size", type=int, default=64, help="perceptron image side (default 64: 4096 -> 512)")
-    p.add_argument("--m", type=int, default=512, help="perceptron outputs")
-    p.add_argument("--perceptron-iters", type=int, default=2000)
-    p.add_argument("--n-perceptron", type=int, default=3, help="test images used by the perceptron")
-    p.add_argument("--alpha-per-delta", type=float, default=0.01, help="alpha = this x delta")
-    p.add_argument("--ae-budget", type=float, default=60.0, help="autoencoder training seconds")
-    p.add_argument("--ae-code", type=int, default=64, help="code size")
-    p.add_argument("--crop", type=int, default=128, help="test crop side inverted tile by tile")
-    p.add_argument("--levels", type=float, nargs="+", default=[0.01, 0.05, 0.1], help="relative code noise")
-    p.add_argument("--ae-alpha", type=float, default=1e-4,
-                   help="TV weight of the feature inversions (and of the autoencoder ones when --alpha-grid is given no value)")
-    p.add_argument("--alpha-grid", type=float, nargs="*", default=[3e-5, 1e-4, 2e-4, 3e-4, 6e-4, 1e-3],
-                   help="TV weights tried per (noise level, method) on a training crop (empty: use --ae-alpha)")
-    p.add_argument("--iters", type=int, default=300, help="iteration budget of every inversion method")
-    p.add_argument("--beta", type=float, default=0.95, help="inertia of the lifted block steps")
-    p.add_argument("--lam", type=float, default=0.3, help="weight of the hidden-layer Bregman penalties")
-    p.add_argument("--adam-lr", type=float, default=0.03, help="Adam's learning rate (gradient baseline)")
-    p.add_argument("--dfb-budget", type=float, default=20.0, help="DFB-PNN denoiser training seconds")
-    p.add_argument("--device", default=None, help=DEVICE_HELP)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
-
-
-def run_bench_invert(args: argparse.Namespace) -> int:
-    from ..data import embedded_names, load_embedded
-    from .bench import run_invert_benchmark
-
-    report = run_invert_benchmark(
-        train_images=load_embedded("train"), test_images=load_embedded("test"), test_names=embedded_names("test"),
-        out=args.out, device=args.device, size=args.size, m=args.m, perceptron_iters=args.perceptron_iters,
-        n_perceptron=args.n_perceptron, alpha_per_delta=args.alpha_per_delta, ae_budget=args.ae_budget,
-        ae_code=args.ae_code, crop=args.crop, levels=args.levels, ae_alpha=args.ae_alpha, iters=args.iters,
-        alpha_grid=args.alpha_grid, lifted_beta=args.beta, lam=args.lam, adam_lr=args.adam_lr, dfb_budget=args.dfb_budget, seed=args.seed,
-        progress=not args.no_progress,
-        command="liftinv " + " ".join(sys.argv[1:]),
-    )
-    print(open(f"{args.out}/invert.md").read())
-    print(f"wrote {args.out}/invert.json, invert.md, autoencoder.pt and the figures "
-          f"({report['total_seconds']:.0f} s)")
     return 0

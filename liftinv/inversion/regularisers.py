@@ -14,9 +14,14 @@ number or a per-sample tensor of shape ``(B,)``.
   gradient step being :math:`p \leftarrow \Pi(p + \nabla(w + t\,\mathrm{div}\,p)/(8t))`
   (:math:`\|\nabla\|^2\le8`).  The dual is warm-started from the previous call, so a
   few iterations per outer step suffice inside an iterative solver.
-* ``tikhonov``: :math:`\tfrac12\|x\|^2`, prox :math:`w/(1+t)`.
+* ``tikhonov``: :math:`\tfrac12\|x\|^2`, prox :math:`w/(1+t)` (deepinv's ``Tikhonov`` prior).
 * ``box``: the indicator of :math:`[0,1]^n`, prox = clamp.
-* ``none``: :math:`J = 0`.
+* ``none``: :math:`J = 0` (deepinv's ``ZeroPrior``).
+
+The finite differences (:func:`grad2d`, :func:`div2d`) come from :mod:`liftinv.utils.tv`, the
+toolbox's one TV implementation; the TV prox stays ours (deepinv's ``TVDenoiser`` runs
+Chambolle-Pock to a tolerance from a fixed start, whereas the inversion solvers need a few
+warm-started dual FISTA steps with a per-sample ``t``).
 
 ``smooth_value(x, eps)`` is a differentiable surrogate used by the gradient baseline
 (TV as :math:`\sum\sqrt{|\nabla x|^2 + \epsilon^2} - \epsilon`; the box as 0, handled
@@ -27,8 +32,10 @@ from __future__ import annotations
 
 import torch
 
+from ..utils.tv import div2d, grad2d, project_unit_ball, tv_norm
+
 __all__ = ["Regulariser", "TV", "Tikhonov", "Box", "NoRegulariser", "get_regulariser",
-           "REGULARISERS", "grad2d", "div2d"]
+           "REGULARISERS", "grad2d", "div2d", "project_unit_ball"]
 
 
 def _per_sample(t: torch.Tensor) -> torch.Tensor:
@@ -40,32 +47,6 @@ def _bcast(t, ref: torch.Tensor):
     if isinstance(t, torch.Tensor) and t.dim() > 0:
         return t.to(ref).view((-1,) + (1,) * (ref.dim() - 1))
     return float(t)
-
-
-def grad2d(x: torch.Tensor) -> torch.Tensor:
-    r"""Forward differences of ``(B, C, H, W)`` images: ``(B, C, 2, H, W)``, Neumann boundary."""
-    g = x.new_zeros(x.shape[:2] + (2,) + x.shape[2:])
-    g[:, :, 0, :-1] = x[:, :, 1:] - x[:, :, :-1]
-    g[:, :, 1, :, :-1] = x[:, :, :, 1:] - x[:, :, :, :-1]
-    return g
-
-
-def div2d(p: torch.Tensor) -> torch.Tensor:
-    r""":math:`\mathrm{div} = -\nabla^\top` for :func:`grad2d` (exact discrete adjoint)."""
-    p1, p2 = p[:, :, 0], p[:, :, 1]
-    d = torch.zeros_like(p1)
-    d[:, :, 0] = p1[:, :, 0]
-    d[:, :, 1:-1] = p1[:, :, 1:-1] - p1[:, :, :-2]
-    d[:, :, -1] = -p1[:, :, -2]
-    d[:, :, :, 0] += p2[:, :, :, 0]
-    d[:, :, :, 1:-1] += p2[:, :, :, 1:-1] - p2[:, :, :, :-2]
-    d[:, :, :, -1] += -p2[:, :, :, -2]
-    return d
-
-
-def project_unit_ball(p: torch.Tensor) -> torch.Tensor:
-    """Project every pixel's 2-vector of ``(B, C, 2, H, W)`` onto the unit disc."""
-    return p / p.norm(dim=2, keepdim=True).clamp_min(1.0)
 
 
 class Regulariser:
@@ -92,19 +73,36 @@ class Regulariser:
 
 
 class NoRegulariser(Regulariser):
-    """:math:`J = 0`."""
+    """:math:`J = 0`, deepinv's ``ZeroPrior``."""
+
+    def __init__(self) -> None:
+        from deepinv.optim import ZeroPrior
+
+        self.prior = ZeroPrior()
+
+    def value(self, x):
+        return self.prior.fn(x).to(x.dtype)
+
+    def prox(self, w, t):
+        return self.prior.prox(w)
 
 
 class Tikhonov(Regulariser):
-    r""":math:`J(x) = \tfrac12\|x\|^2`, :math:`\mathrm{prox}_{tJ}(w) = w/(1+t)`."""
+    r""":math:`J(x) = \tfrac12\|x\|^2`, :math:`\mathrm{prox}_{tJ}(w) = w/(1+t)`: deepinv's
+    ``Tikhonov`` prior (``t`` may be per sample)."""
 
     name = "tikhonov"
 
+    def __init__(self) -> None:
+        from deepinv.optim import Tikhonov as DeepinvTikhonov
+
+        self.prior = DeepinvTikhonov()
+
     def value(self, x):
-        return 0.5 * _per_sample(x * x)
+        return self.prior.fn(x)
 
     def prox(self, w, t):
-        return w / (1.0 + _bcast(t, w))
+        return self.prior.prox(w, gamma=_bcast(t, w))
 
 
 class Box(Regulariser):
@@ -149,7 +147,7 @@ class TV(Regulariser):
 
     def value(self, x):
         self._check(x)
-        return _per_sample(grad2d(x).norm(dim=2))
+        return tv_norm(x)
 
     def smooth_value(self, x, eps=1e-3):
         self._check(x)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..metrics import psnr
+
 
 @dataclass
 class InversionResult:
@@ -38,9 +40,8 @@ def data_misfit(network, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def psnr_values(x: torch.Tensor, x_true: torch.Tensor) -> torch.Tensor:
-    """Per-sample PSNR (data range 1, both clamped to [0, 1]) of flat or image-shaped inputs."""
-    from ..metrics import psnr
-
+    """Per-sample :func:`liftinv.metrics.psnr` (data range 1, both clamped to [0, 1]) of
+    ``(B, C, H, W)`` or flat ``(B, ...)`` inputs (scored as ``(B, 1, 1, N)`` images)."""
     shape = x_true.shape
     if x_true.dim() != 4:
         shape = (x_true.shape[0], 1, 1, x_true[0].numel())

@@ -35,13 +35,14 @@ Lipschitz constant is :math:`\lambda_l\kappa_l\|J_l\|^2/s` with :math:`J_l` the
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.func import functional_call
 
 from ..distributed import all_reduce_sum_
 from ..models.network import LiftedNetwork
+from ..models.power import power_iteration
 from ..utils.checks import check_tensor
 from .penalties import LiftedBregman, Penalty, get_penalty
 
@@ -73,22 +74,22 @@ class LiftedProblem:
         if len(lam) != n_hidden or any(t <= 0 for t in lam):
             raise ValueError(f"lam must be positive, one per hidden layer ({n_hidden}); got {lam}")
         self.lam = lam
-        for l in range(1, network.depth):
-            self.penalty.check(network.activation(l), l)
+        for li in range(1, network.depth):
+            self.penalty.check(network.activation(li), li)
 
     # -- per-layer data ----------------------------------------------------------------
     @property
     def depth(self) -> int:
         return self.network.depth
 
-    def penalty_of(self, l: int) -> Penalty:
-        return self.loss_penalty if l == self.depth else self.penalty
+    def penalty_of(self, li: int) -> Penalty:
+        return self.loss_penalty if li == self.depth else self.penalty
 
-    def lam_of(self, l: int) -> float:
-        return 1.0 if l == self.depth else self.lam[l - 1]
+    def lam_of(self, li: int) -> float:
+        return 1.0 if li == self.depth else self.lam[li - 1]
 
-    def target(self, l: int, states: Sequence[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
-        return y if l == self.depth else states[l]
+    def target(self, li: int, states: Sequence[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        return y if li == self.depth else states[li]
 
     def check_batch(self, x0: torch.Tensor, y: torch.Tensor) -> None:
         net = self.network
@@ -113,12 +114,12 @@ class LiftedProblem:
     def init_aux(self, x0: torch.Tensor) -> tuple[list[torch.Tensor], dict[int, torch.Tensor]]:
         """Auxiliaries from a forward pass, and the pre-activations as a cache."""
         states, preacts = self.network.forward_states(x0)
-        return states, {l: v for l, v in enumerate(preacts, start=1)}
+        return states, {li: v for li, v in enumerate(preacts, start=1)}
 
-    def preact(self, l: int, states, cache: dict[int, torch.Tensor]) -> torch.Tensor:
-        if l not in cache:
-            cache[l] = self.network.preactivation(l, states)
-        return cache[l]
+    def preact(self, li: int, states, cache: dict[int, torch.Tensor]) -> torch.Tensor:
+        if li not in cache:
+            cache[li] = self.network.preactivation(li, states)
+        return cache[li]
 
     @torch.no_grad()
     def evaluate(self, states, y, cache: dict[int, torch.Tensor] | None = None) -> dict[str, float]:
@@ -127,10 +128,10 @@ class LiftedProblem:
         net = self.network
         lifted = torch.zeros((), device=y.device, dtype=y.dtype)
         viol = torch.zeros_like(lifted)
-        for l in range(1, self.depth + 1):
-            v, act, tgt = self.preact(l, states, cache), net.activation(l), self.target(l, states, y)
-            lifted = lifted + self.lam_of(l) * self.penalty_of(l).value(act, tgt, v).mean()
-            if l < self.depth:
+        for li in range(1, self.depth + 1):
+            v, act, tgt = self.preact(li, states, cache), net.activation(li), self.target(li, states, y)
+            lifted = lifted + self.lam_of(li) * self.penalty_of(li).value(act, tgt, v).mean()
+            if li < self.depth:
                 viol = viol + ((tgt - act(v)) ** 2).flatten(1).sum(1).mean()
         return {"lifted": float(lifted), "violation": float(viol)}
 
@@ -226,44 +227,57 @@ class LiftedProblem:
         gradient of :math:`\frac1s\sum_l\lambda_l\langle\mathrm{sg}(\nabla_v P_l), v_l(\theta)\rangle`.
         ``n_total`` replaces the batch size :math:`s` in the mean when this batch is one
         rank's part of a larger one (data-parallel training sums the ranks' gradients).
-        Returns the gradients (``None`` for unused parameters) and the detached
+        Returns the gradients (``None`` for unused and frozen parameters) and the detached
         pre-activations, for monitoring.
         """
         net, s = self.network, y.shape[0] if n_total is None else n_total
         outputs, grad_outputs, cache = [], [], {}  # 1/s scales the (small) gradients, not the residuals
-        for l in range(1, self.depth + 1):
-            v = net.preactivation(l, states)
-            cache[l] = vd = v.detach()
+        for li in range(1, self.depth + 1):
+            v = net.preactivation(li, states)
+            cache[li] = vd = v.detach()
             if not v.requires_grad:
                 continue
             with torch.no_grad():
-                res = self.penalty_of(l).grad_v(net.activation(l), self.target(l, states, y), vd)
-                if self.lam_of(l) != 1.0:
-                    res.mul_(self.lam_of(l))
+                res = self.penalty_of(li).grad_v(net.activation(li), self.target(li, states, y), vd)
+                if self.lam_of(li) != 1.0:
+                    res.mul_(self.lam_of(li))
             outputs.append(v)
             grad_outputs.append(res)
-        grads = torch.autograd.grad(outputs, params, grad_outputs, allow_unused=True)
+        wanted = [p for p in params if p.requires_grad]  # frozen parameters get no gradient
+        grads = iter(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True)
+                     if outputs and wanted else [None] * len(wanted))
+        grads = [next(grads) if p.requires_grad else None for p in params]
         return [None if g is None else g.div_(s) for g in grads], cache
 
-    def jacobian_norm_sq(self, l: int, states, vecs: list[torch.Tensor], n_iter: int) -> tuple[float, list]:
+    def jacobian_norm_sq(self, li: int, states, vecs: list[torch.Tensor] | None = None, n_iter: int = 1,
+                         cold_iters: int = 10) -> tuple[float, list[torch.Tensor]]:
         r"""Power iteration for :math:`\|J_l\|^2`, :math:`J_l:\theta_l\mapsto v_l` on this batch
-        (on the union of the ranks' batches in data-parallel training).
+        (on the union of the ranks' batches in data-parallel training), over the layer's
+        trainable parameters (frozen ones are constants of :math:`v_l`).
 
         The layer's pre-activation is linear in its parameters (dense and conv maps),
-        so :math:`J_l\delta` is the layer evaluated with parameters :math:`\delta`.
-        ``vecs`` is the warm start (same shapes as the parameters).
+        so :math:`J_l\delta` is the layer evaluated with parameters :math:`\delta` (and the
+        frozen ones set to zero), and :math:`J_l^*J_l\delta` its autograd vector-Jacobian
+        product.  ``vecs`` is the warm start (same shapes as the trainable parameters);
+        ``None`` starts cold from the seed ``li`` with at least ``cold_iters`` iterations
+        (:func:`~liftinv.models.power.power_iteration`).  Returns the estimate and the
+        next warm start.
         """
-        layer = self.network.layer(l)
-        names = [n for n, _ in layer.named_parameters()]
-        args = (states[l - 1], *(states[s] for s in layer.skip_from))
-        est = 0.0
-        for _ in range(n_iter):
-            nrm = torch.sqrt(sum((d * d).sum() for d in vecs)).clamp_min(1e-30)
-            delta = [(d / nrm).requires_grad_(True) for d in vecs]
+        layer = self.network.layer(li)
+        named = list(layer.named_parameters())
+        trainable = [(n, p) for n, p in named if p.requires_grad]
+        frozen = {n: torch.zeros_like(p) for n, p in named if not p.requires_grad}
+        args = (states[li - 1], *(states[s] for s in layer.skip_from))
+
+        def normal_op(vs):
+            delta = [v.detach().requires_grad_(True) for v in vs]
             with torch.enable_grad():
-                out = functional_call(layer, dict(zip(names, delta)), args)
+                params = {**frozen, **{n: d for (n, _), d in zip(trainable, delta)}}
+                out = functional_call(layer, params, args)
                 back = list(torch.autograd.grad(out, delta, grad_outputs=out))
             all_reduce_sum_(back)  # J^*J = sum over ranks of J_r^*J_r (no-op in one process)
-            est = float(sum((d.detach() * b).sum() for d, b in zip(delta, back)))
-            vecs = [b.detach() for b in back]
-        return est, vecs
+            return back
+
+        est, vecs = power_iteration(normal_op, vecs, n_iter, shape=[p.shape for _, p in trainable],
+                                    like=trainable[0][1], seed=li, cold_iters=cold_iters, unit_next=False)
+        return float(est), vecs

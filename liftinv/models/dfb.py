@@ -32,10 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .linear_maps import IdentityMap, LinearMap
-from .same_conv import same_conv, same_conv_adjoint
 from ..utils.checks import check_tensor
+from .linear_maps import IdentityMap, LinearMap
 from .network import Layer, LiftedNetwork
+from .power import power_iteration
+from .same_conv import same_conv, same_conv_adjoint
 
 
 class AnalysisOperator(nn.Module):
@@ -66,20 +67,11 @@ class AnalysisOperator(nn.Module):
 
     @torch.no_grad()
     def refresh(self, spatial: tuple[int, int], n_iter: int = 1) -> None:
-        r"""Update :math:`\|D\|^2` (warm power iteration on :math:`D^*D`) and :math:`\tau`."""
-        c = self.weight.shape[1]
-        v = self._vec
-        if v is None or v.shape[-2:] != tuple(spatial) or v.device != self.weight.device or v.dtype != self.weight.dtype:
-            gen = torch.Generator().manual_seed(0)
-            self._vec = torch.randn((1, c) + tuple(spatial), generator=gen).to(self.weight)
-            n_iter = max(n_iter, 30)
-        v = self._vec
-        for _ in range(n_iter):
-            v = v / v.norm()
-            w = self.Dt(self.D(v))
-            est = (v * w).sum()
-            v = w
-        self._vec = v / v.norm()
+        r"""Update :math:`\|D\|^2` (warm power iteration on :math:`D^*D`, at least 30 from a
+        cold start; :func:`~liftinv.models.power.power_iteration`) and :math:`\tau`."""
+        shape = (1, self.weight.shape[1]) + tuple(spatial)
+        est, self._vec = power_iteration(lambda v: self.Dt(self.D(v)), self._vec, n_iter,
+                                         shape=shape, like=self.weight, seed=0, cold_iters=30)
         self.norm_sq.copy_(est)
         self.tau.copy_(0.99 / est)
 
@@ -234,10 +226,10 @@ class DFBPNN(LiftedNetwork):
             op.refresh(self.in_shape[1:], n_iter)
 
     # -- layers batched together (an even/odd auxiliary sweep) ---------------------------------
-    def _plain_step(self, l: int) -> AnalysisOperator | None:
-        """The operator of layer ``l`` when it is a plain DFB step
+    def _plain_step(self, li: int) -> AnalysisOperator | None:
+        """The operator of layer ``li`` when it is a plain DFB step
         :math:`v = \tilde u + D(\tfrac{\tau}{\nu}z - \tau D^*\tilde u)` (no inertia), else None."""
-        layer = self.layer(l)
+        layer = self.layer(li)
         plain = (isinstance(layer.linear, DualStepMap) and layer.linear.beta == 1.0
                  and layer.skip_from == [0] and isinstance(layer.skips[0], InjectionMap))
         return layer.linear.op if plain else None
@@ -245,12 +237,12 @@ class DFBPNN(LiftedNetwork):
     def preactivations(self, ls, states):
         r"""Pre-activations of several layers; the plain DFB steps among them (independent
         layers of one colour group) in one grouped computation, see :func:`dual_steps`."""
-        plain = [l for l in ls if self._plain_step(l) is not None]
+        plain = [li for li in ls if self._plain_step(li) is not None]
         if len(plain) < 2:
             return super().preactivations(ls, states)
-        batched = dict(zip(plain, dual_steps([self._plain_step(l) for l in plain],
-                                             [states[l - 1] for l in plain], states[0])))
-        return [batched[l] if l in batched else self.preactivation(l, states) for l in ls]
+        batched = dict(zip(plain, dual_steps([self._plain_step(li) for li in plain],
+                                             [states[li - 1] for li in plain], states[0])))
+        return [batched[li] if li in batched else self.preactivation(li, states) for li in ls]
 
     def adjoints(self, terms):
         r""":math:`M_{r,m}^\top g`; those of the plain dual steps (symmetric maps

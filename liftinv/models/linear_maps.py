@@ -23,9 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _batch_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a * b).flatten(1).sum(1)
+from .power import power_iteration
 
 
 class LinearMap(nn.Module):
@@ -65,7 +63,8 @@ class LinearMap(nn.Module):
     def op_norm_sq(
         self, x_shape: tuple[int, ...], vec: torch.Tensor | None = None, n_iter: int = 1
     ) -> tuple[float, torch.Tensor | None]:
-        r"""Estimate :math:`\|A_\theta\|_2^2` by power iteration on :math:`A^\top A`.
+        r"""Estimate :math:`\|A_\theta\|_2^2` by power iteration on :math:`A^\top A`
+        (:func:`~liftinv.models.power.power_iteration`).
 
         ``vec`` is the warm start (the vector returned by the previous call), so one
         iteration per call tracks a slowly changing :math:`\theta`; a cold start
@@ -74,19 +73,10 @@ class LinearMap(nn.Module):
         true value; solvers that take steps :math:`1/L` stay within the :math:`2/L`
         descent bound.
         """
-        p = next(self.parameters())
-        shape = (1,) + tuple(x_shape)
-        if vec is None or vec.shape != shape:
-            gen = torch.Generator().manual_seed(0)
-            vec = torch.randn(shape, generator=gen, dtype=p.dtype).to(p.device)
-            n_iter = max(n_iter, 20)
-        est = 0.0
-        for _ in range(n_iter):
-            vec = vec / vec.norm().clamp_min(1e-30)
-            w = self.A_adjoint(self.A(vec), x_shape)
-            est = float(_batch_dot(vec, w))
-            vec = w
-        return est, vec / vec.norm().clamp_min(1e-30)
+        like = next(self.parameters())
+        est, vec = power_iteration(lambda v: self.A_adjoint(self.A(v), x_shape), vec, n_iter,
+                                   shape=(1,) + tuple(x_shape), like=like, seed=0, cold_iters=20)
+        return float(est), vec
 
     def exact_norm_sq(self, x_shape: tuple[int, ...]) -> float:
         r""":math:`\|A\|_2^2` to high accuracy (many cold power iterations); for tests."""

@@ -19,7 +19,7 @@ which the solvers update together.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -81,23 +81,23 @@ class LiftedNetwork(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.in_shape = tuple(int(s) for s in in_shape)
         shapes = [self.in_shape]
-        for l, layer in enumerate(self.layers, start=1):
-            out = layer.linear.out_shape(shapes[l - 1])
+        for li, layer in enumerate(self.layers, start=1):
+            out = layer.linear.out_shape(shapes[li - 1])
             for s, amap in zip(layer.skip_from, layer.skips):
-                if not 0 <= s <= l - 2:
-                    raise ValueError(f"Layer {l}: skip source {s} must be in [0, {l - 2}]")
+                if not 0 <= s <= li - 2:
+                    raise ValueError(f"Layer {li}: skip source {s} must be in [0, {li - 2}]")
                 skip_out = amap.out_shape(shapes[s])
                 if tuple(skip_out) != tuple(out):
                     raise ValueError(
-                        f"Layer {l}: skip output {tuple(skip_out)} does not match {tuple(out)}"
+                        f"Layer {li}: skip output {tuple(skip_out)} does not match {tuple(out)}"
                     )
             shapes.append(tuple(out))
         #: per-sample shapes of x_0 .. x_L
         self.state_shapes: list[tuple[int, ...]] = shapes
         self._readers = {m: [] for m in range(len(shapes))}
-        for l in range(1, self.depth + 1):
-            for m, amap in self.sources(l):
-                self._readers[m].append((l, amap))
+        for li in range(1, self.depth + 1):
+            for m, amap in self.sources(li):
+                self._readers[m].append((li, amap))
         self.aux_groups: list[list[int]] = self._colour_hidden_states()
 
     # -- structure ------------------------------------------------------------------
@@ -110,17 +110,17 @@ class LiftedNetwork(nn.Module):
     def out_shape(self) -> tuple[int, ...]:
         return self.state_shapes[-1]
 
-    def layer(self, l: int) -> Layer:
-        """Layer ``l`` (1-based, as in the maths)."""
-        return self.layers[l - 1]
+    def layer(self, li: int) -> Layer:
+        """Layer ``li`` (1-based: layer :math:`l` of the maths)."""
+        return self.layers[li - 1]
 
-    def activation(self, l: int) -> ProxActivation:
-        return self.layers[l - 1].activation
+    def activation(self, li: int) -> ProxActivation:
+        return self.layers[li - 1].activation
 
-    def sources(self, l: int) -> list[tuple[int, LinearMap]]:
-        """``[(state index, map)]`` read by layer ``l``."""
-        layer = self.layer(l)
-        return [(l - 1, layer.linear)] + list(zip(layer.skip_from, layer.skips))
+    def sources(self, li: int) -> list[tuple[int, LinearMap]]:
+        """``[(state index, map)]`` read by layer ``li``."""
+        layer = self.layer(li)
+        return [(li - 1, layer.linear)] + list(zip(layer.skip_from, layer.skips))
 
     def readers(self, m: int) -> list[tuple[int, LinearMap]]:
         """``[(layer index, map)]`` of the layers whose pre-activation reads state ``m``."""
@@ -130,8 +130,8 @@ class LiftedNetwork(nn.Module):
         """Greedy colouring of x_1..x_{L-1}: two states touching one penalty differ in colour."""
         hidden = range(1, self.depth)
         neighbours = {m: set() for m in hidden}
-        for l in range(1, self.depth + 1):
-            members = [m for m, _ in self.sources(l)] + [l]
+        for li in range(1, self.depth + 1):
+            members = [m for m, _ in self.sources(li)] + [li]
             members = [m for m in members if 1 <= m <= self.depth - 1]
             for a in members:
                 neighbours[a].update(b for b in members if b != a)
@@ -147,16 +147,16 @@ class LiftedNetwork(nn.Module):
         sizes that depend on the weights, as unrolled networks do); nothing here."""
 
     # -- evaluation -------------------------------------------------------------------
-    def preactivation(self, l: int, states: Sequence[torch.Tensor]) -> torch.Tensor:
+    def preactivation(self, li: int, states: Sequence[torch.Tensor]) -> torch.Tensor:
         r""":math:`v_l` from the states list ``[x_0, x_1, ...]``."""
-        layer = self.layer(l)
-        return layer(states[l - 1], *(states[s] for s in layer.skip_from))
+        layer = self.layer(li)
+        return layer(states[li - 1], *(states[s] for s in layer.skip_from))
 
     def preactivations(self, ls: Sequence[int], states: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         r""":math:`[v_l]_{l\in ls}` of layers evaluated together (the readers of one colour
         group of an auxiliary sweep).  One by one here; networks whose layers share
         shapes override it to batch them (:class:`~liftinv.models.DFBPNN`)."""
-        return [self.preactivation(l, states) for l in ls]
+        return [self.preactivation(li, states) for li in ls]
 
     def adjoints(self, terms: Sequence[tuple[int, int, torch.Tensor]]) -> list[torch.Tensor]:
         r""":math:`M_{r,m}^\top g` for each ``(r, m, g)``: the map by which layer ``r`` reads
@@ -169,11 +169,11 @@ class LiftedNetwork(nn.Module):
     def forward_states(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """States ``[x_0 .. x_{L-1}]`` and pre-activations ``[v_1 .. v_L]`` of a forward pass."""
         states, preacts = [x], []
-        for l in range(1, self.depth + 1):
-            v = self.preactivation(l, states)
+        for li in range(1, self.depth + 1):
+            v = self.preactivation(li, states)
             preacts.append(v)
-            if l < self.depth:
-                states.append(self.activation(l)(v))
+            if li < self.depth:
+                states.append(self.activation(li)(v))
         return states, preacts
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:

@@ -4,5 +4,7 @@ from .aux_memory import AuxMemory, aux_bytes
 from .backprop import Backprop
 from .bcd import BCD, ISGM
 from .fit import History, accuracy, evaluate, fit
+from .strategies import Adam, ForwardAux, KeptAux, PenaltySchedule, ProxGrad
 
-__all__ = ["BCD", "ISGM", "Backprop", "AuxMemory", "aux_bytes", "fit", "evaluate", "accuracy", "History"]
+__all__ = ["BCD", "ISGM", "Backprop", "AuxMemory", "aux_bytes", "fit", "evaluate", "accuracy", "History",
+           "ProxGrad", "Adam", "ForwardAux", "KeptAux", "PenaltySchedule"]

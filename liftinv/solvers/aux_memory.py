@@ -1,4 +1,4 @@
-r"""Per-sample storage of the auxiliaries between visits (true lifted BCD, ``aux='keep'``).
+r"""Per-sample storage of the auxiliaries between visits (true lifted BCD, ``aux=KeptAux()``).
 
 Memory: the hidden states :math:`x_1,\dots,x_{L-1}` of every sample,
 
@@ -19,20 +19,18 @@ them:
   (the file is created in ``path``, default the temporary folder, and unlinked at once, so
   nothing is left behind).
 
-Rebuilding them by a forward pass per mini-batch (``aux='forward'``) needs no storage.
+Rebuilding them by a forward pass per mini-batch (``aux=ForwardAux()``) needs no storage.
 
 A step's working memory comes on top.  With :math:`u = sb\,FP^2` bytes (one hidden state
-of a mini-batch of :math:`s` patches), the peaks measured on the CPU
-(``benchmarks/step_memory.py``: K = 5, 10, 20, F = 32, s = 32, P = 40; fitted slopes 3.04
-and 2.04 per layer, constants 4.5) fit
+of a mini-batch of :math:`s` patches),
 
 .. math::
     M_\text{lifted step} \approx (3K + 5)\,u,\qquad M_\text{backprop step} \approx (2K + 5)\,u :
 
 backprop keeps each layer's input and pre-activation for its backward pass; the lifted
 step keeps the states, their cached pre-activations and, while it takes the weight
-gradients, one more pre-activation per layer.  Kept auxiliaries add :math:`M_\text{keep}`
-(``bench scale`` measured 500 MB for the formula's 500 MB, n = 256, K = 10, F = 32).
+gradients, one more pre-activation per layer.  Kept auxiliaries add :math:`M_\text{keep}`.
+``benchmarks/step_memory.py`` measures both peaks against these formulas.
 """
 
 from __future__ import annotations

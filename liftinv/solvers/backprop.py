@@ -53,7 +53,8 @@ class Backprop:
     """Adam on :math:`\\frac1s\\sum_i B_{\\sigma_L}(y^i, N_\\Theta(x_0^i))` by autograd.
 
     ``model`` is a lifted problem or network, or any ``nn.Module`` (trained on
-    :class:`SquaredError`, the same loss as an identity last layer).
+    :class:`SquaredError`, the same loss as an identity last layer).  Frozen parameters
+    (``requires_grad=False``) are not handed to Adam and stay unchanged.
 
     ``step_batch`` returns the batch loss under the keys the lifted solvers use
     (``lifted`` equals the loss, ``violation`` is 0: there are no auxiliaries).
@@ -74,9 +75,8 @@ class Backprop:
         else:
             self.problem = SquaredError(model)
         self.network = self.problem.network
-        self.optimizer = torch.optim.Adam(
-            self.network.parameters(), lr=lr, betas=betas, weight_decay=weight_decay
-        )
+        trainable = [p for p in self.network.parameters() if p.requires_grad]  # frozen ones stay
+        self.optimizer = torch.optim.Adam(trainable, lr=lr, betas=betas, weight_decay=weight_decay)
 
     def prepare(self, n_samples: int) -> None:
         """Backprop keeps no per-sample state; in data-parallel training the loss is

@@ -1,27 +1,32 @@
 r"""Block-coordinate descent for lifted training, as a ``torch.optim.Optimizer``.
 
-One call of :meth:`BCD.step_batch` on a mini-batch :math:`(x_0, y)`:
+One call of :meth:`BCD.step` (or :meth:`BCD.step_batch`) on a mini-batch :math:`(x_0, y)`
+of :math:`s` samples::
 
-1. auxiliaries :math:`X` from a forward pass (``aux='forward'``), or the ones kept
-   for these samples from their last visit (``aux='keep'``, true lifted BCD);
-2. ``inner_iters`` times: ``aux_iters`` proximal-gradient sweeps over the
-   auxiliary blocks (see :class:`~liftinv.lifting.LiftedProblem`), then one step on
-   every weight block :math:`\theta_l` with the :math:`\sigma`-free gradient.
+    X <- forward pass of x_0                      (aux = ForwardAux())
+      or the auxiliaries kept for these samples   (aux = KeptAux(); a forward pass on first visit)
+    Theta_k <- Theta                              (anchor, only if prox_weight > 0)
+    repeat inner_iters times:
+        repeat aux_iters times:
+            for each group of auxiliary blocks (order):            (LiftedProblem.aux_sweep)
+                x_m <- prox_{mu lam_m P_m(., v_m)}(x_m - mu grad_{x_m} E),  mu = step_scale / L_m
+        g_l <- grad_{theta_l} E(Theta, X) + prox_weight (theta_l - theta_l^k)   (no sigma' needed)
+        theta_l <- weight step (ProxGrad or Adam) with g_l, for every layer l
+        lam_l <- min(growth lam_l, max)                            (PenaltySchedule)
 
-Weight-block updates (one parameter group per layer):
+with :math:`\mathcal E` the lifted objective of :class:`~liftinv.lifting.LiftedProblem`,
+:math:`L_m = \sum_r\lambda_r\kappa_r\|M_{r,m}\|^2` the auxiliary blocks' Lipschitz constants
+and, for :class:`~liftinv.solvers.strategies.ProxGrad`, :math:`L_\theta =
+\lambda_l\kappa_l\|J_l\|^2/s + \text{prox\_weight}` the weight blocks' (warm-started power
+iterations, refreshed every ``lipschitz_every`` steps).  ``prox_weight`` :math:`= 1/\tau > 0`
+adds :math:`\tfrac1{2\tau}\|\Theta - \Theta^k\|^2`, anchored at the weights the batch started
+from: the implicit stochastic gradient method (:class:`ISGM`).
 
-* ``'prox-grad'``: :math:`\theta \leftarrow \mathrm{prox}_{\gamma R}(\theta - \gamma\nabla_\theta\mathcal E)`
-  with :math:`\gamma = \text{step\_scale}/L_\theta`, :math:`L_\theta = \lambda_l\kappa_l\|J_l\|^2/s
-  (+ 1/\tau)` from a warm-started power iteration, :math:`R = \tfrac{wd}2\|\theta\|^2`;
-  ``momentum='heavy-ball'`` adds :math:`\beta(\theta^k - \theta^{k-1})`;
-  ``momentum='nesterov'`` takes the gradient at
-  :math:`\hat\theta = \theta^k + \beta_k(\theta^k - \theta^{k-1})` with the FISTA
-  sequence :math:`\beta_k = (t_{k-1}-1)/t_k` (or a constant ``beta``);
-* ``'adam'``: Adam on the same gradients (learning rate ``lr``).
-
-``prox_weight`` :math:`= 1/\tau > 0` adds the proximal term
-:math:`\tfrac1{2\tau}\|\Theta - \Theta^k\|^2` anchored at the weights the batch started
-from: that is the implicit stochastic gradient method (see :class:`ISGM`).
+Every setting is a hyperparameter of the optimizer: it lives in ``defaults`` and in every
+parameter group (one per layer), is read from the groups at each step (so
+``torch.optim.lr_scheduler`` drives Adam's ``lr``) and is saved by ``state_dict``.  The
+settings of the whole solver (all but the weight step's and ``prox_weight``) must agree
+between the groups.
 """
 
 from __future__ import annotations
@@ -29,120 +34,200 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.optim.adam import adam as _adam
 
 from ..distributed import all_reduce_scalars, all_reduce_sum_, broadcast_module_
 from ..lifting.problem import LiftedProblem
 from .aux_memory import AuxMemory
+from .strategies import (
+    MOMENTA,
+    WEIGHTS,
+    Adam,
+    ForwardAux,
+    KeptAux,
+    PenaltySchedule,
+    ProxGrad,
+    as_aux,
+    as_schedule,
+    as_weights,
+)
 
-_WEIGHT_UPDATES = ("prox-grad", "adam")
-_MOMENTA = (None, "nesterov", "heavy-ball")
+#: settings of the whole solver: every parameter group holds the same value
+SHARED = ("weights", "aux", "aux_storage", "aux_path", "lam_growth", "lam_max", "order", "layer_batching",
+          "aux_iters", "inner_iters", "lipschitz_every", "monitor_every", "exact_norms", "step_scale")
+#: settings that may differ between layers (parameter groups)
+PER_LAYER = {"prox-grad": ("momentum", "beta", "weight_decay", "prox_weight"),
+             "adam": ("lr", "betas", "eps", "weight_decay", "prox_weight")}
+
+
+def _check_solver_settings(s: dict) -> None:
+    """Validate the settings of a parameter group (raises ``ValueError``)."""
+    if s["weights"] not in WEIGHTS:
+        raise ValueError(f"weights must be one of {tuple(WEIGHTS)}, got {s['weights']!r}")
+    if s["weights"] == "prox-grad" and s.get("momentum") not in MOMENTA:
+        raise ValueError(f"momentum must be one of {MOMENTA}, got {s.get('momentum')!r}")
+    if s["layer_batching"] and s["order"] != "even-odd":
+        raise ValueError("layer_batching needs order='even-odd' (the backward order updates one layer at a time)")
+    if not 0 < s["step_scale"] < 2:
+        raise ValueError(f"step_scale must lie in (0, 2), got {s['step_scale']}")
+    if min(s["aux_iters"], s["inner_iters"], s["lipschitz_every"], s["monitor_every"]) < 1:
+        raise ValueError("aux_iters, inner_iters, lipschitz_every and monitor_every must be >= 1")
+    if s["prox_weight"] < 0 or s["weight_decay"] < 0:
+        raise ValueError("prox_weight and weight_decay must be >= 0")
 
 
 class BCD(torch.optim.Optimizer):
-    """Lifted block-coordinate descent over auxiliaries and weights.
+    """Lifted block-coordinate descent over auxiliaries and weights (see the module doc).
 
     Parameters
     ----------
     problem: the :class:`LiftedProblem` (network, penalty, layer weights).
-    weight_update: ``'prox-grad'`` (Lipschitz steps) or ``'adam'``.
-    momentum: ``None``, ``'nesterov'`` or ``'heavy-ball'`` (prox-grad only).
-    beta: momentum coefficient; ``None`` gives FISTA's sequence (Nesterov) or 0.9.
-    lr, betas, eps: Adam's settings.
-    weight_decay: :math:`wd` in :math:`R(\\theta) = \\tfrac{wd}2\\|\\theta\\|^2`.
-    aux_iters: auxiliary sweeps per inner iteration.
+    weights: the weight step, :class:`~liftinv.solvers.strategies.ProxGrad` (Lipschitz
+        steps, optional momentum) or :class:`~liftinv.solvers.strategies.Adam`, or its
+        name (``'prox-grad'``, ``'adam'``) for the default settings.
+    aux: :class:`~liftinv.solvers.strategies.ForwardAux` (rebuilt per mini-batch) or
+        :class:`~liftinv.solvers.strategies.KeptAux` (kept per sample), or ``'forward'`` /
+        ``'keep'``.
+    schedule: the penalty weights' continuation,
+        :class:`~liftinv.solvers.strategies.PenaltySchedule` (fixed by default).
     order: ``'even-odd'`` (independent groups, parallel) or ``'backward'`` (last
         hidden layer to first); see :meth:`LiftedProblem.aux_order`.
     layer_batching: with ``order='even-odd'``, update the blocks of a colour group in
         one batched call across layers (grouped convolutions for the DFB-PNN); same
         iterates up to rounding, see :meth:`LiftedProblem.aux_sweep`.
+    aux_iters: auxiliary sweeps per inner iteration.
     inner_iters: (auxiliary sweeps, weight step) alternations per mini-batch.
-    step_scale: multiplies every :math:`1/L` step (keep it below 2).
     lipschitz_every: refresh the Lipschitz estimates (operator norms of the maps,
         weight-block constants) every this many steps; 1 tracks them exactly.
-    lam_growth, lam_max: continuation of the penalty weights: after every step
-        :math:`\\lambda_l \\leftarrow \\min(\\text{lam\\_growth}\\,\\lambda_l, \\text{lam\\_max})`
-        (the quadratic-penalty method's :math:`\\mu\\to\\infty`: as the weights grow the
-        auxiliaries stay closer to the forward pass and the sigma-free weight gradients
-        approach the loss's).  1 (the default) keeps them fixed.
     monitor_every: evaluate the lifted objective and violation every this many
         steps (they cost about one forward pass); other steps return ``{}``.
     prox_weight: :math:`1/\\tau` of the ISGM proximal term (0 disables it).
-    aux: ``'forward'`` (rebuilt per mini-batch) or ``'keep'`` (kept per sample).
-    aux_storage, aux_path: where kept auxiliaries live: ``'device'`` (with the network),
-        ``'pinned'`` (page-locked CPU memory) or ``'mmap'`` (a memory-mapped file in the
-        folder ``aux_path``, default a temporary one); see :class:`AuxMemory`.
     exact_norms: operator norms to convergence instead of one warm iteration (tests).
+
+    Frozen parameters (``requires_grad=False``) are left unchanged: they belong to no
+    parameter group and are constants of the lifted objective.
     """
 
     def __init__(
         self,
         problem: LiftedProblem,
         *,
-        weight_update: str = "prox-grad",
-        momentum: str | None = None,
-        beta: float | None = None,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        aux_iters: int = 1,
+        weights: ProxGrad | Adam | str | dict = "prox-grad",
+        aux: ForwardAux | KeptAux | str | dict = "forward",
+        schedule: PenaltySchedule | dict | None = None,
         order: str = "even-odd",
         layer_batching: bool = False,
+        aux_iters: int = 1,
         inner_iters: int = 1,
-        step_scale: float = 1.0,
         lipschitz_every: int = 1,
-        prox_weight: float = 0.0,
-        aux: str = "forward",
-        aux_storage: str = "device",
-        aux_path: str | None = None,
-        exact_norms: bool = False,
         monitor_every: int = 1,
-        lam_growth: float = 1.0,
-        lam_max: float = float("inf"),
+        prox_weight: float = 0.0,
+        exact_norms: bool = False,
     ) -> None:
-        if weight_update not in _WEIGHT_UPDATES:
-            raise ValueError(f"weight_update must be one of {_WEIGHT_UPDATES}, got {weight_update!r}")
-        if momentum not in _MOMENTA:
-            raise ValueError(f"momentum must be one of {_MOMENTA}, got {momentum!r}")
-        if momentum is not None and weight_update == "adam":
-            raise ValueError("momentum applies to weight_update='prox-grad'; Adam has its own")
-        if layer_batching and order != "even-odd":
-            raise ValueError("layer_batching needs order='even-odd' (the backward order updates one layer at a time)")
-        if aux not in ("forward", "keep"):
-            raise ValueError(f"aux must be 'forward' or 'keep', got {aux!r}")
-        if not 0 < step_scale < 2:
-            raise ValueError(f"step_scale must lie in (0, 2), got {step_scale}")
-        if lam_growth < 1 or lam_max <= 0:
-            raise ValueError(f"lam_growth must be >= 1 and lam_max > 0, got {lam_growth}, {lam_max}")
-        if min(aux_iters, inner_iters, lipschitz_every, monitor_every) < 1 or prox_weight < 0 or weight_decay < 0:
-            raise ValueError("aux_iters, inner_iters, lipschitz_every >= 1; prox_weight, weight_decay >= 0")
+        weights, aux, schedule = as_weights(weights), as_aux(aux), as_schedule(schedule)
+        defaults = dict(
+            weights=weights.name, **weights.hyperparameters(),
+            aux=aux.name, **{f"aux_{k}": v for k, v in aux.hyperparameters().items()},
+            lam_growth=float(schedule.growth), lam_max=float(schedule.max),
+            order=order, layer_batching=bool(layer_batching), aux_iters=int(aux_iters),
+            inner_iters=int(inner_iters), lipschitz_every=int(lipschitz_every),
+            monitor_every=int(monitor_every), prox_weight=float(prox_weight), exact_norms=bool(exact_norms),
+        )
+        defaults.setdefault("step_scale", 1.0)  # Adam: the auxiliary steps are 1/L_m
+        _check_solver_settings(defaults)
+        problem.aux_order(order)  # validates
         self.problem = problem
         self.network = problem.network
-        nonlinear = [l for l in range(1, problem.depth + 1) if not self.network.layer(l).params_linear]
-        if weight_update == "prox-grad" and nonlinear:
+        nonlinear = [li for li in range(1, problem.depth + 1) if not self.network.layer(li).params_linear]
+        if weights.name == "prox-grad" and nonlinear:
             raise ValueError(
                 f"Layers {nonlinear} are not linear in their parameters, so their weight blocks have "
-                "no Lipschitz constant by power iteration; use weight_update='adam'"
+                "no Lipschitz constant by power iteration; use weights=Adam() (or 'adam')"
             )
         groups = []
-        for l in range(1, problem.depth + 1):
-            params = [p for p in self.network.layer(l).parameters() if p.requires_grad]
+        for li in range(1, problem.depth + 1):
+            params = [p for p in self.network.layer(li).parameters() if p.requires_grad]
             if params:
-                groups.append({"params": params, "layer": l})
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, prox_weight=prox_weight)
+                groups.append({"params": params, "layer": li})
         super().__init__(groups, defaults)
-        self.weight_update, self.momentum, self.beta = weight_update, momentum, beta
-        problem.aux_order(order)  # validates
-        self.layer_batching = layer_batching
-        self.aux_iters, self.inner_iters, self.order = aux_iters, inner_iters, order
-        self.step_scale, self.lipschitz_every = step_scale, lipschitz_every
-        self.aux, self.exact_norms, self.monitor_every = aux, exact_norms, monitor_every
-        self.aux_storage, self.aux_path = aux_storage, aux_path
-        self.lam_growth, self.lam_max = float(lam_growth), float(lam_max)
         self._norms: dict | None = None
         self.memory: AuxMemory | None = None
         self._pending: tuple | None = None
+        self._stats: dict = {}
         self._steps = 0
+
+    # -- settings -------------------------------------------------------------------------------
+    def settings(self) -> dict:
+        """The solver-wide settings, read from the parameter groups (which must agree)."""
+        first = self.param_groups[0]
+        for group in self.param_groups[1:]:
+            for key in SHARED:
+                if group.get(key) != first.get(key):
+                    raise ValueError(
+                        f"{key!r} is a setting of the whole solver, but parameter groups hold "
+                        f"{first.get(key)!r} and {group.get(key)!r} (layer {group.get('layer')})"
+                    )
+        return {key: first[key] for key in SHARED if key in first}
+
+    @property
+    def config(self) -> dict:
+        """The solver's settings as plain (JSON-able) data, for checkpoints and reports.
+
+        ``BCD.from_config(problem, solver.config)`` builds the same solver; settings that
+        differ between layers are listed under ``'layers'`` (layer -> settings).
+        """
+        s, first = self.settings(), self.param_groups[0]
+        keys = [f.name for f in WEIGHTS[s["weights"]].__dataclass_fields__.values()]
+        wvals = {k: first[k] for k in keys}
+        weights = WEIGHTS[s["weights"]](**wvals).to_dict()
+        aux = {"name": s["aux"], **{k[4:]: s[k] for k in ("aux_storage", "aux_path") if k in s}}
+        out = {
+            "solver": type(self).__name__, "weights": weights, "aux": aux,
+            "schedule": PenaltySchedule(s["lam_growth"], s["lam_max"]).to_dict(),
+            **{k: s[k] for k in ("order", "layer_batching", "aux_iters", "inner_iters", "lipschitz_every",
+                                 "monitor_every", "exact_norms")},
+            "prox_weight": first["prox_weight"],
+        }
+        per_layer = PER_LAYER[s["weights"]]
+        layers = {}
+        for group in self.param_groups[1:]:
+            diff = {k: (list(group[k]) if isinstance(group[k], tuple) else group[k])
+                    for k in per_layer if group[k] != first[k]}
+            if diff:
+                layers[str(group["layer"])] = diff
+        if layers:
+            out["layers"] = layers
+        return out
+
+    @classmethod
+    def from_config(cls, problem: LiftedProblem, config: dict) -> BCD:
+        """The solver that :attr:`config` describes (``'solver'`` may name :class:`ISGM`)."""
+        config = dict(config)
+        kind = config.pop("solver", cls.__name__)
+        target = {"BCD": BCD, "ISGM": ISGM}.get(kind, cls)
+        layers = config.pop("layers", {})
+        if target is ISGM:
+            config.pop("prox_weight", None)
+            config.setdefault("tau", 1.0)
+        solver = target(problem, **config)
+        for group in solver.param_groups:
+            for k, v in layers.get(str(group["layer"]), {}).items():
+                group[k] = tuple(v) if k == "betas" else v
+        return solver
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """torch's, then fills settings missing from an older state (from ``defaults``) and
+        converts an older per-layer Adam step count (``adam_step``) to torch's per-tensor ``step``."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            for k, v in self.defaults.items():
+                group.setdefault(k, v)
+            gstate = self.state.get(group["params"][0], {})
+            if "adam_step" in gstate:
+                k = float(gstate.pop("adam_step"))
+                for p in group["params"]:
+                    if "exp_avg" in self.state[p]:
+                        self.state[p]["step"] = torch.tensor(k, dtype=torch.float32)
 
     # -- data-set bookkeeping ------------------------------------------------------------
     def prepare(self, n_samples: int) -> None:
@@ -151,8 +236,9 @@ class BCD(torch.optim.Optimizer):
         to every rank first)."""
         broadcast_module_(self.network)
         self.network.refresh()
-        if self.aux == "keep":
-            self.memory = AuxMemory(self.network, n_samples, storage=self.aux_storage, path=self.aux_path)
+        s = self.settings()
+        if s["aux"] == "keep":
+            self.memory = AuxMemory(self.network, n_samples, storage=s["aux_storage"], path=s["aux_path"])
 
     # -- torch.optim.Optimizer contract -----------------------------------------------------
     def set_batch(self, x0: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None) -> None:
@@ -160,7 +246,11 @@ class BCD(torch.optim.Optimizer):
         self._pending = (x0, y, index)
 
     def step(self, closure=None):
-        """One lifted update on the batch given by :meth:`set_batch` (gradients are ignored)."""
+        """One lifted update on the batch given by :meth:`set_batch` (gradients are ignored).
+
+        Returns the closure's loss (``None`` without one); the lifted statistics of the
+        step are in :attr:`last_stats`.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -169,17 +259,27 @@ class BCD(torch.optim.Optimizer):
             raise RuntimeError("BCD.step() needs a batch: call set_batch(x0, y) first, or step_batch(x0, y)")
         x0, y, index = self._pending
         self._pending = None
-        self.step_batch(x0, y, index)
+        self._stats = self._lifted_step(x0, y, index)
         return loss
 
-    # -- the lifted step ----------------------------------------------------------------------
+    @property
+    def last_stats(self) -> dict:
+        """``{'lifted': ..., 'violation': ...}`` of the last step (``{}`` if not monitored)."""
+        return self._stats
+
     def step_batch(self, x0: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None) -> dict:
-        """One BCD update on a mini-batch.
+        """One BCD update on a mini-batch (:meth:`set_batch` then :meth:`step`).
 
         Returns ``{'lifted': ..., 'violation': ...}`` at the auxiliaries reached (every
         ``monitor_every`` steps, else ``{}``).
         """
-        problem = self.problem
+        self.set_batch(x0, y, index)
+        self.step()
+        return self._stats
+
+    # -- the lifted step ----------------------------------------------------------------------
+    def _lifted_step(self, x0: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None) -> dict:
+        problem, s = self.problem, self.settings()
         problem.check_batch(x0, y)
         saved_lam = self._solver_state.get("lam")
         if saved_lam is not None:  # a continued schedule (e.g. after load_state_dict)
@@ -190,29 +290,29 @@ class BCD(torch.optim.Optimizer):
         else:
             states, cache = problem.init_aux(x0)
         anchor = None
-        if self.defaults["prox_weight"] > 0:
+        if any(g["prox_weight"] > 0 for g in self.param_groups):
             anchor = [[p.detach().clone() for p in g["params"]] for g in self.param_groups]
         n_total = int(all_reduce_scalars([y.shape[0]])[0])  # the global batch (all ranks)
+        exact, every = s["exact_norms"], s["lipschitz_every"]
         stats: dict = {}
-        for it in range(self.inner_iters):
-            if self._norms is None or self._steps % self.lipschitz_every == 0 or self.exact_norms:
-                self._norms = problem.map_norms(self._norm_vecs(), exact=self.exact_norms)
-            norms = self._norms
-            for _ in range(self.aux_iters):
-                problem.aux_sweep(states, y, cache, norms, self.step_scale, self.order, self.layer_batching)
-            if self.momentum == "nesterov":
+        for it in range(s["inner_iters"]):
+            if self._norms is None or self._steps % every == 0 or exact:
+                self._norms = problem.map_norms(self._norm_vecs(), exact=exact)
+            for _ in range(s["aux_iters"]):
+                problem.aux_sweep(states, y, cache, self._norms, s["step_scale"], s["order"], s["layer_batching"])
+            if s["weights"] == "prox-grad":
                 self._extrapolate()
             params = [p for g in self.param_groups for p in g["params"]]
             grads, cache = problem.weight_gradients(states, y, params, n_total)
             with torch.no_grad():
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
                 all_reduce_sum_(grads)  # data parallel: the ranks' shares of the mean gradient
-                if it == self.inner_iters - 1 and self._steps % self.monitor_every == 0:
+                if it == s["inner_iters"] - 1 and self._steps % s["monitor_every"] == 0:
                     stats = self._monitor(states, y, cache, n_total)
                 self._update_weights(grads, states, anchor, n_total)
                 self.network.refresh()
-                if self.lam_growth != 1.0:
-                    problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in problem.lam]
+                if s["lam_growth"] != 1.0:
+                    problem.lam = [min(lam * s["lam_growth"], s["lam_max"]) for lam in problem.lam]
                     self._solver_state["lam"] = list(problem.lam)  # for resuming
             cache = {}
             self._steps += 1
@@ -240,11 +340,14 @@ class BCD(torch.optim.Optimizer):
     # -- weight updates ------------------------------------------------------------------------
     @torch.no_grad()
     def _extrapolate(self) -> None:
+        """Nesterov's extrapolation of the groups with ``momentum='nesterov'`` (see ProxGrad)."""
         for group in self.param_groups:
+            if group.get("momentum") != "nesterov":
+                continue
             gstate = self.state[group["params"][0]]
             t_prev = gstate.get("t", 1.0)
             t = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t_prev**2))
-            beta = self.beta if self.beta is not None else (t_prev - 1.0) / t
+            beta = group["beta"] if group["beta"] is not None else (t_prev - 1.0) / t
             gstate["t"] = t
             for p in group["params"]:
                 st = self.state[p]
@@ -254,79 +357,66 @@ class BCD(torch.optim.Optimizer):
                     p.add_(p - prev, alpha=beta)
 
     def _lipschitz(self, group, states, batch: int) -> float:
-        l = group["layer"]
+        """:math:`L_\\theta` of a layer's weight block (refreshed every ``lipschitz_every`` steps)."""
+        li, s = group["layer"], self.param_groups[0]
         gstate = self.state[group["params"][0]]
-        if "lip" not in gstate or self._steps % self.lipschitz_every == 0 or self.exact_norms:
-            vecs = gstate.get("power")
-            cold = vecs is None or self.exact_norms
-            if cold:
-                gen = torch.Generator().manual_seed(l)
-                vecs = [torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device) for p in group["params"]]
-            n_iter = 200 if self.exact_norms else (10 if cold else 1)
-            est, gstate["power"] = self.problem.jacobian_norm_sq(l, states, vecs, n_iter)
-            pen = self.problem.penalty_of(l)
-            gstate["lip"] = self.problem.lam_of(l) * pen.curvature * est / batch
+        exact = s["exact_norms"]
+        if "lip" not in gstate or self._steps % s["lipschitz_every"] == 0 or exact:
+            vecs = None if exact else gstate.get("power")
+            est, gstate["power"] = self.problem.jacobian_norm_sq(li, states, vecs, 200 if exact else 1)
+            pen = self.problem.penalty_of(li)
+            gstate["lip"] = self.problem.lam_of(li) * pen.curvature * est / batch
         return gstate["lip"] + group["prox_weight"]
 
     @torch.no_grad()
     def _update_weights(self, grads, states, anchor, batch: int) -> None:
+        """One weight step on every layer from the lifted gradients ``grads`` (in the order of
+        the groups' parameters); ``anchor`` holds the ISGM proximal centres, or ``None``."""
         per_group, k = [], 0
         for gi, group in enumerate(self.param_groups):
             params = group["params"]
             gs = grads[k : k + len(params)]
             k += len(params)
-            if anchor is not None:
+            if anchor is not None and group["prox_weight"] > 0:
                 torch._foreach_add_(gs, torch._foreach_sub(params, anchor[gi]), alpha=group["prox_weight"])
             per_group.append((group, params, gs))
-        if self.weight_update == "adam":
+        if self.param_groups[0]["weights"] == "adam":
             self._adam_layers(per_group)
             return
+        step_scale = self.param_groups[0]["step_scale"]
         for group, params, gs in per_group:
-            gamma = self.step_scale / max(self._lipschitz(group, states, batch), 1e-12)
+            gamma = step_scale / max(self._lipschitz(group, states, batch), 1e-12)
             for p, g in zip(params, gs):
                 st = self.state[p]
-                if self.momentum == "heavy-ball":
+                if group["momentum"] == "heavy-ball":
                     prev = st.get("prev")
                     st["prev"] = p.detach().clone()
                     if prev is not None:
-                        p.add_(p - prev, alpha=0.9 if self.beta is None else self.beta)
+                        p.add_(p - prev, alpha=0.9 if group["beta"] is None else group["beta"])
                 p.add_(g, alpha=-gamma)
                 if group["weight_decay"] > 0:
                     p.div_(1.0 + gamma * group["weight_decay"])
 
     def _adam_layers(self, per_group) -> None:
-        """Adam on every layer's block at once: the layers are independent, so the groups
-        that share their settings are one set of ``foreach`` kernels (not one per layer)."""
+        """Adam (``torch.optim.adam.adam``, ``foreach``) on every layer's block: the layers are
+        independent, so the groups that share their settings are one set of kernels; each
+        tensor keeps its own step count, as in ``torch.optim.Adam``."""
         buckets: dict[tuple, list] = {}
         for group, params, gs in per_group:
             key = (group["lr"], tuple(group["betas"]), group["eps"], group["weight_decay"])
-            buckets.setdefault(key, []).append((group, params, gs))
-        for members in buckets.values():
-            for group, _, _ in members:  # the step count stays per layer (state_dict compatible)
-                gstate = self.state[group["params"][0]]
-                gstate["adam_step"] = gstate.get("adam_step", 0) + 1
-            first = members[0][0]
-            self._adam(first, [p for _, ps, _ in members for p in ps], [g for _, _, gs in members for g in gs],
-                       self.state[first["params"][0]]["adam_step"])
-
-    def _adam(self, group, params, grads, k: int) -> None:
-        """Adam (Kingma & Ba) at step ``k`` on the lifted gradients, vectorised over the tensors."""
-        b1, b2 = group["betas"]
-        if group["weight_decay"] > 0:
-            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-        for p in params:
-            st = self.state[p]
-            if "exp_avg" not in st:
-                st["exp_avg"], st["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
-        m = [self.state[p]["exp_avg"] for p in params]
-        v = [self.state[p]["exp_avg_sq"] for p in params]
-        torch._foreach_lerp_(m, grads, 1 - b1)
-        torch._foreach_mul_(v, b2)
-        torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
-        denom = torch._foreach_sqrt(v)
-        torch._foreach_div_(denom, math.sqrt(1 - b2**k))
-        torch._foreach_add_(denom, group["eps"])
-        torch._foreach_addcdiv_(params, m, denom, value=-group["lr"] / (1 - b1**k))
+            bucket = buckets.setdefault(key, [[], [], [], [], []])
+            for p, g in zip(params, gs):
+                st = self.state[p]
+                if "step" not in st:
+                    st["step"] = torch.tensor(0.0, dtype=torch.float32)
+                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                for lst, t in zip(bucket, (p, g, st["exp_avg"], st["exp_avg_sq"], st["step"])):
+                    lst.append(t)
+        for (lr, (b1, b2), eps, wd), (params, grads, m, v, steps) in buckets.items():
+            _adam(params, grads, m, v, [], steps, foreach=True, capturable=False, differentiable=False,
+                  fused=None, grad_scale=None, found_inf=None, has_complex=False, amsgrad=False,
+                  beta1=b1, beta2=b2, lr=lr, weight_decay=wd, eps=eps, maximize=False)
 
 
 class ISGM(BCD):
@@ -340,14 +430,26 @@ class ISGM(BCD):
 
     by ``inner_iters`` proximal-gradient alternations (auxiliaries initialised by a
     forward pass with :math:`\Theta^k`); the proximal term adds :math:`1/\tau` to each
-    weight block's Lipschitz constant.  The papers leave :math:`\tau`, the number of
-    inner iterations and the batch size open; the defaults here (``tau=1``,
-    ``inner_iters=5``) are ours.
+    weight block's Lipschitz constant (``prox_weight = 1/tau``).  The papers leave
+    :math:`\tau`, the number of inner iterations and the batch size open; the defaults
+    here (``tau=1``, ``inner_iters=5``) are ours.  Other keywords: as :class:`BCD`.
     """
 
     def __init__(self, problem: LiftedProblem, *, tau: float = 1.0, inner_iters: int = 5, **kwargs) -> None:
         if tau <= 0:
             raise ValueError(f"tau must be positive, got {tau}")
-        kwargs.setdefault("aux", "forward")
+        if "prox_weight" in kwargs:
+            raise ValueError("ISGM sets prox_weight = 1/tau; give tau instead")
         super().__init__(problem, inner_iters=inner_iters, prox_weight=1.0 / tau, **kwargs)
-        self.tau = tau
+
+    @property
+    def tau(self) -> float:
+        """:math:`\\tau = 1/\\text{prox\\_weight}` (of the first layer)."""
+        return 1.0 / self.param_groups[0]["prox_weight"]
+
+    @property
+    def config(self) -> dict:
+        out = super().config
+        out["tau"] = self.tau
+        out.pop("prox_weight")
+        return out

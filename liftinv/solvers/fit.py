@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -151,7 +151,8 @@ def fit(
         leave=False,
         mininterval=1.0 if sys.stderr.isatty() else 30.0,  # keep logs short
         # seconds advance in fractions: show whole ones
-        bar_format=None if epochs is not None else "{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}{postfix}]",
+        bar_format=None if epochs is not None
+        else "{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}{postfix}]",
     )
     stop = (epochs is not None and epoch >= epochs) or (time_budget is not None and elapsed >= time_budget)
     while not stop:
@@ -199,7 +200,8 @@ def fit(
         if epochs is not None:
             bar.update(1)
             stop = stop or epoch >= epochs
-        bar.set_postfix(objective=f"{record['lifted']:.4g}", **({"loss": f"{record['train_loss']:.4g}"} if eval_train else {}))
+        loss = {"loss": f"{record['train_loss']:.4g}"} if eval_train else {}
+        bar.set_postfix(objective=f"{record['lifted']:.4g}", **loss)
         if callback is not None and callback(record) is False:
             stop = True
     bar.close()

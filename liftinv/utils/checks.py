@@ -1,10 +1,26 @@
-"""Input validation shared by the public entry points: one clear error per mistake."""
+"""Input validation shared by the public entry points: one clear error per mistake.
+
+The toolbox's one home for generic validators (everything else imports them from here):
+
+* :func:`check_tensor`: a tensor of the expected per-sample shape, on the right device, finite;
+* :func:`check_image_range`: a finite floating tensor, optionally with values in [0, 1];
+* :func:`check_image`: the same for an image batch (C, H, W) or (B, C, H, W);
+* :func:`check_positive` / :func:`check_nonneg`: a finite number > 0 / a number >= 0;
+* :func:`resolve_device`: ``None``/``'cuda'``/``'cpu'`` as a usable ``torch.device``.
+
+Errors name the argument (``"{name}: ..."``) so a caller can tell which input was wrong.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+import numbers
+from collections.abc import Sequence
 
 import torch
+
+__all__ = ["check_image", "check_image_range", "check_nonneg", "check_positive", "check_tensor",
+           "resolve_device"]
 
 
 def check_tensor(
@@ -33,6 +49,69 @@ def check_tensor(
         )
     if finite and x.is_floating_point() and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or Inf values")
+
+
+def check_image_range(x: torch.Tensor, name: str = "image", *, unit_range: bool = True) -> torch.Tensor:
+    """Check that ``x`` is a floating tensor with finite values in [0, 1]; return it unchanged.
+
+    Raises ``TypeError`` for a non-tensor or an integer tensor, and ``ValueError`` (naming
+    ``name``) for NaN/Inf or (when ``unit_range``) values outside [0, 1].
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name}: expected a floating tensor with values in [0, 1], got dtype {x.dtype} "
+            "(convert uint8 images with x.float() / 255)"
+        )
+    if x.numel() == 0:
+        return x
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: contains NaN or Inf values")
+    if not unit_range:
+        return x
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"{name}: values in [{lo:g}, {hi:g}]; expected values in [0, 1]")
+    return x
+
+
+def check_image(x, name: str, *, unit_range: bool) -> torch.Tensor:
+    """Check that ``x`` is a finite float image tensor (C, H, W) or (B, C, H, W).
+
+    With ``unit_range`` the values must also lie in [0, 1]. Raises ``TypeError`` for a
+    non-tensor or a non-float tensor and ``ValueError`` for anything else, naming ``name``.
+    Returns ``x`` unchanged.
+    """
+    if isinstance(x, torch.Tensor) and x.ndim not in (3, 4):
+        raise ValueError(
+            f"{name}: expected shape (B, C, H, W) or (C, H, W), got {tuple(x.shape)} "
+            f"(add a channel dim to a grayscale (H, W) image with {name}[None])"
+        )
+    if isinstance(x, torch.Tensor) and x.numel() == 0:
+        raise ValueError(f"{name}: empty tensor of shape {tuple(x.shape)}")
+    return check_image_range(x, name, unit_range=unit_range)
+
+
+def check_positive(value, name: str) -> float:
+    """``value`` as a float; ``TypeError``/``ValueError`` naming ``name`` unless finite and > 0."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected a positive number, got {value!r}")
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a positive number, got {type(value).__name__}") from None
+    if not (math.isfinite(out) and out > 0.0):
+        raise ValueError(f"{name}: expected a finite number > 0, got {out!r}")
+    return out
+
+
+def check_nonneg(name: str, value) -> None:
+    """``ValueError`` unless a real ``value`` is >= 0 (tensors are not checked: they may be learned)."""
+    if isinstance(value, numbers.Real) and not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

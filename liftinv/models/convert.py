@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from ..activations import NotProximalError, get_activation
-from ..models.linear_maps import Conv2d, Dense, IdentityMap
-from ..models.network import Layer, LiftedNetwork
+from .linear_maps import Conv2d, Dense, IdentityMap
+from .network import Layer, LiftedNetwork
 
 __all__ = ["ConversionError", "from_sequential", "prefix_network", "as_lifted"]
 

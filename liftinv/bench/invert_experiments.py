@@ -1,4 +1,4 @@
-r"""The three inversion experiments of ``liftinv bench invert`` and ``demos/inversion.py``.
+r"""The inversion experiments of ``liftinv bench invert`` and ``demos/inversion.py``.
 
 1. :func:`perceptron_experiment`: a random ReLU perceptron
    :math:`N(u) = \max(0, Wu + b)`, :math:`W\in\mathbb R^{m\times n^2}`, entries i.i.d.
@@ -23,15 +23,16 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ..inversion.autoencoder import ENCODER_DEPTH, tile, untile
+from ..inversion.gradient import invert_gradient
+from ..inversion.lifted import invert_lifted
+from ..inversion.noise import noisy_code
+from ..inversion.regularisers import div2d
+from ..inversion.single_layer import bregman_distance_tv, invert_single_layer
 from ..metrics import psnr, ssim
+from ..models.convert import prefix_network
 from ..models.linear_maps import Dense
 from ..models.network import Layer, LiftedNetwork
-from .autoencoder import ENCODER_DEPTH, tile, untile
-from .convert import prefix_network
-from .gradient import invert_gradient
-from .lifted import invert_lifted
-from .single_layer import bregman_distance_tv, invert_single_layer
-from .regularisers import div2d
 
 
 def square_crops(images, size: int) -> torch.Tensor:
@@ -126,15 +127,6 @@ def perceptron_experiment(images, *, size: int = 64, m: int = 512, noise_scales=
             "theory_slope_bregman": 1.0, "seconds": seconds, "history": res.history,
             "estimates": res.x.detach().cpu(), "truth": u_rep.cpu()}
 
-
-
-def noisy_code(code: torch.Tensor, level: float, seed: int) -> torch.Tensor:
-    """Code plus Gaussian noise of relative level ``level`` (std = level x rms of each code),
-    projected onto the ReLU domain :math:`\\ge 0` (drawn once from ``seed``)."""
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(code.shape, generator=g).to(code)
-    rms = code.flatten(1).norm(dim=1).view(-1, *([1] * (code.dim() - 1))) / math.sqrt(code[0].numel())
-    return (code + level * rms * noise).clamp_min(0)
 
 
 def invert_tiles(enc: LiftedNetwork, image: torch.Tensor, y: torch.Tensor, method: dict, iters: int,
@@ -260,13 +252,14 @@ def denoiser_experiment(train_images, test_images, names, *, sigma: float = 25 /
     :math:`N(z)` or from the dual features of an intermediate layer (no regulariser:
     z is noise-like), lifted versus gradient inversion; PSNR against z (unclamped)."""
     from ..denoising.models import default_arch
-    from ..denoising.training import train_denoiser
+    from ..denoising.task import describe
     from ..models.dfb import DFBPNN
+    from ..restoration import TrainConfig, train_network
 
     arch = default_arch("dfb", 1, 40, depth, features)
     t0 = time.perf_counter()
-    trained, _ = train_denoiser("dfb", "lifted", sigma=sigma, images=train_images, arch=arch, budget=budget,
-                                device=device, seed=seed, progress=progress)
+    config = TrainConfig(trainer="lifted", budget=budget, seed=seed, device=None if device is None else str(device))
+    trained, _ = train_network(arch, describe(sigma), train_images, config, progress=progress)
     train_seconds = time.perf_counter() - t0
     net = DFBPNN((1, crop, crop), depth=depth, features=features, nu=arch["nu"]).to(next(trained.parameters()).device)
     net.load_state_dict(trained.state_dict())

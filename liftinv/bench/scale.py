@@ -32,14 +32,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import __version__
+from . import add_common_arguments, print_report
+
+HELP = "lifted vs backprop step throughput and memory, 1 vs N processes, kept-auxiliary memory"
 
 # torch is imported inside the functions: this module is loaded by ``liftinv --help``.
 
@@ -78,10 +78,11 @@ def _rss_mb(field: str = "VmHWM") -> float:
 def _batch(arch: dict, batch: int, sigma: float, seed: int = 0):
     import torch
 
-    from .data import load_embedded
-    from .denoising.training import training_patches
+    from ..data import load_embedded
+    from ..restoration import TrainConfig, training_patches
 
-    patches = training_patches(load_embedded("train"), patch=arch["patch"], max_patches=batch, seed=seed)
+    config = TrainConfig(patch=arch["patch"], max_patches=batch, seed=seed, epochs=1)
+    patches = training_patches(load_embedded("train"), config)
     noisy = patches + sigma * torch.randn(patches.shape, generator=torch.Generator().manual_seed(seed))
     return noisy, patches
 
@@ -98,9 +99,9 @@ def _time_trainer(trainer: str, arch: dict, batch: int, steps: int, device: str,
     """Worker: time ``steps`` steps of ``trainer`` (after warm-up) and write a JSON record."""
     import torch
 
-    from .denoising.models import build_denoiser
-    from .denoising.training import make_solver
-    from .distributed import all_reduce_scalars, rank, rank_device, world_size
+    from ..distributed import all_reduce_scalars, rank, rank_device, world_size
+    from ..restoration import TrainConfig, build_network, make_solver
+    from ..solvers import KeptAux
 
     dev = rank_device(device)
     x, y = _batch(arch, batch, 25 / 255, seed=rank())
@@ -110,10 +111,8 @@ def _time_trainer(trainer: str, arch: dict, batch: int, steps: int, device: str,
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         torch.cuda.reset_peak_memory_stats(dev)
-    torch.manual_seed(0)
-    solver = make_solver(trainer, build_denoiser(arch).to(dev))
-    if aux == "keep":
-        solver.aux, solver.aux_storage = "keep", storage
+    options = {"aux": KeptAux(storage=storage)} if aux == "keep" else {}
+    solver = make_solver(build_network(arch, device=dev, seed=0), TrainConfig(trainer=trainer, epochs=1), **options)
     solver.prepare(max(n_keep, batch))
     n_batches = max(n_keep // batch, 1)
     index = [torch.arange(i * batch, (i + 1) * batch, device=dev) for i in range(n_batches)]
@@ -164,7 +163,7 @@ def layer_batching(arch: dict, batch: int, device, repeats: int = 20) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from .models.same_conv import same_conv, same_conv_adjoint
+    from ..models.same_conv import same_conv, same_conv_adjoint
 
     dev = torch.device(device)
     g, f, c, k, p = (arch["depth"] + 1) // 2, arch["features"], arch["channels"], arch["kernel_size"], arch["patch"]
@@ -212,9 +211,8 @@ def solver_layer_batching(arch: dict, batch: int, device, repeats: int = 10) -> 
     group batched across its layers (:func:`liftinv.models.dfb.dual_steps`)."""
     import torch
 
-    from .denoising.bench import median_step_seconds
-    from .denoising.models import build_denoiser
-    from .denoising.training import make_solver
+    from ..restoration import TrainConfig, build_network, make_solver
+    from . import median_step_seconds
 
     dev = torch.device(device)
     x, y = _batch(arch, batch, 25 / 255)
@@ -222,8 +220,8 @@ def solver_layer_batching(arch: dict, batch: int, device, repeats: int = 10) -> 
     out = {}
     for name, order, batched in (("backward", "backward", False), ("even_odd_loop", "even-odd", False),
                                  ("even_odd_batched", "even-odd", True)):
-        torch.manual_seed(0)
-        solver = make_solver("lifted", build_denoiser(arch).to(dev), order=order, layer_batching=batched)
+        solver = make_solver(build_network(arch, device=dev, seed=0), TrainConfig(epochs=1), order=order,
+                             layer_batching=batched)
         solver.prepare(batch)
         out[name + "_seconds"] = median_step_seconds(solver, x, y, repeats, warmup=2)
     out["speedup"] = out["even_odd_loop_seconds"] / out["even_odd_batched_seconds"]
@@ -234,7 +232,7 @@ def _measure(trainer: str, arch: dict, batch: int, steps: int, device: str, npro
              threads: int = 1, malloc: str | None = None, **kwargs) -> dict:
     """Run :func:`_time_trainer` in ``nproc`` fresh processes and return rank 0's record;
     ``malloc`` sets their ``LIFTINV_MALLOC`` (see :mod:`liftinv.utils.allocator`)."""
-    from .distributed import launch
+    from ..distributed import launch
 
     saved = os.environ.get("LIFTINV_MALLOC")
     if malloc is not None:
@@ -263,15 +261,15 @@ def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, 
     """
     import torch
 
-    from .denoising.models import default_arch
-    from .utils.checks import resolve_device
+    from ..denoising.models import default_arch
+    from ..restoration import run_metadata, write_report
+    from ..utils.checks import resolve_device
 
     dev = resolve_device(device)
     gpu = dev.type == "cuda"
     arch = default_arch("dfb", 1, patch, depth or (20 if gpu else 10), features or (64 if gpu else 32))
     batch = batch or (128 if gpu else 32)
-    report = {"liftinv": __version__, "torch": torch.__version__, "platform": platform.platform(),
-              "python": sys.version.split()[0], "device": str(dev), "arch": arch, "batch": batch,
+    report = {"meta": run_metadata(dev), "device": str(dev), "arch": arch, "batch": batch,
               "steps": steps, "threads_per_process": threads, "steps_records": [], "parallel": [], "memory": []}
     for trainer in ("lifted", "backprop"):
         report["steps_records"].append(_measure(trainer, arch, batch, steps, str(dev), threads=threads))
@@ -296,16 +294,15 @@ def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, 
     for trainer, aux, storage in runs:
         report["memory"].append(_measure(trainer, arch, batch, max(steps // 5, 5), str(dev), threads=threads,
                                          malloc=malloc, aux=aux, storage=storage, n_keep=n_keep))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "scale.json").write_text(json.dumps(report, indent=2))
-    (out_dir / "scale.md").write_text(markdown(report))
+    write_report(out_dir, "scale", report, markdown(report))
     return report
 
 
 def markdown(report: dict) -> str:
     a = report["arch"]
-    lines = [f"DFB-PNN K = {a['depth']}, F = {a['features']}, {a['patch']}x{a['patch']} patches, "
+    from ..restoration import markdown_header
+
+    lines = markdown_header(report["meta"]) + [f"DFB-PNN K = {a['depth']}, F = {a['features']}, {a['patch']}x{a['patch']} patches, "
              f"batch {report['batch']} per process, device {report['device']}, "
              f"{report['threads_per_process']} torch thread(s) per process, {report['steps']} timed steps.", "",
              "| trainer | processes | s / step | patches / s | conv GFLOP/s | peak memory (MB) |",
@@ -346,8 +343,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def configure_bench_scale(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, default=None, help="layers K (default 20 on CUDA, 10 on CPU)")
     p.add_argument("--features", type=int, default=None, help="channels F (default 64 on CUDA, 32 on CPU)")
     p.add_argument("--patch", type=int, default=40)
@@ -358,13 +354,12 @@ def configure_bench_scale(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", type=int, default=256, help="patches whose auxiliaries are kept (0: skip)")
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="the GPU's dense TF32 peak, for the fraction reached (default: data sheet of H100/H200/A100)")
-    p.add_argument("-o", "--output", default="results/bench_scale", help="output folder")
+    add_common_arguments(p, "scale")
 
 
-def run_bench_scale(args: argparse.Namespace) -> int:
-    report = run_scale_benchmark(device=args.device, depth=args.depth, features=args.features,
-                                 patch=args.patch, batch=args.batch, steps=args.steps, nproc=args.nproc,
-                                 threads=args.threads, n_keep=args.keep, peak_tflops=args.peak_tflops,
-                                 out_dir=args.output)
-    print(markdown(report))
+def run(args: argparse.Namespace) -> int:
+    run_scale_benchmark(device=args.device, depth=args.depth, features=args.features, patch=args.patch,
+                        batch=args.batch, steps=args.steps, nproc=args.nproc, threads=args.threads, n_keep=args.keep,
+                        peak_tflops=args.peak_tflops, out_dir=args.output)
+    print_report(args.output, "scale")
     return 0

@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+from ..restoration.report import pyplot as _plt
+from ..restoration.report import save_figure
 
 
 def plot_perceptron(per: dict, path) -> None:
@@ -37,8 +21,7 @@ def plot_perceptron(per: dict, path) -> None:
     ax[1].loglog(d, [r["rel_l2_error"] for r in recs], "s", color="C1")
     ax[1].set_title(f"relative l2 error, slope {per['slope_l2']:.2f}")
     ax[1].set_xlabel("delta")
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, bbox_inches="tight")
 
 
 def plot_ae_panels(ae: dict, path) -> None:
@@ -56,8 +39,7 @@ def plot_ae_panels(ae: dict, path) -> None:
             ax[i, j + 1].set_title(lab, fontsize=8)
     for a in ax.flat:
         a.set_xticks([]), a.set_yticks([])
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, bbox_inches="tight")
 
 
 def plot_psnr_curves(ae: dict, path) -> None:
@@ -72,5 +54,4 @@ def plot_psnr_curves(ae: dict, path) -> None:
         ax.plot(it, p, styles.get(r["method"], "-"), color=f"C{levels.index(r['level'])}",
                 label=f"{r['method']}, noise {r['level']:g}")
     ax.set_xlabel("iteration"), ax.set_ylabel("tile-mean PSNR (dB)"), ax.legend(fontsize=6)
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, bbox_inches="tight")

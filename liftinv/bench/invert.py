@@ -1,4 +1,4 @@
-"""``liftinv bench invert``: the three inversion experiments, JSON + Markdown + figures.
+"""``liftinv bench invert``: the inversion experiments, JSON + Markdown + figures.
 
 1. random ReLU perceptron + TV, error versus delta (log-log, fitted slope vs theory 1);
 2. a convolutional autoencoder trained by lifted BCD (on the embedded *training*
@@ -9,22 +9,52 @@
 
 from __future__ import annotations
 
-import json
-import os
-import platform
+import argparse
 import time
 from pathlib import Path
 
-import torch
+from . import add_common_arguments, print_report
 
-from .. import __version__
-from ..metrics import SSIM_CONVENTION
+HELP = ("network inversion: perceptron rate vs delta, autoencoder lifted vs gradient, features; "
+        "JSON, Markdown, figures")
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=int, default=64, help="perceptron image side (default 64: 4096 -> 512)")
+    p.add_argument("--m", type=int, default=512, help="perceptron outputs")
+    p.add_argument("--perceptron-iters", type=int, default=2000)
+    p.add_argument("--n-perceptron", type=int, default=3, help="test images used by the perceptron")
+    p.add_argument("--alpha-per-delta", type=float, default=0.01, help="alpha = this x delta")
+    p.add_argument("--ae-budget", type=float, default=60.0, help="autoencoder training seconds")
+    p.add_argument("--ae-code", type=int, default=64, help="code size")
+    p.add_argument("--crop", type=int, default=128, help="test crop side inverted tile by tile")
+    p.add_argument("--levels", type=float, nargs="+", default=[0.01, 0.05, 0.1], help="relative code noise")
+    p.add_argument("--ae-alpha", type=float, default=1e-4,
+                   help="TV weight of the feature inversions (and of the autoencoder ones when --alpha-grid "
+                        "is given no value)")
+    p.add_argument("--alpha-grid", type=float, nargs="*", default=[3e-5, 1e-4, 2e-4, 3e-4, 6e-4, 1e-3],
+                   help="TV weights tried per (noise level, method) on a training crop (empty: use --ae-alpha)")
+    p.add_argument("--iters", type=int, default=300, help="iteration budget of every inversion method")
+    p.add_argument("--beta", type=float, default=0.95, help="inertia of the lifted block steps")
+    p.add_argument("--lam", type=float, default=0.3, help="weight of the hidden-layer Bregman penalties")
+    p.add_argument("--adam-lr", type=float, default=0.03, help="Adam's learning rate (gradient baseline)")
+    p.add_argument("--dfb-budget", type=float, default=20.0, help="DFB-PNN denoiser training seconds")
+    p.add_argument("--seed", type=int, default=0)
+    add_common_arguments(p, "invert")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import embedded_names, load_embedded
+
+    run_invert_benchmark(
+        train_images=load_embedded("train"), test_images=load_embedded("test"), test_names=embedded_names("test"),
+        out=args.output, device=args.device, size=args.size, m=args.m, perceptron_iters=args.perceptron_iters,
+        n_perceptron=args.n_perceptron, alpha_per_delta=args.alpha_per_delta, ae_budget=args.ae_budget,
+        ae_code=args.ae_code, crop=args.crop, levels=args.levels, ae_alpha=args.ae_alpha, iters=args.iters,
+        alpha_grid=args.alpha_grid, lifted_beta=args.beta, lam=args.lam, adam_lr=args.adam_lr,
+        dfb_budget=args.dfb_budget, seed=args.seed, progress=not args.no_progress)
+    print_report(args.output, "invert")
+    return 0
 
 
 def run_invert_benchmark(*, train_images, test_images, test_names, out="results/bench_invert", device=None,
@@ -33,19 +63,20 @@ def run_invert_benchmark(*, train_images, test_images, test_names, out="results/
                          ae_patch: int = 16, crop: int = 128, levels=(0.01, 0.05, 0.1), ae_alpha: float = 1e-4,
                          alpha_grid=(3e-5, 1e-4, 2e-4, 3e-4, 6e-4, 1e-3), iters: int = 300, lifted_beta: float = 0.95,
                          lam: float = 0.3, adam_lr: float = 0.03, dfb_budget: float = 20.0, seed: int = 0,
-                         progress: bool = True, command: str = "") -> dict:
+                         progress: bool = True, command: str | None = None) -> dict:
+    from ..checkpoint import save_checkpoint
+    from ..inversion.autoencoder import autoencoder_arch, train_autoencoder
+    from ..restoration import run_metadata, write_report
     from ..utils.checks import resolve_device
-    from .autoencoder import autoencoder_arch, train_autoencoder
-    from .experiments import (autoencoder_experiment, denoiser_experiment, features_experiment,
-                              perceptron_experiment, tune_alphas)
-    from .figures import plot_ae_panels, plot_perceptron, plot_psnr_curves
+    from .invert_experiments import (autoencoder_experiment, denoiser_experiment, features_experiment,
+                                     perceptron_experiment, tune_alphas)
+    from .invert_figures import plot_ae_panels, plot_perceptron, plot_psnr_curves
 
     dev = resolve_device(device)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    report = {"liftinv": __version__, "torch": torch.__version__, "device": str(dev), "threads": torch.get_num_threads(),
-              "platform": platform.platform(), "command": command, "ssim": SSIM_CONVENTION}
+    report = {"meta": run_metadata(dev, command)}
     # 1. perceptron: natural images, then ground truths satisfying the source condition
     for key, gt in (("perceptron", "natural"), ("perceptron_source", "source")):
         per = perceptron_experiment(test_images[:n_perceptron], size=size, m=m, iters=perceptron_iters,
@@ -58,9 +89,7 @@ def run_invert_benchmark(*, train_images, test_images, test_names, out="results/
     t0 = time.perf_counter()
     net, hist = train_autoencoder(train_images, arch, budget=ae_budget, device=dev, seed=seed, progress=progress)
     train_seconds = time.perf_counter() - t0
-    from ..checkpoint import save_checkpoint
-
-    save_checkpoint(outdir / "autoencoder.pt", arch=arch, network=net, settings={"budget": ae_budget, "seed": seed},
+    save_checkpoint(outdir / "autoencoder.pt", arch=arch, network=net, task={"task": "autoencoder"},
                     history=list(hist))
     methods = [{"label": "lifted BCD", "kind": "lifted", "beta": lifted_beta, "lam": lam},
                {"label": "gradient (Adam)", "kind": "adam", "lr": adam_lr},
@@ -85,8 +114,7 @@ def run_invert_benchmark(*, train_images, test_images, test_names, out="results/
     report["denoiser"] = denoiser_experiment(train_images, test_images, test_names, budget=dfb_budget, crop=crop // 2,
                                              iters=iters, seed=seed, device=dev, progress=progress)
     report["total_seconds"] = time.perf_counter() - t_start
-    _write(outdir / "invert.json", json.dumps(report, indent=1, default=float))
-    _write(outdir / "invert.md", markdown_tables(report))
+    write_report(outdir, "invert", report, markdown_tables(report))
     return report
 
 
@@ -96,9 +124,11 @@ def _mean(xs):
 
 
 def _header(report: dict) -> list[str]:
-    return ["# liftinv bench invert", "", f"Command: `{report['command']}`  ",
-             f"Device: {report['device']}, {report['threads']} thread(s); liftinv {report['liftinv']}, "
-             f"torch {report['torch']}. {report['ssim']}. Total {report['total_seconds']:.0f} s.", ""]
+    from ..restoration import markdown_header
+
+    meta = report["meta"]
+    return markdown_header(meta, "liftinv bench invert") + [f"{meta['ssim']}. Total {report['total_seconds']:.0f} s.",
+                                                            ""]
 
 
 def _perceptron_lines(report: dict) -> list[str]:

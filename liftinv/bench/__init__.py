@@ -1,0 +1,68 @@
+"""The benchmark harness behind ``liftinv bench TASK``, and the experiment code only it uses.
+
+Each entry of :data:`BENCHMARKS` names a module with ``HELP``, ``configure(parser)`` and
+``run(args)``; every benchmark takes ``-o/--output`` (its folder), ``--device`` and
+``--no-progress`` (:func:`add_common_arguments`), writes ``NAME.json`` and ``NAME.md`` with one
+metadata header (:func:`liftinv.restoration.run_metadata`) and its figures.  The modules import
+torch inside their functions, so ``liftinv --help`` stays fast.  Measured results and the
+commands that made them are in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from importlib import import_module
+
+from ..restoration.arguments import add_device_argument, add_progress_argument
+
+#: ``liftinv bench NAME`` -> module of :mod:`liftinv.bench`
+BENCHMARKS = {"denoise": "denoise", "deblur": "deblur", "invert": "invert", "scale": "scale"}
+
+
+def add_common_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    """``-o/--output`` (default ``results/bench_NAME``), ``--device``, ``--no-progress``."""
+    p.add_argument("-o", "--output", default=f"results/bench_{name}", help="output folder")
+    add_device_argument(p)
+    add_progress_argument(p)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """One subcommand per benchmark under ``liftinv bench``."""
+    tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
+    for name, module_name in BENCHMARKS.items():
+        module = import_module(f".{module_name}", __name__)
+        p = tasks.add_parser(name, help=module.HELP, description=module.HELP)
+        module.configure(p)
+        p.set_defaults(_bench_run=module.run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return args._bench_run(args)
+
+
+def print_report(output: str, name: str) -> None:
+    """Print the benchmark's Markdown report and the files it wrote under ``output``."""
+    from pathlib import Path
+
+    out = Path(output)
+    print((out / f"{name}.md").read_text())
+    print(f"wrote {', '.join(sorted(p.name for p in out.iterdir() if p.is_file()))} in {out}/")
+
+
+def median_step_seconds(solver, x, y, repeats: int = 10, warmup: int = 1) -> float:
+    """Median seconds of ``solver.step_batch(x, y)`` over ``repeats`` steps after ``warmup``
+    (the device synchronised around each timed step)."""
+    import torch
+
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda *_: None)
+    for _ in range(warmup):
+        solver.step_batch(x, y)
+    times = []
+    for _ in range(repeats):
+        sync(x.device)
+        t0 = time.perf_counter()
+        solver.step_batch(x, y)
+        sync(x.device)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]

@@ -1,0 +1,24 @@
+"""Denoising as a restoration task: Gaussian noise of standard deviation sigma.
+
+Its training defaults are ``liftinv.denoising.cli.TRAIN_DEFAULTS`` (kept with the command line,
+which imports no torch)."""
+
+from __future__ import annotations
+
+import torch
+
+
+
+def describe(sigma: float) -> dict:
+    """The task dictionary saved with a denoiser (``sigma`` on the [0, 1] scale)."""
+    if not sigma >= 0:
+        raise ValueError(f"sigma must be a number >= 0, got {sigma}")
+    return {"task": "denoising", "sigma": float(sigma)}
+
+
+def physics(task: dict, device=torch.device("cpu")):
+    """deepinv's ``Denoising`` with ``GaussianNoise(sigma)`` and its own generator on ``device``."""
+    import deepinv as dinv
+
+    noise = dinv.physics.GaussianNoise(sigma=task["sigma"], rng=torch.Generator(device))
+    return dinv.physics.Denoising(noise_model=noise, device=device)

@@ -1,0 +1,102 @@
+"""The settings of a training run as data: one dataclass, filled once, saved verbatim.
+
+A :class:`TrainConfig` is built from the command line (:func:`~liftinv.restoration.arguments.
+config_from_args`) or in Python, written into every checkpoint (``checkpoint["config"]``) and
+printed in every report, so a run can be reproduced from its outputs alone.  Each task keeps only
+its defaults (a partial dictionary, e.g. the deblurring network's larger learning rate) and passes
+them to :meth:`TrainConfig.with_defaults`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+TRAINERS = ("lifted", "isgm", "backprop")
+
+
+@dataclass
+class TrainConfig:
+    """How to train: trainer, budget, batches, optimiser settings, patches, seed, device.
+
+    ``trainer``: ``'lifted'`` (lifted Bregman BCD), ``'isgm'`` (implicit stochastic gradient) or
+    ``'backprop'`` (Adam through autograd).  ``budget`` (training seconds) and/or ``epochs`` stop
+    the run.  ``lr`` is Adam's learning rate on the weight blocks (every trainer).  ``lam`` weights
+    the hidden layers' lifted penalties: a number, one number per hidden layer, or a rule name
+    that the task resolves (``'balanced'`` for the deblurring network).  ``aux_iters``:
+    auxiliary sweeps per step; ``lipschitz_every``: steps between refreshes of the auxiliary step
+    sizes.  Training samples are ``patch x patch`` grid patches taken every ``stride`` pixels
+    (``stride=None``: half a patch) and augmented by a flip/rotation, at most ``max_patches`` of
+    them.  ``device=None`` picks CUDA when available.
+    """
+
+    trainer: str = "lifted"
+    budget: float | None = None
+    epochs: int | None = None
+    batch_size: int = 32
+    lr: float = 1e-3
+    lam: float | list | str = 1.0
+    aux_iters: int = 1
+    lipschitz_every: int = 1
+    patch: int = 40
+    stride: int | None = None
+    max_patches: int | None = None
+    seed: int = 0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"trainer: unknown {self.trainer!r}; choose one of {TRAINERS}")
+        if self.budget is None and self.epochs is None:
+            raise ValueError("give a budget (training seconds) or a number of epochs")
+        for name in ("batch_size", "aux_iters", "lipschitz_every", "patch"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
+            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
+        if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
+            raise ValueError(f"budget must be a positive number of seconds, got {self.budget!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.stride is not None and self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride!r}")
+        if self.max_patches is not None and self.max_patches < 1:
+            raise ValueError(f"max_patches must be >= 1, got {self.max_patches!r}")
+
+    @property
+    def patch_stride(self) -> int:
+        """The stride of the patch grid (half a patch unless set)."""
+        return self.stride or max(self.patch // 2, 1)
+
+    def to_dict(self) -> dict:
+        """The settings as a JSON-able dictionary (what checkpoints and reports store)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """The inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}; known: {sorted(names)}")
+        return cls(**values)
+
+    @classmethod
+    def with_defaults(cls, defaults: dict | None = None, **values) -> TrainConfig:
+        """A config from a task's ``defaults`` overridden by the non-``None`` ``values``."""
+        merged = dict(defaults or {})
+        merged.update({k: v for k, v in values.items() if v is not None})
+        return cls.from_dict(merged)
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def summary(self) -> str:
+        """One line for logs and reports."""
+        stop = " and ".join(s for s in (f"{self.budget:g} s" if self.budget else "",
+                                        f"{self.epochs} epochs" if self.epochs else "") if s)
+        return (f"{self.trainer}, {stop}, batch {self.batch_size}, lr {self.lr:g}, lam {self.lam}, "
+                f"patches {self.patch}/{self.patch_stride}, seed {self.seed}")
