@@ -21,8 +21,8 @@ FEATURES, PATCH, BATCH = 32, 40, 32
 
 
 def measure(depths=DEPTHS, steps: int = 5) -> dict:
-    from liftinv.denoising.models import default_arch
     from liftinv.bench.scale import _measure
+    from liftinv.denoising.models import default_arch
 
     unit_mb = BATCH * FEATURES * PATCH * PATCH * 4 / 2**20
     rows = []

@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from liftinv.utils.allocator import tune_cpu_allocator
 from liftinv.bench.denoise import run_denoise_benchmark
+from liftinv.utils.allocator import tune_cpu_allocator
 
 
 def main(argv=None) -> None:

@@ -21,9 +21,9 @@ import sys
 
 import torch
 
-from liftinv.utils.allocator import tune_cpu_allocator
-from liftinv.data import embedded_names, load_embedded
 from liftinv.bench.invert import run_invert_benchmark
+from liftinv.data import embedded_names, load_embedded
+from liftinv.utils.allocator import tune_cpu_allocator
 
 
 def main(argv=None) -> int:
@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     report = run_invert_benchmark(
         train_images=load_embedded("train"), test_images=load_embedded("test"), test_names=embedded_names("test"),
         out=a.output, device=a.device, size=a.size, m=a.m, perceptron_iters=a.perceptron_iters, ae_budget=a.ae_budget,
-        crop=a.crop, iters=a.iters, dfb_budget=a.dfb_budget, progress=not a.no_progress, command="python demos/inversion.py " + " ".join(sys.argv[1:]),
+        crop=a.crop, iters=a.iters, dfb_budget=a.dfb_budget, progress=not a.no_progress,
+        command="python demos/inversion.py " + " ".join(sys.argv[1:]),
     )
     print(open(f"{a.output}/invert.md").read())
     print(f"figures and JSON in {a.output}/ ({report['total_seconds']:.0f} s)")

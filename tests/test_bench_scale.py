@@ -21,7 +21,8 @@ def test_worker_writes_a_complete_record(aux, storage, tmp_path):
     assert r["patches_per_second"] == pytest.approx(4 / r["seconds_per_step"])
     if aux == "keep":  # 2 hidden DFB layers of 4 channels on 16x16 patches, float32, + 1 flag byte
         assert r["formula_mb"] * 2**20 == pytest.approx(8 * (2 * 4 * 16 * 16 * 4 + 1))
-    report = {"meta": run_metadata("cpu", "liftinv bench scale"), "arch": arch, "batch": 4, "device": "cpu", "threads_per_process": 1, "steps": 2,
+    report = {"meta": run_metadata("cpu", "liftinv bench scale"), "arch": arch, "batch": 4, "device": "cpu",
+              "threads_per_process": 1, "steps": 2,
               "steps_records": [r, dict(r, trainer="backprop")], "parallel": [], "memory": [r],
               "step_ratio": 1.0}
     assert "| lifted | 1 |" in markdown(report)

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from liftinv.deblurring.classical import richardson_lucy, tv_deconvolve, wiener_deconvolve
+from liftinv.deblurring.cli import TRAIN_DEFAULTS
 from liftinv.deblurring.models import DATA_STEPS, Layer, UnrolledDeblurNet
 from liftinv.deblurring.physics import CircularBlur, blurred_test_set, parse_kernel
-from liftinv.deblurring.cli import TRAIN_DEFAULTS
 from liftinv.deblurring.task import balanced_weights, describe
 from liftinv.lifting import LiftedProblem
 from liftinv.metrics import psnr

@@ -11,17 +11,17 @@ from liftinv.data import save_image
 from liftinv.denoising import cli as dcli
 from liftinv.denoising import models
 from liftinv.denoising.models import default_arch
-from liftinv.restoration import TrainConfig
 from liftinv.lifting import LiftedProblem
 from liftinv.models.dfb import DFBPNN
+from liftinv.restoration import TrainConfig
 from liftinv.solvers import BCD
 
 
 def _images(n=2, size=24, channels=1, seed=0):
     g = torch.Generator().manual_seed(seed)
     base = torch.linspace(0, 1, size)
-    return [(0.5 * base[None, :, None] + 0.3 * base[None, None, :] + 0.1 * torch.rand(channels, size, size, generator=g)).clamp(0, 1)
-            for _ in range(n)]
+    ramp = 0.5 * base[None, :, None] + 0.3 * base[None, None, :]
+    return [(ramp + 0.1 * torch.rand(channels, size, size, generator=g)).clamp(0, 1) for _ in range(n)]
 
 
 @pytest.mark.parametrize("inertial", [False, True])

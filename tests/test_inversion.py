@@ -8,8 +8,20 @@ import torch
 from torch import nn
 
 from liftinv.activations import NotProximalError
-from liftinv.inversion import (TV, Box, ConversionError, LiftedInversion, Tikhonov, div2d, from_sequential,
-                               grad2d, invert_gradient, invert_lifted, invert_single_layer, prefix_network)
+from liftinv.inversion import (
+    TV,
+    Box,
+    ConversionError,
+    LiftedInversion,
+    Tikhonov,
+    div2d,
+    from_sequential,
+    grad2d,
+    invert_gradient,
+    invert_lifted,
+    invert_single_layer,
+    prefix_network,
+)
 from liftinv.metrics import psnr
 
 
@@ -69,7 +81,7 @@ def test_lifted_objective_decreases_monotonically_without_inertia():
     with torch.no_grad():
         y = net(x) + 0.01 * torch.randn(4, 128)
     res = LiftedInversion(net, Tikhonov(), alpha=0.01, beta=0.0).run(y, iters=100, monitor_every=1)
-    obj = np.array(res.column("objective"))
+    obj = np.array(res.history.column("objective"))
     assert np.all(np.diff(obj) <= 1e-6 * abs(obj[0]))
     assert obj[-1] < 0.5 * obj[0]
 
@@ -119,7 +131,7 @@ def test_single_layer_pdhg_decreases_objective_and_fits_data():
     with torch.no_grad():
         y = net(x)
     res = invert_single_layer(net, y, alpha=torch.tensor([1e-3, 1e-3]), iters=2000, x_true=x, monitor_every=100)
-    obj = res.column("objective")
+    obj = res.history.column("objective")
     assert obj[-1] < 0.05 * obj[0]
     assert res.final["psnr"] > 25.0
 

@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
-from ..utils.checks import check_nonneg  # noqa: F401  (imported from here by box, piecewise, smooth)
+from ..utils.checks import check_nonneg
 
 __all__ = ["ProxActivation", "DOMAIN_RTOL", "sum_nonbatch", "per_sample_all", "as_like"]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import DOMAIN_RTOL, ProxActivation, as_like, check_nonneg, describe
+from ..utils.checks import check_nonneg
+from .base import DOMAIN_RTOL, ProxActivation, as_like, describe
 
 __all__ = ["Clip", "HardTanh", "SoftThreshold"]
 

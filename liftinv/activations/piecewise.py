@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import DOMAIN_RTOL, ProxActivation, as_like, check_nonneg, describe
+from ..utils.checks import check_nonneg
+from .base import DOMAIN_RTOL, ProxActivation, as_like, describe
 from .errors import PROXIMAL_RULE, NotProximalError
 
 __all__ = ["Identity", "ReLU", "LeakyReLU"]

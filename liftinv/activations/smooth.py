@@ -13,7 +13,8 @@ import math
 
 import torch
 
-from .base import DOMAIN_RTOL, ProxActivation, as_like, check_nonneg
+from ..utils.checks import check_nonneg
+from .base import DOMAIN_RTOL, ProxActivation, as_like
 from .scalar_solve import solve_saturating
 
 __all__ = ["Sigmoid", "Tanh"]

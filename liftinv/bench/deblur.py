@@ -82,7 +82,8 @@ def _denoisers(train_images, sigma_d, budget, device, progress, checkpoints, max
 
 def run_deblur_benchmark(*, kernels=("gaussian:2.0", "motion:9:30"), sigmas=(2.55, 12.75), budget: float = 120.0,
                          denoiser_budget: float = 60.0, denoiser_sigma: float = 10.0, iters: int = 6,
-                         features: int = 16, data_step: str = "proximal", patch: int = 40, batch_size: int | None = None,
+                         features: int = 16, data_step: str = "proximal", patch: int = 40,
+                         batch_size: int | None = None,
                          lr: float | None = None, lam: float | str | None = None, pnp_iters: int = 8,
                          train_images=None, test_images=None, test_names=None, crop: int | None = None, device=None,
                          out: str | Path = "results/bench_deblur", progress: bool = True,
@@ -100,8 +101,19 @@ def run_deblur_benchmark(*, kernels=("gaussian:2.0", "motion:9:30"), sigmas=(2.5
     from ..deblurring.physics import parse_kernel
     from ..deblurring.pnp import pnp_hqs
     from ..deblurring.task import describe
-    from ..restoration import (TrainConfig, degraded_test_set, make_physics, markdown_header, peak_memory_mb,
-                               plot_panels, restore_images, run_metadata, score, train_network, write_report)
+    from ..restoration import (
+        TrainConfig,
+        degraded_test_set,
+        make_physics,
+        markdown_header,
+        peak_memory_mb,
+        plot_panels,
+        restore_images,
+        run_metadata,
+        score,
+        train_network,
+        write_report,
+    )
     from ..utils.checks import resolve_device
 
     device = resolve_device(device)
@@ -172,7 +184,8 @@ def markdown_tables(report: dict, header: list[str]) -> str:
         ""]
     for k, s in dict.fromkeys((r["kernel"], r["sigma"]) for r in recs):
         lines += [f"### kernel {k}, noise {s:g}/255", "",
-                  "| method | " + " | ".join(f"PSNR {n}" for n in names) + " | mean PSNR | mean SSIM | train s | iters |",
+                  "| method | " + " | ".join(f"PSNR {n}" for n in names)
+                  + " | mean PSNR | mean SSIM | train s | iters |",
                   "|---|" + "---|" * (len(names) + 4)]
         for r in (r for r in recs if r["kernel"] == k and r["sigma"] == s):
             secs = f"{r['seconds']:.0f}" if r.get("seconds") is not None else ""

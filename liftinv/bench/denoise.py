@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import add_common_arguments, print_report, median_step_seconds
+from . import add_common_arguments, median_step_seconds, print_report
 
 HELP = "trained vs classical denoisers: PSNR, SSIM, time, memory; JSON, Markdown, figures"
 
@@ -90,9 +90,20 @@ def run_denoise_benchmark(*, sigmas=(15, 25, 50), budget: float = 600.0, other_b
     from ..denoising.classical import bm3d_available, bm3d_denoise, tune_tv_weight, tv_denoise
     from ..denoising.models import default_arch, n_parameters
     from ..denoising.task import describe
-    from ..restoration import (TrainConfig, degraded_test_set, make_physics, peak_memory_mb, plot_panels,
-                               plot_psnr_vs_time, restore_images, run_metadata, score, train_network,
-                               training_patches, write_report)
+    from ..restoration import (
+        TrainConfig,
+        degraded_test_set,
+        make_physics,
+        peak_memory_mb,
+        plot_panels,
+        plot_psnr_vs_time,
+        restore_images,
+        run_metadata,
+        score,
+        train_network,
+        training_patches,
+        write_report,
+    )
     from ..utils.checks import resolve_device
 
     device = resolve_device(device)

@@ -68,8 +68,13 @@ def run_invert_benchmark(*, train_images, test_images, test_names, out="results/
     from ..inversion.autoencoder import autoencoder_arch, train_autoencoder
     from ..restoration import run_metadata, write_report
     from ..utils.checks import resolve_device
-    from .invert_experiments import (autoencoder_experiment, denoiser_experiment, features_experiment,
-                                     perceptron_experiment, tune_alphas)
+    from .invert_experiments import (
+        autoencoder_experiment,
+        denoiser_experiment,
+        features_experiment,
+        perceptron_experiment,
+        tune_alphas,
+    )
     from .invert_figures import plot_ae_panels, plot_perceptron, plot_psnr_curves
 
     dev = resolve_device(device)
@@ -148,7 +153,8 @@ def markdown_tables(report: dict) -> str:
 def _perceptron_table(per: dict) -> list[str]:
     s = per["settings"]
     gt = ("natural images (no source condition)" if s["ground_truth"] == "natural" else
-          f"ground truths satisfying the source condition (TV inversions of the exact data at alpha {s['alpha_source']:g})")
+          "ground truths satisfying the source condition (TV inversions of the exact data at alpha "
+          f"{s['alpha_source']:g})")
     rule = (f"{s['alpha_per_delta']} delta" if s["ground_truth"] == "natural" or s.get("alpha_rule") != "theory"
             else "sqrt(2) delta / ||v+|| (theorem)")
     lines = [f"## 1. Random ReLU perceptron {s['size']**2} -> {s['m']}, TV, alpha = {rule} "
@@ -170,7 +176,8 @@ def _ae_lines(report: dict) -> list[str]:
     ae = report["autoencoder"]
     st = ae["settings"]
     lines += [f"## 2. Autoencoder (trained {ae['train_seconds']:.0f} s by lifted BCD), encoder inverted from noisy "
-              f"codes, TV, {st['iters']} iterations each, {st['crop']}x{st['crop']} test crops; alpha per (level, method) "
+              f"codes, TV, {st['iters']} iterations each, {st['crop']}x{st['crop']} test crops; "
+              "alpha per (level, method) "
               "tuned on a training crop", "",
               "| noise level | method | alpha | PSNR (dB) | SSIM | seconds |", "|---|---|---|---|---|---|"]
     for level in st["levels"]:
@@ -189,13 +196,16 @@ def _ae_lines(report: dict) -> list[str]:
     for layer in feat["settings"]["layers"]:
         for meth in sorted({r["method"] for r in feat["records"]}):
             rs = [r for r in feat["records"] if r["layer"] == layer and r["method"] == meth]
-            lines.append(f"| {layer} | {meth} | {_mean(r['psnr'] for r in rs):.2f} | {_mean(r['ssim'] for r in rs):.3f} |")
+            lines.append(f"| {layer} | {meth} | {_mean(r['psnr'] for r in rs):.2f} | "
+                         f"{_mean(r['ssim'] for r in rs):.3f} |")
     den = report.get("denoiser")
     if den:
         s = den["settings"]
-        lines += ["", f"## 4. DFB-PNN denoiser (K={s['depth']}, F={s['features']}, trained {s['train_seconds']:.0f} s by "
+        lines += ["", f"## 4. DFB-PNN denoiser (K={s['depth']}, F={s['features']}, "
+                  f"trained {s['train_seconds']:.0f} s by "
                   f"lifted BCD at sigma {s['sigma'] * 255:.0f}/255): its noisy input z recovered from layer-l features "
-                  f"(layer {s['layers'][-1]} = output), no regulariser, {s['iters']} iterations, {s['crop']}x{s['crop']} crops",
+                  f"(layer {s['layers'][-1]} = output), no regulariser, {s['iters']} iterations, "
+                  f"{s['crop']}x{s['crop']} crops",
                   "", "| layer | method | PSNR vs z (dB) | seconds |", "|---|---|---|---|"]
         for layer in s["layers"]:
             for meth in sorted({r["method"] for r in den["records"] if r["layer"] == layer}):
@@ -203,5 +213,6 @@ def _ae_lines(report: dict) -> list[str]:
                 lines.append(f"| {layer} | {meth} | {_mean(r['psnr_vs_input'] for r in rs):.2f} | "
                              f"{_mean(r['seconds'] for r in rs):.1f} |")
         rs = [r for r in den["records"] if r["method"] == "-"]
-        lines.append(f"\n(The denoiser itself: mean PSNR {_mean(r['psnr_vs_input'] for r in rs):.2f} dB vs the clean crops.)")
+        lines.append(f"\n(The denoiser itself: mean PSNR {_mean(r['psnr_vs_input'] for r in rs):.2f} dB "
+                     "vs the clean crops.)")
     return lines

@@ -27,12 +27,12 @@ from ..inversion.autoencoder import ENCODER_DEPTH, tile, untile
 from ..inversion.gradient import invert_gradient
 from ..inversion.lifted import invert_lifted
 from ..inversion.noise import noisy_code
-from ..inversion.regularisers import div2d
 from ..inversion.single_layer import bregman_distance_tv, invert_single_layer
 from ..metrics import psnr, ssim
 from ..models.convert import prefix_network
 from ..models.linear_maps import Dense
 from ..models.network import Layer, LiftedNetwork
+from ..utils.tv import div2d
 
 
 def square_crops(images, size: int) -> torch.Tensor:
@@ -121,7 +121,8 @@ def perceptron_experiment(images, *, size: int = 64, m: int = 512, noise_scales=
         mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
         return sum((a - mx) * (b - my) for a, b in zip(xs, ys)) / max(sum((a - mx) ** 2 for a in xs), 1e-30)
 
-    return {"settings": {"ground_truth": ground_truth, "alpha_source": alpha_source, "alpha_rule": alpha_rule, "size": size, "m": m, "noise_scales": list(noise_scales), "alpha_per_delta": alpha_per_delta,
+    return {"settings": {"ground_truth": ground_truth, "alpha_source": alpha_source, "alpha_rule": alpha_rule,
+                         "size": size, "m": m, "noise_scales": list(noise_scales), "alpha_per_delta": alpha_per_delta,
                          "iters": iters, "seed": seed, "n_images": n_img},
             "records": records, "slope_bregman": slope("bregman_error"), "slope_l2": slope("rel_l2_error"),
             "theory_slope_bregman": 1.0, "seconds": seconds, "history": res.history,
@@ -240,11 +241,6 @@ def features_experiment(net: LiftedNetwork, images, names, *, layers, alpha: flo
     return {"settings": {"layers": list(layers), "alpha": alpha, "iters": iters, "crop": crop}, "records": records}
 
 
-def _psnr_raw(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """PSNR (data range 1) without clamping: the noisy input of a denoiser leaves [0, 1]."""
-    return float(-10.0 * torch.log10((x - ref).pow(2).mean()))
-
-
 def denoiser_experiment(train_images, test_images, names, *, sigma: float = 25 / 255, depth: int = 4,
                         features: int = 16, budget: float = 20.0, crop: int = 64, layers=None, iters: int = 300,
                         methods=None, seed: int = 0, device=None, progress: bool = False) -> dict:
@@ -284,9 +280,11 @@ def denoiser_experiment(train_images, test_images, names, *, sigma: float = 25 /
                 if meth["kind"] == "lifted":
                     res = invert_lifted(sub, y, regulariser="none", alpha=0.0, iters=iters, **opts)
                 else:
-                    res = invert_gradient(sub, y, regulariser="none", alpha=0.0, iters=iters, method=meth["kind"], **opts)
+                    res = invert_gradient(sub, y, regulariser="none", alpha=0.0, iters=iters, method=meth["kind"],
+                                          **opts)
                 records.append({"image": name, "layer": layer, "method": meth["label"], "iters": iters,
-                                "seconds": time.perf_counter() - t1, "psnr_vs_input": _psnr_raw(res.x, z),
+                                "seconds": time.perf_counter() - t1,
+                                "psnr_vs_input": float(psnr(res.x, z, clip=False, unit_ref=False)),
                                 "misfit": res.final.get("misfit")})
         with torch.no_grad():
             records.append({"image": name, "layer": "denoiser output vs clean", "method": "-",

@@ -259,7 +259,6 @@ def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, 
     Defaults follow the device: K = 20, F = 64, batch 128 on CUDA; K = 10, F = 32, batch 32
     on the CPU (the denoising benchmark's network).
     """
-    import torch
 
     from ..denoising.models import default_arch
     from ..restoration import run_metadata, write_report
@@ -302,7 +301,8 @@ def markdown(report: dict) -> str:
     a = report["arch"]
     from ..restoration import markdown_header
 
-    lines = markdown_header(report["meta"]) + [f"DFB-PNN K = {a['depth']}, F = {a['features']}, {a['patch']}x{a['patch']} patches, "
+    lines = markdown_header(report["meta"]) + [
+             f"DFB-PNN K = {a['depth']}, F = {a['features']}, {a['patch']}x{a['patch']} patches, "
              f"batch {report['batch']} per process, device {report['device']}, "
              f"{report['threads_per_process']} torch thread(s) per process, {report['steps']} timed steps.", "",
              "| trainer | processes | s / step | patches / s | conv GFLOP/s | peak memory (MB) |",
@@ -323,10 +323,12 @@ def markdown(report: dict) -> str:
         lines += ["", f"Layer batching, {lb['layers']} even layers' D D* products on one batch: "
                       f"{lb['loop_seconds'] * 1e3:.1f} ms layer by layer, {lb['grouped_seconds'] * 1e3:.1f} ms "
                       f"all layers at once (**{lb['speedup']:.2f}x**; "
-                      f"{'grouped convolutions' if report['device'].startswith('cuda') else 'batched matrix products'})."]
+                      + ("grouped convolutions" if report["device"].startswith("cuda") else "batched matrix products")
+                      + ")."]
         sv = lb.get("solver")
         if sv:
-            lines.append(f"Whole lifted step, auxiliaries even/odd: {sv['even_odd_loop_seconds']:.4f} s layer by layer, "
+            lines.append("Whole lifted step, auxiliaries even/odd: "
+                         f"{sv['even_odd_loop_seconds']:.4f} s layer by layer, "
                          f"{sv['even_odd_batched_seconds']:.4f} s each colour group batched (grouped convolutions, "
                          f"**{sv['speedup']:.2f}x**); last layer to first (the trainers' default): "
                          f"{sv['backward_seconds']:.4f} s.")

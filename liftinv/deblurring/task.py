@@ -14,7 +14,7 @@ def describe(kernel, sigma: float) -> dict:
     return {"task": "deblurring", "kernel": as_kernel(kernel).tolist(), "sigma": float(sigma)}
 
 
-def physics(task: dict, device=torch.device("cpu")):
+def physics(task: dict, device="cpu"):
     """deepinv's circular ``Blur`` with ``GaussianNoise(sigma)`` and its own generator on ``device``."""
     return blur_physics(torch.tensor(task["kernel"]), task["sigma"], device=device)
 

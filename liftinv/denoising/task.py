@@ -8,7 +8,6 @@ from __future__ import annotations
 import torch
 
 
-
 def describe(sigma: float) -> dict:
     """The task dictionary saved with a denoiser (``sigma`` on the [0, 1] scale)."""
     if not sigma >= 0:
@@ -16,7 +15,7 @@ def describe(sigma: float) -> dict:
     return {"task": "denoising", "sigma": float(sigma)}
 
 
-def physics(task: dict, device=torch.device("cpu")):
+def physics(task: dict, device="cpu"):
     """deepinv's ``Denoising`` with ``GaussianNoise(sigma)`` and its own generator on ``device``."""
     import deepinv as dinv
 

@@ -26,8 +26,8 @@ _API = {
     "LiftedInversion": "lifted", "invert_lifted": "lifted", "invert_single_layer": "single_layer",
     "bregman_subgradient": "single_layer", "bregman_distance_tv": "single_layer", "invert_gradient": "gradient",
     "Regulariser": "regularisers", "TV": "regularisers", "Tikhonov": "regularisers", "Box": "regularisers",
-    "NoRegulariser": "regularisers", "get_regulariser": "regularisers", "grad2d": "regularisers",
-    "div2d": "regularisers", "InversionResult": "result", "autoencoder_arch": "autoencoder",
+    "NoRegulariser": "regularisers", "get_regulariser": "regularisers", "grad2d": "..utils.tv",
+    "div2d": "..utils.tv", "InversionResult": "result", "autoencoder_arch": "autoencoder",
     "build_autoencoder": "autoencoder", "train_autoencoder": "autoencoder",
 }
 

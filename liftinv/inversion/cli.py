@@ -63,8 +63,8 @@ def run_invert(args: argparse.Namespace) -> int:
     from ..checkpoint import load_checkpoint
     from ..data import load_image, save_image
     from ..metrics import SSIM_CONVENTION, psnr, ssim
-    from ..utils.checks import resolve_device
     from ..models import prefix_network
+    from ..utils.checks import resolve_device
     from .autoencoder import tile, untile
     from .gradient import invert_gradient
     from .lifted import invert_lifted

@@ -38,7 +38,7 @@ All samples of the batch are independent problems solved together.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm

@@ -35,7 +35,7 @@ import torch
 from ..utils.tv import div2d, grad2d, project_unit_ball, tv_norm
 
 __all__ = ["Regulariser", "TV", "Tikhonov", "Box", "NoRegulariser", "get_regulariser",
-           "REGULARISERS", "grad2d", "div2d", "project_unit_ball"]
+           "REGULARISERS"]
 
 
 def _per_sample(t: torch.Tensor) -> torch.Tensor:

@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import torch
 
 from ..metrics import psnr
+from ..solvers.fit import History
 
 
 @dataclass
 class InversionResult:
-    """``x``: the recovered inputs ``(B, ...)``.  ``history``: one record per monitored
-    iteration (``iteration``, ``seconds``, ``objective``, ``misfit``, ``violation``, and
-    ``psnr`` when the true input was given).  ``states``: the final auxiliaries
-    (lifted solver only).  ``settings``: the solver's parameters."""
+    """``x``: the recovered inputs ``(B, ...)``.  ``history``: a
+    :class:`~liftinv.solvers.History` (the training loop's record type) of one record per
+    monitored iteration (``iteration``, ``seconds``, ``objective``, ``misfit``, ``violation``,
+    and ``psnr`` when the true input was given).  ``states``: the final auxiliaries (lifted
+    solver only).  ``settings``: the solver's parameters."""
 
     x: torch.Tensor
-    history: list[dict] = field(default_factory=list)
+    history: History = field(default_factory=History)
     states: list[torch.Tensor] | None = None
     settings: dict = field(default_factory=dict)
 
-    def column(self, key: str) -> list:
-        return [r.get(key) for r in self.history]
+    def __post_init__(self) -> None:
+        self.history = History(self.history)
 
     @property
     def final(self) -> dict:
-        return self.history[-1] if self.history else {}
-
-    def to_json(self) -> str:
-        return json.dumps({"settings": self.settings, "history": self.history}, indent=2)
+        """The last record of :attr:`history`."""
+        return self.history.final
 
 
 def data_misfit(network, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..models.network import LiftedNetwork
-from .regularisers import TV, Regulariser, div2d, get_regulariser, grad2d, project_unit_ball
+from ..utils.tv import div2d, grad2d, project_unit_ball
+from .regularisers import TV, Regulariser, get_regulariser
 from .result import InversionResult, data_misfit, psnr_values
 
 
@@ -85,8 +86,9 @@ def invert_single_layer(network: LiftedNetwork, y: torch.Tensor, *, alpha, regul
 
     def record(it):
         obj, breg = objective(x)
-        rec = {"iteration": it, "seconds": seconds, "objective": float(obj.mean()), "bregman_misfit": float(breg.mean()),
-               "misfit": float(data_misfit(network, x, y).mean()), "violation": 0.0}
+        rec = {"iteration": it, "seconds": seconds, "objective": float(obj.mean()),
+               "bregman_misfit": float(breg.mean()), "misfit": float(data_misfit(network, x, y).mean()),
+               "violation": 0.0}
         if x_true is not None:
             rec["psnr"] = float(psnr_values(x, x_true.to(p)).mean())
         history.append(rec)

@@ -19,7 +19,7 @@ Anything else raises :class:`ConversionError` naming the module's index, its typ
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

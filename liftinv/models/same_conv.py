@@ -11,9 +11,9 @@ patch matrix :math:`P(x)` (``unfold``: :math:`Ck^2` rows, one column per pixel) 
 
 where :math:`P^*` is ``fold``.  On CUDA both are cuDNN's ``conv2d`` /
 ``conv_transpose2d``.  On CPU, oneDNN's transposed convolution with few output
-channels (:math:`F = 32 \to C = 1`) ran about 5 times slower than the forward one
-on the development machine (``benchmarks/step_kernels.py``), and so does the input
-gradient of ``conv2d``; there :math:`D^*` is a matrix product
+channels (:math:`F = 32 \to C = 1`) is several times slower than the forward one
+(measured by ``benchmarks/step_kernels.py``, results in benchmarks/README.md), and so is
+the input gradient of ``conv2d``; there :math:`D^*` is a matrix product
 followed by ``fold``, and both maps get a backward pass written with the same two
 products:
 

@@ -38,9 +38,11 @@ def add_training_arguments(p: argparse.ArgumentParser, defaults: dict) -> None:
     g.add_argument("--budget", type=float, default=None, help="training seconds (wall clock)")
     g.add_argument("--epochs", type=int, default=None, help="training epochs")
     g.add_argument("--batch-size", type=int, default=None, help=f"patches per step (default {d.get('batch_size', 32)})")
-    g.add_argument("--lr", type=float, default=None, help=f"Adam learning rate of the weights (default {d.get('lr', 1e-3):g})")
+    g.add_argument("--lr", type=float, default=None,
+                   help=f"Adam learning rate of the weights (default {d.get('lr', 1e-3):g})")
     g.add_argument("--lam", type=parse_lam, default=None,
-                   help=f"lifted penalty weight of the hidden layers: a number or 'balanced' (default {d.get('lam', 1.0)})")
+                   help="lifted penalty weight of the hidden layers: a number or 'balanced' "
+                        f"(default {d.get('lam', 1.0)})")
     g.add_argument("--patch", type=int, default=None, help=f"training patch size (default {d.get('patch', 40)})")
     g.add_argument("--max-patches", type=int, default=None, help="train on a random subset of this many patches")
     g.add_argument("--seed", type=int, default=None, help="seed of the weights, shuffling and noise (default 0)")

@@ -34,7 +34,8 @@ def make_solver(network: torch.nn.Module, config: TrainConfig, *, lam=None, **op
     weight blocks, the auxiliaries swept from the last hidden layer to the first (the loss signal
     crosses the network in one sweep), the hidden penalties weighted by ``lam`` (default
     ``config.lam``; a name is a rule of ``registry.PENALTY_RULES``).  ``'isgm'``: the same with
-    the ISGM proximal term (``tau = 1``, two inner iterations).  The lifted objective is monitored every 50 steps (it costs about a forward pass).
+    the ISGM proximal term (``tau = 1``, two inner iterations).  The lifted objective is monitored
+    every 50 steps (it costs about a forward pass).
     """
     if config.trainer == "backprop":
         return Backprop(network, lr=config.lr)

@@ -3,10 +3,9 @@ r"""Keep large CPU tensors' memory in the process between training steps.
 PyTorch's CPU tensors come from ``malloc``.  With glibc's defaults a block of a few
 megabytes (one activation tensor of a training batch) is served by ``mmap`` and
 returned to the system when freed, or the heap's top is trimmed back, so the next
-step's tensor of the same size page-faults all its pages again: on the DFB-PNN step
-(batch 32, 32 channels, 40x40) a 1-ms convolution took 6 ms and a subtraction
-1.2 ms that way.  :func:`tune_cpu_allocator` tells glibc to serve every block from
-the heap and never to trim it, so after the first step the memory is reused.  The
+step's tensor of the same size page-faults all its pages again, which costs more than
+the arithmetic of a DFB-PNN step (benchmarks/README.md).  :func:`tune_cpu_allocator` tells
+glibc to serve every block from the heap and never to trim it, so after the first step the memory is reused.  The
 cost: memory freed by the process is kept for its lifetime (its peak stays
 resident).  The command line calls it for every command that computes; set
 ``LIFTINV_MALLOC=default`` to opt out.  Other C libraries are left alone.
