@@ -14,17 +14,28 @@ import argparse
 import time
 from importlib import import_module
 
-from ..restoration.arguments import add_device_argument, add_progress_argument
+from ..restoration.arguments import add_data_arguments, add_device_argument, add_progress_argument
 
 #: ``liftinv bench NAME`` -> module of :mod:`liftinv.bench`
 BENCHMARKS = {"denoise": "denoise", "deblur": "deblur", "invert": "invert", "scale": "scale"}
 
 
-def add_common_arguments(p: argparse.ArgumentParser, name: str) -> None:
-    """``-o/--output`` (default ``results/bench_NAME``), ``--device``, ``--no-progress``."""
+def add_common_arguments(p: argparse.ArgumentParser, name: str, data: bool = False) -> None:
+    """``-o/--output`` (default ``results/bench_NAME``), ``--device``, ``--no-progress``, and with
+    ``data`` the ``--data``/``--color`` choice of images (see :func:`images_of`)."""
     p.add_argument("-o", "--output", default=f"results/bench_{name}", help="output folder")
     add_device_argument(p)
     add_progress_argument(p)
+    if data:
+        add_data_arguments(p)
+
+
+def images_of(args: argparse.Namespace) -> dict:
+    """``train_images``, ``test_images`` and ``test_names`` of ``--data`` / ``--color``."""
+    from ..restoration.arguments import load_train_test
+
+    train, test, names = load_train_test(args)
+    return {"train_images": train, "test_images": test, "test_names": names}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

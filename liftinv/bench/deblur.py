@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import add_common_arguments, print_report
+from . import add_common_arguments, images_of, print_report
 
 HELP = "unrolled, plug-and-play and classical deblurring: PSNR, SSIM; JSON, Markdown, figures"
 
@@ -28,7 +28,7 @@ DENOISERS = (("DFB-PNN lifted", "dfb", "lifted"), ("DFB-PNN backprop", "dfb", "b
 
 def configure(p: argparse.ArgumentParser) -> None:
     from ..deblurring.cli import TRAIN_DEFAULTS
-    from ..restoration.arguments import add_data_arguments, parse_lam
+    from ..restoration.arguments import parse_lam
 
     p.add_argument("--kernels", nargs="+", default=["gaussian:2.0", "motion:9:30"])
     p.add_argument("--sigmas", type=float, nargs="+", default=[2.55, 12.75], help="0-255 scale (1%% and 5%%)")
@@ -42,19 +42,15 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help=f"lifted penalty weight: a number or 'balanced' (default {TRAIN_DEFAULTS['lam']:g})")
     p.add_argument("--crop", type=int, default=None, help="crop test images to CROP x CROP (top-left)")
     p.add_argument("--max-patches", type=int, default=3000)
-    add_data_arguments(p)
-    add_common_arguments(p, "deblur")
+    add_common_arguments(p, "deblur", data=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..restoration.arguments import load_train_test
-
-    train, test, names = load_train_test(args)
     run_deblur_benchmark(
-        kernels=args.kernels, sigmas=args.sigmas, budget=args.budget, denoiser_budget=args.denoiser_budget,
-        denoiser_sigma=args.denoiser_sigma, iters=args.iters, lam=args.lam, features=args.features,
-        data_step=args.data_step, train_images=train, test_images=test, test_names=names, crop=args.crop,
-        device=args.device, out=args.output, progress=not args.no_progress, max_patches=args.max_patches)
+        **images_of(args), kernels=args.kernels, sigmas=args.sigmas, budget=args.budget,
+        denoiser_budget=args.denoiser_budget, denoiser_sigma=args.denoiser_sigma, iters=args.iters, lam=args.lam,
+        features=args.features, data_step=args.data_step, crop=args.crop, max_patches=args.max_patches,
+        device=args.device, out=args.output, progress=not args.no_progress)
     print_report(args.output, "deblur")
     return 0
 
@@ -83,8 +79,8 @@ def _denoisers(train_images, sigma_d, budget, device, progress, checkpoints, max
 def run_deblur_benchmark(*, kernels=("gaussian:2.0", "motion:9:30"), sigmas=(2.55, 12.75), budget: float = 120.0,
                          denoiser_budget: float = 60.0, denoiser_sigma: float = 10.0, iters: int = 6,
                          features: int = 16, data_step: str = "proximal", patch: int = 40,
-                         batch_size: int | None = None,
-                         lr: float | None = None, lam: float | str | None = None, pnp_iters: int = 8,
+                         batch_size: int | None = None, lr: float | None = None, lam: float | str | None = None,
+                         pnp_iters: int = 8,
                          train_images=None, test_images=None, test_names=None, crop: int | None = None, device=None,
                          out: str | Path = "results/bench_deblur", progress: bool = True,
                          max_patches: int | None = 3000, denoiser_checkpoints: dict | None = None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import add_common_arguments, median_step_seconds, print_report
+from . import add_common_arguments, images_of, median_step_seconds, print_report
 
 HELP = "trained vs classical denoisers: PSNR, SSIM, time, memory; JSON, Markdown, figures"
 
@@ -31,8 +31,6 @@ TRAINED = (("DFB-PNN, lifted Bregman BCD", "dfb", "lifted"),
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from ..restoration.arguments import add_data_arguments
-
     p.add_argument("--sigmas", type=float, nargs="+", default=[15, 25, 50], help="0-255 scale")
     p.add_argument("--budget", type=float, default=600.0, help="seconds per trained method at --main-sigma")
     p.add_argument("--other-budget", type=float, default=None, help="seconds at the other sigmas")
@@ -40,18 +38,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, default=10)
     p.add_argument("--features", type=int, default=32)
     p.add_argument("--max-patches", type=int, default=None, help="subsample the training patches")
-    add_data_arguments(p)
-    add_common_arguments(p, "denoise")
+    add_common_arguments(p, "denoise", data=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..restoration.arguments import load_train_test
-
-    train, test, names = load_train_test(args)
     run_denoise_benchmark(
-        sigmas=args.sigmas, budget=args.budget, other_budget=args.other_budget, main_sigma=args.main_sigma,
-        depth=args.depth, features=args.features, train_images=train, test_images=test, test_names=names,
-        device=args.device, out=args.output, progress=not args.no_progress, max_patches=args.max_patches)
+        **images_of(args), sigmas=args.sigmas, budget=args.budget, other_budget=args.other_budget,
+        main_sigma=args.main_sigma, depth=args.depth, features=args.features, max_patches=args.max_patches,
+        device=args.device, out=args.output, progress=not args.no_progress)
     print_report(args.output, "denoise")
     return 0
 
