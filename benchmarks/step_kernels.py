@@ -93,7 +93,7 @@ def kernel_times(repeats: int = 20) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="results/step_kernels")
+    parser.add_argument("-o", "--output", default="results/step_kernels")
     parser.add_argument("--worker", choices=("default", "tuned"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
     for name in report["malloc"]["default"]["kernels_ms"]:
         lines.append(f"| {name} | {report['malloc']['default']['kernels_ms'][name]:.2f} | "
                      f"{report['malloc']['tuned']['kernels_ms'][name]:.2f} |")
-    out_dir = Path(args.out)
+    out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "step_kernels.json").write_text(json.dumps(report, indent=2))
     (out_dir / "step_kernels.md").write_text("\n".join(lines) + "\n")

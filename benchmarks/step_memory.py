@@ -53,10 +53,10 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/results/step_memory")
+    parser.add_argument("-o", "--output", default="benchmarks/results/step_memory")
     args = parser.parse_args()
     report = measure()
-    out = Path(args.out)
+    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "step_memory.json").write_text(json.dumps(report, indent=2))
     (out / "step_memory.md").write_text(markdown(report))

@@ -92,12 +92,12 @@ def plot(all_results, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per trainer and task")
-    parser.add_argument("--out", default="results/lifted_training", help="output folder")
+    parser.add_argument("-o", "--output", default="results/lifted_training", help="output folder")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    out = Path(args.out)
+    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
 
     regression = teacher_student()

@@ -21,10 +21,14 @@ _EXPORTS = {
     "ResNet": ("liftinv.models", "ResNet"),
     "LiftedNetwork": ("liftinv.models", "LiftedNetwork"),
     "Layer": ("liftinv.models", "Layer"),
+    "DFBPNN": ("liftinv.models", "DFBPNN"),
+    "from_sequential": ("liftinv.models", "from_sequential"),
     "BCD": ("liftinv.solvers", "BCD"),
     "ISGM": ("liftinv.solvers", "ISGM"),
     "Backprop": ("liftinv.solvers", "Backprop"),
     "fit": ("liftinv.solvers", "fit"),
+    "TrainConfig": ("liftinv.restoration", "TrainConfig"),
+    "train_network": ("liftinv.restoration", "train_network"),
     "tune_cpu_allocator": ("liftinv.utils.allocator", "tune_cpu_allocator"),
 }
 

@@ -151,7 +151,7 @@ def test_benchmark_writes_tables_and_figures(tmp_path):
     from liftinv.bench.denoise import run_denoise_benchmark
 
     train, test = _images(2, 32, seed=1), _images(2, 32, seed=2)
-    report = run_denoise_benchmark(sigmas=(25,), budget=1.0, depth=2, features=4, dncnn_depth=2,
+    report = run_denoise_benchmark(sigmas=(15,), budget=1.0, depth=2, features=4, dncnn_depth=2,
                                    dncnn_features=4, patch=16, train_images=train, test_images=test,
                                    test_names=["a", "b"], out=tmp_path, progress=False)
     methods = {r["method"] for r in report["records"]}
@@ -163,6 +163,6 @@ def test_benchmark_writes_tables_and_figures(tmp_path):
     assert saved["meta"]["step_time"]["ratio"] > 0
     assert saved["meta"]["configs"]["DFB-PNN, lifted Bregman BCD"]["trainer"] == "lifted"
     md = (tmp_path / "denoise.md").read_text()
-    assert "| DFB-PNN, lifted Bregman BCD |" in md and "sigma = 25/255" in md and "Command:" in md
+    assert "| DFB-PNN, lifted Bregman BCD |" in md and "sigma = 15/255" in md and "Command:" in md
     assert (tmp_path / "denoise_psnr_vs_time.png").stat().st_size > 0
     assert (tmp_path / "denoise_panels.png").stat().st_size > 0

@@ -153,3 +153,21 @@ def test_shape_errors():
         Conv2d(3, 2).out_shape((1, 8, 8))
     with pytest.raises(ValueError, match="smaller than the kernel"):
         Conv2d(1, 2, 5, padding=0).out_shape((1, 3, 3))
+
+
+def test_networks_are_ordinary_modules_for_torch_idioms():
+    """``nn.Module.apply`` (the usual way to initialise a model) is not shadowed by the maps,
+    and every network class is exported from ``liftinv.models``."""
+    from liftinv.models import CNN, DFBPNN, MLP, ResNet  # noqa: F401
+
+    net = MLP([4, 8, 2])
+    seen = []
+
+    def init(module):
+        seen.append(type(module).__name__)
+        if isinstance(module, Dense):
+            torch.nn.init.zeros_(module.bias)
+
+    assert net.apply(init) is net
+    assert "Dense" in seen and all(float(p.abs().sum()) == 0 for n, p in net.named_parameters() if "bias" in n)
+    assert DFBPNN((1, 8, 8), depth=2, features=2)(torch.rand(1, 1, 8, 8)).shape == (1, 1, 8, 8)

@@ -139,8 +139,8 @@ def run_denoise_benchmark(*, sigmas=(15, 25, 50), budget: float = 600.0, other_b
                 "epochs": hist.final.get("epoch"), "peak_memory_mb": peak_memory_mb(device), "curve": curve})
         for label, (restored, extra) in results.items():
             records.append({"sigma": s255, "method": label, **score(restored, test_images), **extra})
-        if s255 == main_sigma:
-            panels = {label: restored for label, (restored, _) in results.items()}
+        if s255 == main_sigma or not panels:  # the panels show main_sigma, else the first level
+            panels, panel_sigma = {label: restored for label, (restored, _) in results.items()}, s255
     timing_config = TrainConfig(patch=patch, epochs=1)
     timing = time_steps(default_arch("dfb", channels, patch, depth=depth, features=features),
                         training_patches(train_images, timing_config)[:batch_size], main_sigma / 255, device)
@@ -150,7 +150,7 @@ def run_denoise_benchmark(*, sigmas=(15, 25, 50), budget: float = 600.0, other_b
     write_report(out, "denoise", report, markdown_tables(report))
     plot_psnr_vs_time(records, Path(out) / "denoise_psnr_vs_time.png")
     plot_panels(test_images[0], panels, Path(out) / "denoise_panels.png",
-                title=f"{test_names[0]}, sigma={main_sigma}/255")
+                title=f"{test_names[0]}, sigma={panel_sigma:g}/255")
     return report
 
 

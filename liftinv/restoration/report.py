@@ -99,8 +99,8 @@ def plot_panels(clean: torch.Tensor, restored: dict[str, torch.Tensor | list], p
     """Clean image, then every method's output on it (the first image of a list), with PSNR."""
     plt = pyplot()
     items = [("clean", clean)] + [(k, v[0] if isinstance(v, list) else v) for k, v in restored.items()]
-    fig, axes = plt.subplots(1, len(items), figsize=(2.6 * len(items), 2.9))
-    for ax, (name, img) in zip(axes, items):
+    fig, axes = plt.subplots(1, len(items), figsize=(2.6 * len(items), 2.9), squeeze=False)
+    for ax, (name, img) in zip(axes[0], items):
         show = img.clamp(0, 1).permute(1, 2, 0).squeeze(-1).numpy()
         ax.imshow(show, cmap="gray" if show.ndim == 2 else None, vmin=0, vmax=1)
         ax.set_title(name if name == "clean" else f"{name}\n{float(psnr(img, clean)):.2f} dB", fontsize=7)

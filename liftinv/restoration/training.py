@@ -27,21 +27,22 @@ from .config import TrainConfig
 from .registry import build_network, make_physics, penalty_weights
 
 
-def make_solver(network: torch.nn.Module, config: TrainConfig, *, lam=None, **options):
+def make_solver(network: torch.nn.Module, config: TrainConfig, **options):
     """The solver of ``config.trainer`` for ``network``.
 
     ``'backprop'``: Adam through autograd.  ``'lifted'``: lifted Bregman BCD with Adam on the
     weight blocks, the auxiliaries swept from the last hidden layer to the first (the loss signal
-    crosses the network in one sweep), the hidden penalties weighted by ``lam`` (default
-    ``config.lam``; a name is a rule of ``registry.PENALTY_RULES``).  ``'isgm'``: the same with
-    the ISGM proximal term (``tau = 1``, two inner iterations).  The lifted objective is monitored
-    every 50 steps (it costs about a forward pass).
+    crosses the network in one sweep), the hidden penalties weighted by ``config.lam`` (a name is
+    a rule of ``registry.PENALTY_RULES``).  ``'isgm'``: the same with the ISGM proximal term
+    (``tau = 1``, two inner iterations).  The lifted objective is monitored every 50 steps (it
+    costs about a forward pass).  ``options`` override these :class:`~liftinv.solvers.BCD`
+    settings (e.g. ``order='even-odd'``, ``aux=KeptAux(...)``).
     """
     if config.trainer == "backprop":
         return Backprop(network, lr=config.lr)
     if not isinstance(network, LiftedNetwork):
         raise ValueError(f"{type(network).__name__} is not a lifted network; train it with trainer='backprop'")
-    lam = config.lam if lam is None else lam
+    lam = config.lam
     if isinstance(lam, str):  # a named rule, e.g. 'balanced'
         lam = penalty_weights(lam, network)
     problem = LiftedProblem(network, lam=lam)
@@ -83,7 +84,7 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
 
     ``physics``: a deepinv ``Physics`` on the network's device whose noise model has an ``rng``
     (or ``None``: the clean patch is the input).  ``arch`` rebuilds the network
-    (:func:`~liftinv.restoration.networks.build_network`); ``task`` describes the degradation
+    (:func:`~liftinv.restoration.registry.build_network`); ``task`` describes the degradation
     (JSON-able, e.g. ``{"task": "denoising", "sigma": 0.098}``) and is saved with the config.
     ``solver`` overrides :func:`make_solver`; ``target(patches)`` maps the clean patches to the
     network's targets (default: the patches).  With ``checkpoint`` the run is saved atomically
