@@ -100,7 +100,7 @@ def _time_trainer(trainer: str, arch: dict, batch: int, steps: int, device: str,
     import torch
 
     from ..distributed import all_reduce_scalars, rank, rank_device, world_size
-    from ..restoration import TrainConfig, build_network, make_solver
+    from ..restoration import TrainConfig, build_network, make_solver, peak_memory_mb
     from ..solvers import KeptAux
 
     dev = rank_device(device)
@@ -139,7 +139,7 @@ def _time_trainer(trainer: str, arch: dict, batch: int, steps: int, device: str,
         "conv_gflops_per_second": conv_flops(arch, trainer) * batch / seconds / 1e9,
     }
     if dev.type == "cuda":
-        record["peak_memory_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+        record["peak_memory_mb"] = peak_memory_mb(dev)
         record["device_name"] = torch.cuda.get_device_name(dev)
         record["tf32"] = True
     elif os.environ.get("LIFTINV_MALLOC") == "strict":  # the resident peak is the live peak

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from ..utils.checks import check_nonneg
 from .physics import as_kernel, blur_physics
 
 
 def describe(kernel, sigma: float) -> dict:
     """The task dictionary saved with a deblurring network (``sigma`` on the [0, 1] scale)."""
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be a number >= 0, got {sigma}")
+    check_nonneg("sigma", sigma)
     return {"task": "deblurring", "kernel": as_kernel(kernel).tolist(), "sigma": float(sigma)}
 
 

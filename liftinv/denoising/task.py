@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import torch
 
+from ..utils.checks import check_nonneg
+
 
 def describe(sigma: float) -> dict:
     """The task dictionary saved with a denoiser (``sigma`` on the [0, 1] scale)."""
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be a number >= 0, got {sigma}")
+    check_nonneg("sigma", sigma)
     return {"task": "denoising", "sigma": float(sigma)}
 
 

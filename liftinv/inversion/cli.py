@@ -33,9 +33,9 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     add_progress_argument(p)
 
 
-def load_network(ckpt: dict, image_shape, device):
-    """The network of a checkpoint, sized for ``image_shape`` when fully convolutional;
-    returns ``(network, tile_size or None)``."""
+def network_for_input(ckpt: dict, image_shape, device):
+    """The network of a loaded checkpoint, sized for ``image_shape`` when fully convolutional
+    (a lifted network's states have fixed shapes); returns ``(network, tile_size or None)``."""
     from ..checkpoint import load_weights
     from ..models import DFBPNN
     from ..restoration import build_network
@@ -47,10 +47,9 @@ def load_network(ckpt: dict, image_shape, device):
         load_weights(net, arch, ckpt)
         return net, arch["patch"]
     if name in ("dfb", "dfb-inertial"):
-        load_weights(build_network(arch, device="cpu"), arch, ckpt)  # validates architecture and weights
         net = DFBPNN(tuple(image_shape), depth=arch["depth"], features=arch["features"],
                      kernel_size=arch.get("kernel_size", 3), nu=arch.get("nu", 0.05), inertial=name == "dfb-inertial")
-        net.load_state_dict(ckpt["state_dict"])
+        load_weights(net, arch, ckpt)  # the weights do not depend on the image size
         net.refresh(n_iter=30)
         return net.to(device), None
     raise ValueError(f"cannot invert a {name!r} checkpoint: liftinv invert needs a lifted network "
@@ -73,7 +72,7 @@ def run_invert(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     ckpt = load_checkpoint(args.checkpoint, map_location=device)
     image = load_image(args.input, color=ckpt["arch"].get("channels", ckpt["arch"].get("in_channels", 1)) == 3)
-    net, patch = load_network(ckpt, image.shape, device)
+    net, patch = network_for_input(ckpt, image.shape, device)
     if patch is not None:
         h, w = image.shape[-2] // patch * patch, image.shape[-1] // patch * patch
         if h == 0 or w == 0:

@@ -27,10 +27,12 @@ BUILDERS = {
 }
 
 
-#: task name -> "module:function" building its deepinv Physics from the task dictionary and a device
+#: task name -> "module:function" building its deepinv Physics from the task dictionary and a
+#: device; ``None``: the task has no physics (the autoencoder's input is its own target)
 PHYSICS = {
     "denoising": "liftinv.denoising.task:physics",
     "deblurring": "liftinv.deblurring.task:physics",
+    "autoencoder": None,
 }
 
 
@@ -41,8 +43,11 @@ PENALTY_RULES = {
 
 
 def _load(table: dict, name, kind: str):
+    """The function a table names (``None`` where the table says none)."""
     if name not in table:
         raise ValueError(f"unknown {kind} {name!r}; known: {sorted(table)}")
+    if table[name] is None:
+        return None
     module, function = table[name].split(":")
     return getattr(import_module(module), function)
 
@@ -51,10 +56,8 @@ def make_physics(task: dict, device="cpu"):
     """The deepinv ``Physics`` of a task dictionary on ``device``, its noise model with its own
     generator (seed it per call: ``physics(x, seed=...)``); ``None`` for a task without one
     (the autoencoder: the input is its own target)."""
-    name = task.get("task")
-    if name == "autoencoder":
-        return None
-    return _load(PHYSICS, name, "task")(task, torch.device(device))
+    builder = _load(PHYSICS, task.get("task"), "task")
+    return None if builder is None else builder(task, torch.device(device))
 
 
 def build_network(arch: dict, *, device=None, seed: int | None = None) -> torch.nn.Module:
