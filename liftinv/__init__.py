@@ -23,6 +23,7 @@ _EXPORTS = {
     "Layer": ("liftinv.models", "Layer"),
     "DFBPNN": ("liftinv.models", "DFBPNN"),
     "from_sequential": ("liftinv.models", "from_sequential"),
+    "from_module": ("liftinv.models", "from_module"),
     "BCD": ("liftinv.solvers", "BCD"),
     "ISGM": ("liftinv.solvers", "ISGM"),
     "Backprop": ("liftinv.solvers", "Backprop"),

@@ -21,42 +21,78 @@ from typing import Any
 import torch
 
 from . import __version__
-from .utils.files import atomic_write
+from .utils.files import atomic_write, check_input_file, plain_reason
 
 FORMAT = "liftinv-checkpoint-1"
 
 
+#: Extensions of the checkpoint files the command line writes.
+CHECKPOINT_EXTENSIONS = frozenset({".pt", ".pth"})
+
+
+def non_finite_weights(state_dict: dict) -> list[str]:
+    """Names of the floating tensors of ``state_dict`` that hold NaN or Inf."""
+    return [k for k, v in state_dict.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def save_checkpoint(path: str | Path, *, arch: dict, network: torch.nn.Module, **content: Any) -> Path:
-    """Write a checkpoint atomically; ``content`` adds ``solver``, ``config``, ``task``, ``history``..."""
+    """Write a checkpoint atomically; ``content`` adds ``solver``, ``config``, ``task``, ``history``...
+
+    Weights with NaN or Inf are refused (``ValueError``, the file at ``path`` is left as it was):
+    no checkpoint of a diverged run replaces a good one."""
+    state = network.state_dict()
+    bad = non_finite_weights(state)
+    if bad:
+        raise ValueError(f"not writing checkpoint {str(path)!r}: the weights {bad[:3]} hold NaN or Inf")
     payload = {
         "format": FORMAT,
         "liftinv_version": __version__,
         "arch": dict(arch),
-        "state_dict": network.state_dict(),
+        "state_dict": state,
         **content,
     }
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (clear errors otherwise)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    """Read a checkpoint written by :func:`save_checkpoint` (clear errors otherwise: a missing
+    file, a folder, a file that is no torch file, no liftinv checkpoint, or one without its
+    architecture or weights)."""
+    path = check_input_file(path, "checkpoint")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # corrupted or not a torch file
-        raise ValueError(f"checkpoint {str(path)!r} could not be read: {err}") from err
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = plain_reason(path) or f"not a torch file, or a damaged one ({first[:120]})"
+        raise ValueError(f"checkpoint {str(path)!r} could not be read: {reason}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a liftinv checkpoint (expected format {FORMAT!r})")
+    arch = payload.get("arch")
+    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
+        raise ValueError(f"checkpoint {str(path)!r} has no architecture ('arch' with a 'name'); "
+                         "it was not written by liftinv: retrain it")
+    if not isinstance(payload.get("state_dict"), dict):
+        raise ValueError(f"checkpoint {str(path)!r} holds no weights ('state_dict'); retrain it")
     return payload
+
+
+def require(checkpoint: dict, path: str | Path, *keys: str) -> dict:
+    """``checkpoint`` when it holds every entry of ``keys`` as a dictionary (``'task'``,
+    ``'config'`` ...), else a ``ValueError`` naming the file and what is missing."""
+    missing = [k for k in keys if not isinstance(checkpoint.get(k), dict)]
+    if missing:
+        raise ValueError(f"checkpoint {str(path)!r} has no {' or '.join(repr(k) for k in missing)} settings "
+                         "(what it was trained for and how); write it with liftinv train / train-deblur")
+    return checkpoint
 
 
 def load_weights(network: torch.nn.Module, arch: dict, checkpoint: dict) -> None:
     """Load the checkpoint's weights into ``network`` built from ``arch``.
 
     Raises ``ValueError`` naming the differences when the checkpoint holds another
-    architecture, instead of a wall of missing/unexpected keys.
+    architecture, instead of a wall of missing/unexpected keys; the same when its weights do
+    not fit its architecture (an edited file) or hold NaN or Inf (a run that diverged).
     """
     saved = checkpoint["arch"]
     if saved != dict(arch):
@@ -65,4 +101,15 @@ def load_weights(network: torch.nn.Module, arch: dict, checkpoint: dict) -> None
             "checkpoint architecture does not match the network: "
             + ", ".join(f"{k}: checkpoint {a!r} vs network {b!r}" for k, (a, b) in sorted(diff.items()))
         )
-    network.load_state_dict(checkpoint["state_dict"])
+    state = checkpoint["state_dict"]
+    bad = non_finite_weights(state)
+    if bad:
+        raise ValueError(f"the checkpoint's weights {bad[:3]} hold NaN or Inf (the run that wrote it diverged); "
+                         "retrain with a smaller --lr")
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0] if lines else ""
+        raise ValueError(f"the checkpoint's weights do not fit its architecture {saved.get('name')!r} "
+                         f"(an edited or foreign file: {detail[:200]})") from None

@@ -14,8 +14,11 @@ function that runs it and returns an exit status, added with :func:`register`::
     register(Command("train", "train a network", _configure_train, _run_train))
 
 Heavy imports (torch, deepinv) happen inside the run functions, so ``liftinv --help`` and
-``liftinv --version`` stay fast. Bad arguments are reported on stderr with exit status 2
-(argparse's default); :func:`main` returns that status instead of raising ``SystemExit``.
+``liftinv --version`` stay fast.  Errors are one line on stderr, ``liftinv COMMAND: error: ...``:
+bad arguments (a malformed or out-of-range option) with exit status 2, before anything runs;
+a user error found while running (a missing or unreadable file, a checkpoint that does not fit,
+a diverged training run: :data:`USER_ERRORS`) with exit status 1; Ctrl-C with status 130 and a
+line saying what was kept.  :func:`main` returns the status instead of raising ``SystemExit``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ from dataclasses import dataclass
 from liftinv import __version__
 from liftinv.utils.allocator import tune_cpu_allocator
 
-__all__ = ["Command", "COMMANDS", "register", "build_parser", "main"]
+__all__ = ["Command", "COMMANDS", "USER_ERRORS", "register", "build_parser", "main"]
+
+#: Exceptions that are the user's to fix (their message says how), reported without a traceback.
+#: ``OSError`` covers a missing file, a folder given as a file, a full disk, a denied permission.
+USER_ERRORS = (ValueError, OSError, ImportError)
 
 
 @dataclass(frozen=True)
@@ -121,9 +128,17 @@ register(Command("bench", "run a benchmark (liftinv bench denoise|deblur|invert|
 # --------------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``liftinv train: error: argument --lr: ...``) ending in a
+    pointer to ``--help``, instead of the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one subparser per entry of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="liftinv",
         description="Inverse-problems imaging with networks trained by lifted Bregman "
         "block-coordinate descent.",
@@ -155,9 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_cpu_allocator()  # large CPU tensors reuse their memory between steps
     try:
         return int(run(args) or 0)
-    except (ValueError, FileNotFoundError, NotADirectoryError, ImportError) as exc:
-        print(f"liftinv {args.command}: error: {exc}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__  # one line
+        print(f"liftinv {args.command}: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:
+        print(f"liftinv {args.command}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 from torch import nn
 
 from liftinv.activations import (
+    ELU,
     Clip,
     HardTanh,
     Identity,
@@ -42,9 +43,14 @@ ELEMENTWISE = [
     SoftThreshold(0.3),
     Sigmoid(),
     Tanh(),
+    ELU(),
+    ELU(0.3),
+    ELU(2.0, beta=2.0),  # nn.CELU(2)
 ]
 ALL = ELEMENTWISE + [Softmax()]
 SMOOTH = [Sigmoid(), Tanh()]
+#: per-channel activations (nn.PReLU(num_parameters=3)): slopes along dim 1, inputs shaped (B, 3, ...)
+CHANNELWISE = [LeakyReLU(torch.tensor([0.1, 0.5, 1.0]))]
 
 
 def ids(acts):
@@ -76,7 +82,7 @@ def gen():
 # ----------------------------------------------------------------- penalty
 
 
-@pytest.mark.parametrize("act", ALL, ids=ids(ALL))
+@pytest.mark.parametrize("act", ALL + CHANNELWISE, ids=ids(ALL + CHANNELWISE))
 def test_penalty_dominates_squared_distance(act, gen):
     v = rand_v(gen)
     v[0] *= 100.0  # large pre-activations too
@@ -98,7 +104,7 @@ def test_penalty_vanishes_on_forward_pass(act, dtype):
     assert torch.all(b >= 0) and torch.all(b <= tol), b
 
 
-@pytest.mark.parametrize("act", ALL, ids=ids(ALL))
+@pytest.mark.parametrize("act", ALL + CHANNELWISE, ids=ids(ALL + CHANNELWISE))
 def test_penalty_float32_agrees_with_float64(act, gen):
     v = rand_v(gen, scale=30.0)
     y = rand_y(act, gen)
@@ -108,7 +114,7 @@ def test_penalty_float32_agrees_with_float64(act, gen):
     torch.testing.assert_close(b32.double(), b64, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("act", ALL, ids=ids(ALL))
+@pytest.mark.parametrize("act", ALL + CHANNELWISE, ids=ids(ALL + CHANNELWISE))
 def test_project_lands_in_domain_and_is_idempotent(act, gen):
     y = 3.0 * torch.randn(6, 3, 4, generator=gen, dtype=F64)
     p = act.project(y)
@@ -116,7 +122,7 @@ def test_project_lands_in_domain_and_is_idempotent(act, gen):
     torch.testing.assert_close(act.project(p), p)
 
 
-@pytest.mark.parametrize("act", ALL, ids=ids(ALL))
+@pytest.mark.parametrize("act", ALL + CHANNELWISE, ids=ids(ALL + CHANNELWISE))
 def test_penalty_grad_v_matches_autograd(act, gen):
     v = rand_v(gen).requires_grad_(True)
     y = rand_y(act, gen)
@@ -138,7 +144,7 @@ def test_penalty_grad_v_matches_finite_differences(act, gen):
             assert abs(fd.item() - g[i, j].item()) < 1e-6
 
 
-@pytest.mark.parametrize("act", ALL, ids=ids(ALL))
+@pytest.mark.parametrize("act", ALL + CHANNELWISE, ids=ids(ALL + CHANNELWISE))
 def test_penalty_equals_naive_form_and_fenchel_young(act, gen):
     v = rand_v(gen, scale=1.5)
     y = rand_y(act, gen)
@@ -154,14 +160,14 @@ def test_penalty_equals_naive_form_and_fenchel_young(act, gen):
         torch.testing.assert_close(act.phi(y), 0.5 * y * y + act.psi(y))
 
 
-@pytest.mark.parametrize("act", ALL, ids=ids(ALL))
+@pytest.mark.parametrize("act", ALL + CHANNELWISE, ids=ids(ALL + CHANNELWISE))
 def test_phi_conj_gradient_is_sigma(act, gen):
     v = rand_v(gen).requires_grad_(True)
     (g,) = torch.autograd.grad(act.phi_conj(v).sum(), v)
     torch.testing.assert_close(g, act.sigma(v.detach()), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("act", ELEMENTWISE, ids=ids(ELEMENTWISE))
+@pytest.mark.parametrize("act", ELEMENTWISE + CHANNELWISE, ids=ids(ELEMENTWISE + CHANNELWISE))
 def test_derivative_matches_autograd(act, gen):
     v = rand_v(gen).requires_grad_(True)
     (g,) = torch.autograd.grad(act.sigma(v).sum(), v)
@@ -190,7 +196,7 @@ def test_penalty_outside_domain_is_inf_and_tolerance_accepted():
 # -------------------------------------------------------------------- prox
 
 
-@pytest.mark.parametrize("act", ELEMENTWISE, ids=ids(ELEMENTWISE))
+@pytest.mark.parametrize("act", ELEMENTWISE + CHANNELWISE, ids=ids(ELEMENTWISE + CHANNELWISE))
 def test_sigma_is_prox_of_psi(act, gen):
     v = rand_v(gen, scale=5.0)
     torch.testing.assert_close(act.prox_psi(v, 1.0), act.sigma(v), rtol=1e-12, atol=1e-12)
@@ -343,6 +349,8 @@ def _range_ok(act, s, ref):
         return bool(torch.all(s >= 0)) and bool(torch.allclose(s.sum(1), torch.ones_like(s[:, 0])))
     if isinstance(act, SoftThreshold):
         return bool(torch.all(s.abs() <= ref.abs()))
+    if isinstance(act, ELU):
+        return bool(torch.all(s >= -act.alpha))
     return True
 
 
@@ -403,6 +411,13 @@ def test_get_activation_kwargs_and_instances():
         get_activation("relu", bogus=1)
 
 
+def _prelu(slopes) -> nn.PReLU:
+    module = nn.PReLU(len(slopes))
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor(slopes))
+    return module
+
+
 @pytest.mark.parametrize(
     "module",
     [
@@ -417,13 +432,20 @@ def test_get_activation_kwargs_and_instances():
         nn.Tanh(),
         nn.Softshrink(0.4),
         nn.Softmax(dim=1),
+        nn.PReLU(),
+        nn.PReLU(init=0.0),
+        _prelu([0.1, 0.2, 0.3, 0.4, 0.5, 0.9, 1.0]),
+        nn.ELU(),
+        nn.ELU(0.4),
+        nn.ELU(0.0),
+        nn.CELU(2.5),
     ],
     ids=lambda m: repr(m),
 )
 def test_module_conversion_preserves_sigma(module, gen):
     act = get_activation(module)
     v = rand_v(gen, shape=(5, 7), scale=4.0)
-    torch.testing.assert_close(act(v), module(v))
+    torch.testing.assert_close(act(v), module.double()(v))
 
 
 @pytest.mark.parametrize("spec", ["gelu", "silu", "swish", "mish", nn.GELU(), nn.SiLU(), nn.Mish()])
@@ -432,17 +454,82 @@ def test_non_proximal_activations_rejected(spec):
         get_activation(spec)
 
 
-@pytest.mark.parametrize("bad", [nn.LeakyReLU(-0.1), nn.LeakyReLU(2.0), nn.SELU(), "selu"])
+@pytest.mark.parametrize("bad", [nn.LeakyReLU(-0.1), nn.LeakyReLU(2.0), nn.SELU(), "selu", nn.ELU(1.5),
+                                 nn.ELU(-0.5), nn.PReLU(init=1.5), nn.Hardshrink()])
 def test_non_proximal_slopes_rejected(bad):
     with pytest.raises(NotProximalError, match="Lipschitz|monotone"):
         get_activation(bad)
+
+
+def test_prelu_and_elu_refusals_name_the_slope():
+    with pytest.raises(NotProximalError, match=r"nn.PReLU\(num_parameters=3\) has slope a=-0.2 \(channel 1\)"):
+        get_activation(_prelu([0.5, -0.2, 0.3]))
+    with pytest.raises(NotProximalError, match=r"nn.PReLU\(num_parameters=1\) has slope a=1.5.*1-Lipschitz"):
+        get_activation(nn.PReLU(init=1.5))
+    with pytest.raises(NotProximalError, match=r"nn.ELU\(alpha=2\) is not 1-Lipschitz.*alpha <= 1"):
+        get_activation(nn.ELU(2.0))
+    with pytest.raises(ValueError, match="mixes slope 0"):
+        get_activation(_prelu([0.0, 0.5]))
+    with pytest.raises(ValueError, match="proximal map, but"):
+        get_activation(nn.Softplus())
+    assert isinstance(get_activation(_prelu([0.3, 0.3])), LeakyReLU)  # equal slopes: one number
+    assert get_activation("elu", alpha=0.5).alpha == 0.5
+
+
+# ------------------------------------------------------------ ELU and PReLU
+
+ELUS = [a for a in ELEMENTWISE if isinstance(a, ELU)]
+
+
+def _elu_reference_root(act, w, a, b):
+    """a u + b phi'(u) = w for w < 0 by 200 bisections in zeta = phi'(u)/beta (float64)."""
+    lo, hi = torch.full_like(w, -1e6), torch.zeros_like(w)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        pos = a * act.alpha * torch.expm1(mid) + b * act.beta * mid - w > 0
+        hi, lo = torch.where(pos, mid, hi), torch.where(pos, lo, mid)
+    return act.alpha * torch.expm1(0.5 * (lo + hi))
+
+
+@pytest.mark.parametrize("act", ELUS, ids=ids(ELUS))
+def test_elu_prox_accuracy_over_extreme_ranges(act):
+    mag = torch.logspace(-9, 4, 27, dtype=F64)
+    w = torch.cat([-mag, -act.alpha * (1 - mag[:12]), -act.alpha * (1 + mag[:12])])
+    t = torch.cat([torch.logspace(-8, 0, 17, dtype=F64), torch.tensor([1.5, 3.0, 10.0, 1e3], dtype=F64)])
+    W, T = torch.meshgrid(w, t, indexing="ij")
+    ref = _elu_reference_root(act, W, 1 - T, T)  # prox_{t Psi}: (1 - t) u + t phi'(u) = w
+    assert (act.prox_psi(W, T) - ref).abs().max() < 1e-12
+    u32 = act.prox_psi(W.float(), T.float())  # t >> 1 cancels (1 - t) u against t phi'(u): up to t = 10 here
+    assert u32.dtype == torch.float32 and (u32.double() - ref)[T <= 10].abs().max() < 2e-6
+    torch.testing.assert_close(act.prox_psi(W, 0.0), W.clamp_min(-act.alpha))  # t = 0: the projection
+
+
+@pytest.mark.parametrize("act", CHANNELWISE, ids=ids(CHANNELWISE))
+def test_channelwise_slopes_act_along_dim_1(act, gen):
+    a = act.negative_slope.to(F64)
+    v = rand_v(gen, shape=(4, 3, 5))
+    torch.testing.assert_close(act(v), F.prelu(v, a))
+    b = act.penalty(act.sigma(v), v)
+    assert torch.all(b >= 0) and torch.all(b <= 1e-12)
+    for c in (0.0, 0.4, 7.5):  # prox_phi channel by channel equals the scalar leaky ReLU's
+        u = act.prox_phi(v, c)
+        for j in range(3):
+            torch.testing.assert_close(u[:, j], LeakyReLU(float(a[j])).prox_phi(v[:, j], c))
+    with pytest.raises(ValueError, match="per-channel slopes"):
+        act(torch.zeros(2, 4))
 
 
 @pytest.mark.parametrize(
     "make",
     [
         lambda: get_activation("no_such_act"),
-        lambda: get_activation(nn.ELU()),
+        lambda: get_activation(nn.ELU(alpha=2.0)),
+        lambda: get_activation(nn.Softplus()),
+        lambda: get_activation(_prelu([0.0, 0.5, 0.5])),
+        lambda: ELU(0.0),
+        lambda: ELU(1.5),
+        lambda: ELU(-0.5),
+        lambda: LeakyReLU(torch.tensor([0.5, 1.5])),
         lambda: get_activation(nn.Softmax(dim=-1)),
         lambda: get_activation(3),
         lambda: LeakyReLU(0.0),

@@ -16,6 +16,18 @@ from liftinv.deblurring.models import ComposedMap, DataInjectionMap, DataStep, P
 from liftinv.deblurring.physics import CircularBlur
 from liftinv.models import Conv2d, Dense, IdentityMap
 from liftinv.models.dfb import AnalysisOperator, DualStepMap, InjectionMap, ReadoutMap
+from liftinv.models.linear_maps import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    ChainMap,
+    ChannelAffine,
+    ConvTranspose2d,
+    Reshape,
+    Scale,
+    SumMap,
+    Upsample,
+    ZeroMap,
+)
 from liftinv.models.power import power_iteration
 
 SPATIAL = (10, 10)
@@ -49,6 +61,34 @@ MAPS = {
     "conv-strided-odd": (lambda: Conv2d(1, 4, 3, stride=2), (1, 15, 15), "estimate"),  # output padding
     "conv-strided-padded": (lambda: Conv2d(3, 2, 5, stride=2, padding=1), (3, 11, 10), "estimate"),
     "identity": (lambda: IdentityMap(), (3, 5), "exact"),
+    # general convolutions and the maps of converted torch modules (models/fx_convert.py)
+    "conv-rect-dilated": (lambda: Conv2d(2, 4, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2)),
+                          (2, 9, 8), "estimate"),
+    "conv-grouped": (lambda: Conv2d(4, 6, 3, groups=2, bias=False), (4, 7, 7), "estimate"),
+    "conv-transpose": (lambda: ConvTranspose2d(3, 2, 3), (3, 6, 6), "estimate"),
+    "conv-transpose-strided": (lambda: ConvTranspose2d(2, 3, 4, stride=2, padding=1), (2, 5, 5), "estimate"),
+    "conv-transpose-output-padding": (lambda: ConvTranspose2d(2, 2, 3, stride=2, padding=1, output_padding=1),
+                                      (2, 4, 5), "estimate"),
+    "conv-transpose-grouped-dilated": (lambda: ConvTranspose2d(4, 2, (3, 2), stride=(1, 2), groups=2,
+                                                               dilation=(2, 1)), (4, 4, 4), "estimate"),
+    "avgpool": (lambda: AvgPool2d(2), (2, 6, 6), "estimate"),
+    "avgpool-padded-overlapping": (lambda: AvgPool2d(3, stride=2, padding=1), (2, 7, 6), "estimate"),
+    "avgpool-exclude-pad-ceil": (lambda: AvgPool2d(3, stride=2, padding=1, ceil_mode=True,
+                                                   count_include_pad=False), (1, 8, 7), "estimate"),
+    "adaptive-avgpool": (lambda: AdaptiveAvgPool2d((2, 3)), (2, 5, 7), "estimate"),
+    "upsample-nearest": (lambda: Upsample(scale_factor=2), (2, 4, 3), "estimate"),
+    "upsample-nearest-size": (lambda: Upsample(size=(7, 5)), (1, 3, 4), "estimate"),
+    "upsample-bilinear": (lambda: Upsample(scale_factor=2, mode="bilinear"), (2, 4, 5), "estimate"),
+    "upsample-bilinear-corners": (lambda: Upsample(scale_factor=3, mode="bilinear", align_corners=True),
+                                  (1, 3, 4), "estimate"),
+    "upsample-bilinear-size": (lambda: Upsample(size=(7, 9), mode="bilinear"), (1, 4, 4), "estimate"),
+    "reshape": (lambda: Reshape((2, 3, 4)), (24,), "exact"),
+    "scale": (lambda: Scale(-0.5), (3, 4), "exact"),
+    "zero": (lambda: ZeroMap((2, 3)), (4,), "exact"),
+    "channel-affine": (lambda: ChannelAffine(torch.tensor([0.5, -2.0, 1.0]), torch.ones(3)), (3, 4, 4), "exact"),
+    "chain-upsample-conv": (lambda: ChainMap([Upsample(scale_factor=2), Conv2d(2, 3, 3)]), (2, 4, 4),
+                            "estimate"),
+    "sum-conv-identity": (lambda: SumMap([Conv2d(2, 2, 3), IdentityMap()]), (2, 5, 5), "estimate"),
     # DFB-PNN (models/dfb.py): I - tau D D^* has norm 1 when D has more channels out than in
     "dfb-dual-step": (lambda: DualStepMap(_dfb_op(), 1.0), (4, *SPATIAL), "exact"),
     "dfb-dual-step-inertial": (lambda: DualStepMap(_dfb_op(), -0.3), (4, *SPATIAL), "exact"),

@@ -9,6 +9,7 @@ penalty :math:`B(y, v) = \phi(y) + \phi^*(v) - \langle y, v\rangle`, summed per 
 
 from .base import ProxActivation
 from .box import Clip, HardTanh, SoftThreshold
+from .elu import ELU
 from .errors import NotProximalError
 from .piecewise import Identity, LeakyReLU, ReLU
 from .registry import ACTIVATIONS, get_activation, supported_names
@@ -20,6 +21,7 @@ __all__ = [
     "Identity",
     "ReLU",
     "LeakyReLU",
+    "ELU",
     "Clip",
     "HardTanh",
     "SoftThreshold",

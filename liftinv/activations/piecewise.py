@@ -93,6 +93,8 @@ class ReLU(ProxActivation):
 class LeakyReLU(ProxActivation):
     r"""Leaky ReLU :math:`\sigma(v) = \max(v, a v)` with slope :math:`0 < a \le 1`.
 
+    ``negative_slope`` is a number, or a 1-D tensor of one slope per channel applied along
+    dim 1 (``nn.PReLU(num_parameters=C)``; inputs then need ``C`` entries in dim 1).
     With :math:`k = 1/a - 1 \ge 0` and :math:`m(y) = \min(y, 0)`:
 
     * :math:`\Psi(y) = \tfrac k2 m(y)^2`, :math:`\phi(y) = \tfrac12 y^2` (:math:`y \ge 0`),
@@ -106,38 +108,52 @@ class LeakyReLU(ProxActivation):
       (:math:`w < 0`).
     """
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float | torch.Tensor = 0.01):
         super().__init__()
-        a = float(negative_slope)
-        if a == 0.0:
+        per_channel = isinstance(negative_slope, torch.Tensor) and negative_slope.numel() > 1
+        a = negative_slope.detach().flatten().clone() if per_channel else float(negative_slope)
+        values = a.tolist() if per_channel else [a]
+        if all(x == 0.0 for x in values):
             raise ValueError("negative_slope=0 is the plain ReLU; use ReLU()")
-        if not 0.0 < a <= 1.0:
-            why = "not monotone" if a < 0 else "not 1-Lipschitz"
+        bad = [x for x in values if not 0.0 < x <= 1.0]
+        if bad:
+            if min(values) >= 0.0 and max(values) <= 1.0:
+                raise ValueError(f"LeakyReLU: per-channel slopes mix 0 (ReLU) with positive slopes {values}; "
+                                 "not supported")
+            why = "not monotone" if bad[0] < 0 else "not 1-Lipschitz"
             raise NotProximalError(
-                f"LeakyReLU(negative_slope={a:g}) is {why}; {PROXIMAL_RULE}, which needs "
+                f"LeakyReLU(negative_slope={bad[0]:g}) is {why}; {PROXIMAL_RULE}, which needs "
                 "0 < negative_slope <= 1"
             )
         self.negative_slope = a
 
-    @property
-    def _k(self) -> float:
-        return 1.0 / self.negative_slope - 1.0
+    def _a(self, ref):
+        """The slope(s), broadcast against ``ref`` (per channel along dim 1)."""
+        a = self.negative_slope
+        if not isinstance(a, torch.Tensor):
+            return a
+        if ref.dim() < 2 or ref.shape[1] != a.numel():
+            raise ValueError(f"LeakyReLU has {a.numel()} per-channel slopes (dim 1), got shape {tuple(ref.shape)}")
+        return as_like(a, ref).view((1, -1) + (1,) * (ref.dim() - 2))
+
+    def _k(self, ref):
+        return 1.0 / self._a(ref) - 1.0
 
     def extra_repr(self) -> str:
         return f"negative_slope={describe(self.negative_slope)}"
 
     def sigma(self, v):
-        return torch.where(v >= 0, v, self.negative_slope * v)
+        return torch.where(v >= 0, v, self._a(v) * v)
 
     def derivative(self, v):
         one = torch.ones_like(v)
-        return torch.where(v >= 0, one, self.negative_slope * one)
+        return torch.where(v >= 0, one, self._a(v) * one)
 
     def psi(self, y):
-        return 0.5 * self._k * torch.clamp_max(y, 0.0) ** 2
+        return 0.5 * self._k(y) * torch.clamp_max(y, 0.0) ** 2
 
     def phi(self, y):
-        return torch.where(y >= 0, 0.5 * y * y, 0.5 * y * y / self.negative_slope)
+        return torch.where(y >= 0, 0.5 * y * y, 0.5 * y * y / self._a(y))
 
     def phi_conj(self, v):
         return 0.5 * v * self.sigma(v)
@@ -149,14 +165,14 @@ class LeakyReLU(ProxActivation):
         s = self.sigma(v)
         my, ms = y.clamp_max(0.0), s.clamp_max(0.0)
         bregman = (my - ms) ** 2 - 2.0 * ms * y.clamp_min(0.0)
-        return 0.5 * (y - s) ** 2 + 0.5 * self._k * bregman
+        return 0.5 * (y - s) ** 2 + 0.5 * self._k(y) * bregman
 
     def prox_psi(self, w, t=1.0):
         check_nonneg("t", t)
         t = as_like(t, w)
-        return torch.where(w >= 0, w, w / (1.0 + t * self._k))
+        return torch.where(w >= 0, w, w / (1.0 + t * self._k(w)))
 
     def prox_phi(self, w, c=1.0):
         check_nonneg("c", c)
         c = as_like(c, w)
-        return torch.where(w >= 0, w / (1.0 + c), w / (1.0 + c / self.negative_slope))
+        return torch.where(w >= 0, w / (1.0 + c), w / (1.0 + c / self._a(w)))

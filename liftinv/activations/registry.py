@@ -6,6 +6,7 @@ from torch import nn
 
 from .base import ProxActivation
 from .box import Clip, HardTanh, SoftThreshold
+from .elu import ELU
 from .errors import PROXIMAL_RULE, NotProximalError
 from .piecewise import Identity, LeakyReLU, ReLU
 from .smooth import Sigmoid, Tanh
@@ -19,6 +20,7 @@ ACTIVATIONS: dict[str, type[ProxActivation]] = {
     "linear": Identity,
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
+    "elu": ELU,
     "clip": Clip,
     "hardtanh": HardTanh,
     "soft_threshold": SoftThreshold,
@@ -42,6 +44,7 @@ _NON_PROXIMAL_WHY = {
     "mish": "Mish v*tanh(softplus(v)) is not monotone (minimum about -0.31 near v = -1.19)",
     "hardswish": "Hardswish is not monotone (minimum -0.375 at v = -1.5)",
     "selu": "SELU is not 1-Lipschitz (slope 1.0507 for v > 0)",
+    "hardshrink": "Hardshrink jumps at +-lambda (it is not continuous, hence not 1-Lipschitz)",
 }
 
 _NON_PROXIMAL_MODULES = (
@@ -50,7 +53,11 @@ _NON_PROXIMAL_MODULES = (
     (nn.Mish, "mish"),
     (nn.Hardswish, "hardswish"),
     (nn.SELU, "selu"),
+    (nn.Hardshrink, "hardshrink"),
 )
+
+#: torch activations that are proximal (monotone and 1-Lipschitz) but have no implementation here.
+_PROXIMAL_UNSUPPORTED = (nn.Softplus, nn.Softsign, nn.Tanhshrink, nn.Hardsigmoid, nn.LogSigmoid)
 
 
 def supported_names() -> list[str]:
@@ -84,6 +91,42 @@ def _from_name(name: str, kwargs: dict) -> ProxActivation:
     raise ValueError(f"Unknown activation {name!r}; supported names: {supported_names()}")
 
 
+def _leaky(module: nn.LeakyReLU | nn.PReLU) -> ProxActivation:
+    """``nn.LeakyReLU(a)`` or ``nn.PReLU`` (one slope, or one per channel along dim 1)."""
+    if isinstance(module, nn.LeakyReLU):
+        what, slopes = f"nn.LeakyReLU(negative_slope={float(module.negative_slope):g})", [float(module.negative_slope)]
+    else:
+        slopes = module.weight.detach().flatten().tolist()
+        what = f"nn.PReLU(num_parameters={len(slopes)})"
+    for j, a in enumerate(slopes):
+        where = f" (channel {j})" if len(slopes) > 1 else ""
+        if a < 0.0:
+            raise _not_proximal(f"{what} has slope a={a:g}{where}, so it is not monotone (slope < 0)")
+        if a > 1.0:
+            raise _not_proximal(f"{what} has slope a={a:g}{where}, so it is not 1-Lipschitz (slope > 1)")
+    if all(a == slopes[0] for a in slopes):
+        return ReLU() if slopes[0] == 0.0 else LeakyReLU(slopes[0])
+    if min(slopes) == 0.0:
+        raise ValueError(f"{what} mixes slope 0 (ReLU) with positive slopes across channels, which liftinv's "
+                         "LeakyReLU does not support; every slope must be > 0, or all 0")
+    return LeakyReLU(module.weight.detach().flatten().clone())
+
+
+def _elu(module: nn.ELU | nn.CELU) -> ProxActivation:
+    """``nn.ELU(alpha)`` (proximal iff 0 <= alpha <= 1) or ``nn.CELU(alpha)`` (always)."""
+    a = float(module.alpha)
+    if a == 0.0:
+        return ReLU()
+    if isinstance(module, nn.CELU):
+        return ELU(a, beta=a)
+    if a < 0.0:
+        raise _not_proximal(f"nn.ELU(alpha={a:g}) is not monotone (alpha < 0)")
+    if a > 1.0:
+        raise _not_proximal(f"nn.ELU(alpha={a:g}) is not 1-Lipschitz (its slope alpha*e^v tends to alpha = {a:g} > 1 "
+                            "as v -> 0-; alpha <= 1 is needed)")
+    return ELU(a)
+
+
 def _from_module(module: nn.Module) -> ProxActivation:
     for cls, key in _NON_PROXIMAL_MODULES:
         if isinstance(module, cls):
@@ -92,17 +135,10 @@ def _from_module(module: nn.Module) -> ProxActivation:
         return Identity()
     if isinstance(module, nn.ReLU):
         return ReLU()
-    if isinstance(module, nn.LeakyReLU):
-        a = float(module.negative_slope)
-        if a == 0.0:
-            return ReLU()
-        if a < 0.0:
-            raise _not_proximal(f"nn.LeakyReLU(negative_slope={a:g}) is not monotone (slope < 0)")
-        if a > 1.0:
-            raise _not_proximal(
-                f"nn.LeakyReLU(negative_slope={a:g}) is not 1-Lipschitz (slope > 1)"
-            )
-        return LeakyReLU(a)
+    if isinstance(module, (nn.LeakyReLU, nn.PReLU)):
+        return _leaky(module)
+    if isinstance(module, (nn.ELU, nn.CELU)):
+        return _elu(module)
     if isinstance(module, nn.Hardtanh):  # includes nn.ReLU6 = clip to [0, 6]
         return Clip(float(module.min_val), float(module.max_val))
     if isinstance(module, nn.Sigmoid):
@@ -119,23 +155,27 @@ def _from_module(module: nn.Module) -> ProxActivation:
                 "dim 1 (the channel/class dim); use nn.Softmax(dim=1)"
             )
         return Softmax()
+    if isinstance(module, _PROXIMAL_UNSUPPORTED):
+        raise ValueError(f"nn.{type(module).__name__} is monotone and 1-Lipschitz, hence a proximal map, but "
+                         f"liftinv has no closed form of its Psi (supported names: {supported_names()})")
     raise ValueError(
         f"Cannot convert {module!r} to a proximal activation; supported torch modules: "
-        "nn.Identity, nn.ReLU, nn.LeakyReLU, nn.Hardtanh, nn.ReLU6, nn.Sigmoid, nn.Tanh, "
-        f"nn.Softshrink, nn.Softmax(dim=1); supported names: {supported_names()}"
+        "nn.Identity, nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU (alpha <= 1), nn.CELU, nn.Hardtanh, nn.ReLU6, "
+        f"nn.Sigmoid, nn.Tanh, nn.Softshrink, nn.Softmax(dim=1); supported names: {supported_names()}"
     )
 
 
 def get_activation(spec, **kwargs) -> ProxActivation:
     """A :class:`ProxActivation` from a name, an instance (returned as is) or a torch module.
 
-    Names (case-insensitive, ``-`` = ``_``): ``identity``/``linear``, ``relu``, ``leaky_relu``,
+    Names (case-insensitive, ``-`` = ``_``): ``identity``/``linear``, ``relu``, ``leaky_relu``, ``elu``,
     ``clip``, ``hardtanh``, ``soft_threshold``/``softshrink``, ``sigmoid``, ``tanh``,
     ``softmax``; ``kwargs`` go to the constructor (torch names ``lambd``, ``min_val``,
     ``max_val`` are accepted).  Torch modules are converted with their parameters.
 
     Raises :class:`NotProximalError` (a ``ValueError``) for activations that are not
-    proximal maps (GELU, SiLU/swish, Mish, Hardswish, SELU, leaky slopes outside (0, 1]), and
+    proximal maps (GELU, SiLU/swish, Mish, Hardswish, SELU, Hardshrink, leaky/PReLU slopes outside
+    [0, 1], ELU with alpha > 1), and
     ``ValueError`` for unknown names/modules or invalid parameters.
     """
     if isinstance(spec, ProxActivation):

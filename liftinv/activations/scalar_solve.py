@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["solve_saturating", "NEWTON_ITERS"]
+__all__ = ["solve_saturating", "solve_exponential", "NEWTON_ITERS"]
 
 #: Fixed Newton iteration counts per dtype.  Over |w| <= 1e6, 1e-12 <= b <= 1e12 float64 needs
 #: at most ~28 (20 for b >= 1e-8); float32 reaches its round-off floor by ~15.
@@ -76,3 +76,39 @@ def solve_saturating(a, b, w, m: float, r: float, kappa: float) -> torch.Tensor:
         zn = newton(z)
         z = torch.where(concave, torch.maximum(z, zn), torch.minimum(z, zn))
     return torch.where(bpos, sign * z, torch.zeros_like(z))
+
+
+def solve_exponential(a, b, w) -> torch.Tensor:
+    r"""Root :math:`\zeta \le 0` of :math:`a(e^\zeta - 1) + b\zeta = w` for :math:`w \le 0`,
+    ``b > 0`` and :math:`a + b > 0` (broadcast; the prox of the ELU activation).
+
+    :math:`F(\zeta) = a(e^\zeta - 1) + b\zeta - w` increases on :math:`\zeta \le 0`; it is convex
+    for :math:`a \ge 0`, where Newton's method decreases monotonically from an upper bound,
+    and concave for :math:`a < 0`, where it increases from a lower bound.  The start is the
+    best of the root of the tangent at 0, :math:`(w + a)/b` (from :math:`-1 \le e^\zeta - 1
+    \le 0`) and, for :math:`a > 0`, one Newton step from :math:`\log(1 + w/a)` (the root
+    without the :math:`b` term, which starts the exponential tail where the other two are far).
+    Entries with ``b == 0`` and ``w > 0`` are returned as ``0`` (the caller handles them).
+    """
+    a, b, w = torch.broadcast_tensors(a, b, w)
+    dtype = w.dtype
+    zcap = torch.finfo(dtype).max ** 0.25  # e^-zcap is 0: a root beyond it gives the same u
+    bpos = b > 0
+    bs = torch.where(bpos, b, torch.ones_like(b))
+    wn = w.clamp_max(0.0)
+    convex = a >= 0
+
+    def newton(z):
+        return (z - (a * torch.expm1(z) + bs * z - wn) / (a * torch.exp(z) + bs)).clamp(-zcap, 0.0)
+
+    z_tan = (wn / (a + bs)).clamp_min(-zcap)
+    z_sat = ((wn + a) / bs).clamp(-zcap, zcap)
+    a_safe = torch.where(a > 0, a, torch.ones_like(a))
+    inside = (a > 0) & (wn > -a)
+    z_log = torch.where(inside, torch.log1p(torch.where(inside, wn / a_safe, torch.zeros_like(wn))), z_tan)
+    up = torch.minimum(torch.minimum(z_tan, z_sat), newton(z_log))
+    z = torch.where(convex, up, torch.maximum(z_tan, z_sat)).clamp(-zcap, 0.0)
+    for _ in range(NEWTON_ITERS.get(dtype, 32)):
+        zn = newton(z)
+        z = torch.where(convex, torch.minimum(z, zn), torch.maximum(z, zn))
+    return torch.where(bpos, z, torch.zeros_like(z))

@@ -75,6 +75,7 @@ __all__ = [
     "list_image_files",
     "load_folder",
     "to_float01",
+    "SAVE_EXTENSIONS",
 ]
 
 #: Test split of the embedded dataset (order is the order of :func:`load_embedded`).
@@ -279,20 +280,29 @@ def list_image_files(path: str | Path, split: str | None = None) -> list[Path]:
     return files
 
 
-def _read_file(file: Path) -> np.ndarray:
+def _unreadable(file: Path, exc: Exception) -> str:
+    """Why ``file`` is not an image, in words a user can act on (not an imageio backend list)."""
+    from ..utils.files import plain_reason
+
+    plain = plain_reason(file)
+    if plain is not None:
+        return f"{plain}, not an image (PNG, JPEG or TIFF expected)"
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"not a PNG, JPEG or TIFF image, or a damaged one ({first[:120]})"
+
+
+def _read_file(file: Path, prefix: str = "load_folder: ") -> np.ndarray:
     import skimage.io
 
     try:
         with warnings.catch_warnings():
             # imageio tries its legacy plugins on a broken file and warns about their deprecation
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore")
             a = skimage.io.imread(file)
     except Exception as exc:
-        raise ValueError(
-            f"load_folder: cannot read image file {str(file)!r} ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise ValueError(f"{prefix}cannot read image file {str(file)!r}: {_unreadable(file, exc)}") from None
     if not isinstance(a, np.ndarray) or a.ndim < 2 or a.size == 0:
-        raise ValueError(f"load_folder: cannot read image file {str(file)!r} (no pixel data)")
+        raise ValueError(f"{prefix}cannot read image file {str(file)!r} (no pixel data)")
     return a
 
 
@@ -332,35 +342,47 @@ def load_folder(
 # --------------------------------------------------------------------------------------------
 
 
+#: Extensions :func:`save_image` writes (8-bit PNG/JPEG, 16-bit TIFF).
+SAVE_EXTENSIONS: frozenset[str] = IMAGE_EXTENSIONS
+
+
 def load_image(path: str | Path, color: bool | None = None) -> torch.Tensor:
     """One PNG/JPEG/TIFF file as a (C, H, W) float32 tensor in [0, 1].
 
     ``color=None`` keeps the file's own kind (1 channel for grayscale, 3 for colour);
-    ``True``/``False`` converts.
+    ``True``/``False`` converts.  A missing file raises ``FileNotFoundError``, a folder
+    ``IsADirectoryError``, an empty, text or damaged file ``ValueError``, each naming the file.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"image file {str(file)!r} does not exist")
-    a = to_float01(_read_file(file), name=str(file))
+    from ..utils.files import check_input_file
+
+    file = check_input_file(path, "image file")
+    a = to_float01(_read_file(file, prefix=""), name=f"image file {str(file)!r}")
     if color is None:
         color = a.ndim == 3 and a.shape[-1] in (3, 4)
-    return torch.from_numpy(_to_chw(a, color, str(file), gray_to_rgb=True).copy())
+    return torch.from_numpy(_to_chw(a, color, f"image file {str(file)!r}", gray_to_rgb=True).copy())
 
 
 def save_image(path: str | Path, image: torch.Tensor) -> Path:
-    """Write a (C, H, W) image in [0, 1] as 8-bit PNG/JPEG or 16-bit TIFF (by extension),
-    atomically."""
-    import os
+    """Write a (C, H, W) image (C = 1 or 3) in [0, 1] as 8-bit PNG/JPEG or 16-bit TIFF (by the
+    extension), atomically; values outside [0, 1] are clipped.
 
+    Refuses (``ValueError``, nothing written) an image with NaN or Inf values, another shape, and
+    a path without one of the extensions of :data:`SAVE_EXTENSIONS`.
+    """
     import skimage.io
 
-    path = Path(path)
-    a = image.detach().cpu().clamp(0, 1).numpy()
+    from ..utils.files import atomic_write, check_output_path
+
+    path = check_output_path(path, SAVE_EXTENSIONS, name="save_image:", what="an image")
+    if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] not in (1, 3) or not image.numel():
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"save_image: expected a (C, H, W) tensor with C = 1 or 3, got {shape}; "
+                         f"nothing written to {str(path)!r}")
+    a = image.detach().cpu().double()
+    if not bool(torch.isfinite(a).all()):
+        raise ValueError(f"save_image: the image contains NaN or Inf values; nothing written to {str(path)!r}")
+    a = a.clamp(0, 1).numpy()
     a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
     tiff = path.suffix.lower() in (".tif", ".tiff")
     a = (a * (65535 if tiff else 255) + 0.5).astype(np.uint16 if tiff else np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    skimage.io.imsave(tmp, a, check_contrast=False)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: skimage.io.imsave(tmp, a, check_contrast=False))

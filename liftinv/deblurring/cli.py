@@ -39,15 +39,16 @@ def kernel_from_args(args, default: str | None = DEFAULT_KERNEL):
 
 # -- liftinv deblur -----------------------------------------------------------------------------
 def configure_deblur(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="blurred image (PNG, JPEG or TIFF; grayscale)")
-    p.add_argument("-o", "--output", required=True, help="where to write the restored image")
+    p.add_argument("input", help="blurred image (PNG, JPEG or TIFF; grayscale or colour)")
+    p.add_argument("-o", "--output", required=True, help="where to write the restored image (.png, .jpg or .tif)")
     add_kernel_arguments(p)
     p.add_argument("--checkpoint", default=None,
                    help="an unrolled net from `liftinv train-deblur` (its own kernel unless --kernel is "
                         "given), or a denoiser from `liftinv train` (used in PnP-HQS); without it, --method")
     p.add_argument("--method", choices=METHODS, default="auto",
                    help="without a checkpoint: wiener (default), tv or rl")
-    p.add_argument("--sigma", type=float, default=2.55, help="noise std on the 0-255 scale (default 2.55 = 1%%)")
+    p.add_argument("--sigma", type=arguments.nonneg_float, default=2.55,
+                   help="noise std on the 0-255 scale (default 2.55 = 1%%)")
     p.add_argument("--clean", default=None, help="clean reference: report PSNR and SSIM")
     arguments.add_device_argument(p)
 
@@ -55,28 +56,34 @@ def configure_deblur(p: argparse.ArgumentParser) -> None:
 def run_deblur(args: argparse.Namespace) -> int:
     import torch
 
-    from ..data import load_image, save_image
-    from ..restoration import load_network, report_against_clean, restore_images
+    from ..checkpoint import require
+    from ..data import save_image
+    from ..restoration import report_against_clean, restore_images
+    from ..restoration.evaluation import load_reference
     from .classical import richardson_lucy, tv_deconvolve, wiener_deconvolve
-    from .physics import check_kernel_fits
+    from .physics import check_kernel_fits, normalise_kernel
     from .pnp import pnp_hqs
 
-    y = load_image(args.input)
+    arguments.check_image_output(args)
     sigma = args.sigma / 255
-    net, ckpt = load_network(args.checkpoint, args.device) if args.checkpoint is not None else (None, None)
+    net, ckpt = arguments.load_trained(args.checkpoint, args.device) if args.checkpoint is not None else (None, None)
     unrolled = ckpt is not None and ckpt["arch"]["name"] == "unrolled-deblur"
+    if ckpt is not None and not unrolled:
+        require(ckpt, args.checkpoint, "task")
     kernel = kernel_from_args(args, default=None if unrolled else DEFAULT_KERNEL)
     if unrolled and kernel is None:
-        kernel = torch.tensor(ckpt["arch"]["kernel"])
+        kernel = normalise_kernel(torch.tensor(ckpt["arch"]["kernel"]), f"the kernel of {args.checkpoint!r}")
+    y = arguments.load_input_image(args.input, None if ckpt is None else ckpt["arch"]["channels"])
     check_kernel_fits(kernel, y.shape, f"input image {args.input!r}")
-    if ckpt is not None and ckpt["arch"]["channels"] != y.shape[0]:
-        raise ValueError(f"the checkpoint expects {ckpt['arch']['channels']} channel(s) but {args.input!r} "
-                         f"has {y.shape[0]}")
+    ref = None if args.clean is None else load_reference(args.clean, y)
     if unrolled:
         net.set_kernel(kernel)
         x = restore_images(net, [y])[0]
-        how = f"unrolled net ({ckpt['config']['trainer']})"
+        how = f"unrolled net ({ckpt.get('config', {}).get('trainer', 'trained')})"
     elif net is not None:
+        if not (isinstance(ckpt["task"].get("sigma"), (int, float)) and ckpt["task"]["sigma"] > 0):
+            raise ValueError(f"--checkpoint {args.checkpoint!r}: PnP-HQS needs a denoiser trained at a noise level "
+                             f"> 0, this one was trained for {ckpt['task']}")
         x = pnp_hqs(y, kernel, sigma, net, ckpt["task"]["sigma"])
         how = f"PnP-HQS with {ckpt['arch']['name']}"
     else:
@@ -90,17 +97,18 @@ def run_deblur(args: argparse.Namespace) -> int:
         how = method
     save_image(args.output, x)
     print(f"deblurred {args.input} -> {args.output} ({how}, kernel {tuple(kernel.shape)})")
-    if args.clean is not None:
-        report_against_clean(args.clean, y.clamp(0, 1), x)
+    if ref is not None:
+        report_against_clean(ref, y.clamp(0, 1), x)
     return 0
 
 
 # -- liftinv train-deblur -----------------------------------------------------------------------
 def configure_train_deblur(p: argparse.ArgumentParser) -> None:
     add_kernel_arguments(p)
-    p.add_argument("--sigma", type=float, default=2.55, help="noise std on the 0-255 scale (default 2.55 = 1%%)")
-    p.add_argument("--iters", type=int, default=6, help="unrolled iterations K (default 6)")
-    p.add_argument("--features", type=int, default=16, help="channels F (default 16)")
+    p.add_argument("--sigma", type=arguments.nonneg_float, default=2.55,
+                   help="noise std on the 0-255 scale (default 2.55 = 1%%)")
+    p.add_argument("--iters", type=arguments.positive_int, default=6, help="unrolled iterations K (default 6)")
+    p.add_argument("--features", type=arguments.positive_int, default=16, help="channels F (default 16)")
     p.add_argument("--data-step", choices=("proximal", "gradient"), default="proximal")
     arguments.add_training_arguments(p, TRAIN_DEFAULTS)
 
@@ -110,8 +118,7 @@ def run_train_deblur(args: argparse.Namespace) -> int:
     from .task import describe
 
     kernel = kernel_from_args(args)
-    images, _ = arguments.load_split(args.data, "train", args.color)
     config = arguments.config_from_args(args)
-    arch = default_deblur_arch(kernel, int(images[0].shape[0]), config.patch, args.iters, args.features,
+    arch = default_deblur_arch(kernel, 3 if args.color else 1, config.patch, args.iters, args.features,
                                args.data_step)
-    return arguments.run_training_command(args, arch=arch, task=describe(kernel, args.sigma / 255), images=images)
+    return arguments.run_training_command(args, arch=arch, task=describe(kernel, args.sigma / 255))

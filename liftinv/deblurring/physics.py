@@ -29,6 +29,15 @@ import numpy as np
 import torch
 
 KERNEL_HELP = "gaussian:STD, box:SIZE or motion:LENGTH:ANGLE (degrees)"
+#: The largest kernel side built from a specification (a larger one is a typo, not a blur).
+MAX_KERNEL_SIZE = 1025
+#: Files :func:`parse_kernel` reads as kernels: a NumPy array or a grayscale image.
+KERNEL_FILE_EXTENSIONS = frozenset({".npy", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+
+
+def _check_size(kind: str, what: str, value: float, low: float, high: float) -> None:
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"kernel {kind}: the {what} must be a finite number in [{low:g}, {high:g}], got {value}")
 
 
 def gaussian_kernel(std: float) -> torch.Tensor:
@@ -36,12 +45,14 @@ def gaussian_kernel(std: float) -> torch.Tensor:
 
     if not std > 0:
         raise ValueError(f"kernel gaussian: the standard deviation must be > 0, got {std}")
+    _check_size("gaussian", "standard deviation", std, 0, (MAX_KERNEL_SIZE - 1) / 6)
     return dinv.physics.functional.gaussian_blur(sigma=(float(std), float(std)))[0, 0]
 
 
 def box_kernel(size: int) -> torch.Tensor:
     if size < 1:
         raise ValueError(f"kernel box: the size must be >= 1, got {size}")
+    _check_size("box", "size", size, 1, MAX_KERNEL_SIZE)
     return torch.full((size, size), 1.0 / size**2)
 
 
@@ -49,6 +60,8 @@ def motion_kernel(length: float, angle: float) -> torch.Tensor:
     """A straight motion path of ``length`` pixels at ``angle`` degrees (sampled densely)."""
     if not length >= 1:
         raise ValueError(f"kernel motion: the length must be >= 1, got {length}")
+    _check_size("motion", "length", length, 1, MAX_KERNEL_SIZE)
+    _check_size("motion", "angle", angle, -1e6, 1e6)
     size = int(math.ceil(length)) // 2 * 2 + 1
     k = np.zeros((size, size))
     c = size // 2
@@ -67,7 +80,7 @@ def parse_kernel(spec: str) -> torch.Tensor:
     """A kernel from ``'gaussian:2.0'``, ``'box:5'``, ``'motion:9:30'`` or a file path."""
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"kernel: expected {KERNEL_HELP} or a file, got {spec!r}")
-    if Path(spec).suffix and Path(spec).is_file():
+    if Path(spec).exists() or Path(spec).suffix.lower() in KERNEL_FILE_EXTENSIONS:
         return load_kernel_file(spec)
     name, _, rest = spec.partition(":")
     args = rest.split(":") if rest else []
@@ -87,11 +100,19 @@ def parse_kernel(spec: str) -> torch.Tensor:
 
 def load_kernel_file(path: str | Path) -> torch.Tensor:
     """A kernel from a ``.npy`` array or a grayscale image file, normalised to sum 1."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"kernel file {str(path)!r} does not exist")
+    from ..utils.files import check_input_file, plain_reason
+
+    path = check_input_file(path, "kernel file")
     if path.suffix.lower() == ".npy":
-        arr = np.load(path)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as exc:
+            reason = plain_reason(path) or f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+            raise ValueError(f"kernel file {str(path)!r} is not a NumPy .npy array ({reason}); "
+                             "write one with numpy.save") from None
+        if not isinstance(arr, np.ndarray) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) \
+                or np.iscomplexobj(arr):
+            raise ValueError(f"kernel file {str(path)!r}: expected a real 2-D array, got dtype {arr.dtype}")
     else:
         from ..data import load_image
 

@@ -1,3 +1,21 @@
-"""Denoising: the denoisers (DFB-PNN, deepinv's DnCNN), TV and BM3D references, and the
+"""Denoising: the denoisers (DFB-PNN, ScCP-PNN, deepinv's DnCNN), TV and BM3D references, and the
 ``liftinv train`` / ``liftinv denoise`` commands.  Training, scoring and reports come from
-:mod:`liftinv.restoration`; the benchmark is ``liftinv bench denoise`` (:mod:`liftinv.bench`)."""
+:mod:`liftinv.restoration`; the benchmark is ``liftinv bench denoise`` (:mod:`liftinv.bench`).
+
+* :func:`denoise_tiled`: inference on large images in overlapping, blended tiles (:mod:`.tiling`);
+* :func:`as_deepinv_denoiser`: a trained denoiser as a ``deepinv.models.Denoiser`` for deepinv's
+  plug-and-play solvers (:mod:`.deepinv_denoiser`).
+
+Imported lazily, so that ``liftinv --help`` does not import torch.
+"""
+
+from ..utils.lazy import lazy_api
+
+_API = {
+    "denoise_tiled": "tiling", "auto_tile": "tiling", "receptive_radius": "tiling",
+    "as_deepinv_denoiser": "deepinv_denoiser", "LiftinvDenoiser": "deepinv_denoiser",
+    "default_arch": "models", "build_denoiser": "models", "DENOISERS": "models",
+}
+
+__all__ = sorted(_API)
+__getattr__, __dir__ = lazy_api(__name__, _API)

@@ -1,8 +1,9 @@
 """The denoisers liftinv trains, built from a small architecture dictionary.
 
 ``{"name": "dfb", "channels": 1, "patch": 40, "depth": 10, "features": 32}`` builds a
-:class:`~liftinv.models.DFBPNN`; ``"dfb-inertial"`` its FISTA-accelerated variant;
-``"dncnn"`` deepinv's DnCNN (``pretrained=None``: random weights, nothing downloaded),
+:class:`~liftinv.models.DFBPNN`; ``"dfb-inertial"`` its FISTA-accelerated variant; ``"sccp"`` the
+strongly convex Chambolle-Pock network :class:`~liftinv.models.SccpPNN` (``depth`` iterations, so
+``2 depth`` lifted layers); ``"dncnn"`` deepinv's DnCNN (``pretrained=None``: random weights, nothing downloaded),
 trained by backprop only.  The dictionary is stored in checkpoints, so a checkpoint
 rebuilds its own network.
 """
@@ -12,19 +13,25 @@ from __future__ import annotations
 import torch
 
 from ..models.dfb import DFBPNN
+from ..models.sccp import SccpPNN
 
-DENOISERS = ("dfb", "dfb-inertial", "dncnn")
+DENOISERS = ("dfb", "dfb-inertial", "sccp", "dncnn")
 
 
 def default_arch(name: str, channels: int = 1, patch: int = 40, depth: int | None = None,
                  features: int | None = None) -> dict:
-    """The architecture dictionary with liftinv's defaults filled in."""
+    """The architecture dictionary with liftinv's defaults filled in (``depth`` is the number of
+    unrolled iterations ``K`` of dfb/sccp, any ``K >= 1``; ``features`` is ``F``, e.g. deepinv's
+    DScCP size ``depth=20, features=64``)."""
     if name not in DENOISERS:
         raise ValueError(f"unknown denoiser {name!r}; choose one of {DENOISERS}")
     if name == "dncnn":
         return {"name": name, "channels": channels, "depth": depth or 7, "features": features or 32}
-    return {"name": name, "channels": channels, "patch": patch, "depth": depth or 10,
+    arch = {"name": name, "channels": channels, "patch": patch, "depth": depth or 10,
             "features": features or 32, "kernel_size": 3, "nu": 0.05}
+    if name == "sccp":  # a smaller box, near deepinv's sigma^2 (measured better: docs/networks.md)
+        arch.update(nu=0.01, mu=1.0)
+    return arch
 
 
 def build_denoiser(arch: dict) -> torch.nn.Module:
@@ -36,6 +43,10 @@ def build_denoiser(arch: dict) -> torch.nn.Module:
             features=arch["features"], kernel_size=arch.get("kernel_size", 3),
             nu=arch.get("nu", 0.05), inertial=name == "dfb-inertial",
         )
+    if name == "sccp":
+        return SccpPNN((arch["channels"], arch["patch"], arch["patch"]), depth=arch["depth"],
+                       features=arch["features"], kernel_size=arch.get("kernel_size", 3),
+                       nu=arch.get("nu", 0.01), mu=arch.get("mu", 1.0))
     if name == "dncnn":
         import deepinv as dinv
 

@@ -2,9 +2,10 @@
 
 Public API (imported lazily, so that ``liftinv --help`` does not import torch):
 
-* :func:`from_sequential`, :func:`prefix_network`, :func:`as_lifted`, :class:`ConversionError`
-  (from :mod:`liftinv.models.convert`, their home): turn an ``nn.Sequential`` into a
-  :class:`~liftinv.models.LiftedNetwork`, cut a prefix;
+* :func:`from_sequential`, :func:`from_module`, :func:`prefix_network`, :func:`as_lifted`,
+  :class:`ConversionError` (from :mod:`liftinv.models.convert` and :mod:`liftinv.models.fx_convert`,
+  their homes): turn an ``nn.Sequential`` or any module torch.fx traces into a
+  :class:`~liftinv.models.LiftedNetwork` (``as_lifted`` accepts either), cut a prefix;
 * :class:`LiftedInversion`, :func:`invert_lifted`: lifted Bregman block-coordinate inversion;
 * :func:`invert_single_layer`: the convex one-layer case by PDHG / Condat-Vu;
 * :func:`invert_gradient`: the gradient baseline (Adam or L-BFGS on the nested objective);
@@ -21,7 +22,7 @@ The experiments and the benchmark are ``liftinv bench invert`` (:mod:`liftinv.be
 from importlib import import_module
 
 _API = {
-    "ConversionError": "..models.convert", "from_sequential": "..models.convert",
+    "ConversionError": "..models.convert", "from_sequential": "..models.convert", "from_module": "..models.fx_convert",
     "prefix_network": "..models.convert", "as_lifted": "..models.convert", "noisy_code": "noise",
     "LiftedInversion": "lifted", "invert_lifted": "lifted", "invert_single_layer": "single_layer",
     "bregman_subgradient": "single_layer", "bregman_distance_tv": "single_layer", "invert_gradient": "gradient",

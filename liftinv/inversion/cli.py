@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..restoration import arguments
 from ..restoration.arguments import add_device_argument, add_progress_argument
 
 METHODS = ("lifted", "adam", "lbfgs")
@@ -18,17 +19,20 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint of an autoencoder (liftinv bench invert writes one) or a DFB denoiser "
                         "(liftinv train)")
-    p.add_argument("--layer", type=int, required=True, help="invert from the features of this layer (1..depth)")
+    p.add_argument("--layer", type=arguments.positive_int, required=True,
+                   help="invert from the features of this layer (1..depth)")
     p.add_argument("--input", required=True, help="image whose layer-L features are computed and inverted")
-    p.add_argument("-o", "--output", required=True, help="where to write the recovered image")
-    p.add_argument("--noise", type=float, default=0.0, help="relative noise level added to the features")
+    p.add_argument("-o", "--output", required=True, help="where to write the recovered image (.png, .jpg or .tif)")
+    p.add_argument("--noise", type=arguments.nonneg_float, default=0.0,
+                   help="relative noise level added to the features")
     p.add_argument("--method", choices=METHODS, default="lifted")
     p.add_argument("--regulariser", choices=REGULARISERS, default="tv")
-    p.add_argument("--alpha", type=float, default=1e-3, help="regularisation weight")
-    p.add_argument("--iters", type=int, default=300)
-    p.add_argument("--beta", type=float, default=0.95, help="inertia of the lifted block steps")
-    p.add_argument("--lam", type=float, default=0.3, help="weight of the hidden-layer Bregman penalties")
-    p.add_argument("--seed", type=int, default=0, help="seed of the feature noise")
+    p.add_argument("--alpha", type=arguments.nonneg_float, default=1e-3, help="regularisation weight")
+    p.add_argument("--iters", type=arguments.positive_int, default=300)
+    p.add_argument("--beta", type=arguments.nonneg_float, default=0.95, help="inertia of the lifted block steps")
+    p.add_argument("--lam", type=arguments.positive_float, default=0.3,
+                   help="weight of the hidden-layer Bregman penalties")
+    p.add_argument("--seed", type=arguments.nonneg_int, default=0, help="seed of the feature noise")
     add_device_argument(p)
     add_progress_argument(p)
 
@@ -60,7 +64,7 @@ def run_invert(args: argparse.Namespace) -> int:
     import torch
 
     from ..checkpoint import load_checkpoint
-    from ..data import load_image, save_image
+    from ..data import save_image
     from ..metrics import SSIM_CONVENTION, psnr, ssim
     from ..models import prefix_network
     from ..utils.checks import resolve_device
@@ -69,10 +73,14 @@ def run_invert(args: argparse.Namespace) -> int:
     from .lifted import invert_lifted
     from .noise import noisy_code
 
-    device = resolve_device(args.device)
+    arguments.check_image_output(args)
+    device = resolve_device(args.device, "--device")
     ckpt = load_checkpoint(args.checkpoint, map_location=device)
-    image = load_image(args.input, color=ckpt["arch"].get("channels", ckpt["arch"].get("in_channels", 1)) == 3)
-    net, patch = network_for_input(ckpt, image.shape, device)
+    arch = ckpt["arch"]
+    channels = arch.get("in_channels", 1) if arch["name"] == "autoencoder" else arch.get("channels")
+    image = arguments.load_input_image(args.input, channels if isinstance(channels, int) else None, "--input")
+    with arguments.naming_checkpoint(args.checkpoint):
+        net, patch = network_for_input(ckpt, image.shape, device)
     if patch is not None:
         h, w = image.shape[-2] // patch * patch, image.shape[-1] // patch * patch
         if h == 0 or w == 0:
@@ -92,6 +100,9 @@ def run_invert(args: argparse.Namespace) -> int:
     else:
         res = invert_gradient(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
                               method=args.method, x_true=x, progress=not args.no_progress)
+    if not bool(torch.isfinite(res.x).all()):
+        raise ValueError(f"the {args.method} inversion diverged (NaN or Inf); nothing written to {args.output}; "
+                         "try fewer --iters, a smaller --beta or a larger --alpha")
     out = res.x.clamp(0, 1)
     rec = untile(out.cpu(), image.shape) if patch is not None else out[0].cpu()
     save_image(args.output, rec)

@@ -255,6 +255,17 @@ class DFBPNN(LiftedNetwork):
                                           [terms[i][2] for i in plain])))
         return [done[i] if i in done else out.pop() for i in range(len(terms))]
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The denoised image; ``x`` must be a floating image on the [0, 1] scale (noise
+        included): an integer tensor or values above 10 (a 0-255 image) are refused."""
+        if isinstance(x, torch.Tensor) and not x.is_floating_point():
+            raise TypeError(f"DFBPNN: x has dtype {x.dtype}; expected a floating image in [0, 1] "
+                            "(convert a uint8 image with x.float() / 255)")
+        if isinstance(x, torch.Tensor) and x.numel() and float(x.detach().abs().amax()) > 10:
+            raise ValueError(f"DFBPNN: x has values up to {float(x.detach().abs().amax()):g}; expected an image "
+                             "on the [0, 1] scale (divide a 0-255 image by 255)")
+        return super().forward(x)
+
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
         """Any spatial size: the network is fully convolutional."""
         check_tensor(x, name, like=self.ops[0].weight)

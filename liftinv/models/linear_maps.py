@@ -59,6 +59,11 @@ class LinearMap(nn.Module):
         return v
 
     # -- operator norm -----------------------------------------------------------
+    def closed_norm_sq(self, x_shape: tuple[int, ...]) -> float | None:
+        r""":math:`\|A\|_2^2` in closed form where the map has one (then ``op_norm_sq`` and
+        ``exact_norm_sq`` return it); ``None`` here: a power iteration."""
+        return None
+
     @torch.no_grad()
     def op_norm_sq(
         self, x_shape: tuple[int, ...], vec: torch.Tensor | None = None, n_iter: int = 1
@@ -73,7 +78,12 @@ class LinearMap(nn.Module):
         true value; solvers that take steps :math:`1/L` stay within the :math:`2/L`
         descent bound.
         """
-        like = next(self.parameters())
+        closed = self.closed_norm_sq(x_shape)
+        if closed is not None:
+            return closed, None
+        like = next(self.parameters(), None)
+        if like is None:
+            like = next(self.buffers())  # parameter-free maps carry a dtype/device reference buffer
         est, vec = power_iteration(lambda v: self.A_adjoint(self.A(v), x_shape), vec, n_iter,
                                    shape=(1,) + tuple(x_shape), like=like, seed=0, cold_iters=20)
         return float(est), vec
@@ -118,61 +128,149 @@ class Dense(LinearMap):
         return f"{self.in_features} -> {self.out_features}, bias={self.bias is not None}"
 
 
-class Conv2d(LinearMap):
+def _pair(value) -> tuple[int, int]:
+    return (int(value), int(value)) if isinstance(value, (int, float)) else tuple(int(v) for v in value)
+
+
+def _copy_module_weights(amap: LinearMap, module: nn.Module) -> LinearMap:
+    """Copy ``module``'s ``weight`` (and ``bias``) into ``amap``; on the module's device and dtype."""
+    with torch.no_grad():
+        amap.weight.copy_(module.weight)
+        if module.bias is not None:
+            amap.bias.copy_(module.bias)
+    return amap.to(module.weight)
+
+
+class _ConvBase(LinearMap):
+    """Shared state of the 2-D (transposed) convolutions: weight, bias and the pairs of options."""
+
+    def _setup(self, ref: nn.Module, in_channels, out_channels, kernel_size, stride, padding, dilation, groups):
+        self.weight = nn.Parameter(ref.weight.detach().clone())
+        self.bias = nn.Parameter(ref.bias.detach().clone()) if ref.bias is not None else None
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, int(groups)
+        self._k, self._s, self._p, self._d = _pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation)
+
+    def _check_channels(self, x_shape) -> None:
+        name = type(self).__name__
+        if len(x_shape) != 3 or x_shape[0] != self.in_channels:
+            raise ValueError(f"{name} expects per-sample shape ({self.in_channels}, H, W), got {tuple(x_shape)}")
+
+    def _options(self) -> str:
+        extra = "".join(f", {k}={v}" for k, v in (("dilation", self.dilation), ("groups", self.groups))
+                        if v not in (1, (1, 1)))
+        return f"stride={self.stride}, padding={self.padding}{extra}, bias={self.bias is not None}"
+
+
+class Conv2d(_ConvBase):
     r"""2-D convolution :math:`v = w * x + b` with its adjoint, the transposed convolution.
 
-    ``padding`` defaults to ``kernel_size // 2`` (a "same" convolution for odd
-    kernels and stride 1).  The adjoint is ``conv_transpose2d`` with the output
-    padding that restores the input size, so strided maps are exact adjoints too.
+    ``kernel_size``, ``stride``, ``padding`` and ``dilation`` are numbers or ``(h, w)`` pairs;
+    ``padding`` defaults to ``kernel_size // 2`` (a "same" convolution for odd kernels and
+    stride 1); ``groups`` as in ``nn.Conv2d``.  The adjoint is ``conv_transpose2d`` with the
+    output padding that restores the input size, so strided maps are exact adjoints too.
     """
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        padding: int | None = None,
+        kernel_size: int | tuple[int, int] = 3,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | None = None,
         bias: bool = True,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
     ) -> None:
         super().__init__()
-        ref = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
-        self.weight = nn.Parameter(ref.weight.detach().clone())
-        self.bias = nn.Parameter(ref.bias.detach().clone()) if bias else None
-        self.stride = stride
-        self.padding = kernel_size // 2 if padding is None else padding
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        ref = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, bias=bias, dilation=dilation,
+                        groups=groups)
+        if padding is None:
+            padding = kernel_size // 2 if isinstance(kernel_size, int) else tuple(k // 2 for k in kernel_size)
+        self._setup(ref, in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
+
+    @classmethod
+    def from_torch(cls, module: nn.Conv2d) -> Conv2d:
+        """The map of an ``nn.Conv2d`` with integer padding and ``padding_mode='zeros'`` (weights copied)."""
+        amap = cls(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
+                   padding=module.padding, bias=module.bias is not None, dilation=module.dilation,
+                   groups=module.groups)
+        return _copy_module_weights(amap, module)
 
     def A(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight, stride=self.stride, padding=self.padding)
+        return F.conv2d(x, self.weight, stride=self._s, padding=self._p, dilation=self._d, groups=self.groups)
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(x_shape) != 3 or x_shape[0] != self.in_channels:
-            raise ValueError(
-                f"Conv2d expects per-sample shape ({self.in_channels}, H, W), got {tuple(x_shape)}"
-            )
-        h, w = (
-            (s + 2 * self.padding - self.kernel_size) // self.stride + 1 for s in x_shape[1:]
-        )
+        self._check_channels(x_shape)
+        h, w = ((s + 2 * p - d * (k - 1) - 1) // st + 1
+                for s, k, st, p, d in zip(x_shape[1:], self._k, self._s, self._p, self._d))
         if h <= 0 or w <= 0:
             raise ValueError(f"Conv2d: input {tuple(x_shape)} is smaller than the kernel")
         return (self.out_channels, h, w)
 
     def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
-        out_h, out_w = r.shape[-2:]
-        pads = [
-            size - ((o - 1) * self.stride - 2 * self.padding + self.kernel_size)
-            for size, o in zip(x_shape[1:], (out_h, out_w))
-        ]
-        return F.conv_transpose2d(
-            r, self.weight, stride=self.stride, padding=self.padding, output_padding=tuple(pads)
-        )
+        pads = tuple(size - ((o - 1) * st - 2 * p + d * (k - 1) + 1)
+                     for size, o, k, st, p, d in zip(x_shape[1:], r.shape[-2:], self._k, self._s, self._p, self._d))
+        return F.conv_transpose2d(r, self.weight, stride=self._s, padding=self._p, output_padding=pads,
+                                  groups=self.groups, dilation=self._d)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels} -> {self.out_channels}, kernel={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
-        )
+        return f"{self.in_channels} -> {self.out_channels}, kernel={self.kernel_size}, {self._options()}"
+
+
+class ConvTranspose2d(_ConvBase):
+    r"""Transposed 2-D convolution (``nn.ConvTranspose2d``), :math:`v = w \star^\top x + b`.
+
+    Options as in torch (``stride``, ``padding``, ``output_padding``, ``groups``, ``dilation``,
+    numbers or pairs); the weight has torch's layout ``(in, out // groups, kh, kw)``.  The
+    adjoint is the strided convolution ``conv2d`` with the same weight, cut to the input size.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int] = 3,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, int] = 1,
+    ) -> None:
+        super().__init__()
+        ref = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                                 output_padding=output_padding, groups=groups, bias=bias, dilation=dilation)
+        self._setup(ref, in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
+        self.output_padding, self._op = output_padding, _pair(output_padding)
+
+    @classmethod
+    def from_torch(cls, module: nn.ConvTranspose2d) -> ConvTranspose2d:
+        """The map of an ``nn.ConvTranspose2d`` with ``padding_mode='zeros'`` (weights copied)."""
+        amap = cls(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
+                   padding=module.padding, output_padding=module.output_padding, groups=module.groups,
+                   bias=module.bias is not None, dilation=module.dilation)
+        return _copy_module_weights(amap, module)
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(x, self.weight, stride=self._s, padding=self._p, output_padding=self._op,
+                                  groups=self.groups, dilation=self._d)
+
+    def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+        self._check_channels(x_shape)
+        h, w = ((s - 1) * st - 2 * p + d * (k - 1) + op + 1
+                for s, k, st, p, d, op in zip(x_shape[1:], self._k, self._s, self._p, self._d, self._op))
+        if h <= 0 or w <= 0:
+            raise ValueError(f"ConvTranspose2d: input {tuple(x_shape)} gives an empty output")
+        return (self.out_channels, h, w)
+
+    def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
+        x = F.conv2d(r, self.weight, stride=self._s, padding=self._p, dilation=self._d, groups=self.groups)
+        return x[..., : x_shape[1], : x_shape[2]]  # output_padding >= stride (dilated) adds a row
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels} -> {self.out_channels}, kernel={self.kernel_size}, "
+                f"output_padding={self.output_padding}, {self._options()}")
 
 
 class IdentityMap(LinearMap):
@@ -187,8 +285,302 @@ class IdentityMap(LinearMap):
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(x_shape)
 
-    def op_norm_sq(self, x_shape, vec=None, n_iter: int = 1):
-        return 1.0, None
-
-    def exact_norm_sq(self, x_shape: tuple[int, ...]) -> float:
+    def closed_norm_sq(self, x_shape):
         return 1.0
+
+
+class ParameterFreeMap(LinearMap):
+    """Base of the maps without parameters (pooling, upsampling, reshapes, scalings): a
+    non-persistent 0-dim buffer follows ``.to()``/``.double()`` and gives the power
+    iteration its dtype and device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("_like", torch.zeros(()), persistent=False)
+
+    @staticmethod
+    def _meta_shape(fn, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Per-sample output shape of ``fn`` on a shape-only (meta) input."""
+        return tuple(fn(torch.empty((1,) + tuple(x_shape), device="meta")).shape[1:])
+
+
+def _spatial(name: str, x_shape: tuple[int, ...]) -> None:
+    if len(x_shape) != 3:
+        raise ValueError(f"{name} expects a per-sample shape (C, H, W), got {tuple(x_shape)}")
+
+
+class AvgPool2d(ParameterFreeMap):
+    r"""Average pooling (``nn.AvgPool2d``, all its options: ``count_include_pad``, ``ceil_mode``,
+    ``divisor_override``), a linear map; its adjoint is torch's own pooling backward kernel
+    (``avg_pool2d_backward``: the transpose, since the map is linear), no autograd."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size, self.padding = _pair(kernel_size), _pair(padding)
+        self.stride = self.kernel_size if stride is None or stride == [] else _pair(stride)
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+        self.divisor_override = divisor_override
+
+    @classmethod
+    def from_torch(cls, module: nn.AvgPool2d) -> AvgPool2d:
+        return cls(module.kernel_size, module.stride, module.padding, module.ceil_mode,
+                   module.count_include_pad, module.divisor_override)
+
+    def _args(self):
+        return (self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                self.divisor_override)
+
+    def A(self, x):
+        return F.avg_pool2d(x, *self._args())
+
+    def A_adjoint(self, r, x_shape):
+        like = r.new_empty((r.shape[0],) + tuple(x_shape))
+        return torch.ops.aten.avg_pool2d_backward(r, like, *self._args())
+
+    def out_shape(self, x_shape):
+        _spatial("AvgPool2d", x_shape)
+        return self._meta_shape(self.A, x_shape)
+
+    def extra_repr(self) -> str:
+        return (f"kernel={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"count_include_pad={self.count_include_pad}")
+
+
+class AdaptiveAvgPool2d(ParameterFreeMap):
+    """Adaptive average pooling (``nn.AdaptiveAvgPool2d``, e.g. global pooling to 1x1); adjoint
+    by torch's backward kernel."""
+
+    def __init__(self, output_size) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def A(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def A_adjoint(self, r, x_shape):
+        like = r.new_empty((r.shape[0],) + tuple(x_shape))
+        return torch.ops.aten._adaptive_avg_pool2d_backward(r.contiguous(), like)
+
+    def out_shape(self, x_shape):
+        _spatial("AdaptiveAvgPool2d", x_shape)
+        return self._meta_shape(self.A, x_shape)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class Upsample(ParameterFreeMap):
+    r"""Upsampling (``nn.Upsample`` / ``F.interpolate``) by ``'nearest'`` or ``'bilinear'``
+    interpolation, with ``scale_factor`` or ``size`` and ``align_corners`` as torch; linear, with
+    torch's own upsampling backward kernel as the exact adjoint (no autograd)."""
+
+    MODES = ("nearest", "bilinear")
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool | None = None,
+                 recompute_scale_factor: bool | None = None) -> None:
+        super().__init__()
+        if mode not in self.MODES:
+            raise ValueError(f"Upsample: mode {mode!r} is not supported (only {self.MODES})")
+        if (size is None) == (scale_factor is None):
+            raise ValueError("Upsample: give exactly one of size and scale_factor")
+        if mode == "nearest" and align_corners:
+            raise ValueError("Upsample: align_corners only applies to mode='bilinear'")
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners = bool(align_corners) if mode == "bilinear" else None
+        self.recompute_scale_factor = recompute_scale_factor
+
+    @classmethod
+    def from_torch(cls, module: nn.Upsample) -> Upsample:
+        return cls(module.size, module.scale_factor, module.mode, module.align_corners,
+                   getattr(module, "recompute_scale_factor", None))
+
+    def A(self, x):
+        return F.interpolate(x, size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+                             align_corners=self.align_corners, recompute_scale_factor=self.recompute_scale_factor)
+
+    def _scales(self):
+        """The scales torch's kernels receive: the given factors, or None where the output size decides."""
+        if self.scale_factor is None or self.recompute_scale_factor:
+            return None, None
+        f = self.scale_factor
+        return tuple(float(v) for v in f) if isinstance(f, (tuple, list)) else (float(f), float(f))
+
+    def A_adjoint(self, r, x_shape):
+        out_size, in_size = list(r.shape[-2:]), [r.shape[0], *x_shape]
+        sh, sw = self._scales()
+        r = r.contiguous()
+        if self.mode == "nearest":
+            return torch.ops.aten.upsample_nearest2d_backward(r, out_size, in_size, sh, sw)
+        return torch.ops.aten.upsample_bilinear2d_backward(r, out_size, in_size, self.align_corners, sh, sw)
+
+    def out_shape(self, x_shape):
+        _spatial("Upsample", x_shape)
+        return self._meta_shape(self.A, x_shape)
+
+    def extra_repr(self) -> str:
+        which = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        corners = f", align_corners={self.align_corners}" if self.mode == "bilinear" else ""
+        return f"{which}, mode={self.mode!r}{corners}"
+
+
+class _ToShape(ParameterFreeMap):
+    """A parameter-free map onto samples of a fixed ``shape``."""
+
+    def __init__(self, shape) -> None:
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class Reshape(_ToShape):
+    """A pure reshape of every sample to ``shape`` (``nn.Unflatten``, ``view``, ``reshape``,
+    ``flatten``); the adjoint reshapes back.  Norm 1."""
+
+    def A(self, x):
+        return x.reshape((x.shape[0],) + self.shape)
+
+    def A_adjoint(self, r, x_shape):
+        return r.reshape((r.shape[0],) + tuple(x_shape))
+
+    def out_shape(self, x_shape):
+        if math.prod(x_shape) != math.prod(self.shape):
+            raise ValueError(f"Reshape: a sample of shape {tuple(x_shape)} cannot be viewed as {self.shape}")
+        return self.shape
+
+    def closed_norm_sq(self, x_shape):
+        return 1.0
+
+
+class Scale(ParameterFreeMap):
+    """Multiplication by a fixed number ``c`` (``c * x``, ``-x``, ``x / d``); norm ``c**2``."""
+
+    def __init__(self, c: float) -> None:
+        super().__init__()
+        self.c = float(c)
+
+    def A(self, x):
+        return self.c * x
+
+    def A_adjoint(self, r, x_shape):
+        return self.c * r
+
+    def out_shape(self, x_shape):
+        return tuple(x_shape)
+
+    def closed_norm_sq(self, x_shape):
+        return self.c * self.c
+
+    def extra_repr(self) -> str:
+        return f"c={self.c:g}"
+
+
+class ZeroMap(_ToShape):
+    """The zero map onto ``shape``: the main map of a layer that reads only earlier states
+    (the converter's parallel branches); norm 0."""
+
+    def A(self, x):
+        return x.new_zeros((x.shape[0],) + self.shape)
+
+    def A_adjoint(self, r, x_shape):
+        return r.new_zeros((r.shape[0],) + tuple(x_shape))
+
+    def out_shape(self, x_shape):
+        return self.shape
+
+    def closed_norm_sq(self, x_shape):
+        return 0.0
+
+
+class ChannelAffine(LinearMap):
+    r"""Per-channel affine map :math:`v_c = s_c x_c + t_c` along dim 1 (an eval-mode BatchNorm
+    that cannot be folded into a preceding map); diagonal, norm :math:`\max_c s_c^2`."""
+
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(scale.detach().clone().flatten())
+        self.bias = nn.Parameter(shift.detach().clone().flatten()) if shift is not None else None
+
+    def _s(self, ref):
+        return self.weight.view((1, -1) + (1,) * (ref.dim() - 2))
+
+    def A(self, x):
+        return x * self._s(x)
+
+    def A_adjoint(self, r, x_shape):
+        return r * self._s(r)
+
+    def out_shape(self, x_shape):
+        if len(x_shape) < 1 or x_shape[0] != self.weight.numel():
+            raise ValueError(f"ChannelAffine has {self.weight.numel()} channels, got shape {tuple(x_shape)}")
+        return tuple(x_shape)
+
+    def closed_norm_sq(self, x_shape):
+        return float(self.weight.detach().abs().max() ** 2)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.weight.numel()}, bias={self.bias is not None}"
+
+
+class ChainMap(LinearMap):
+    r"""The composition :math:`M_k \circ \dots \circ M_1` of affine maps (``maps`` in the order
+    applied), biases included: ``forward`` applies every map's ``forward``, ``A`` the linear
+    parts, ``A_adjoint`` the adjoints in reverse through the intermediate shapes.  Its bias is
+    not a per-channel vector (a padded convolution of a constant is not constant), so
+    ``forward`` is overridden and ``bias`` stays ``None``; the norm is a power iteration on
+    the composition."""
+
+    def __init__(self, maps) -> None:
+        super().__init__()
+        self.maps = nn.ModuleList(maps)
+
+    def forward(self, x):
+        for amap in self.maps:
+            x = amap(x)
+        return x
+
+    def A(self, x):
+        for amap in self.maps:
+            x = amap.A(x)
+        return x
+
+    def _shapes(self, x_shape):
+        shapes = [tuple(x_shape)]
+        for amap in self.maps:
+            shapes.append(tuple(amap.out_shape(shapes[-1])))
+        return shapes
+
+    def A_adjoint(self, r, x_shape):
+        shapes = self._shapes(x_shape)
+        for amap, shape in zip(reversed(self.maps), reversed(shapes[:-1])):
+            r = amap.A_adjoint(r, shape)
+        return r
+
+    def out_shape(self, x_shape):
+        return self._shapes(x_shape)[-1]
+
+
+class SumMap(LinearMap):
+    r""":math:`x \mapsto \sum_j M_j x`: several affine maps reading one state (``conv(x) + x``),
+    biases included; adjoint the sum of the adjoints, norm by power iteration."""
+
+    def __init__(self, maps) -> None:
+        super().__init__()
+        self.maps = nn.ModuleList(maps)
+
+    def forward(self, x):
+        return sum(amap(x) for amap in self.maps)
+
+    def A(self, x):
+        return sum(amap.A(x) for amap in self.maps)
+
+    def A_adjoint(self, r, x_shape):
+        return sum(amap.A_adjoint(r, x_shape) for amap in self.maps)
+
+    def out_shape(self, x_shape):
+        shapes = {tuple(amap.out_shape(x_shape)) for amap in self.maps}
+        if len(shapes) != 1:
+            raise ValueError(f"SumMap: the summed maps give different shapes {sorted(shapes)}")
+        return shapes.pop()

@@ -10,12 +10,66 @@ here, so ``liftinv --help`` does not pay for torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 
-DEVICE_HELP = "cpu or cuda (default: cuda when available, else cpu)"
+from ..utils.checks import check_device_name, check_number
+
+DEVICE_HELP = "cpu, cuda or cuda:N (default: cuda when available, else cpu)"
+IMAGE_OUTPUT = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # liftinv.data.SAVE_EXTENSIONS, without torch
+
+
+# -- option types: every numeric option is checked once, here, by liftinv.utils.checks ---------------
+def number(*, minimum: float = 0.0, strict: bool = False, integer: bool = False, unit: str = ""):
+    """An argparse ``type``: a finite number (an integer with ``integer``) ``>= minimum``
+    (``> minimum`` with ``strict``); argparse reports a bad one as ``argument --x: ...``."""
+
+    def parse(text: str):
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            value = text
+        try:
+            return check_number(value, "", minimum=minimum, strict=strict, integer=integer, unit=unit)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+    parse.__name__ = "integer" if integer else "number"
+    return parse
+
+
+positive_int = number(minimum=1, integer=True)
+nonneg_int = number(integer=True)
+positive_float = number(strict=True)
+nonneg_float = number()
+seconds = number(strict=True, unit=" seconds")
+
+
+def device_name(text: str) -> str:
+    """``--device``: cpu, cuda, cuda:N or mps (its availability is checked before any work)."""
+    try:
+        return check_device_name(text, "")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
+def every(text: str) -> tuple[int | None, float | None]:
+    """``--checkpoint-every``: ``N`` steps, or ``Nm`` / ``Ns`` minutes / seconds of wall clock,
+    as ``(steps, seconds)``."""
+    scale = {"m": 60.0, "min": 60.0, "s": 1.0}
+    body = text.rstrip("mins")
+    unit = text[len(body):]
+    try:
+        if unit == "" and body.isdigit():
+            return positive_int(text), None
+        if unit in scale and body:
+            return None, positive_float(body) * scale[unit]
+    except argparse.ArgumentTypeError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected N >= 1 (steps), Nm (minutes) or Ns (seconds), got {text!r}")
 
 
 def add_device_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, help=DEVICE_HELP)
+    p.add_argument("--device", type=device_name, default=None, help=DEVICE_HELP)
 
 
 def add_progress_argument(p: argparse.ArgumentParser) -> None:
@@ -35,25 +89,32 @@ def add_training_arguments(p: argparse.ArgumentParser, defaults: dict) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--trainer", choices=("lifted", "isgm", "backprop"), default=None,
                    help=f"lifted (Bregman BCD), isgm, or backprop (Adam) (default {d.get('trainer', 'lifted')})")
-    g.add_argument("--budget", type=float, default=None, help="training seconds (wall clock)")
-    g.add_argument("--epochs", type=int, default=None, help="training epochs")
-    g.add_argument("--batch-size", type=int, default=None, help=f"patches per step (default {d.get('batch_size', 32)})")
-    g.add_argument("--lr", type=float, default=None,
+    g.add_argument("--budget", type=seconds, default=None, help="training seconds (wall clock)")
+    g.add_argument("--epochs", type=positive_int, default=None, help="training epochs")
+    g.add_argument("--batch-size", type=positive_int, default=None,
+                   help=f"patches per step (default {d.get('batch_size', 32)})")
+    g.add_argument("--lr", type=positive_float, default=None,
                    help=f"Adam learning rate of the weights (default {d.get('lr', 1e-3):g})")
     g.add_argument("--lam", type=parse_lam, default=None,
                    help="lifted penalty weight of the hidden layers: a number or 'balanced' "
                         f"(default {d.get('lam', 1.0)})")
-    g.add_argument("--patch", type=int, default=None, help=f"training patch size (default {d.get('patch', 40)})")
-    g.add_argument("--max-patches", type=int, default=None, help="train on a random subset of this many patches")
-    g.add_argument("--seed", type=int, default=None, help="seed of the weights, shuffling and noise (default 0)")
+    g.add_argument("--patch", type=positive_int, default=None,
+                   help=f"training patch size (default {d.get('patch', 40)})")
+    g.add_argument("--max-patches", type=positive_int, default=None,
+                   help="train on a random subset of this many patches")
+    g.add_argument("--seed", type=nonneg_int, default=None, help="seed of the weights, shuffling and noise (default 0)")
     add_data_arguments(g)
     add_device_argument(g)
-    g.add_argument("-o", "--output", required=True, help="checkpoint file to write (atomically, every epoch)")
+    g.add_argument("-o", "--output", required=True,
+                   help="checkpoint file (.pt or .pth) to write (atomically, every epoch)")
     g.add_argument("--resume", action="store_true", help="continue the run saved in --output")
-    g.add_argument("--nproc", type=int, default=1,
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --output with a new run")
+    g.add_argument("--checkpoint-every", type=every, default=(None, None), metavar="N|Nm|Ns",
+                   help="also write the checkpoint every N steps, or every N minutes (Nm) or seconds (Ns)")
+    g.add_argument("--nproc", type=positive_int, default=1,
                    help="data-parallel processes (gloo on CPU, one GPU each with NCCL); each trains on its "
                         "shard with batch-size/nproc patches per step (default 1)")
-    g.add_argument("--threads", type=int, default=None,
+    g.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads per process (default: all cores with --nproc 1, else 1)")
     add_progress_argument(g)
     p.set_defaults(_train_defaults=d)
@@ -64,9 +125,9 @@ def parse_lam(text: str):
     if text == "balanced":
         return text
     try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'balanced', got {text!r}") from None
+        return positive_float(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} or 'balanced'") from None
 
 
 def config_from_args(args: argparse.Namespace):
@@ -100,30 +161,159 @@ def load_train_test(args: argparse.Namespace):
     return train, test, names
 
 
-def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict, images) -> int:
-    """Train the network of ``arch`` for ``task`` on ``images`` with the options of ``args``: in
-    this process, in ``--nproc`` data-parallel processes, or as one process of a ``torchrun``
-    group (see :func:`~liftinv.restoration.training.train_job`)."""
-    from .training import train_job
+def check_image_output(args: argparse.Namespace) -> None:
+    """Refuse ``-o/--output`` unless an image can be written there (before any work is done)."""
+    from ..utils.files import check_output_path
+
+    check_output_path(args.output, IMAGE_OUTPUT, "-o/--output", "an image")
+
+
+def load_input_image(path: str, channels: int | None = None, option: str = "input"):
+    """The image file ``path`` as a (C, H, W) tensor in [0, 1], in ``channels`` channels.
+
+    The one rule of every command: an image whose channels differ from the network's is
+    converted to them (colour to grayscale by its luma, grayscale to three equal channels), and
+    a ``note:`` line says so."""
+    from ..data import load_image
+
+    image = load_image(path)
+    if channels is not None and image.shape[0] != channels:
+        kind = {1: "grayscale", 3: "colour"}
+        print(f"note: {option} {path} is {kind.get(image.shape[0], image.shape[0])} but the network is "
+              f"{kind.get(channels, channels)}: converted to {kind.get(channels, channels)}")
+        image = load_image(path, color=channels == 3)
+    return image
+
+
+def load_trained(path: str, device=None):
+    """``(network, checkpoint)`` of a trained checkpoint, with errors that name the file (a
+    missing or foreign one, an architecture that cannot be built, weights that do not fit it,
+    NaN weights)."""
+    from ..checkpoint import load_checkpoint
+    from ..utils.checks import resolve_device
+    from .registry import load_network
+
+    device = resolve_device(device, "--device")
+    load_checkpoint(path, map_location="cpu")  # a missing, foreign or damaged file, named
+    with naming_checkpoint(path):
+        return load_network(path, device)
+
+
+@contextlib.contextmanager
+def naming_checkpoint(path: str):
+    """Errors raised while building a checkpoint's network become ``ValueError`` naming ``path``."""
+    try:
+        yield
+    except KeyError as exc:
+        raise ValueError(f"checkpoint {path!r}: its architecture lacks the setting {exc}; retrain it") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        if path in str(exc):
+            raise
+        raise ValueError(f"checkpoint {path!r}: {exc}") from None
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, with what was kept and how to continue."""
+
+
+def _checkpoint_summary(path) -> str | None:
+    from ..checkpoint import load_checkpoint
+
+    try:
+        final = (load_checkpoint(path).get("history") or [{}])[-1]
+    except (OSError, ValueError):
+        return None
+    return f"epoch {final.get('epoch', 0)}, {final.get('iterations', 0)} steps, {final.get('seconds', 0):.0f} s"
+
+
+def _interrupted(args: argparse.Namespace, before) -> Interrupted:
+    from pathlib import Path
+
+    path = Path(args.output)
+    now = path.stat().st_mtime_ns if path.is_file() else None
+    if now is None:
+        return Interrupted(f"nothing was written to {args.output} (the first checkpoint comes after the "
+                           "first epoch; --checkpoint-every writes more often)")
+    if now == before and not args.resume:
+        return Interrupted(f"nothing was written: {args.output} still holds the earlier run")
+    again = "run the same command again" if args.resume else "run the same command with --resume"
+    return Interrupted(f"the last checkpoint {args.output} ({_checkpoint_summary(path)}) is kept; {again} "
+                       "to continue it")
+
+
+def _worker_error(exc, nproc: int) -> ValueError:
+    """A one-line error for a failed ``--nproc`` process (not its traceback inside ours)."""
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    kind, _, message = (lines[-1] if lines else "").partition(": ")
+    kind = kind.rsplit(".", 1)[-1]
+    user = kind in ("ValueError", "TrainingDiverged", "FileNotFoundError", "IsADirectoryError", "NotADirectoryError")
+    what = message if user and message else f"{kind}: {message}" if message else str(exc).strip()
+    index = getattr(exc, "error_index", "?")
+    return ValueError(f"--nproc: process {index} of {nproc} failed: {what}")
+
+
+def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict) -> int:
+    """Train the network of ``arch`` for ``task`` with the options of ``args``: in this process,
+    in ``--nproc`` data-parallel processes, or as one process of a ``torchrun`` group (see
+    :func:`~liftinv.restoration.training.train_job`).
+
+    Everything that can be checked is checked before the images are loaded: the settings, the
+    device, ``-o/--output`` (a .pt/.pth file; an existing one only with ``--resume`` or
+    ``--overwrite``) and, with ``--resume``, that the checkpoint continues this very run."""
+    import logging
+
+    from ..checkpoint import CHECKPOINT_EXTENSIONS, load_checkpoint
+    from ..utils.checks import resolve_device
+    from ..utils.files import check_output_path
+    from .training import check_resumable, train_job
 
     config = config_from_args(args)
+    if config.batch_size % args.nproc:
+        raise ValueError(f"--batch-size {config.batch_size} must be a multiple of --nproc {args.nproc}")
+    resolve_device(config.device, "--device")
+    output = check_output_path(args.output, CHECKPOINT_EXTENSIONS, "-o/--output", "a checkpoint")
+    if args.resume and args.overwrite:
+        raise ValueError("give --resume (continue the run in -o/--output) or --overwrite (replace it), not both")
+    if args.resume:
+        if not output.is_file():
+            raise FileNotFoundError(f"--resume: there is no checkpoint {args.output!r} to continue; "
+                                    "drop --resume to start a new run")
+        check_resumable(load_checkpoint(output), args.output, arch=arch, task=task, config=config)
+    elif output.is_file() and not args.overwrite:
+        summary = _checkpoint_summary(output)
+        held = f"a checkpoint ({summary})" if summary else "a file"
+        raise ValueError(f"-o/--output {args.output!r} already holds {held}; continue it with --resume, "
+                         "or replace it with --overwrite")
+    images, _ = load_split(args.data, "train", args.color)
+    steps, secs = args.checkpoint_every
     job = {"arch": arch, "task": task, "config": config.to_dict(), "images": images, "output": args.output,
-           "resume": args.resume, "progress": not args.no_progress}
-    if args.nproc < 1 or job["config"]["batch_size"] % args.nproc:
-        raise ValueError(f"--batch-size {job['config']['batch_size']} must be a multiple of --nproc {args.nproc} >= 1")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    if args.nproc > 1:
-        from ..distributed import launch
+           "resume": args.resume, "progress": not args.no_progress, "save_every_steps": steps,
+           "save_every_seconds": secs}
+    before = output.stat().st_mtime_ns if output.is_file() else None
+    try:
+        if args.nproc > 1:
+            import torch.multiprocessing as mp
 
-        launch(train_job, args.nproc, job, threads=args.threads or 1)
-        return 0
-    if args.threads:
-        import torch
+            from ..distributed import launch
 
-        torch.set_num_threads(args.threads)
-    from ..distributed import init_from_env
+            spawn_log = logging.getLogger("torch.multiprocessing.spawn")  # "Terminating process ..."
+            level = spawn_log.level
+            spawn_log.setLevel(logging.ERROR)
+            try:
+                launch(train_job, args.nproc, job, threads=args.threads or 1)
+            except (mp.ProcessRaisedException, mp.ProcessExitedException) as exc:
+                raise _worker_error(exc, args.nproc) from None
+            finally:
+                spawn_log.setLevel(level)
+            return 0
+        if args.threads:
+            import torch
 
-    init_from_env()  # under torchrun: join its process group (WORLD_SIZE, RANK, MASTER_ADDR ...)
-    train_job(job)
+            torch.set_num_threads(args.threads)
+        from ..distributed import init_from_env
+
+        init_from_env()  # under torchrun: join its process group (WORLD_SIZE, RANK, MASTER_ADDR ...)
+        train_job(job)
+    except KeyboardInterrupt:
+        raise _interrupted(args, before) from None
     return 0

@@ -10,8 +10,9 @@ them to :meth:`TrainConfig.with_defaults`.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
+
+from ..utils.checks import check_device_name, check_number
 
 TRAINERS = ("lifted", "isgm", "backprop")
 
@@ -51,19 +52,19 @@ class TrainConfig:
         if self.budget is None and self.epochs is None:
             raise ValueError("give a budget (training seconds) or a number of epochs")
         for name in ("batch_size", "aux_iters", "lipschitz_every", "patch"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
-        if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
-            raise ValueError(f"budget must be a positive number of seconds, got {self.budget!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if self.stride is not None and self.stride < 1:
-            raise ValueError(f"stride must be >= 1, got {self.stride!r}")
-        if self.max_patches is not None and self.max_patches < 1:
-            raise ValueError(f"max_patches must be >= 1, got {self.max_patches!r}")
+            check_number(getattr(self, name), name, minimum=1, integer=True)
+        for name in ("epochs", "stride", "max_patches"):
+            if getattr(self, name) is not None:
+                check_number(getattr(self, name), name, minimum=1, integer=True)
+        if self.budget is not None:
+            check_number(self.budget, "budget", strict=True, unit=" seconds")
+        check_number(self.lr, "lr", strict=True)
+        check_number(self.seed, "seed", integer=True)
+        if not isinstance(self.lam, str):
+            for value in self.lam if isinstance(self.lam, (list, tuple)) else [self.lam]:
+                check_number(value, "lam", strict=True)
+        if self.device is not None:
+            check_device_name(str(self.device), "device")
 
     @property
     def patch_stride(self) -> int:

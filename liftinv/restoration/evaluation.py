@@ -36,13 +36,20 @@ def score(restored: list[torch.Tensor], clean: list[torch.Tensor]) -> dict:
     return {"psnr": p, "ssim": s, "psnr_mean": sum(p) / len(p), "ssim_mean": sum(s) / len(s)}
 
 
-def report_against_clean(clean: str, degraded: torch.Tensor, restored: torch.Tensor) -> None:
-    """Print the PSNR and SSIM of the degraded input and of the restored image against the
-    reference image file ``clean`` (same shape as the input, else a clear error)."""
+def load_reference(clean: str, degraded: torch.Tensor) -> torch.Tensor:
+    """The reference image file ``clean`` in the channels of ``degraded``; a clear error unless it
+    has its shape (read before any output is written)."""
     from ..data import load_image
 
     ref = load_image(clean, color=degraded.shape[0] == 3)
     if ref.shape != degraded.shape:
-        raise ValueError(f"--clean has shape {tuple(ref.shape)} but the input has {tuple(degraded.shape)}")
+        raise ValueError(f"--clean {clean!r} has shape {tuple(ref.shape)} but the input has {tuple(degraded.shape)}")
+    return ref
+
+
+def report_against_clean(clean: str | torch.Tensor, degraded: torch.Tensor, restored: torch.Tensor) -> None:
+    """Print the PSNR and SSIM of the degraded input and of the restored image against the
+    reference ``clean``: an image (see :func:`load_reference`) or its file."""
+    ref = load_reference(clean, degraded) if isinstance(clean, str) else clean
     print(f"PSNR input {float(psnr(degraded, ref)):.2f} dB -> output {float(psnr(restored, ref)):.2f} dB; "
           f"SSIM {float(ssim(degraded, ref)):.3f} -> {float(ssim(restored, ref)):.3f} ({SSIM_CONVENTION})")

@@ -21,6 +21,7 @@ from ..utils.checks import resolve_device
 BUILDERS = {
     "dfb": "liftinv.denoising.models:build_denoiser",
     "dfb-inertial": "liftinv.denoising.models:build_denoiser",
+    "sccp": "liftinv.denoising.models:build_denoiser",
     "dncnn": "liftinv.denoising.models:build_denoiser",
     "unrolled-deblur": "liftinv.deblurring.models:build_deblurrer",
     "autoencoder": "liftinv.inversion.autoencoder:build_autoencoder",

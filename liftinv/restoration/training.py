@@ -12,6 +12,9 @@ description (noise level, kernel ...) and the history.
 
 from __future__ import annotations
 
+import math
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +22,7 @@ import torch
 
 from ..checkpoint import load_checkpoint, load_weights, save_checkpoint
 from ..data import extract_patches
-from ..distributed import rank, rank_device
+from ..distributed import rank, rank_device, world_size
 from ..lifting import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..solvers import BCD, ISGM, Adam, Backprop, History, fit
@@ -76,10 +79,74 @@ def degraded_batches(physics) -> Callable:
     return transform
 
 
+class TrainingDiverged(ValueError):
+    """Training stopped at the first non-finite loss or weight (the last good checkpoint is kept)."""
+
+
+#: Settings a resumed run may change (to extend it, or to move it to another device).
+RESUMABLE_CHANGES = ("budget", "epochs", "device")
+
+
+def _differences(saved: dict, now: dict, skip=()) -> list[str]:
+    def show(key, value):
+        return f"{value * 255:g}/255" if key == "sigma" and isinstance(value, float) else \
+            "another kernel" if key == "kernel" else repr(value)
+
+    return [f"{k} {show(k, now.get(k))} now vs {show(k, saved.get(k))} in the checkpoint"
+            for k in sorted(set(saved) | set(now)) if k not in skip and saved.get(k) != now.get(k)]
+
+
+def check_resumable(state: dict, path, *, arch: dict, task: dict, config: TrainConfig) -> None:
+    """``ValueError`` unless the checkpoint ``state`` (read from ``path``) continues the run of
+    ``arch``, ``task`` and ``config``: the same task (noise level, kernel ...), architecture and
+    settings, except those of :data:`RESUMABLE_CHANGES`."""
+    remedy = "; give the same options to continue it, or start a new run (--overwrite on the command line)"
+    if state.get("task") not in (None, task):
+        raise ValueError(f"--resume: {str(path)!r} was trained for another task: "
+                         + ", ".join(_differences(state["task"], task)) + remedy)
+    diff = _differences(state["arch"], arch)
+    if state.get("config") is not None:
+        diff += _differences(state["config"], config.to_dict(), skip=RESUMABLE_CHANGES)
+    if diff:
+        raise ValueError(f"--resume: {str(path)!r} holds another run: " + ", ".join(diff) + remedy)
+
+
+def _finite_weights(network: torch.nn.Module) -> bool:
+    params = [p.detach() for p in network.parameters() if p.is_floating_point()]
+    return not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+
+
+class _Watched:
+    """A solver for :func:`fit` whose every step is checked for NaN/Inf and reported to
+    ``on_step(stats, seconds, error)``; everything else is the wrapped solver's."""
+
+    def __init__(self, solver, on_step: Callable) -> None:
+        self._solver, self._on_step = solver, on_step
+
+    def __getattr__(self, name):
+        return getattr(self._solver, name)
+
+    def step_batch(self, x0, y, index=None):
+        t0 = time.perf_counter()
+        try:
+            stats = self._solver.step_batch(x0, y, index)
+        except (ValueError, RuntimeError) as exc:  # a diverged step often fails on a NaN step size
+            if _finite_weights(self._solver.network) and not _NAN_WORDS.search(str(exc)):
+                raise
+            self._on_step(None, time.perf_counter() - t0, exc)
+            raise  # on_step raised already; not reached
+        self._on_step(stats, time.perf_counter() - t0, None)
+        return stats
+
+
+_NAN_WORDS = re.compile(r"\b(nan|inf)\b", re.IGNORECASE)
+
+
 def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arch: dict, task: dict,
           solver=None, target: Callable | None = None, checkpoint: str | Path | None = None,
           resume: bool = False, progress: bool = True, callback: Callable | None = None,
-          desc: str | None = None) -> History:
+          desc: str | None = None, save_every_steps: int | None = None,
+          save_every_seconds: float | None = None, stop_on_nan: bool = True) -> History:
     """Train ``network`` (in place) to invert ``physics`` on patches of ``images``.
 
     ``physics``: a deepinv ``Physics`` on the network's device whose noise model has an ``rng``
@@ -88,35 +155,96 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
     (JSON-able, e.g. ``{"task": "denoising", "sigma": 0.098}``) and is saved with the config.
     ``solver`` overrides :func:`make_solver`; ``target(patches)`` maps the clean patches to the
     network's targets (default: the patches).  With ``checkpoint`` the run is saved atomically
-    after every epoch; ``resume=True`` continues the run saved there (weights, solver state,
-    history; the budget counts the time already spent) and refuses a different task.
-    ``callback(record, network)`` runs after every epoch outside the timed region.
+    after every epoch, and also every ``save_every_steps`` steps and/or ``save_every_seconds``
+    seconds of wall clock when given (mid-epoch checkpoints end their history with a record
+    marked ``partial``; a run resumed from one repeats that epoch's remaining steps as a whole
+    epoch).  ``resume=True`` continues the run saved there (weights, solver state, history; the
+    budget counts the time already spent); it refuses a missing file and a different task,
+    architecture or settings (:func:`check_resumable`).  ``callback(record, network)`` runs after
+    every epoch outside the timed region.
+
+    Training stops with :class:`TrainingDiverged` at the first step whose loss or weights are
+    NaN or Inf; no checkpoint is written after it, so the last good one is kept
+    (``stop_on_nan=False`` trains on regardless when there is no checkpoint, e.g. in a
+    learning-rate sweep that records divergence).
 
     Inside a ``torch.distributed`` group each process trains on its shard of the patches and
     rank 0 writes the checkpoint.  Returns the :class:`~liftinv.solvers.History`.
     """
-    solver = make_solver(network, config) if solver is None else solver
+    patches = training_patches(images, config)
+    targets = patches if target is None else target(patches)
+    if solver is None:  # monitor at least once per epoch: no epoch record without an objective
+        world = world_size()
+        steps = -(-(patches.shape[0] // world) // max(config.batch_size // world, 1))
+        solver = make_solver(network, config, monitor_every=max(1, min(50, steps)))
     history = History()
-    if resume and checkpoint is not None and Path(checkpoint).is_file():
+    saved: dict = {}  # the last good checkpoint on disk: {"epoch", "iterations", "seconds"}
+    if resume:
+        if checkpoint is None or not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"--resume: there is no checkpoint {str(checkpoint)!r} to continue; "
+                                    "start a new run without --resume")
         state = load_checkpoint(checkpoint, map_location=next(network.parameters()).device)
-        if state.get("task") not in (None, task):
-            raise ValueError(f"--resume: {str(checkpoint)!r} was trained for {state['task']}, not {task}")
+        check_resumable(state, checkpoint, arch=arch, task=task, config=config)
         load_weights(network, arch, state)
         if state.get("solver") is not None:
             solver.load_state_dict(state["solver"])
         history = History(state.get("history", []))
         if isinstance(network, LiftedNetwork):
             network.refresh(n_iter=30)
+        saved.update(history.final)
+    done = {k: history.final.get(k, 0) for k in ("epoch", "iterations", "seconds")}
+    clock = {"last_save": time.monotonic(), "steps": 0}
+
+    def save(partial: bool) -> None:
+        records = [r for r in history if not r.get("partial")]
+        if partial:
+            records.append({**done, "partial": True})
+        if rank() == 0:  # data parallel: one rank writes
+            save_checkpoint(checkpoint, arch=arch, network=network, solver=solver.state_dict(),
+                            config=config.to_dict(), task=task, history=records)
+        saved.clear()
+        saved.update(done)
+        clock.update(last_save=time.monotonic(), steps=0)
+
+    def on_step(stats, seconds, error) -> None:
+        done["iterations"] += 1
+        done["seconds"] += seconds
+        bad = "step" if error is not None else None
+        if bad is None and stats and not all(math.isfinite(float(v)) for v in stats.values()):
+            bad = "loss"
+        if bad is None and not _finite_weights(network):
+            bad = "weights"
+        if bad is not None:
+            raise _diverged(bad, error) from error
+        clock["steps"] += 1
+        if checkpoint is not None and (
+                (save_every_steps and clock["steps"] >= save_every_steps)
+                or (save_every_seconds and time.monotonic() - clock["last_save"] >= save_every_seconds)):
+            save(partial=True)
+
+    def _diverged(bad: str, error) -> TrainingDiverged:
+        what = {"loss": "the loss became NaN or Inf", "weights": "the weights became NaN or Inf",
+                "step": f"the step failed on non-finite values ({error})"}[bad]
+        if checkpoint is None:
+            kept = "nothing was saved (no checkpoint)"
+        elif saved:
+            kept = (f"the last good checkpoint {str(checkpoint)!r} (epoch {saved.get('epoch', 0)}, "
+                    f"{saved.get('iterations', 0)} steps) is kept")
+        else:
+            kept = f"nothing was written to {str(checkpoint)!r}"
+        return TrainingDiverged(f"training stopped at step {done['iterations']} (epoch {done['epoch'] + 1}): "
+                                f"{what}, the run diverged; {kept}; try a smaller learning rate "
+                                f"(--lr, now {config.lr:g})")
 
     def on_epoch(record):
-        if checkpoint is not None and rank() == 0:  # data parallel: one rank writes
-            save_checkpoint(checkpoint, arch=arch, network=network, solver=solver.state_dict(),
-                            config=config.to_dict(), task=task, history=list(history))
+        done.update({k: record[k] for k in ("epoch", "iterations", "seconds")})
+        history[:] = [r for r in history if not r.get("partial")]
+        if checkpoint is not None:
+            save(partial=False)
         return callback(record, network) if callback is not None else None
 
-    patches = training_patches(images, config)
-    targets = patches if target is None else target(patches)
-    return fit(solver, patches, targets, epochs=config.epochs, time_budget=config.budget,
+    watched = _Watched(solver, on_step) if stop_on_nan or checkpoint is not None else solver
+    return fit(watched, patches, targets, epochs=config.epochs, time_budget=config.budget,
                batch_size=config.batch_size, seed=config.seed, progress=progress, callback=on_epoch,
                desc=desc or f"{arch.get('name', 'network')}/{config.trainer}",
                batch_transform=None if physics is None else degraded_batches(physics), history=history,
@@ -136,10 +264,13 @@ def train_job(job: dict) -> None:
     """One training process of a command (module level, so that ``--nproc`` can spawn it).
 
     ``job``: ``arch``, ``task``, ``config`` (a dictionary), ``images``, ``output``, ``resume``,
-    ``progress``.  Rank 0 prints what was trained."""
+    ``progress`` and optionally ``save_every_steps`` / ``save_every_seconds``.  Rank 0 prints what
+    was trained."""
     config = TrainConfig.from_dict(job["config"])
     _, history = train_network(job["arch"], job["task"], job["images"], config, checkpoint=job["output"],
-                               resume=job["resume"], progress=job["progress"])
+                               resume=job["resume"], progress=job["progress"],
+                               save_every_steps=job.get("save_every_steps"),
+                               save_every_seconds=job.get("save_every_seconds"))
     if rank() == 0:
         final = history.final
         task = job["task"]

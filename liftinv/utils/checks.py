@@ -6,21 +6,31 @@ The toolbox's one home for generic validators (everything else imports them from
 * :func:`check_image_range`: a finite floating tensor, optionally with values in [0, 1];
 * :func:`check_image`: the same for an image batch (C, H, W) or (B, C, H, W);
 * :func:`check_positive` / :func:`check_nonneg`: a finite number > 0 / a number >= 0;
-* :func:`resolve_device`: ``None``/``'cuda'``/``'cpu'`` as a usable ``torch.device``.
+* :func:`check_number`: a finite number (or an integer) at or above a bound, the one rule behind
+  the command line's numeric options and :class:`~liftinv.restoration.TrainConfig`;
+* :func:`check_device_name` / :func:`resolve_device`: ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or
+  ``'mps'``, and that name (or ``None``: CUDA when available) as a usable ``torch.device``.
 
-Errors name the argument (``"{name}: ..."``) so a caller can tell which input was wrong.
+Errors name the argument (``"{name}: ..."``) so a caller can tell which input was wrong.  torch is
+imported only by the tensor checks, so the command line can validate its options without it.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-__all__ = ["check_image", "check_image_range", "check_nonneg", "check_positive", "check_tensor",
-           "resolve_device"]
+__all__ = ["check_device_name", "check_image", "check_image_range", "check_nonneg", "check_number",
+           "check_positive", "check_tensor", "resolve_device"]
+
+#: Device names liftinv runs on (``cuda:N`` picks one GPU).
+DEVICE_PATTERN = re.compile(r"(cpu|cuda(:\d+)?|mps)")
 
 
 def check_tensor(
@@ -36,6 +46,8 @@ def check_tensor(
     ``shape`` is the expected per-sample shape (everything after the batch dim);
     ``like`` is a tensor (usually a network parameter) whose device ``x`` must share.
     """
+    import torch
+
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
@@ -57,6 +69,8 @@ def check_image_range(x: torch.Tensor, name: str = "image", *, unit_range: bool 
     Raises ``TypeError`` for a non-tensor or an integer tensor, and ``ValueError`` (naming
     ``name``) for NaN/Inf or (when ``unit_range``) values outside [0, 1].
     """
+    import torch
+
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -83,6 +97,8 @@ def check_image(x, name: str, *, unit_range: bool) -> torch.Tensor:
     non-tensor or a non-float tensor and ``ValueError`` for anything else, naming ``name``.
     Returns ``x`` unchanged.
     """
+    import torch
+
     if isinstance(x, torch.Tensor) and x.ndim not in (3, 4):
         raise ValueError(
             f"{name}: expected shape (B, C, H, W) or (C, H, W), got {tuple(x.shape)} "
@@ -95,6 +111,8 @@ def check_image(x, name: str, *, unit_range: bool) -> torch.Tensor:
 
 def check_positive(value, name: str) -> float:
     """``value`` as a float; ``TypeError``/``ValueError`` naming ``name`` unless finite and > 0."""
+    import torch
+
     if isinstance(value, bool):
         raise TypeError(f"{name}: expected a positive number, got {value!r}")
     if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -114,11 +132,48 @@ def check_nonneg(name: str, value) -> None:
         raise ValueError(f"{name} must be >= 0, got {value}")
 
 
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as a ``torch.device``; ``None`` means CUDA when available, else CPU."""
+def check_number(value, name: str, *, minimum: float = 0.0, strict: bool = False, integer: bool = False,
+                 unit: str = ""):
+    """``value`` as a finite float (an int with ``integer``) that is ``>= minimum`` (``> minimum``
+    with ``strict``); ``ValueError`` naming ``name`` otherwise, e.g. ``"--lr: expected a finite
+    number > 0, got nan"``.  ``unit`` follows the bound in the message (``" seconds"``)."""
+    kind = "an integer" if integer else "a finite number"
+    expected = f"expected {kind} {'>' if strict else '>='} {minimum:g}{unit}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: {expected}, got {value!r}")
+    if integer and not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}: {expected}, got {value!r}")
+    out = int(value) if integer else float(value)
+    if not math.isfinite(out) or out < minimum or (strict and out == minimum):
+        raise ValueError(f"{name}: {expected}, got {value!r}")
+    return out
+
+
+def check_device_name(device: str, name: str = "device") -> str:
+    """``device`` unless it is not one of ``cpu``, ``cuda``, ``cuda:N``, ``mps`` (no torch needed)."""
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise ValueError(f"{name}: unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N' (one GPU)")
+    return device
+
+
+def resolve_device(device: str | torch.device | None = None, name: str = "device") -> torch.device:
+    """``device`` as a ``torch.device``; ``None`` means CUDA when available, else CPU.
+
+    Refuses (``ValueError`` naming ``name``) a device liftinv cannot compute on (``'meta'``, a
+    typo such as ``'gpu'``) and a GPU that is not there."""
+    import torch
+
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    check_device_name(str(device), name)
     device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but no CUDA device is available")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{name}: 'cuda' was requested but no CUDA device is available; use 'cpu'")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"{name}: {str(device)!r} was requested but there are only {count} CUDA device(s) "
+                             f"(cuda:0 .. cuda:{count - 1})")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name}: 'mps' was requested but no MPS device is available; use 'cpu'")
     return device

@@ -1,11 +1,32 @@
-"""Atomic file writes: a run interrupted at any moment leaves the old file or the new one."""
+"""Safe file handling: atomic writes, and output paths checked before any work is done.
+
+* :func:`atomic_write`: a run interrupted at any moment leaves the old file or the new one;
+* :func:`check_output_path`: an output path a command can write (known extension, a folder to
+  put it in, not a folder or a device itself), checked before loading data or training;
+* :func:`check_input_file`: an input file that exists and is a file (a folder is reported as a
+  folder, not as missing).
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
+
+__all__ = ["atomic_write", "check_input_file", "check_output_path", "plain_reason", "write_text_atomic"]
+
+
+def _refuse_non_regular(path: Path, what: str = "") -> None:
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        kind = "a symbolic link" if path.is_symlink() else "a folder" if path.is_dir() else "a device, FIFO or socket"
+        raise ValueError(f"{what}{str(path)!r} exists and is not a regular file ({kind}); choose another output path")
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -14,18 +35,22 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
     Two writers of the same path never share a temporary name; a path that exists and is not a
     regular file (a folder, a device, a FIFO, a symbolic link) is refused rather than replaced.
+    The temporary file ends with ``path``'s extension (writers that pick a format by extension
+    see the right one) and the result gets the permissions of the file it replaces (else the
+    usual ones under the umask, not ``mkstemp``'s owner-only mode).
     """
     path = Path(path)
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise ValueError(f"{str(path)!r} exists and is not a regular file; choose another output path")
+    _refuse_non_regular(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    mode = path.stat().st_mode & 0o7777 if path.is_file() else _default_mode()
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -36,3 +61,54 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def check_output_path(path: str | Path, extensions: Collection[str], name: str = "-o/--output",
+                      what: str = "this file") -> Path:
+    """``path`` as a ``Path`` when ``what`` (e.g. ``"an image"``) can be written there;
+    ``ValueError`` naming ``name`` otherwise: no extension or one not in ``extensions`` (compared
+    lower-case), a path that is a folder, link or device, a parent that is a file, or a folder
+    that cannot be written.
+    Missing folders are fine (they are created when writing)."""
+    path = Path(path)
+    known = ", ".join(sorted(extensions))
+    if not path.suffix:
+        raise ValueError(f"{name} {str(path)!r}: no file extension; give a name ending in one of {known}")
+    if path.suffix.lower() not in extensions:
+        raise ValueError(f"{name} {str(path)!r}: unknown extension {path.suffix!r} for {what}; use one of {known}")
+    _refuse_non_regular(path, f"{name} ")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{name} {str(path)!r}: {str(parent)!r} is a file, not a folder; choose another output path")
+    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {str(path)!r}: the folder {str(parent)!r} is not writable")
+    return path
+
+
+def check_input_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a ``Path`` when it is an existing regular file: ``FileNotFoundError`` when it
+    does not exist, ``IsADirectoryError`` when it is a folder, ``ValueError`` when it is a device,
+    FIFO or socket, each naming ``what`` (``"image file"``, ``"checkpoint"`` ...)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {str(path)!r} is a directory, not a file")
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} is not a regular file")
+    return path
+
+
+def plain_reason(path: str | Path) -> str | None:
+    """Why a file that a reader refused is obviously not what was expected, when it is: ``"it is
+    empty (0 bytes)"`` or ``"it is a text file"``; ``None`` otherwise (binary content)."""
+    head = Path(path).read_bytes()[:512] if Path(path).is_file() else b""
+    if not head:
+        return "it is empty (0 bytes)"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return "it is a text file"

@@ -1,0 +1,107 @@
+r"""The exponential linear unit (``nn.ELU``, ``nn.CELU``) as a proximal activation.
+
+:math:`\sigma(v) = v` for :math:`v > 0` and :math:`\alpha(e^{v/\beta} - 1)` for :math:`v \le 0`
+(:math:`\beta = 1`: ``nn.ELU(alpha)``; :math:`\beta = \alpha`: ``nn.CELU(alpha)``).  It is
+non-decreasing, with slope :math:`(\alpha/\beta)e^{v/\beta} \le \alpha/\beta` on the negative
+side, so it is a proximal map iff :math:`0 < \alpha \le \beta` (``nn.ELU`` needs
+:math:`\alpha \le 1`; every ``nn.CELU`` qualifies).  Its range is :math:`(-\alpha, \infty)`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..utils.checks import check_nonneg
+from .base import DOMAIN_RTOL, ProxActivation, as_like, describe
+from .errors import PROXIMAL_RULE, NotProximalError
+from .scalar_solve import solve_exponential
+
+__all__ = ["ELU"]
+
+
+class ELU(ProxActivation):
+    r"""ELU :math:`\sigma(v) = \max(v, 0) + \min(\alpha(e^{v/\beta} - 1), 0)`, :math:`0 < \alpha \le \beta`.
+
+    With :math:`y_\pm`, :math:`v_\pm` the positive and negative parts and :math:`p = \alpha + y_-`:
+
+    * :math:`\phi' = \sigma^{-1}`: :math:`y` for :math:`y \ge 0`, :math:`\beta\log(1 + y/\alpha)` on
+      :math:`(-\alpha, 0)`; :math:`\phi(y) = \tfrac12 y_+^2 + \beta\,[p\log(p/\alpha) - y_-]`
+      on :math:`\mathrm{dom}\,\Psi = [-\alpha, \infty)` (finite at :math:`-\alpha`),
+      :math:`\Psi = \phi - \tfrac12 y^2` (convex: :math:`\Psi'' = \beta/(\alpha + y) - 1 \ge 0`).
+    * :math:`\phi^*(v) = \tfrac12 v_+^2 + \alpha\,[\beta(e^{v_-/\beta} - 1) - v_-]`.
+    * With :math:`q = \alpha e^{v_-/\beta}` (so :math:`q = \alpha + \sigma(v)_-`):
+      :math:`B(y, v) = \tfrac12(y_+ - v_+)^2 - y_+v_- - y_-v_+ + \beta\,[p\log(p/q) - p + q]`,
+      every term :math:`\ge 0` (the last is a generalised Kullback-Leibler divergence).
+    * :math:`\mathrm{prox}_{t\Psi}(w) = w` for :math:`w \ge 0`; for :math:`w < 0` it is
+      :math:`u = \alpha(e^\zeta - 1)` with :math:`(1-t)\alpha(e^\zeta - 1) + t\beta\zeta = w`
+      (:math:`\zeta = \phi'(u)/\beta`), solved by monotone Newton
+      (:func:`~liftinv.activations.scalar_solve.solve_exponential`); :math:`t = 0` is the
+      projection onto :math:`[-\alpha, \infty)`.  :math:`\mathrm{prox}_{c\phi}` follows from it.
+    """
+
+    def __init__(self, alpha: float = 1.0, beta: float = 1.0):
+        super().__init__()
+        alpha, beta = float(alpha), float(beta)
+        if not (math.isfinite(alpha) and math.isfinite(beta) and beta > 0):
+            raise ValueError(f"ELU needs finite alpha and beta > 0, got alpha={alpha}, beta={beta}")
+        if alpha == 0.0:
+            raise ValueError("ELU with alpha=0 is the plain ReLU; use ReLU()")
+        if not 0.0 < alpha <= beta:
+            why = ("not monotone (alpha < 0)" if alpha < 0 else
+                   f"not 1-Lipschitz (its slope alpha/beta * e^(v/beta) tends to {alpha / beta:g} > 1 as v -> 0-)")
+            raise NotProximalError(f"ELU(alpha={alpha:g}, beta={beta:g}) is {why}; {PROXIMAL_RULE}, "
+                                   "which needs 0 < alpha <= beta (alpha <= 1 for nn.ELU)")
+        self.alpha, self.beta = alpha, beta
+
+    def extra_repr(self) -> str:
+        return f"alpha={describe(self.alpha)}, beta={describe(self.beta)}"
+
+    def sigma(self, v):
+        return torch.where(v > 0, v, self.alpha * torch.expm1(v.clamp_max(0.0) / self.beta))
+
+    def derivative(self, v):
+        slope = (self.alpha / self.beta) * torch.exp(v.clamp_max(0.0) / self.beta)
+        return torch.where(v > 0, torch.ones_like(v), slope)
+
+    def in_domain(self, y):
+        return y >= -self.alpha - DOMAIN_RTOL * (1.0 + self.alpha)
+
+    def _clamp_closure(self, y):
+        return y.clamp_min(-self.alpha)
+
+    def project(self, y):
+        return y.clamp_min(-self.alpha)
+
+    def _negative_part(self, y):
+        """:math:`\\beta[p\\log(p/\\alpha) - y_-]`, :math:`p = \\alpha + y_-` (y in the closure)."""
+        yn = y.clamp_max(0.0)
+        p = (self.alpha + yn).clamp_min(0.0)
+        return self.beta * (torch.xlogy(p, p) - p * math.log(self.alpha) - yn)
+
+    def phi(self, y):
+        yc = self._clamp_closure(y)
+        return self._where_domain(y, 0.5 * yc.clamp_min(0.0) ** 2 + self._negative_part(yc))
+
+    def psi(self, y):
+        yc = self._clamp_closure(y)
+        return self.phi(y) - 0.5 * yc * yc
+
+    def phi_conj(self, v):
+        vn = v.clamp_max(0.0)
+        return 0.5 * v.clamp_min(0.0) ** 2 + self.alpha * (self.beta * torch.expm1(vn / self.beta) - vn)
+
+    def _penalty_terms(self, y, v):
+        yp, yn, vp, vn = y.clamp_min(0.0), y.clamp_max(0.0), v.clamp_min(0.0), v.clamp_max(0.0)
+        p = (self.alpha + yn).clamp_min(0.0)
+        log_q = math.log(self.alpha) + vn / self.beta
+        kl = torch.xlogy(p, p) - p * log_q - p + torch.exp(log_q)
+        return 0.5 * (yp - vp) ** 2 - yp * vn - yn * vp + self.beta * kl
+
+    def prox_psi(self, w, t=1.0):
+        check_nonneg("t", t)
+        t = as_like(t, w)
+        zeta = solve_exponential((1.0 - t) * self.alpha, t * self.beta, w)
+        u = torch.where(t > 0, self.alpha * torch.expm1(zeta), self._clamp_closure(w))
+        return torch.where(w >= 0, w, u)

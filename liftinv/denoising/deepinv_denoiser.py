@@ -1,0 +1,79 @@
+r"""liftinv's trained denoisers as ``deepinv.models.Denoiser``, for deepinv's plug-and-play solvers.
+
+A network trained at one noise level :math:`\sigma_t` (DFB-PNN, ScCP-PNN, DnCNN) is asked by a
+plug-and-play solver to denoise at the level :math:`\sigma` of its choice (``g_param``).  With
+``rescale=True`` (the default) the wrapper uses the scaling trick
+
+.. math::
+    D_\sigma(x) = \frac1s\,N(s\,x),\qquad s = \sigma_t/\sigma,
+
+so that the network sees noise of its own level :math:`\sigma_t`.  For the DFB-PNN this is
+exact in a sense: denoising :math:`s z` by DFB with threshold :math:`\nu` and dividing by
+:math:`s` is DFB on :math:`z` with threshold :math:`\nu/s = \nu\sigma/\sigma_t`, the threshold
+proportional to the noise level.  A network that clips its estimate to a box (the ScCP-PNN's
+:math:`[0, 1]`) would cut a scaled-up image at 1, so for those the image is only scaled down,
+:math:`s = \min(\sigma_t/\sigma, 1)`: above :math:`\sigma_t` rescaled, below it the network as
+trained.  ``rescale=False`` ignores :math:`\sigma` (the network's fixed level).  At
+:math:`\sigma = \sigma_t` (or ``sigma=None``) all are the network itself.  What each choice
+measured is in docs/networks.md (section "deepinv's Denoiser interface").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from deepinv.models import Denoiser
+
+from ..activations import Clip
+from ..models.network import LiftedNetwork
+from ..utils.checks import check_positive
+
+
+def clips_output(net: torch.nn.Module) -> bool:
+    """True when ``net`` is (or wraps) a lifted network whose output activation is a clip to a box."""
+    lifted = next((m for m in net.modules() if isinstance(m, LiftedNetwork)), None)
+    return lifted is not None and isinstance(lifted.activation(lifted.depth), Clip)
+
+
+class LiftinvDenoiser(Denoiser):
+    """A trained liftinv network :math:`N` (``net(x)``, trained at noise ``sigma_trained`` on the
+    [0, 1] scale) as a deepinv denoiser ``forward(x, sigma)``; see the module docstring."""
+
+    def __init__(self, net: torch.nn.Module, sigma_trained: float, rescale: bool = True) -> None:
+        super().__init__(device=next(net.parameters()).device)
+        self.net = net
+        self.sigma_trained = check_positive(sigma_trained, "sigma_trained")
+        self.rescale = bool(rescale)
+        self.scale_up = not clips_output(net)
+
+    def forward(self, x: torch.Tensor, sigma=None, **kwargs) -> torch.Tensor:
+        if sigma is None or not self.rescale:
+            return self.net(x)
+        sigma = self._handle_sigma(sigma, batch_size=x.shape[0], ndim=x.ndim, device=x.device, dtype=x.dtype)
+        if bool((sigma <= 0).any()):
+            raise ValueError(f"sigma must be positive, got {sigma.flatten().tolist()}")
+        s = self.sigma_trained / sigma
+        if not self.scale_up:
+            s = s.clamp(max=1.0)
+        if bool((s == 1).all()):
+            return self.net(x)
+        return self.net(x * s) / s
+
+    def extra_repr(self) -> str:
+        return f"sigma_trained={self.sigma_trained:.4g}, rescale={self.rescale}, scale_up={self.scale_up}"
+
+
+def as_deepinv_denoiser(net: torch.nn.Module | str | Path, sigma_trained: float | None = None, *,
+                        rescale: bool = True, device=None) -> LiftinvDenoiser:
+    """``net`` (a trained network, or the path of a checkpoint written by ``liftinv train``, whose
+    noise level is then read from it) as a :class:`LiftinvDenoiser`, in eval mode."""
+    if isinstance(net, (str, Path)):
+        from ..restoration import load_network
+
+        net, ckpt = load_network(net, device)
+        if sigma_trained is None:
+            sigma_trained = ckpt["task"]["sigma"]
+    if sigma_trained is None:
+        raise ValueError("sigma_trained (the noise level the network was trained at, [0, 1] scale) is required")
+    return LiftinvDenoiser(net, sigma_trained, rescale=rescale).eval()

@@ -1,0 +1,427 @@
+r"""Conversion of any traceable ``nn.Module`` into a lifted network with skips (:func:`from_module`).
+
+``torch.fx`` traces the module into a graph; every node's value is then kept as an **affine
+expression of the lifted states**, :math:`e = \sum_m M_m x_m` (one :class:`LinearMap` per state it
+reads, biases inside the maps), starting from :math:`e = x_0` at the input:
+
+* an affine node (``nn.Linear``, ``nn.Conv2d``, ``nn.ConvTranspose2d``, ``nn.AvgPool2d``,
+  ``nn.AdaptiveAvgPool2d``, ``nn.Upsample``, ``nn.Flatten``/``nn.Unflatten``/``view``/
+  ``reshape``/``flatten``, multiplication or division by a number, negation, an eval-mode
+  ``BatchNorm``) composes with the maps of its argument;
+* an addition or subtraction of two values adds the expressions (two maps reading one state
+  become one :class:`~liftinv.models.linear_maps.SumMap`);
+* a proximal activation (module or functional: ``F.relu``, ``torch.sigmoid``, ``F.elu``, ...)
+  **closes a layer**: the next layer :math:`l` reads :math:`x_{l-1}` through the expression's map
+  for that state (a :class:`~liftinv.models.linear_maps.ZeroMap` if it has none) and every
+  earlier state through a skip map (so a skip source is always at most :math:`l - 2`), and its
+  output, the new state :math:`x_l`, is the value of the node;
+* the output closes a last layer with the identity activation unless it is already the last state.
+
+Parameter-free maps compose freely (with each other and with one parametrised map), so
+``Upsample -> Conv2d -> ReLU`` is one layer and ``x - f(x)`` (deepinv's DnCNN) is the last layer
+reading both :math:`x_{L-1}` and :math:`x_0`.  A parametrised map (``Linear``, ``Conv2d``,
+``ConvTranspose2d``) applied to an expression that already holds one, or to a sum of several
+states, first closes that expression into an identity-activation layer: every layer stays linear
+in its own parameters (as :class:`~liftinv.solvers.BCD` expects), exactly as
+:func:`~liftinv.models.from_sequential` gives a layer to each affine module.  A ``BatchNorm`` is
+folded into the convolution or dense map just before it, or else becomes a per-channel
+:class:`~liftinv.models.linear_maps.ChannelAffine` map.  After the conversion the lifted network
+is run once on a random input next to the module; a mismatch raises.
+
+Anything else raises :class:`~liftinv.models.convert.ConversionError` naming the node (the
+module's qualified name and type, or the function) and why.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import operator
+from collections.abc import Sequence
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from ..activations import NotProximalError, ProxActivation, get_activation
+from .convert import ConversionError, NotProximalConversionError, fold_batchnorm, torch_affine_map
+from .linear_maps import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    ChainMap,
+    ChannelAffine,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    IdentityMap,
+    LinearMap,
+    Reshape,
+    Scale,
+    SumMap,
+    Upsample,
+    ZeroMap,
+)
+from .network import Layer, LiftedNetwork
+
+__all__ = ["from_module"]
+
+_PARAMETRISED = (Dense, Conv2d, ConvTranspose2d)
+
+
+class _Tracer(fx.Tracer):
+    """torch's leaves plus liftinv's own activations and linear maps."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, (ProxActivation, LinearMap)) or super().is_leaf_module(m, qualname)
+
+
+# ------------------------------------------------------------------------- expressions
+def _factors(amap: LinearMap) -> list[LinearMap]:
+    return list(amap.maps) if isinstance(amap, ChainMap) else [amap]
+
+
+def _compose(outer: LinearMap, inner: LinearMap) -> LinearMap:
+    """``outer o inner``, simplified: identities dropped, reshapes merged, a reshape before a
+    dense map dropped (it flattens), scalings multiplied."""
+    out: list[LinearMap] = []
+    for amap in _factors(inner) + _factors(outer):
+        prev = out[-1] if out else None
+        if isinstance(amap, IdentityMap):
+            continue
+        if isinstance(prev, Reshape) and isinstance(amap, (Reshape, Dense)):
+            out[-1] = amap
+        elif isinstance(prev, Scale) and isinstance(amap, Scale):
+            out[-1] = Scale(prev.c * amap.c)
+        else:
+            out.append(amap)
+    if not out:
+        return IdentityMap()
+    return out[0] if len(out) == 1 else ChainMap(out)
+
+
+def _has_parameters(amap: LinearMap) -> bool:
+    return next(amap.parameters(), None) is not None
+
+
+class _Expr:
+    """:math:`\\sum_m M_m x_m`: ``terms`` maps a state index to the map reading it."""
+
+    def __init__(self, terms: dict[int, LinearMap]) -> None:
+        self.terms = dict(terms)
+
+    def apply(self, amap: LinearMap) -> _Expr:
+        """``amap`` after the expression; over several terms only for a bias-free map (the
+        converter closes a sum into one state before a map with parameters)."""
+        return _Expr({m: _compose(amap, inner) for m, inner in self.terms.items()})
+
+    def __add__(self, other: _Expr) -> _Expr:
+        terms = dict(self.terms)
+        for m, amap in other.terms.items():
+            if m in terms:
+                parts = [p for t in (terms[m], amap) for p in (t.maps if isinstance(t, SumMap) else [t])]
+                terms[m] = SumMap(parts)
+            else:
+                terms[m] = amap
+        return _Expr(terms)
+
+
+class _Converter:
+    def __init__(self, model: nn.Module, in_shape: tuple[int, ...], sequential: bool) -> None:
+        self.model, self.sequential = model, sequential
+        self.layers: list[Layer] = []
+        self.shapes: list[tuple[int, ...]] = [in_shape]
+        self.values: dict[fx.Node, object] = {}
+
+    # -- naming ------------------------------------------------------------------------------
+    def label(self, node: fx.Node) -> str:
+        if node.op == "call_module":
+            kind = type(self.model.get_submodule(node.target)).__name__
+            return f"module {node.target} (nn.{kind})" if self.sequential else f"nn.{kind} at {node.target!r}"
+        if node.op == "call_method":
+            return f"Tensor.{node.target} at node {node.name!r}"
+        fn = node.target
+        module = (getattr(fn, "__module__", None) or "torch").replace("_operator", "operator")
+        return f"{module}.{getattr(fn, '__name__', fn)} at node {node.name!r}"
+
+    def fail(self, node: fx.Node, why: str) -> ConversionError:
+        return ConversionError(f"{self.label(node)} {why}")
+
+    # -- layers ------------------------------------------------------------------------------
+    def close(self, expr: _Expr, act, node: fx.Node | None = None) -> _Expr:
+        """Append the layer ``x_l = act(expr)``; its value is the new state."""
+        li = len(self.layers) + 1
+        terms = dict(expr.terms)
+        shapes = {tuple(amap.out_shape(self.shapes[m])) for m, amap in terms.items()}
+        if len(shapes) != 1:
+            where = self.label(node) if node else "the output"
+            raise ConversionError(f"{where} adds values of shapes {sorted(shapes)}")
+        (out,) = shapes
+        main = terms.pop(li - 1) if li - 1 in terms else ZeroMap(out)
+        self.layers.append(Layer(main, act, skip=sorted(terms.items()) or None))
+        self.shapes.append(out)
+        return _Expr({li: IdentityMap()})
+
+    def as_single(self, expr: _Expr) -> _Expr:
+        """The expression as one state read through at most parameter-free maps: an identity
+        layer closes it otherwise (before a parametrised map, so layers stay linear in theirs)."""
+        if len(expr.terms) == 1 and not any(_has_parameters(m) for m in expr.terms.values()):
+            return expr
+        return self.close(expr, "identity")
+
+    # -- node handlers -------------------------------------------------------------------------
+    def expr(self, node: fx.Node, arg) -> _Expr:
+        value = self.values.get(arg) if isinstance(arg, fx.Node) else arg
+        if not isinstance(value, _Expr):
+            what = "a constant tensor" if isinstance(arg, fx.Node) and arg.op == "get_attr" else repr(arg)
+            raise self.fail(node, f"uses {what} as a tensor operand; only affine functions of the network "
+                                  "input (and numbers as factors) are supported")
+        return value
+
+    def affine(self, node: fx.Node, amap: LinearMap, arg) -> _Expr:
+        e = self.expr(node, arg)
+        if _has_parameters(amap):
+            e = self.as_single(e)
+        return e.apply(amap)
+
+    def batchnorm(self, node: fx.Node, bn: nn.modules.batchnorm._BatchNorm, arg) -> _Expr:
+        label = self.label(node)
+        e = self.expr(node, arg)
+        if len(e.terms) == 1:
+            ((m, amap),) = e.terms.items()
+            factors = _factors(amap)
+            if isinstance(factors[-1], _PARAMETRISED):
+                factors[-1] = copy.deepcopy(factors[-1])  # the map may be read elsewhere unnormalised
+                fold_batchnorm(label, bn, factors[-1])
+                return _Expr({m: factors[0] if len(factors) == 1 else ChainMap(factors)})
+        scale, shift = fold_batchnorm(label, bn, None)
+        return self.affine(node, ChannelAffine(scale, shift), arg)
+
+    def reshape(self, node: fx.Node, arg) -> _Expr:
+        src, out = node.args[0].meta.get("tensor_meta"), node.meta.get("tensor_meta")
+        if src is None or out is None:
+            raise self.fail(node, "has no tensor shape")
+        if out.shape[0] != src.shape[0] or math.prod(out.shape[1:]) != math.prod(src.shape[1:]):
+            raise self.fail(node, f"reshapes {tuple(src.shape)} to {tuple(out.shape)}, mixing the batch dim; only "
+                                  "per-sample reshapes are affine maps of one sample")
+        if tuple(out.shape) == tuple(src.shape):
+            return self.expr(node, arg)
+        return self.affine(node, Reshape(out.shape[1:]), arg)
+
+    def activation(self, node: fx.Node, module: nn.Module, arg) -> _Expr:
+        try:
+            act = get_activation(module)
+        except NotProximalError as err:
+            raise NotProximalConversionError(f"{self.label(node)} is not a proximal activation: {err}") from err
+        except ValueError as err:
+            raise self.fail(node, f"is not affine or proximal, so it cannot be part of a lifted network (affine: "
+                                  f"{_AFFINE_MODULES}; {err})") from err
+        return self.close(self.expr(node, arg), act, node)
+
+    def call_module(self, node: fx.Node):
+        mod = self.model.get_submodule(node.target)
+        if len(node.args) + len(node.kwargs) != 1:
+            raise self.fail(node, "is called with several arguments; only one tensor argument is supported")
+        arg = node.args[0]
+        if isinstance(mod, nn.modules.dropout._DropoutNd):
+            if mod.training and mod.p > 0:
+                raise self.fail(node, "is in training mode (random); call model.eval()")
+            return self.expr(node, arg)
+        if isinstance(mod, nn.Identity):
+            return self.expr(node, arg)
+        if isinstance(mod, (nn.Flatten, nn.Unflatten)):
+            return self.reshape(node, arg)
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            return self.batchnorm(node, mod, arg)
+        if isinstance(mod, LinearMap):
+            return self.affine(node, copy.deepcopy(mod), arg)
+        amap = torch_affine_map(self.label(node), mod)
+        if amap is not None:
+            return self.affine(node, amap, arg)
+        return self.activation(node, mod, arg)
+
+    def call_function(self, node: fx.Node, fn, args, kwargs):
+        if fn in _ADD or fn in _SUB:
+            a, b = args[0], args[1]
+            alpha = kwargs.get("alpha", 1)
+            if not (isinstance(self.values.get(a), _Expr) and isinstance(self.values.get(b), _Expr)):
+                raise self.fail(node, "adds a constant to a tensor; only sums of two network values are supported")
+            sign = alpha if fn in _ADD else -alpha
+            right = self.expr(node, b) if sign == 1 else self.expr(node, b).apply(Scale(sign))
+            return self.expr(node, a) + right
+        if fn in _MUL or fn in _DIV:
+            a, b = args[0], args[1]
+            number, tensor = (b, a) if isinstance(b, (int, float)) else (a, b)
+            if not isinstance(number, (int, float)) or (fn in _DIV and tensor is not a):
+                raise self.fail(node, "is not affine: only products with, and divisions by, a number are")
+            return self.affine(node, Scale(1.0 / number if fn in _DIV else number), tensor)
+        if fn in _NEG:
+            return self.affine(node, Scale(-1.0), args[0])
+        if fn in _RESHAPES:
+            return self.reshape(node, args[0])
+        if fn is F.dropout:
+            if _arg(args[1:], kwargs, 1, "training", True) and _arg(args[1:], kwargs, 0, "p", 0.5) > 0:
+                raise self.fail(node, "is in training mode (random); pass training=False")
+            return self.expr(node, args[0])
+        module = _functional_module(fn, args[1:], kwargs)
+        if module is None:
+            raise self.fail(node, "is not affine or proximal, so it cannot be part of a lifted network")
+        if isinstance(module, LinearMap):
+            return self.affine(node, module, args[0])
+        return self.activation(node, module, args[0])
+
+    def call_method(self, node: fx.Node, args, kwargs):
+        name = node.target
+        if name in _METHOD_FUNCTIONS:
+            return self.call_function(node, _METHOD_FUNCTIONS[name], args, kwargs)
+        if name in _METHOD_RESHAPES:
+            return self.reshape(node, args[0])
+        if name in ("contiguous", "clone"):
+            return self.expr(node, args[0])
+        raise self.fail(node, "is not affine or proximal, so it cannot be part of a lifted network")
+
+    # -- driver --------------------------------------------------------------------------------
+    def run(self, graph: fx.Graph, input_map: LinearMap) -> None:
+        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+        for extra in placeholders[1:]:
+            if extra.users:
+                raise ConversionError(f"the module's forward uses a second input {extra.name!r}; only one "
+                                      "tensor input is supported")
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                if node is placeholders[0]:
+                    self.values[node] = _Expr({0: input_map})
+                continue
+            if node.op == "output":
+                out = node.args[0]
+                if not isinstance(out, fx.Node) or not isinstance(self.values.get(out), _Expr):
+                    raise ConversionError(f"the module returns {out!r}; only one tensor output is supported")
+                e = self.values[out]
+                last = len(self.layers)
+                if not (last and list(e.terms) == [last] and isinstance(e.terms[last], IdentityMap)):
+                    self.close(e, "identity")
+                continue
+            if "tensor_meta" not in node.meta:  # sizes, shapes, dims: read by the reshapes through the meta
+                self.values[node] = None
+                continue
+            args, kwargs = node.args, node.kwargs
+            if node.op == "call_module":
+                self.values[node] = self.call_module(node)
+            elif node.op == "call_function":
+                self.values[node] = self.call_function(node, node.target, args, kwargs)
+            elif node.op == "call_method":
+                self.values[node] = self.call_method(node, args, kwargs)
+            else:  # get_attr: a constant tensor, an error where it is used as an operand
+                self.values[node] = None
+
+
+_AFFINE_MODULES = ("nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Upsample "
+                   "(nearest, bilinear), nn.Flatten, nn.Unflatten, eval-mode BatchNorm and Dropout")
+_ADD = {operator.add, operator.iadd, torch.add}
+_SUB = {operator.sub, operator.isub, torch.sub, torch.subtract}
+_MUL = {operator.mul, operator.imul, torch.mul, torch.multiply}
+_DIV = {operator.truediv, operator.itruediv, torch.div, torch.true_divide}
+_NEG = {operator.neg, torch.neg, torch.negative}
+_RESHAPES = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, torch.unflatten}
+_METHOD_FUNCTIONS = {"add": torch.add, "add_": torch.add, "sub": torch.sub, "sub_": torch.sub, "mul": torch.mul,
+                     "mul_": torch.mul, "div": torch.div, "div_": torch.div, "neg": torch.neg,
+                     "relu": F.relu, "relu_": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+                     "clamp": torch.clamp, "clip": torch.clamp}
+_METHOD_RESHAPES = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as"}
+
+
+def _arg(args, kwargs, i, name, default):
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def _functional_module(fn, args, kwargs):
+    """The torch module (or liftinv map) computing ``fn(x, *args, **kwargs)``, or None."""
+    simple = {F.relu: nn.ReLU, torch.relu: nn.ReLU, F.relu6: nn.ReLU6, torch.sigmoid: nn.Sigmoid,
+              F.sigmoid: nn.Sigmoid, torch.tanh: nn.Tanh, F.tanh: nn.Tanh, F.gelu: nn.GELU, F.silu: nn.SiLU,
+              F.mish: nn.Mish, F.hardswish: nn.Hardswish, F.selu: nn.SELU, torch.selu: nn.SELU,
+              F.softplus: nn.Softplus}
+    if fn in simple:
+        return simple[fn]()
+    if fn is F.leaky_relu:
+        return nn.LeakyReLU(_arg(args, kwargs, 0, "negative_slope", 0.01))
+    if fn in (F.elu, F.celu):
+        return (nn.ELU if fn is F.elu else nn.CELU)(_arg(args, kwargs, 0, "alpha", 1.0))
+    if fn is F.hardtanh:
+        return nn.Hardtanh(_arg(args, kwargs, 0, "min_val", -1.0), _arg(args, kwargs, 1, "max_val", 1.0))
+    if fn is F.softshrink:
+        return nn.Softshrink(_arg(args, kwargs, 0, "lambd", 0.5))
+    if fn is torch.clamp:
+        lo, hi = _arg(args, kwargs, 0, "min", None), _arg(args, kwargs, 1, "max", None)
+        if lo == 0 and hi is None:
+            return nn.ReLU()
+        return nn.Hardtanh(lo, hi) if lo is not None and hi is not None else None
+    if fn is F.avg_pool2d:
+        names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+        defaults = (None, None, 0, False, True, None)
+        return AvgPool2d(*(_arg(args, kwargs, i, n, d) for i, (n, d) in enumerate(zip(names, defaults))))
+    if fn is F.adaptive_avg_pool2d:
+        return AdaptiveAvgPool2d(_arg(args, kwargs, 0, "output_size", None))
+    if fn is F.interpolate:
+        names = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")
+        opts = dict(zip(names, (_arg(args, kwargs, i, n, d) for i, (n, d) in
+                                enumerate(zip(names, (None, None, "nearest", None, None))))))
+        if opts["mode"] not in Upsample.MODES or kwargs.get("antialias"):
+            return None
+        return Upsample(**opts)
+    return None
+
+
+def _propagate(gm: fx.GraphModule, model: nn.Module, sample: torch.Tensor, sequential: bool) -> torch.Tensor:
+    """Record every node's shape (``ShapeProp``) on ``sample``; returns the input used.  A chain
+    that starts with ``nn.Linear`` reads its input flattened, as :class:`Dense` does."""
+    first = next(iter(model), None) if sequential else None
+    if isinstance(first, nn.Linear) and sample.dim() > 2 and first.in_features == sample[0].numel():
+        sample = sample.flatten(1)
+    with torch.no_grad():
+        try:
+            ShapeProp(gm).propagate(sample)
+        except Exception as err:
+            raise ConversionError(f"{type(model).__name__} does not run on inputs of shape (batch, "
+                                  f"{', '.join(map(str, sample.shape[1:]))}): {err}") from err
+    return sample
+
+
+def from_module(model: nn.Module, in_shape: Sequence[int], *, check: bool = True,
+                _sequential: bool = False) -> LiftedNetwork:
+    """The :class:`LiftedNetwork` computing ``model`` on inputs of per-sample shape ``in_shape``
+    (weights copied), with a skip connection wherever the traced graph adds earlier values.
+
+    ``check`` runs both networks on a random input and raises if they differ.  Raises
+    :class:`ConversionError` naming the node and why (a non-proximal activation raises one that
+    is also a :class:`~liftinv.activations.NotProximalError`).  See the module docstring for
+    what converts.
+    """
+    if isinstance(model, LiftedNetwork):
+        return model
+    if not isinstance(model, nn.Module):
+        raise ConversionError(f"from_module expects an nn.Module, got {type(model).__name__}")
+    in_shape = tuple(int(s) for s in in_shape)
+    try:
+        graph = _Tracer().trace(model)
+    except Exception as err:  # control flow on tensor values, unsupported Python
+        raise ConversionError(f"torch.fx cannot trace {type(model).__name__}: {err}") from err
+    gm = fx.GraphModule(model, graph)
+    p = next(model.parameters(), None)
+    like = p if p is not None and p.is_floating_point() else torch.zeros(())
+    sample = torch.rand((2,) + in_shape, generator=torch.Generator().manual_seed(0)).to(like)
+    model_in = _propagate(gm, model, sample, _sequential)
+    conv = _Converter(model, in_shape, _sequential)
+    conv.run(gm.graph, input_map=Reshape(model_in.shape[1:]) if model_in.shape != sample.shape else IdentityMap())
+    if not conv.layers:
+        raise ConversionError(f"{type(model).__name__} has no affine map or activation")
+    net = LiftedNetwork(conv.layers, in_shape=in_shape).to(device=like.device, dtype=like.dtype)
+    if check:
+        with torch.no_grad():
+            ref, out = model(model_in), net(sample)
+        if not isinstance(ref, torch.Tensor) or ref.shape != out.shape or not torch.allclose(
+                out, ref, rtol=1e-4, atol=1e-4 * (1 + float(ref.abs().max()))):
+            raise ConversionError(f"the lifted network does not reproduce {type(model).__name__} (an unsupported "
+                                  "operation was traced as an affine one)")
+    return net
+

@@ -1,0 +1,90 @@
+"""Bad and extreme numeric, device and combined options: a one-line error naming the option,
+before any data is loaded or anything is written."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_bad_common import TINY, TINY_DFB, refused, ws  # noqa: F401  (ws is a fixture)
+
+# (option, value) pairs refused by argparse (exit status 2) in `liftinv train`
+TRAIN_OPTIONS = [
+    ("--lr", "nan"), ("--lr", "-1"), ("--lr", "0"), ("--lr", "inf"), ("--lr", "fast"),
+    ("--epochs", "0"), ("--epochs", "-3"), ("--epochs", "1.5"),
+    ("--budget", "0"), ("--budget", "nan"), ("--budget", "-1"), ("--budget", "inf"),
+    ("--depth", "0"), ("--features", "0"), ("--features", "-4"),
+    ("--sigma", "-5"), ("--sigma", "nan"), ("--sigma", "inf"),
+    ("--patch", "0"), ("--threads", "-1"), ("--threads", "0"), ("--nproc", "0"),
+    ("--batch-size", "0"), ("--max-patches", "0"), ("--seed", "-1"),
+    ("--lam", "0"), ("--lam", "-1"), ("--lam", "nan"),
+    ("--device", "gpu"), ("--device", "meta"), ("--device", "cdua"), ("--device", "cuda:x"),
+    ("--checkpoint-every", "0"), ("--checkpoint-every", "5x"), ("--checkpoint-every", "-1m"),
+]
+
+
+@pytest.mark.parametrize("option, value", TRAIN_OPTIONS)
+def test_train_refuses_out_of_range_options(option, value, ws, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "run.pt"
+    line = refused(["train", "--data", ws / "data", *TINY_DFB, "--epochs", "1", option, value, "-o", out],
+                   capsys, tmp_path, ws, status=2, names=[option])
+    assert "expected" in line or "unknown device" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command, argv, option", [
+    ("train-deblur", ["--sigma", "-5"], "--sigma"),
+    ("train-deblur", ["--iters", "0"], "--iters"),
+    ("train-deblur", ["--features", "0"], "--features"),
+    ("train-deblur", ["--epochs", "0"], "--epochs"),
+    ("deblur", ["IN", "-o", "OUT", "--sigma", "-5"], "--sigma"),
+    ("deblur", ["IN", "-o", "OUT", "--sigma", "nan"], "--sigma"),
+    ("deblur", ["IN", "-o", "OUT", "--device", "gpu"], "--device"),
+    ("denoise", ["IN", "-o", "OUT", "--checkpoint", "CKPT", "--device", "meta"], "--device"),
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "0"], "--layer"),
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--iters", "0"], "--iters"),
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--noise", "-1"], "--noise"),
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--alpha", "nan"], "--alpha"),
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--lam", "0"], "--lam"),
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--beta", "-1"], "--beta"),
+])
+def test_other_commands_refuse_out_of_range_options(command, argv, option, ws, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "out.png"
+    subs = {"IN": ws / "gray.png", "OUT": out, "CKPT": ws / "gray.pt"}
+    argv = [subs.get(a, a) for a in argv]
+    if command == "train-deblur":
+        argv = ["--data", ws / "data", *TINY, "--epochs", "1", "-o", tmp_path / "d.pt", *argv]
+    refused([command, *argv], capsys, tmp_path, ws, status=2, names=[option])
+    assert not out.exists() and not (tmp_path / "d.pt").exists()
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["--batch-size", "3", "--nproc", "2"], ["--batch-size", "--nproc"]),
+    (["--resume", "--overwrite"], ["--resume", "--overwrite"]),
+])
+def test_train_refuses_inconsistent_options(argv, names, ws, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "run.pt"
+    refused(["train", "--data", ws / "data", *TINY_DFB, "--epochs", "1", *argv, "-o", out], capsys, tmp_path, ws,
+            names=names)
+    assert not out.exists()
+
+
+def test_train_needs_a_budget_or_epochs(ws, tmp_path, capsys):  # noqa: F811
+    refused(["train", "--data", ws / "data", *TINY_DFB, "-o", tmp_path / "run.pt"], capsys, tmp_path, names=["budget"])
+
+
+def test_kernel_and_kernel_file_together(ws, tmp_path, capsys):  # noqa: F811
+    refused(["deblur", ws / "gray.png", "-o", tmp_path / "o.png", "--kernel", "box:3", "--kernel-file", "k.npy"],
+            capsys, tmp_path, names=["--kernel", "--kernel-file"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("command", ["train", "denoise"])
+def test_cuda_without_a_gpu_is_refused_before_any_work(command, ws, tmp_path, capsys):  # noqa: F811
+    if command == "train":
+        argv = ["train", "--data", tmp_path / "no-such-folder", *TINY_DFB[:-2], "--epochs", "1", "--device", "cuda",
+                "-o", tmp_path / "run.pt"]
+    else:
+        argv = ["denoise", ws / "gray.png", "-o", tmp_path / "o.png", "--checkpoint", ws / "gray.pt",
+                "--device", "cuda"]
+    line = refused(argv, capsys, tmp_path, ws, names=["--device", "cuda"])
+    assert "no CUDA device" in line

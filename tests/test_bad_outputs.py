@@ -1,0 +1,107 @@
+"""Bad output paths: no or an unknown extension, a parent that is a file, a folder, a link or a
+FIFO at the path.  Each is refused before data is loaded or a network is trained (the training
+cases name a data folder that does not exist: the output error must come first)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+import pytest
+import torch
+from test_bad_common import TINY_DFB, refused, ws  # noqa: F401  (ws is a fixture)
+
+from liftinv.data import save_image
+from liftinv.utils.files import atomic_write, check_output_path
+
+BAD = {  # name -> (how to make it under tmp_path, the path to give, words of the message)
+    "no-extension": (None, "result", "no file extension"),
+    "unknown-extension": (None, "result.xyz", "unknown extension"),
+    "parent-is-a-file": ("file", "afile/result.EXT", "is a file, not a folder"),
+    "is-a-folder": ("dir", "adir.EXT", "not a regular file"),
+    "is-a-link": ("link", "alink.EXT", "not a regular file"),
+    "is-a-fifo": ("fifo", "afifo.EXT", "not a regular file"),
+}
+
+
+def _make(tmp_path, kind, name):
+    target = tmp_path / name
+    if kind == "file":
+        (tmp_path / "afile").write_text("keep me")
+    elif kind == "dir":
+        target.mkdir()
+    elif kind == "link":
+        (tmp_path / "elsewhere").write_text("keep me")
+        os.symlink(tmp_path / "elsewhere", target)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    return target
+
+
+def _command(command, root, tmp_path, out):
+    if command == "train":
+        return ["train", "--data", tmp_path / "no-such-folder", *TINY_DFB, "--epochs", "1", "-o", out]
+    if command == "train-deblur":
+        return ["train-deblur", "--data", tmp_path / "no-such-folder", *TINY_DFB[:-4], "--epochs", "1", "-o", out]
+    if command == "invert":
+        return ["invert", "--checkpoint", root / "gray.pt", "--layer", "1", "--input", root / "gray.png", "-o", out,
+                "--iters", "2", "--no-progress"]
+    if command == "denoise":
+        return ["denoise", root / "gray.png", "-o", out, "--checkpoint", root / "gray.pt"]
+    return ["deblur", root / "gray.png", "-o", out, "--kernel", "box:3"]
+
+
+# the extension cases are the same code for every command: the checkpoint and the image kind
+CASES = [(command, case) for command in ("train", "train-deblur", "denoise", "deblur", "invert") for case in sorted(BAD)
+         if BAD[case][0] is not None or command in ("train", "denoise")]
+
+
+@pytest.mark.parametrize("command, case", CASES)
+def test_bad_output_paths_are_refused_first(command, case, ws, tmp_path, capsys):  # noqa: F811
+    kind, name, words = BAD[case]
+    name = name.replace("EXT", "pt" if command.startswith("train") else "png")
+    out = _make(tmp_path, kind, name)
+    line = refused(_command(command, ws, tmp_path, str(out)), capsys, tmp_path, ws, names=["-o/--output"])
+    assert words in line
+    if kind == "link":
+        assert (tmp_path / "elsewhere").read_text() == "keep me"
+    if kind == "fifo":
+        assert stat.S_ISFIFO(os.lstat(out).st_mode)
+
+
+def test_save_image_refuses_an_unknown_extension_and_writes_nothing(tmp_path):
+    with pytest.raises(ValueError, match="unknown extension '.xyz'"):
+        save_image(tmp_path / "x.xyz", torch.rand(1, 4, 4))
+    with pytest.raises(ValueError, match="no file extension"):
+        save_image(tmp_path / "x", torch.rand(1, 4, 4))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_keeps_permissions_and_uses_unique_temporaries(tmp_path):
+    target = tmp_path / "out.txt"
+    atomic_write(target, lambda tmp: tmp.write_text("one"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # not mkstemp's owner-only mode
+    os.chmod(target, 0o640)
+    names = []
+
+    def write(tmp):
+        names.append(tmp.name)
+        assert tmp.suffix == ".txt"  # writers that choose a format by extension see the real one
+        tmp.write_text("two")
+
+    threads = [threading.Thread(target=atomic_write, args=(target, write)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(names)) == 4 and target.read_text() == "two"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # the replaced file's permissions
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_check_output_path_accepts_missing_folders(tmp_path):
+    assert check_output_path(tmp_path / "new" / "deeper" / "x.png", {".png"}).name == "x.png"
+    assert not (tmp_path / "new").exists()  # created only when writing

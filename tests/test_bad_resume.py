@@ -1,0 +1,135 @@
+"""Resuming and rerunning: --resume of a missing file or of another run is refused, a rerun
+without --resume never overwrites a checkpoint (unless --overwrite), Ctrl-C says what was kept
+and how to continue, --checkpoint-every writes mid-epoch checkpoints that resume."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from test_bad_common import TINY, TINY_DFB, refused, run, snapshot, ws  # noqa: F401  (ws is a fixture)
+
+from liftinv.checkpoint import load_checkpoint
+from liftinv.restoration import training
+
+
+def _train(root, out, *extra):
+    return ["train", "--data", root / "data", *TINY_DFB, "--epochs", "1", *extra, "-o", out]
+
+
+@pytest.fixture
+def run_pt(ws, tmp_path):  # noqa: F811
+    """A copy of the workspace's checkpoint (1 epoch at sigma 25, depth 2, features 4)."""
+    path = tmp_path / "run.pt"
+    shutil.copy(ws / "gray.pt", path)
+    return path
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--sigma", "50"], "sigma 50/255 now vs 25/255"),
+    (["--depth", "3"], "depth 3 now vs 2"),
+    (["--features", "8"], "features 8 now vs 4"),
+    (["--lr", "0.01"], "lr 0.01 now vs 0.001"),
+    (["--trainer", "backprop"], "trainer 'backprop' now vs 'lifted'"),
+    (["--batch-size", "8"], "batch_size 8 now vs 4"),
+    (["--seed", "3"], "seed 3 now vs 0"),
+    (["--model", "dfb-inertial"], "name 'dfb-inertial' now vs 'dfb'"),
+    (["--color"], "channels 3 now vs 1"),
+])
+def test_resume_refuses_another_run(extra, words, ws, run_pt, tmp_path, capsys):  # noqa: F811
+    line = refused(_train(ws, run_pt, "--resume", *extra), capsys, tmp_path, ws, names=["--resume", str(run_pt)])
+    assert words in line
+
+
+def test_resume_of_a_missing_checkpoint_is_refused(ws, tmp_path, capsys):  # noqa: F811
+    refused(_train(ws, tmp_path / "none.pt", "--resume"), capsys, tmp_path, names=["--resume", "none.pt"])
+    assert not (tmp_path / "none.pt").exists()
+
+
+def test_resume_of_a_file_that_is_no_checkpoint_is_refused(ws, tmp_path, capsys):  # noqa: F811
+    (tmp_path / "notes.pt").write_text("just text")
+    refused(_train(ws, tmp_path / "notes.pt", "--resume"), capsys, tmp_path, names=["notes.pt", "text file"])
+
+
+@pytest.mark.parametrize("command", ["train", "train-deblur"])
+def test_a_rerun_without_resume_does_not_overwrite(command, ws, run_pt, tmp_path, capsys):  # noqa: F811
+    argv = _train(ws, run_pt) if command == "train" else \
+        ["train-deblur", "--data", ws / "data", *TINY, "--epochs", "1", "-o", run_pt]
+    line = refused(argv, capsys, tmp_path, ws, names=[str(run_pt), "--resume", "--overwrite"])
+    assert "already holds a checkpoint (epoch 1" in line
+
+
+def test_resume_with_another_kernel_is_refused(ws, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "d.pt"
+    base = ["train-deblur", "--data", ws / "data", *TINY, "--epochs", "1", "--iters", "2", "--features", "4"]
+    assert run([*base, "--kernel", "box:3", "-o", out], capsys)[0] == 0
+    line = refused([*base, "--kernel", "box:5", "--resume", "--epochs", "2", "-o", out], capsys, tmp_path,
+                   names=["--resume"])
+    assert "another kernel" in line
+
+
+def test_overwrite_replaces_and_resume_continues(ws, run_pt, tmp_path, capsys):  # noqa: F811
+    assert run(_train(ws, run_pt, "--overwrite", "--epochs", "2"), capsys)[0] == 0
+    assert [r["epoch"] for r in load_checkpoint(run_pt)["history"]] == [1, 2]
+    status, out, _ = run(_train(ws, run_pt, "--resume", "--epochs", "3"), capsys)
+    assert status == 0 and "checkpoint" in out
+    assert [r["epoch"] for r in load_checkpoint(run_pt)["history"]] == [1, 2, 3]
+
+
+def _interrupt_at(monkeypatch, step):
+    original, count = training._Watched.step_batch, {"n": 0}
+
+    def step_batch(self, *args):
+        count["n"] += 1
+        if count["n"] == step:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(training._Watched, "step_batch", step_batch)
+
+
+def test_ctrl_c_says_where_the_checkpoint_is_and_how_to_resume(ws, tmp_path, capsys, monkeypatch):  # noqa: F811
+    out = tmp_path / "run.pt"
+    _interrupt_at(monkeypatch, 20)  # in epoch 2 (13 steps an epoch)
+    status, _, err = run(_train(ws, out, "--epochs", "5"), capsys)
+    assert status == 130
+    assert "interrupted" in err and str(out) in err and "--resume" in err and "epoch 1" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert [r["epoch"] for r in load_checkpoint(out)["history"]] == [1]
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_written(ws, tmp_path, capsys, monkeypatch):  # noqa: F811
+    out = tmp_path / "run.pt"
+    _interrupt_at(monkeypatch, 2)
+    status, _, err = run(_train(ws, out), capsys)
+    assert status == 130 and "nothing was written" in err and not out.exists()
+
+
+def test_ctrl_c_with_overwrite_before_a_checkpoint_keeps_the_earlier_run(ws, run_pt, tmp_path, capsys,  # noqa: F811
+                                                                         monkeypatch):
+    before = snapshot(tmp_path)
+    _interrupt_at(monkeypatch, 2)
+    status, _, err = run(_train(ws, run_pt, "--overwrite"), capsys)
+    assert status == 130 and "still holds the earlier run" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_checkpoint_every_steps_writes_mid_epoch_checkpoints_that_resume(ws, tmp_path, capsys,  # noqa: F811
+                                                                         monkeypatch):
+    out = tmp_path / "run.pt"
+    _interrupt_at(monkeypatch, 9)  # epoch 1 has 13 steps: checkpoints at steps 4 and 8
+    status, _, err = run(_train(ws, out, "--checkpoint-every", "4"), capsys)
+    assert status == 130 and "8 steps" in err
+    history = load_checkpoint(out)["history"]
+    assert history == [{"epoch": 0, "iterations": 8, "seconds": history[0]["seconds"], "partial": True}]
+    monkeypatch.undo()
+    assert run(_train(ws, out, "--checkpoint-every", "4", "--resume"), capsys)[0] == 0
+    history = load_checkpoint(out)["history"]
+    assert [r["epoch"] for r in history] == [1] and history[0]["iterations"] == 8 + 13
+    assert not any(r.get("partial") for r in history)
+
+
+def test_checkpoint_every_minutes_parses():
+    from liftinv.restoration.arguments import every
+
+    assert every("2m") == (None, 120.0) and every("30s") == (None, 30.0) and every("100") == (100, None)

@@ -1,0 +1,83 @@
+"""Bad tensors and values given to the Python API: a uint8 or 0-255 image to DFBPNN, images of
+the wrong shape to save_image, out-of-range numbers, unusable devices, bad training settings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from liftinv.data import save_image
+from liftinv.models import DFBPNN
+from liftinv.restoration import TrainConfig
+from liftinv.utils.checks import check_number, resolve_device
+
+
+@pytest.fixture(scope="module")
+def dfb():
+    return DFBPNN((1, 8, 8), depth=2, features=4)
+
+
+@pytest.mark.parametrize("x, error, words", [
+    (torch.randint(0, 256, (1, 1, 8, 8), dtype=torch.uint8), TypeError, "uint8"),
+    (torch.ones(1, 1, 8, 8, dtype=torch.bool), TypeError, "bool"),
+    (torch.rand(1, 1, 8, 8) * 255, ValueError, "0-255"),
+    (torch.full((1, 1, 8, 8), float("nan")), ValueError, "NaN"),
+    (torch.rand(1, 3, 8, 8), ValueError, "(B, 1, H, W)"),
+    (torch.rand(8, 8), ValueError, "(B, 1, H, W)"),
+])
+def test_dfbpnn_refuses_what_is_not_a_unit_range_image(dfb, x, error, words):
+    with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
+        dfb(x)
+
+
+def test_dfbpnn_accepts_noisy_unit_range_images(dfb):
+    x = torch.rand(2, 1, 8, 8) + 0.5 * torch.randn(2, 1, 8, 8)  # noise leaves [0, 1]: still accepted
+    assert torch.isfinite(dfb(x)).all()
+
+
+@pytest.mark.parametrize("image, words", [
+    (torch.rand(8, 8), "(C, H, W)"), (torch.rand(4, 8, 8), "C = 1 or 3"), (torch.rand(1, 1, 8, 8), "(C, H, W)"),
+    (torch.rand(1, 0, 8), "(C, H, W)"), ([[0.5]], "list"),
+])
+def test_save_image_refuses_other_shapes(image, words, tmp_path):
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        save_image(tmp_path / "x.png", image)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value, kwargs", [
+    (float("nan"), {}), (float("inf"), {}), (-1.0, {}), (0.0, {"strict": True}), (True, {}), ("3", {}),
+    (None, {}), (1.5, {"integer": True}), (0, {"minimum": 1, "integer": True}),
+])
+def test_check_number_refuses(value, kwargs):
+    with pytest.raises(ValueError, match="--opt: expected"):
+        check_number(value, "--opt", **kwargs)
+
+
+def test_check_number_accepts():
+    assert check_number(3, "n", minimum=1, integer=True) == 3
+    assert math.isclose(check_number(0.0, "x"), 0.0) and check_number(2, "x", strict=True) == 2.0
+
+
+@pytest.mark.parametrize("device, words", [
+    ("gpu", "unknown device"), ("meta", "unknown device"), ("cuda:x", "unknown device"), ("", "unknown device"),
+    ("cuda:99", "cuda:99"),
+])
+def test_resolve_device_refuses(device, words):
+    if device == "cuda:99" and not torch.cuda.is_available():
+        words = "no CUDA device"
+    with pytest.raises(ValueError, match=words):
+        resolve_device(device)
+
+
+@pytest.mark.parametrize("bad, name", [
+    ({"lr": float("nan")}, "lr"), ({"lr": -1.0}, "lr"), ({"budget": float("nan")}, "budget"),
+    ({"epochs": 0}, "epochs"), ({"patch": 0}, "patch"), ({"batch_size": 2.0}, "batch_size"),
+    ({"lam": -1.0}, "lam"), ({"lam": [1.0, float("nan")]}, "lam"), ({"seed": -1}, "seed"),
+    ({"device": "gpu"}, "device"), ({"stride": 0}, "stride"), ({"max_patches": 0}, "max_patches"),
+])
+def test_train_config_refuses(bad, name):
+    with pytest.raises(ValueError, match=name):
+        TrainConfig(**{"epochs": 1, **bad})

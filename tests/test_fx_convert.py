@@ -1,0 +1,317 @@
+"""Conversion of torch modules into lifted networks (liftinv.models.fx_convert.from_module) and the
+affine maps of torch modules it uses: each map against its torch module, each conversion against
+the module's output, the refusals, and an inversion of a converted network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liftinv import from_module as exported_from_module
+from liftinv.activations import ELU, LeakyReLU, NotProximalError
+from liftinv.inversion import as_lifted, invert_lifted
+from liftinv.models import ConversionError, IdentityMap, LiftedNetwork, from_module, from_sequential
+from liftinv.models.convert import torch_affine_map
+from liftinv.models.linear_maps import Reshape, ZeroMap
+
+F64 = torch.float64
+
+
+def _randomise_bn(bn: nn.modules.batchnorm._BatchNorm) -> None:
+    with torch.no_grad():
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.2, 0.2)
+
+
+def _same(net: LiftedNetwork, model: nn.Module, shape, tol=1e-5, batch=3) -> None:
+    x = torch.rand((batch,) + tuple(shape), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), model(x), atol=tol, rtol=tol)
+
+
+# ------------------------------------------------------------------- the maps of torch modules
+
+MODULES = {
+    "conv-rect-dilated-grouped": (lambda: nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1),
+                                                    groups=2), (4, 9, 8)),
+    "conv-same": (lambda: nn.Conv2d(2, 3, 5, padding="same"), (2, 7, 6)),
+    "conv-transpose": (lambda: nn.ConvTranspose2d(3, 2, 3), (3, 5, 4)),
+    "conv-transpose-strided": (lambda: nn.ConvTranspose2d(2, 4, 4, stride=2, padding=1), (2, 4, 5)),
+    "conv-transpose-output-padding": (lambda: nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, output_padding=1),
+                                      (2, 4, 4)),
+    "conv-transpose-grouped-dilated": (lambda: nn.ConvTranspose2d(4, 6, (2, 3), stride=(1, 3), dilation=(2, 1),
+                                                                  groups=2, output_padding=(1, 2)), (4, 3, 4)),
+    "avgpool": (lambda: nn.AvgPool2d(2), (3, 6, 7)),
+    "avgpool-padded": (lambda: nn.AvgPool2d(3, stride=2, padding=1), (2, 7, 6)),
+    "avgpool-exclude-pad-ceil": (lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False), (1, 8, 7)),
+    "avgpool-divisor": (lambda: nn.AvgPool2d(2, divisor_override=3), (1, 4, 4)),
+    "adaptive-avgpool": (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 5, 7)),
+    "upsample-nearest": (lambda: nn.Upsample(scale_factor=2), (2, 3, 4)),
+    "upsample-nearest-fractional": (lambda: nn.Upsample(scale_factor=1.5), (1, 4, 6)),
+    "upsample-nearest-size": (lambda: nn.Upsample(size=(7, 5)), (1, 3, 4)),
+    "upsample-bilinear": (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (2, 4, 3)),
+    "upsample-bilinear-corners": (lambda: nn.Upsample(scale_factor=3, mode="bilinear", align_corners=True),
+                                  (1, 3, 4)),
+    "upsample-bilinear-size": (lambda: nn.Upsample(size=(5, 9), mode="bilinear"), (2, 4, 4)),
+    "upsampling-bilinear2d": (lambda: nn.UpsamplingBilinear2d(scale_factor=2), (1, 3, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_map_of_torch_module_matches_it_and_is_adjoint(name):
+    torch.manual_seed(0)
+    make, shape = MODULES[name]
+    mod = make().double()
+    amap = torch_affine_map("m", mod)
+    x = torch.randn((3,) + shape, dtype=F64)
+    with torch.no_grad():
+        ref = mod(x)
+        torch.testing.assert_close(amap(x), ref)
+        assert tuple(amap.out_shape(shape)) == tuple(ref.shape[1:])
+        ax = amap.A(x)
+        r = torch.randn_like(ax)
+        lhs, rhs = (ax * r).sum(), (x * amap.A_adjoint(r, shape)).sum()
+    torch.testing.assert_close(lhs, rhs, rtol=1e-10, atol=1e-10)
+
+
+def test_reshape_map_and_unflatten():
+    amap = Reshape((2, 3, 4))
+    x = torch.randn(5, 24, dtype=F64)
+    torch.testing.assert_close(amap(x), nn.Unflatten(1, (2, 3, 4))(x))
+    r = torch.randn(5, 2, 3, 4, dtype=F64)
+    torch.testing.assert_close((amap.A(x) * r).sum(), (x * amap.A_adjoint(r, (24,))).sum())
+    with pytest.raises(ValueError, match="cannot be viewed"):
+        amap.out_shape((25,))
+
+
+# ------------------------------------------------------------------------------ conversions
+
+
+def test_sequential_with_the_new_modules_converts():
+    torch.manual_seed(0)
+    prelu = nn.PReLU(4)
+    with torch.no_grad():
+        prelu.weight.copy_(torch.tensor([0.1, 0.25, 0.5, 1.0]))
+    bn = nn.BatchNorm2d(3)
+    _randomise_bn(bn)
+    seq = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), prelu, nn.AvgPool2d(2),                 # (4, 4, 4)
+        nn.ConvTranspose2d(4, 3, 4, stride=2, padding=1), bn, nn.ELU(0.7),     # (3, 8, 8)
+        nn.Upsample(scale_factor=0.5, mode="bilinear"), nn.Flatten(),          # (48,)
+        nn.Linear(48, 32), nn.CELU(1.5), nn.Unflatten(1, (2, 4, 4)),
+        nn.Upsample(scale_factor=2), nn.Conv2d(2, 1, 3, padding=1), nn.Sigmoid(),
+    ).eval()
+    net = from_sequential(seq, (1, 8, 8))
+    _same(net, seq, (1, 8, 8))
+    assert net.depth == 4  # the parameter-free maps join the layer of the parametrised map around them
+    acts = [net.activation(li) for li in range(1, 5)]
+    assert isinstance(acts[0], LeakyReLU) and isinstance(acts[1], ELU) and acts[2].beta == 1.5
+    torch.testing.assert_close(from_module(seq, (1, 8, 8))(torch.ones(1, 1, 8, 8)), seq(torch.ones(1, 1, 8, 8)))
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, c=4):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu(x + self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
+
+class _SmallResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.block1, self.block2 = _ResBlock(), _ResBlock()
+        self.head = nn.Linear(4 * 4 * 4, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        x = self.block2(self.block1(x))
+        x = F.avg_pool2d(x, 2)
+        return self.head(x.view(x.size(0), -1))
+
+
+def test_resnet_with_residual_additions_converts_with_skips():
+    torch.manual_seed(0)
+    model = _SmallResNet()
+    for mod in model.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            _randomise_bn(mod)
+    model.eval()
+    net = from_module(model, (1, 8, 8))
+    _same(net, model, (1, 8, 8))
+    # stem, (conv1+bn, relu), (conv2 + skip, relu) twice, head: residual layers read x_{l-2}
+    assert net.depth == 6
+    assert net.layer(3).skip_from == [1] and net.layer(5).skip_from == [3]
+    assert all(isinstance(m, IdentityMap) for m in net.layer(3).skips)
+
+
+def test_deepinv_dncnn_and_its_residual_x_minus_f_convert():
+    dinv = pytest.importorskip("deepinv")
+    torch.manual_seed(0)
+    dncnn = dinv.models.DnCNN(1, 1, depth=5, nf=8, pretrained=None)  # out_conv(...) + x
+    net = from_module(dncnn, (1, 12, 12))
+    _same(net, dncnn, (1, 12, 12), tol=1e-5)
+    assert net.depth == 5 and net.layer(5).skip_from == [0]
+
+    class Residual(nn.Module):  # the classic DnCNN: x - f(x)
+        def __init__(self):
+            super().__init__()
+            self.f = dinv.models.DnCNN(1, 1, depth=4, nf=8, pretrained=None)
+
+        def forward(self, x):
+            return x - (self.f(x) - x)  # f adds x back, so this is x - body(x)
+
+    model = Residual()
+    net = from_module(model, (1, 10, 10))
+    _same(net, model, (1, 10, 10), tol=1e-5)
+    assert net.layer(net.depth).skip_from == [0]
+
+
+def test_conv_autoencoder_decoder_converts():
+    torch.manual_seed(0)
+    decoder = nn.Sequential(
+        nn.Linear(16, 8 * 4 * 4), nn.ReLU(), nn.Unflatten(1, (8, 4, 4)),
+        nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), nn.Conv2d(4, 1, 3, padding=1),
+        nn.Hardtanh(0.0, 1.0),
+    )
+    net = from_module(decoder, (16,))
+    _same(net, decoder, (16,))
+    assert net.out_shape == (1, 16, 16) and net.depth == 3
+
+
+class _Affine(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(2, 3, 3, padding=1)
+        self.b = nn.Conv2d(2, 3, 1)
+
+    def forward(self, x):
+        u = F.leaky_relu(self.a(x), 0.1)
+        w = torch.add(self.b(x), 2.0 * self.a(x), alpha=-0.5) - u / 4
+        w = torch.clamp(F.interpolate(-w, scale_factor=2, mode="nearest"), 0.0, 2.0)
+        v = F.elu(F.avg_pool2d(w, 2), alpha=0.5)
+        return torch.sigmoid(v.reshape(v.size(0), -1).mul(3))
+
+
+def test_functional_operations_and_parallel_branches_convert():
+    torch.manual_seed(0)
+    model = _Affine()
+    net = from_module(model, (2, 6, 6))
+    _same(net, model, (2, 6, 6))
+    # layer 2 (the clamp) reads x_1 (u) and, by a skip, x_0 (b(x) and a(x) again)
+    assert net.layer(2).skip_from == [0]
+
+    class Branches(nn.Module):  # two layers reading x_0: the second has a zero main map
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(6, 5), nn.Linear(6, 5)
+
+        def forward(self, x):
+            return torch.relu(self.a(x)) + torch.tanh(self.b(x))
+
+    model = Branches()
+    net = from_module(model, (6,))
+    _same(net, model, (6,))
+    assert isinstance(net.layer(2).linear, ZeroMap) and net.layer(2).skip_from == [0]
+
+
+# ------------------------------------------------------------------------------- refusals
+
+
+class _Encoder(nn.Module):
+    def __init__(self, act=None, pool=None):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1),
+                                     act or nn.ReLU())
+        self.pool = pool or nn.Identity()
+
+    def forward(self, x):
+        return self.pool(self.encoder(x))
+
+
+@pytest.mark.parametrize("model, match, cls", [
+    (_Encoder(act=nn.GELU()), r"nn.GELU at 'encoder.3' is not a proximal activation: .*not monotone",
+     NotProximalError),
+    (_Encoder(pool=nn.MaxPool2d(2)), r"nn.MaxPool2d at 'pool' is not affine or proximal", ConversionError),
+    (_Encoder(act=nn.PReLU(init=1.5)), r"nn.PReLU at 'encoder.3' is not a proximal activation: .*slope a=1.5",
+     NotProximalError),
+    (_Encoder(act=nn.ELU(2.0)), r"nn.ELU at 'encoder.3' .*alpha = 2 > 1", NotProximalError),
+    (_Encoder(act=nn.Softplus()), r"nn.Softplus at 'encoder.3' is not affine or proximal.*proximal map, but",
+     ConversionError),
+    (_Encoder(pool=nn.Upsample(scale_factor=2, mode="bicubic")), r"nn.Upsample at 'pool' cannot be converted: "
+     r"mode='bicubic'", ConversionError),
+    (_Encoder(pool=nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")), r"nn.Conv2d at 'pool'.*padding_mode",
+     ConversionError),
+    (_Encoder(pool=nn.BatchNorm2d(2)), r"nn.BatchNorm2d at 'pool' is in training mode", ConversionError),
+    (_Encoder(pool=nn.Dropout(0.5)), r"nn.Dropout at 'pool' is in training mode", ConversionError),
+])
+def test_unsupported_modules_name_the_node_and_why(model, match, cls):
+    with pytest.raises(cls, match=match) as err:
+        from_module(model, (1, 6, 6))
+    assert isinstance(err.value, ConversionError)
+
+
+class _Product(nn.Module):
+    def forward(self, x):
+        return torch.relu(x) * x
+
+
+class _Concat(nn.Module):
+    def forward(self, x):
+        return torch.cat([x, torch.relu(x)], 1)
+
+
+class _Shift(nn.Module):
+    def forward(self, x):
+        return torch.relu(x + 1.0)
+
+
+class _Branching(nn.Module):
+    def forward(self, x):
+        return torch.relu(x) if x.sum() > 0 else x
+
+
+@pytest.mark.parametrize("model, match", [
+    (_Product(), r"operator.mul at node 'mul' is not affine"),
+    (_Concat(), r"torch.cat at node 'cat' is not affine or proximal"),
+    (_Shift(), r"operator.add at node 'add' adds a constant"),
+    (_Branching(), r"torch.fx cannot trace _Branching"),
+    (nn.Flatten(0), r"mixing the batch dim"),
+])
+def test_unsupported_operations_name_the_node(model, match):
+    with pytest.raises(ConversionError, match=match):
+        from_module(model, (2, 3))
+
+
+def test_from_sequential_keeps_its_errors_and_exports():
+    with pytest.raises(ConversionError, match=r"module 2 \(nn.MaxPool2d\) is not affine or proximal"):
+        from_sequential(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2)), (1, 8, 8))
+    with pytest.raises(ConversionError, match="expects an nn.Sequential"):
+        from_sequential(_Product(), (3,))
+    assert exported_from_module is from_module
+
+
+# ------------------------------------------------------------------------------ inversion
+
+
+def test_converted_networks_invert():
+    dinv = pytest.importorskip("deepinv")
+    torch.manual_seed(0)
+    dncnn = dinv.models.DnCNN(1, 1, depth=4, nf=4, pretrained=None)
+    model = _SmallResNet().eval()
+    for network, shape in ((dncnn, (1, 8, 8)), (model, (1, 8, 8))):
+        net = as_lifted(network, shape)  # any module: from_module
+        x = torch.rand((2,) + shape)
+        with torch.no_grad():
+            y = network(x)
+        res = invert_lifted(net, y, regulariser="tv", alpha=0.01, iters=3)
+        assert res.x.shape == x.shape and torch.isfinite(res.x).all()
