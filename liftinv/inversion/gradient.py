@@ -46,7 +46,7 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
         raise ValueError(f"alpha must be >= 0, got {alpha}")
     reg = get_regulariser(regulariser)
     p = next(network.parameters())
-    y = y.to(p)
+    y = y.detach().to(p)
     x = initial_input(network, y, x_init).requires_grad_(True)
     was_training = network.training
     network.eval()

@@ -10,7 +10,12 @@ auxiliaries :math:`X = (x_1, \dots, x_{L-1})`, per sample,
 the lifted objective of :class:`~liftinv.lifting.LiftedProblem` (its last term is the data
 term: least squares :math:`\tfrac12\|y - v_L\|^2` for an identity output, the Bregman
 misfit :math:`B_\Psi(y, v_L)` of the papers for a proximal output activation) plus the
-regulariser.  :math:`E` is convex in each block.  One iteration is
+regulariser.  :math:`E` is convex in each block.  Two solvers:
+
+* ``method='apg'`` (the default for the Bregman penalty): accelerated proximal gradient over
+  all blocks at once, with backtracking, adaptive restart and penalty continuation
+  (:mod:`liftinv.inversion.accelerated`);
+* ``method='bcd'``: block coordinate descent, one iteration being
 
 1. one proximal-gradient sweep over the hidden blocks :math:`x_{L-1}, \dots, x_1`
    (:meth:`LiftedProblem.aux_sweep`, backward order so that the data reaches
@@ -33,6 +38,9 @@ estimate approaches a minimiser of the nested :math:`B_{\sigma_L}(y, v_L(x_0)) +
 :math:`\hat x = x^k + \beta(x^k - x^{k-1})` of every block before its step: our choice
 (the papers do not say), off by default.  The weights are never touched (``no_grad``).
 All samples of the batch are independent problems solved together.
+
+Both stop after ``iters`` iterations or, with ``tol > 0``, once the relative change of all
+blocks stays below ``tol`` for 5 iterations in a row.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ from tqdm.auto import tqdm
 
 from ..lifting.problem import LiftedProblem
 from ..models.network import LiftedNetwork
+from ..utils.checks import check_tensor
+from .accelerated import JointStep
 from .regularisers import Regulariser, get_regulariser
 from .result import InversionResult, data_misfit, psnr_values
 
@@ -77,12 +87,19 @@ class LiftedInversion:
     beta: inertia of the block steps (0: plain block prox-gradient, monotone).
     step_scale: multiplies every :math:`1/L` step.
     tv_iters: dual iterations of the TV prox per outer iteration (warm-started).
+    method: ``'apg'`` (joint accelerated steps; Bregman penalty only) or ``'bcd'``; ``None``:
+        ``'apg'`` for the Bregman penalty, ``'bcd'`` otherwise.
+    lam_growth, lam_max: penalty continuation (``None``: 1.02 and 1e3 for ``'apg'``, no
+        continuation for ``'bcd'``).
+    tol: stopping tolerance on the relative change (0: run all ``iters``).
     """
+
+    METHODS = ("apg", "bcd")
 
     def __init__(self, network: LiftedNetwork, regulariser: str | Regulariser = "tv", alpha: float = 0.01,
                  *, lam=1.0, penalty: str = "bregman", beta: float = 0.0, step_scale: float = 1.0,
-                 tv_iters: int = 10, order: str = "backward", lam_growth: float = 1.0,
-                 lam_max: float = float("inf")) -> None:
+                 tv_iters: int = 10, order: str = "backward", lam_growth: float | None = None,
+                 lam_max: float | None = None, method: str | None = None, tol: float = 1e-5) -> None:
         if not isinstance(network, LiftedNetwork):
             raise TypeError(f"LiftedInversion needs a LiftedNetwork (see from_sequential), got "
                             f"{type(network).__name__}")
@@ -90,6 +107,17 @@ class LiftedInversion:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"beta must be in [0, 1), got {beta}")
+        method = method or ("apg" if penalty == "bregman" else "bcd")
+        if method not in self.METHODS:
+            raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
+        if method == "apg" and penalty != "bregman":
+            raise ValueError(f"method='apg' needs penalty='bregman' (got {penalty!r}); use method='bcd'")
+        if not tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {tol}")
+        apg = method == "apg"
+        lam_growth = (1.02 if apg else 1.0) if lam_growth is None else lam_growth
+        lam_max = (1e3 if apg else float("inf")) if lam_max is None else lam_max
+        self.method, self.tol = method, float(tol)
         if lam_growth < 1.0 or lam_max <= 0:
             raise ValueError(f"lam_growth must be >= 1 and lam_max > 0, got {lam_growth}, {lam_max}")
         self.lam_growth, self.lam_max = float(lam_growth), float(lam_max)
@@ -145,6 +173,18 @@ class LiftedInversion:
         for r, _ in net.readers(0):
             cache.pop(r, None)
 
+    def check_target(self, y) -> torch.Tensor:
+        """``y`` detached, after checking its shape, its values (finite) and, for a proximal
+        output activation, that it lies in the closed domain of that activation's Psi."""
+        net = self.network
+        check_tensor(y, "y", shape=net.out_shape)
+        y = y.detach()
+        act = net.activation(net.depth)
+        if not bool(act.in_domain(y).all()):
+            raise ValueError(f"y has values outside the range of the network's output activation ({act}); "
+                             "every y must be a possible output (e.g. >= 0 after a ReLU): clamp it first")
+        return y
+
     # -- driver -----------------------------------------------------------------------------------
     @torch.no_grad()
     def run(self, y: torch.Tensor, iters: int = 300, *, x_init="half", x_true: torch.Tensor | None = None,
@@ -158,9 +198,7 @@ class LiftedInversion:
         """
         net = self.network
         p = next(net.parameters())
-        if tuple(y.shape[1:]) != tuple(net.out_shape):
-            raise ValueError(f"y has shape {tuple(y.shape)}; expected (batch, {', '.join(map(str, net.out_shape))})")
-        y = y.to(p)
+        y = self.check_target(y).to(p)
         x0 = initial_input(net, y, x_init)
         self.regulariser.reset()
         lam0 = list(self.problem.lam)
@@ -168,8 +206,11 @@ class LiftedInversion:
         states = list(states)
         norms = self.norms()
         hidden_norms = {k: v for k, v in norms.items() if k[1] >= 1}
-        prev = [s.clone() for s in states] if self.beta > 0 else None
-        history, seconds = [], 0.0
+        apg = self.method == "apg"
+        step = JointStep(self.problem, norms, self.regulariser, self.alpha, self.step_scale) if apg else None
+        z = [s.clone() for s in states] if apg else None  # the extrapolated point of 'apg'
+        prev = [s.clone() for s in states] if self.beta > 0 and not apg else None
+        history, seconds, calm, it = [], 0.0, 0, 0
 
         def record(it):
             rec = {"iteration": it, "seconds": seconds, **self.objective(states, y, cache)}
@@ -184,25 +225,39 @@ class LiftedInversion:
         bar = tqdm(range(1, iters + 1), desc=desc, disable=not progress, leave=False)
         for it in bar:
             t0 = time.perf_counter()
-            if self.beta > 0:
-                for m in range(len(states)):
-                    cur = states[m]
-                    states[m] = cur + self.beta * (cur - prev[m])
-                    prev[m] = cur
+            if apg:
+                states, z, change = step(z, states, y)
                 cache.clear()
-            if net.depth > 1:
-                self.problem.aux_sweep(states, y, cache, hidden_norms, step_scale=self.step_scale, order=self.order)
-            self.input_step(states, y, cache)
+            else:
+                old = states[0].clone() if self.tol > 0 else None
+                if self.beta > 0:
+                    for m in range(len(states)):
+                        cur = states[m]
+                        states[m] = cur + self.beta * (cur - prev[m])
+                        prev[m] = cur
+                    cache.clear()
+                if net.depth > 1:
+                    self.problem.aux_sweep(states, y, cache, hidden_norms, step_scale=self.step_scale,
+                                           order=self.order)
+                self.input_step(states, y, cache)
+                change = float((states[0] - old).norm() / old.norm().clamp_min(1e-30)) if old is not None else 1.0
             if self.lam_growth != 1.0:
                 self.problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in self.problem.lam]
             if p.is_cuda:
                 torch.cuda.synchronize(p.device)
             seconds += time.perf_counter() - t0
-            if it % monitor_every == 0 or it == iters:
+            calm = calm + 1 if change < self.tol else 0
+            grown = self.lam_growth == 1.0 or all(lam >= self.lam_max for lam in self.problem.lam)
+            done = calm >= 5 and grown
+            if it % monitor_every == 0 or it == iters or done:
                 rec = record(it)
                 bar.set_postfix(obj=f"{rec['objective']:.4g}", viol=f"{rec['violation']:.2g}")
-        settings = {"method": "lifted", "regulariser": self.regulariser.name, "alpha": self.alpha,
-                    "iters": iters, "beta": self.beta, "step_scale": self.step_scale,
+            if done:
+                break
+        bar.close()
+        settings = {"method": "lifted", "solver": self.method, "regulariser": self.regulariser.name,
+                    "alpha": self.alpha, "iters": iters, "iterations": it, "tol": self.tol, "beta": self.beta,
+                    "step_scale": self.step_scale,
                     "lam": lam0, "lam_final": list(self.problem.lam), "lam_growth": self.lam_growth,
                     "lam_max": self.lam_max, "order": self.order}
         self.problem.lam = lam0
