@@ -94,6 +94,15 @@ def test_penalty_dominates_squared_distance(act, gen):
     assert torch.all(torch.isfinite(b))
 
 
+@pytest.mark.parametrize("act", ALL + CHANNELWISE, ids=ids(ALL + CHANNELWISE))
+def test_psi_of_sigma_is_psi_at_the_forward_pass(act, gen):
+    v = rand_v(gen)
+    expected = act.psi(act.sigma(v)).sum()  # elementwise, or per sample for softmax
+    torch.testing.assert_close(torch.as_tensor(act.psi_of_sigma(v), dtype=v.dtype).sum(), expected)
+    if act.psi_is_indicator:
+        assert bool((act.psi(act.project(rand_v(gen))) == 0).all())
+
+
 @pytest.mark.parametrize("act", ALL, ids=ids(ALL))
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_penalty_vanishes_on_forward_pass(act, dtype):

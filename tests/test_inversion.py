@@ -65,12 +65,17 @@ def test_conversion_errors_name_the_layer():
         from_sequential(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2)), (1, 8, 8))
 
 
-def test_noiseless_inversion_of_injective_network_reaches_40db():
+#: the lifted solvers with their settings for exact data (apg: no continuation, see docs/inversion.md)
+SOLVERS = {"bcd": {"method": "bcd", "beta": 0.8}, "apg": {"lam_growth": 1.0}}
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_noiseless_inversion_of_injective_network_reaches_40db(solver):
     net = from_sequential(_injective_mlp(), (1, 8, 8))
     x = torch.rand(8, 1, 8, 8)
     with torch.no_grad():
         y = net(x)
-    res = invert_lifted(net, y, regulariser="none", alpha=0.0, iters=300, beta=0.8, x_true=x)
+    res = invert_lifted(net, y, regulariser="none", alpha=0.0, iters=300, x_true=x, **SOLVERS[solver])
     assert float(psnr(res.x, x).mean()) >= 40.0
     assert res.final["violation"] < 1e-6
 
@@ -110,7 +115,8 @@ def test_grad_div_adjoint_and_simple_proxes():
     assert Box().prox(w, 1.0).min() >= 0 and Box().prox(w, 1.0).max() <= 1
 
 
-def test_prefix_inversion_recovers_input_from_intermediate_features():
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_prefix_inversion_recovers_input_from_intermediate_features(solver):
     net = from_sequential(_injective_mlp(), (1, 8, 8))
     sub = prefix_network(net, 2)
     assert sub.depth == 2 and sub.out_shape == (128,)
@@ -118,7 +124,7 @@ def test_prefix_inversion_recovers_input_from_intermediate_features():
     with torch.no_grad():
         feats = sub(x)
         torch.testing.assert_close(feats, net.forward_states(x)[0][2])
-    res = invert_lifted(sub, feats, regulariser="box", alpha=1.0, iters=200, beta=0.8)
+    res = invert_lifted(sub, feats, regulariser="box", alpha=1.0, iters=200, **SOLVERS[solver])
     assert float(psnr(res.x, x).mean()) >= 40.0
 
 
@@ -152,12 +158,13 @@ def test_lifted_inversion_on_device(device):
     x = torch.rand(4, 1, 8, 8, device=device)
     with torch.no_grad():
         y = net(x)
-    res = invert_lifted(net, y, regulariser="tv", alpha=1e-4, iters=100, beta=0.8)
+    res = invert_lifted(net, y, regulariser="tv", alpha=1e-4, iters=100, **SOLVERS["bcd"])
     assert res.x.device.type == device.type
     assert float(psnr(res.x, x).mean()) > 30.0
 
 
-def test_cli_invert_on_autoencoder_checkpoint(tmp_path):
+@pytest.mark.parametrize("solver", [[], ["--solver", "bcd", "--beta", "0.9"]], ids=["apg", "bcd"])
+def test_cli_invert_on_autoencoder_checkpoint(tmp_path, solver, capsys):
     from liftinv.checkpoint import save_checkpoint
     from liftinv.cli import main
     from liftinv.data import save_image
@@ -167,8 +174,12 @@ def test_cli_invert_on_autoencoder_checkpoint(tmp_path):
     save_checkpoint(tmp_path / "ae.pt", arch=arch, network=build_autoencoder(arch))
     save_image(tmp_path / "in.png", torch.rand(1, 32, 32))
     rc = main(["invert", "--checkpoint", str(tmp_path / "ae.pt"), "--layer", "1", "--input", str(tmp_path / "in.png"),
-               "-o", str(tmp_path / "out.png"), "--iters", "20", "--no-progress"])
+               "-o", str(tmp_path / "out.png"), "--iters", "20", "--no-progress", *solver])
     assert rc == 0 and (tmp_path / "out.png").is_file()
+    if not solver:  # --beta belongs to --solver bcd
+        rc = main(["invert", "--checkpoint", str(tmp_path / "ae.pt"), "--layer", "1", "--input",
+                   str(tmp_path / "in.png"), "-o", str(tmp_path / "out2.png"), "--beta", "0.9", "--no-progress"])
+        assert rc != 0 and "--solver bcd" in capsys.readouterr().err and not (tmp_path / "out2.png").exists()
 
 
 # -- the accelerated joint solver ('apg', the default for the Bregman penalty) -----------------
@@ -232,3 +243,29 @@ def test_lifted_inversion_names_a_bad_y(bad, match):
     y = net(torch.rand(2, 1, 8, 8)).detach()
     with pytest.raises(ValueError, match=match):
         invert_lifted(net, bad(y), iters=2)
+
+
+def test_bench_invert_torch_case_runs_and_reports_curves(tmp_path):
+    from liftinv.bench.invert_torch import (
+        markdown_lines,
+        plot_torch_curves,
+        random_crops,
+        torch_encoder_experiment,
+        train_torch_autoencoder,
+    )
+
+    images = [torch.rand(1, 40, 48) for _ in range(2)]
+    enc, info = train_torch_autoencoder(images, steps=2, batch=4)
+    assert info["steps"] == 2 and not any(q.requires_grad for q in enc.parameters())
+    res = torch_encoder_experiment(enc, random_crops(images, 1, 0), random_crops(images, 1, 1), levels=(0.0, 0.05),
+                                   grid=(1e-3, 1e-2), iters=6, tune_iters=2, monitor_every=2)
+    assert len(res["records"]) == len(res["summary"]) == 2 * 4
+    for rec in res["records"]:
+        assert rec["curve"][0]["iteration"] == 0 and rec["curve"][-1]["iteration"] >= 6
+        assert all(np.isfinite(c["psnr"]) for c in rec["curve"])
+    apg = [r for r in res["records"] if r["method"] == "lifted (apg)"]
+    assert all(r["options"]["lam"] == 1.0 for r in apg)
+    assert {t["method"] for t in res["tuning"]} == {"lifted (apg)", "lifted BCD", "L-BFGS", "Adam"}
+    assert "| 0.05 | L-BFGS |" in "\n".join(markdown_lines(res, info))
+    plot_torch_curves(res, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0

@@ -98,9 +98,17 @@ class ProxActivation(nn.Module, ABC):
         return self.derivative(v) * g
 
     # ----------------------------------------------------------- the functions
+    #: True when :math:`\Psi` is an indicator (0 on its domain): ReLU, clips, the identity.
+    psi_is_indicator = False
+
     @abstractmethod
     def psi(self, y: torch.Tensor) -> torch.Tensor:
         r""":math:`\Psi(y)` elementwise, ``+inf`` outside the domain."""
+
+    def psi_of_sigma(self, v: torch.Tensor) -> torch.Tensor | float:
+        r""":math:`\Psi(\sigma(v))` elementwise (``0.0`` for an indicator :math:`\Psi`: :math:`\sigma`
+        maps into its domain)."""
+        return 0.0 if self.psi_is_indicator else self.psi(self.sigma(v))
 
     def phi(self, y: torch.Tensor) -> torch.Tensor:
         r""":math:`\phi(y) = \tfrac12 y^2 + \Psi(y)` elementwise."""

@@ -34,6 +34,8 @@ class Clip(ProxActivation):
       :math:`\mathrm{prox}_{c\phi}(w) = \mathrm{clip}(w/(1+c))`.
     """
 
+    psi_is_indicator = True
+
     def __init__(self, low=-1.0, high=1.0):
         super().__init__()
         lo, hi = _value(low), _value(high)

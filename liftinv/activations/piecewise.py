@@ -24,6 +24,8 @@ class Identity(ProxActivation):
     * :math:`\mathrm{prox}_{t\Psi}(w) = w`, :math:`\mathrm{prox}_{c\phi}(w) = w/(1+c)`.
     """
 
+    psi_is_indicator = True
+
     def sigma(self, v):
         return v
 
@@ -60,6 +62,8 @@ class ReLU(ProxActivation):
       \max(-v, 0)`), :math:`+\infty` otherwise.
     * :math:`\mathrm{prox}_{t\Psi}(w) = w_+`, :math:`\mathrm{prox}_{c\phi}(w) = (w/(1+c))_+`.
     """
+
+    psi_is_indicator = True
 
     def sigma(self, v):
         return torch.relu(v)

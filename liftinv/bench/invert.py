@@ -4,7 +4,12 @@
 2. a convolutional autoencoder trained by lifted BCD (on the embedded *training*
    images), its encoder inverted from noisy codes of the *test* images: lifted versus
    gradient inversion (Adam, L-BFGS) at the same iteration budget, PSNR/SSIM;
-3. the same trained network inverted from its output and from intermediate features.
+3. the same trained network inverted from its output and from intermediate features;
+4. a DFB-PNN denoiser inverted from its output and features;
+5. a conv encoder trained by plain torch backprop (not by liftinv), inverted from noisy codes:
+   lifted, L-BFGS and Adam, PSNR against seconds and iterations (:mod:`.invert_torch`).
+
+``--cases`` runs a subset (the features case needs the autoencoder's).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 
 from . import add_common_arguments, print_report
 
+CASES = ("perceptron", "autoencoder", "features", "denoiser", "torch")
 HELP = ("network inversion: perceptron rate vs delta, autoencoder lifted vs gradient, features; "
         "JSON, Markdown, figures")
 
@@ -25,7 +31,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--perceptron-iters", type=int, default=2000)
     p.add_argument("--n-perceptron", type=int, default=3, help="test images used by the perceptron")
     p.add_argument("--alpha-per-delta", type=float, default=0.01, help="alpha = this x delta")
-    p.add_argument("--ae-budget", type=float, default=60.0, help="autoencoder training seconds")
+    p.add_argument("--ae-epochs", type=int, default=36,
+                   help="autoencoder training epochs of 313 steps (reproducible; 0: train for --ae-budget seconds)")
+    p.add_argument("--ae-budget", type=float, default=60.0, help="autoencoder training seconds with --ae-epochs 0")
     p.add_argument("--ae-code", type=int, default=64, help="code size")
     p.add_argument("--crop", type=int, default=128, help="test crop side inverted tile by tile")
     p.add_argument("--levels", type=float, nargs="+", default=[0.01, 0.05, 0.1], help="relative code noise")
@@ -40,6 +48,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adam-lr", type=float, default=0.03, help="Adam's learning rate (gradient baseline)")
     p.add_argument("--dfb-budget", type=float, default=20.0, help="DFB-PNN denoiser training seconds")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="cases to run (default: all)")
+    p.add_argument("--torch-steps", type=int, default=1500, help="Adam steps training the torch autoencoder")
+    p.add_argument("--torch-iters", type=int, default=400, help="iterations of every method in the torch case")
+    p.add_argument("--torch-levels", type=float, nargs="+", default=[0.0, 0.01, 0.05, 0.1],
+                   help="relative code noise of the torch case")
     add_common_arguments(p, "invert")
 
 
@@ -50,53 +63,87 @@ def run(args: argparse.Namespace) -> int:
         train_images=load_embedded("train"), test_images=load_embedded("test"), test_names=embedded_names("test"),
         out=args.output, device=args.device, size=args.size, m=args.m, perceptron_iters=args.perceptron_iters,
         n_perceptron=args.n_perceptron, alpha_per_delta=args.alpha_per_delta, ae_budget=args.ae_budget,
+        ae_epochs=args.ae_epochs or None,
         ae_code=args.ae_code, crop=args.crop, levels=args.levels, ae_alpha=args.ae_alpha, iters=args.iters,
         alpha_grid=args.alpha_grid, lifted_beta=args.beta, lam=args.lam, adam_lr=args.adam_lr,
-        dfb_budget=args.dfb_budget, seed=args.seed, progress=not args.no_progress)
+        dfb_budget=args.dfb_budget, seed=args.seed, progress=not args.no_progress, cases=args.cases,
+        torch_steps=args.torch_steps, torch_iters=args.torch_iters, torch_levels=args.torch_levels)
     print_report(args.output, "invert")
     return 0
 
 
 def run_invert_benchmark(*, train_images, test_images, test_names, out="results/bench_invert", device=None,
                          size: int = 64, m: int = 512, perceptron_iters: int = 2000, n_perceptron: int = 3,
-                         alpha_per_delta: float = 0.01, ae_budget: float = 60.0, ae_code: int = 64,
+                         alpha_per_delta: float = 0.01, ae_budget: float = 60.0, ae_epochs: int | None = None,
+                         ae_code: int = 64,
                          ae_patch: int = 16, crop: int = 128, levels=(0.01, 0.05, 0.1), ae_alpha: float = 1e-4,
                          alpha_grid=(3e-5, 1e-4, 2e-4, 3e-4, 6e-4, 1e-3), iters: int = 300, lifted_beta: float = 0.95,
                          lam: float = 0.3, adam_lr: float = 0.03, dfb_budget: float = 20.0, seed: int = 0,
-                         progress: bool = True, command: str | None = None) -> dict:
-    from ..checkpoint import save_checkpoint
-    from ..inversion.autoencoder import autoencoder_arch, train_autoencoder
+                         progress: bool = True, command: str | None = None, cases=CASES, torch_steps: int = 1500,
+                         torch_iters: int = 400, torch_levels=(0.0, 0.01, 0.05, 0.1)) -> dict:
     from ..restoration import run_metadata, write_report
     from ..utils.checks import resolve_device
-    from .invert_experiments import (
-        autoencoder_experiment,
-        denoiser_experiment,
-        features_experiment,
-        perceptron_experiment,
-        tune_alphas,
-    )
-    from .invert_figures import plot_ae_panels, plot_perceptron, plot_psnr_curves
+    from .invert_experiments import denoiser_experiment, perceptron_experiment
+    from .invert_figures import plot_perceptron
 
     dev = resolve_device(device)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     report = {"meta": run_metadata(dev, command)}
+    if "features" in cases and "autoencoder" not in cases:
+        raise ValueError("--cases features needs the autoencoder case too (it inverts that network)")
     # 1. perceptron: natural images, then ground truths satisfying the source condition
-    for key, gt in (("perceptron", "natural"), ("perceptron_source", "source")):
+    for key, gt in (("perceptron", "natural"), ("perceptron_source", "source")) if "perceptron" in cases else ():
         per = perceptron_experiment(test_images[:n_perceptron], size=size, m=m, iters=perceptron_iters,
                                     alpha_per_delta=alpha_per_delta, seed=seed, device=dev, ground_truth=gt,
                                     progress=progress)
         plot_perceptron(per, outdir / f"invert_{key}.png")
         report[key] = {k: v for k, v in per.items() if k not in ("estimates", "truth")}
+    if "autoencoder" in cases:
+        _autoencoder_cases(report, outdir, train_images, test_images, test_names, dev, ae_patch=ae_patch,
+                           ae_code=ae_code, ae_budget=ae_budget, ae_epochs=ae_epochs, seed=seed, progress=progress,
+                           lifted_beta=lifted_beta, lam=lam, adam_lr=adam_lr, alpha_grid=alpha_grid, levels=levels,
+                           iters=iters, ae_alpha=ae_alpha, crop=crop, features="features" in cases)
+    # 4. an unrolled denoiser (DFB-PNN, lifted-trained) inverted from its output / features
+    if "denoiser" in cases:
+        report["denoiser"] = denoiser_experiment(train_images, test_images, test_names, budget=dfb_budget,
+                                                 crop=crop // 2, iters=iters, seed=seed, device=dev,
+                                                 progress=progress)
+    # 5. a network trained by plain torch backprop
+    if "torch" in cases:
+        from .invert_torch import plot_torch_curves, random_crops, torch_encoder_experiment, train_torch_autoencoder
+
+        enc, info = train_torch_autoencoder(train_images, steps=torch_steps, seed=seed, device=dev, progress=progress)
+        res = torch_encoder_experiment(enc, random_crops(train_images, 1, seed + 1)[:4],
+                                       random_crops(test_images, 2, seed + 2), levels=tuple(torch_levels),
+                                       iters=torch_iters, seed=seed, progress=progress)
+        plot_torch_curves(res, outdir / "invert_torch_curves.png")
+        report["torch"] = {"train": info, **res}
+    report["total_seconds"] = time.perf_counter() - t_start
+    write_report(outdir, "invert", report, markdown_tables(report))
+    return report
+
+
+def _autoencoder_cases(report, outdir, train_images, test_images, test_names, dev, *, ae_patch, ae_code, ae_budget,
+                       ae_epochs, seed, progress, lifted_beta, lam, adam_lr, alpha_grid, levels, iters, ae_alpha, crop,
+                       features: bool) -> None:
+    """Cases 2 and 3: the lifted-trained autoencoder, from noisy codes and from features."""
+    from ..checkpoint import save_checkpoint
+    from ..inversion.autoencoder import autoencoder_arch, train_autoencoder
+    from .invert_experiments import autoencoder_experiment, features_experiment, tune_alphas
+    from .invert_figures import plot_ae_panels, plot_psnr_curves
+
     # 2. autoencoder
     arch = autoencoder_arch(ae_patch, (8, 16), ae_code, 256)
     t0 = time.perf_counter()
-    net, hist = train_autoencoder(train_images, arch, budget=ae_budget, device=dev, seed=seed, progress=progress)
+    net, hist = train_autoencoder(train_images, arch, budget=ae_budget, epochs=ae_epochs, device=dev, seed=seed,
+                                  progress=progress)
     train_seconds = time.perf_counter() - t0
     save_checkpoint(outdir / "autoencoder.pt", arch=arch, network=net, task={"task": "autoencoder"},
                     history=list(hist))
-    methods = [{"label": "lifted BCD", "kind": "lifted", "beta": lifted_beta, "lam": lam},
+    methods = [{"label": "lifted (apg)", "kind": "lifted", "lam": 1.0},
+               {"label": "lifted BCD", "kind": "lifted", "method": "bcd", "beta": lifted_beta, "lam": lam},
                {"label": "gradient (Adam)", "kind": "adam", "lr": adam_lr},
                {"label": "gradient (L-BFGS)", "kind": "lbfgs"}]
     if alpha_grid:  # TV weight per (level, method), tuned on a TRAINING image
@@ -110,17 +157,13 @@ def run_invert_benchmark(*, train_images, test_images, test_names, out="results/
     plot_ae_panels(ae, outdir / "invert_autoencoder.png")
     plot_psnr_curves(ae, outdir / "invert_autoencoder_curves.png")
     report["autoencoder"] = {"arch": arch, "train_seconds": train_seconds, "train_final": hist.final,
+                             "train_steps": hist.final.get("iterations"), "train_epochs": ae_epochs,
                              **{k: v for k, v in ae.items() if k != "panels"}}
     # 3. features of intermediate layers and the output
-    feat = features_experiment(net, test_images, test_names, layers=[1, 2, net.depth], alpha=ae_alpha,
-                               iters=iters, crop=crop, methods=methods[:2], progress=progress)
-    report["features"] = feat
-    # 4. an unrolled denoiser (DFB-PNN, lifted-trained) inverted from its output / features
-    report["denoiser"] = denoiser_experiment(train_images, test_images, test_names, budget=dfb_budget, crop=crop // 2,
-                                             iters=iters, seed=seed, device=dev, progress=progress)
-    report["total_seconds"] = time.perf_counter() - t_start
-    write_report(outdir, "invert", report, markdown_tables(report))
-    return report
+    if features:
+        report["features"] = features_experiment(net, test_images, test_names, layers=[1, 2, net.depth],
+                                                 alpha=ae_alpha, iters=iters, crop=crop,
+                                                 methods=[methods[0], methods[2]], progress=progress)
 
 
 def _mean(xs):
@@ -144,9 +187,14 @@ def _perceptron_lines(report: dict) -> list[str]:
 
 
 def markdown_tables(report: dict) -> str:
+    from .invert_torch import markdown_lines as torch_lines
+
     lines = _header(report)
-    lines += _perceptron_lines(report)
+    if "perceptron" in report:
+        lines += _perceptron_lines(report)
     lines += _ae_lines(report)
+    if "torch" in report:
+        lines += torch_lines(report["torch"], report["torch"]["train"])
     return "\n".join(lines) + "\n"
 
 
@@ -173,9 +221,13 @@ def _perceptron_table(per: dict) -> list[str]:
 
 def _ae_lines(report: dict) -> list[str]:
     lines = []
-    ae = report["autoencoder"]
+    ae = report.get("autoencoder")
+    if ae is None:
+        return _denoiser_lines(report)
     st = ae["settings"]
-    lines += [f"## 2. Autoencoder (trained {ae['train_seconds']:.0f} s by lifted BCD), encoder inverted from noisy "
+    trained = (f"{ae['train_epochs']} epochs, {ae['train_seconds']:.0f} s" if ae.get("train_epochs")
+               else f"{ae['train_seconds']:.0f} s")
+    lines += [f"## 2. Autoencoder (trained {trained} by lifted BCD), encoder inverted from noisy "
               f"codes, TV, {st['iters']} iterations each, {st['crop']}x{st['crop']} test crops; "
               "alpha per (level, method) "
               "tuned on a training crop", "",
@@ -189,8 +241,14 @@ def _ae_lines(report: dict) -> list[str]:
                                                                      if k not in ("label",)) for m in st["methods"])]
     lines += ["", "Per image PSNR: " + "; ".join(
         f"{r['image']} {r['level']:g} {r['method']}: {r['psnr']:.2f}" for r in ae["records"]), ""]
-    feat = report["features"]
-    lines += [f"## 3. The trained autoencoder inverted from layer-l features (noiseless, TV alpha "
+    return lines + _features_lines(report) + _denoiser_lines(report)
+
+
+def _features_lines(report: dict) -> list[str]:
+    feat = report.get("features")
+    if feat is None:
+        return []
+    lines = [f"## 3. The trained autoencoder inverted from layer-l features (noiseless, TV alpha "
               f"{feat['settings']['alpha']:g}, {feat['settings']['iters']} iterations)", "",
               "| layer | method | PSNR (dB) | SSIM |", "|---|---|---|---|"]
     for layer in feat["settings"]["layers"]:
@@ -198,6 +256,11 @@ def _ae_lines(report: dict) -> list[str]:
             rs = [r for r in feat["records"] if r["layer"] == layer and r["method"] == meth]
             lines.append(f"| {layer} | {meth} | {_mean(r['psnr'] for r in rs):.2f} | "
                          f"{_mean(r['ssim'] for r in rs):.3f} |")
+    return lines
+
+
+def _denoiser_lines(report: dict) -> list[str]:
+    lines = []
     den = report.get("denoiser")
     if den:
         s = den["settings"]

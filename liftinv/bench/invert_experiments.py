@@ -262,8 +262,10 @@ def denoiser_experiment(train_images, test_images, names, *, sigma: float = 25 /
     net.refresh(n_iter=30)
     dev = next(net.parameters()).device
     layers = layers or [1, max(depth // 2, 1), net.depth]
-    methods = methods or [{"label": "lifted BCD", "kind": "lifted", "beta": 0.95, "lam": 0.3},
-                          {"label": "gradient (Adam)", "kind": "adam", "lr": 0.03}]
+    methods = methods or [{"label": "lifted (apg)", "kind": "lifted", "lam": 1.0},
+                          {"label": "lifted BCD", "kind": "lifted", "method": "bcd", "beta": 0.95, "lam": 0.3},
+                          {"label": "gradient (Adam)", "kind": "adam", "lr": 0.03},
+                          {"label": "gradient (L-BFGS)", "kind": "lbfgs"}]
     records = []
     for i, (im, name) in enumerate(zip(test_images, names)):
         top, left = (im.shape[-2] - crop) // 2, (im.shape[-1] - crop) // 2

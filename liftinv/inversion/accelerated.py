@@ -27,10 +27,12 @@ in the block-diagonal metric :math:`\mu_m = s/L_m`, :math:`L_m = \lambda_m[m\ge1
   :math:`S(x^+)\le S(z) + \langle\nabla S(z), x^+ - z\rangle + \sum_m\|x_m^+ - z_m\|^2/(2\mu_m)`
   (the block bounds ignore the coupling between blocks; the test restores a valid majoriser),
   then let it grow by 10% per iteration;
+* one pass over the network per iteration: the pre-activations are affine in the states, so
+  those of the extrapolated point follow from those of the last two iterates;
 * **FISTA extrapolation** :math:`z = x^+ + \tfrac{t_k - 1}{t_{k+1}}(x^+ - x)` with the
   **gradient restart** of O'Donoghue and Candès (momentum reset when
-  :math:`\langle z - x^+, x^+ - x\rangle > 0`); the extrapolated hidden states are projected
-  onto :math:`\mathrm{dom}\,\Psi_l` so that every penalty stays finite;
+  :math:`\langle z - x^+, x^+ - x\rangle > 0`); :math:`S` is finite off :math:`\mathrm{dom}\,\Psi_l`
+  too, so the extrapolated hidden states are not projected;
 * **penalty continuation** :math:`\lambda_l \leftarrow \min(g\lambda_l, \lambda_{\max})`
   (``lam_growth`` :math:`g`), which drives the constraint violation to zero so that the
   estimate approaches a minimiser of the nested problem;
@@ -68,6 +70,7 @@ class JointStep:
         self.t = 1.0
         self.restarts = 0
         self.evaluations = 0
+        self._v_x = self._v_z = None  # pre-activations of the iterate and the extrapolated point
 
     def lipschitz(self) -> list[float]:
         """:math:`L_m` of every block :math:`m = 0..L-1` at the current :math:`\\lambda`."""
@@ -77,19 +80,31 @@ class JointStep:
             lips[m] += prob.lam_of(r) * n
         return [max(v, 1e-12) for v in lips]
 
-    def smooth(self, states, y) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """:math:`S` (float64 scalar, summed over samples) and the pre-activations."""
+    def preactivations(self, states) -> list[torch.Tensor]:
+        r""":math:`v_1, \dots, v_L` of ``states`` (one pass over the network)."""
+        return self.net.preactivations(list(range(1, self.net.depth + 1)), states)
+
+    def smooth(self, states, y, vs) -> torch.Tensor:
+        r""":math:`S` (float64 scalar, summed over samples) from the pre-activations ``vs``.
+
+        Per element of a hidden layer, with :math:`s = \sigma(v)`,
+        :math:`\tfrac12x^2 + \phi^*(v) - xv = \tfrac12(x - s)^2 + (s - x)(v - s) - \Psi(s)`: finite
+        for every :math:`x` (so an extrapolated point need not lie in :math:`\mathrm{dom}\,\Psi`)
+        and free of the cancellation of the expanded form.
+        """
         net, prob = self.net, self.problem
-        vs = net.preactivations(list(range(1, net.depth + 1)), states)
         total = torch.zeros((), dtype=torch.float64, device=y.device)
         for li, v in enumerate(vs, start=1):
             act = net.activation(li)
             if li == net.depth:
                 total = total + _sum64(act.penalty(y, v))
             else:
-                x = states[li]
-                total = total + prob.lam_of(li) * (_sum64(act.penalty(x, v)) - _sum64(act.psi(x)))
-        return total, vs
+                x, sv = states[li], act.sigma(v)
+                d = sv - x
+                psi = act.psi_of_sigma(v)  # elementwise, or one value per sample (softmax)
+                part = _sum64(0.5 * d * d + d * (v - sv)) - (_sum64(psi) if torch.is_tensor(psi) else 0.0)
+                total = total + prob.lam_of(li) * part
+        return total
 
     def gradient(self, states, y, vs) -> list[torch.Tensor]:
         r""":math:`\nabla_{x_m}S` for every block, from the pre-activations ``vs``."""
@@ -117,16 +132,26 @@ class JointStep:
     @torch.no_grad()
     def __call__(self, z: list[torch.Tensor], x: list[torch.Tensor], y: torch.Tensor):
         """From the extrapolated point ``z`` and the last iterate ``x``: the new iterate, the
-        next extrapolated point and the relative change."""
-        s_z, vs = self.smooth(z, y)
-        grads = self.gradient(z, y, vs)
-        del vs
+        next extrapolated point and the relative change.
+
+        The pre-activations are affine in the states, so those of the next extrapolated point
+        are :math:`(1 + \beta)v(x^+) - \beta v(x)` and one iteration costs one pass over the
+        network for :math:`v(x^+)` (also used by the backtracking test) and one adjoint pass for
+        the gradient, like one gradient evaluation of the nested problem; each rejected step
+        costs one more pass.
+        """
+        if self._v_z is None:  # first call: z = x
+            self._v_z = self._v_x = self.preactivations(z)
+        vz = self._v_z
+        s_z = self.smooth(z, y, vz)
+        grads = self.gradient(z, y, vz)
         lips = self.lipschitz()
         while True:
             mus = [self.scale / lip for lip in lips]
             new = self.prox([zm - mu * g for zm, g, mu in zip(z, grads, mus)], mus)
-            s_new, _ = self.smooth(new, y)
-            self.evaluations += 2
+            v_new = self.preactivations(new)
+            s_new = self.smooth(new, y, v_new)
+            self.evaluations += 1
             bound = s_z.clone()
             for nm, zm, g, mu in zip(new, z, grads, mus):
                 d = nm - zm
@@ -142,9 +167,12 @@ class JointStep:
             t_next, momentum = 1.0, 0.0
             self.restarts += 1
         self.t = t_next
-        z_next = [nm + momentum * (nm - xm) if momentum else nm.clone() for nm, xm in zip(new, x)]
-        for m in range(1, len(z_next)):
-            z_next[m] = self.net.activation(m).project(z_next[m])
+        if momentum:
+            z_next = [nm + momentum * (nm - xm) for nm, xm in zip(new, x)]
+            self._v_z = [vn + momentum * (vn - vx) for vn, vx in zip(v_new, self._v_x)]
+        else:
+            z_next, self._v_z = [nm.clone() for nm in new], v_new
+        self._v_x = v_new
         change = (sum(float(_sum64((nm - xm) ** 2)) for nm, xm in zip(new, x))
                   / max(sum(float(_sum64(xm * xm)) for xm in x), 1e-30)) ** 0.5
         return new, z_next, change

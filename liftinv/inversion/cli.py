@@ -29,9 +29,12 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regulariser", choices=REGULARISERS, default="tv")
     p.add_argument("--alpha", type=arguments.nonneg_float, default=1e-3, help="regularisation weight")
     p.add_argument("--iters", type=arguments.positive_int, default=300)
-    p.add_argument("--beta", type=arguments.nonneg_float, default=0.95, help="inertia of the lifted block steps")
-    p.add_argument("--lam", type=arguments.positive_float, default=0.3,
-                   help="weight of the hidden-layer Bregman penalties")
+    p.add_argument("--solver", choices=("apg", "bcd"), default="apg",
+                   help="lifted solver: accelerated steps on all blocks (apg, default) or block coordinate descent")
+    p.add_argument("--beta", type=arguments.nonneg_float, default=0.0,
+                   help="inertia of the lifted block steps (--solver bcd only; e.g. 0.95)")
+    p.add_argument("--lam", type=arguments.positive_float, default=1.0,
+                   help="initial weight of the hidden-layer Bregman penalties (apg grows it to 1000)")
     p.add_argument("--seed", type=arguments.nonneg_int, default=0, help="seed of the feature noise")
     add_device_argument(p)
     add_progress_argument(p)
@@ -74,6 +77,8 @@ def run_invert(args: argparse.Namespace) -> int:
     from .noise import noisy_code
 
     arguments.check_image_output(args)
+    if args.beta > 0 and args.solver == "apg":
+        raise ValueError("--beta is the inertia of --solver bcd; --solver apg has its own momentum")
     device = resolve_device(args.device, "--device")
     ckpt = load_checkpoint(args.checkpoint, map_location=device)
     arch = ckpt["arch"]
@@ -96,7 +101,8 @@ def run_invert(args: argparse.Namespace) -> int:
         y = noisy_code(y, args.noise, args.seed)
     if args.method == "lifted":
         res = invert_lifted(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
-                            beta=args.beta, lam=args.lam, x_true=x, progress=not args.no_progress)
+                            method=args.solver, beta=args.beta, lam=args.lam, x_true=x,
+                            progress=not args.no_progress)
     else:
         res = invert_gradient(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
                               method=args.method, x_true=x, progress=not args.no_progress)

@@ -35,7 +35,8 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
     :class:`~liftinv.models.LiftedNetwork` gives ``in_shape``) by ``method``.
 
     ``lr``: Adam's learning rate (default 0.01; images live in [0, 1]) or L-BFGS's
-    (default 1, with strong-Wolfe line search).  The history records the objective
+    (default 1, with strong-Wolfe line search; its history records every ``monitor_every``-th
+    evaluated point, line-search trials included).  The history records the objective
     :math:`F`, the misfit and (with ``x_true``) the PSNR; ``violation`` is 0 (nested).
     """
     from .lifted import initial_input
@@ -95,6 +96,7 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
             opt = torch.optim.LBFGS([x], lr=1.0 if lr is None else lr, max_iter=iters, max_eval=iters,
                                     history_size=20, line_search_fn="strong_wolfe",
                                     tolerance_grad=0.0, tolerance_change=0.0)
+            clock = [time.perf_counter()]
 
             def closure():
                 opt.zero_grad(set_to_none=True)
@@ -102,15 +104,20 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
                 loss.backward()
                 count[0] += 1
                 bar.update(1)
+                if count[0] % monitor_every == 0:  # the point being evaluated; recording is not timed
+                    nonlocal seconds
+                    seconds += time.perf_counter() - clock[0]
+                    record(count[0])
+                    clock[0] = time.perf_counter()
                 return loss
 
-            t0 = time.perf_counter()
             opt.step(closure)
             if box:
                 with torch.no_grad():
                     x.clamp_(0.0, 1.0)
-            seconds += time.perf_counter() - t0
-            record(count[0])
+            seconds += time.perf_counter() - clock[0]
+            if history[-1]["iteration"] != count[0]:
+                record(count[0])
     finally:
         bar.close()
         for q, f in zip(params, flags):

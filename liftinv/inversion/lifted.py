@@ -110,6 +110,8 @@ class LiftedInversion:
         method = method or ("apg" if penalty == "bregman" else "bcd")
         if method not in self.METHODS:
             raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
+        if method == "apg" and beta > 0:
+            raise ValueError("beta is the inertia of method='bcd'; method='apg' has its own (FISTA) momentum")
         if method == "apg" and penalty != "bregman":
             raise ValueError(f"method='apg' needs penalty='bregman' (got {penalty!r}); use method='bcd'")
         if not tol >= 0:
@@ -131,13 +133,14 @@ class LiftedInversion:
     @torch.no_grad()
     def norms(self) -> dict[tuple[int, int], float]:
         """:math:`\\|M_{r,m}\\|^2` of every map reading a state (input included), by 50
-        power iterations, times 1.01 (the Rayleigh quotient approaches from below)."""
+        power iterations, times 1.01 (the Rayleigh quotient approaches from below); 20 for
+        ``'apg'``, whose backtracking corrects the scale (the norms only balance the blocks)."""
         if self._norms is None:
             net, norms = self.network, {}
             for r in range(1, net.depth + 1):
                 for m, amap in net.sources(r):
                     est, vec = amap.op_norm_sq(net.state_shapes[m])
-                    if vec is not None:
+                    if vec is not None and self.method == "bcd":
                         est, _ = amap.op_norm_sq(net.state_shapes[m], vec, n_iter=30)
                     norms[(r, m)] = 1.01 * est
             self._norms = norms
