@@ -31,6 +31,8 @@ _EXPORTS = {
     "TrainConfig": ("liftinv.restoration", "TrainConfig"),
     "train_network": ("liftinv.restoration", "train_network"),
     "tune_cpu_allocator": ("liftinv.utils.allocator", "tune_cpu_allocator"),
+    # the shipped denoisers: liftinv.pretrained(25) -> (network, info); liftinv.pretrained.available()
+    "pretrained": ("liftinv.pretrained", None),
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,5 +1,9 @@
 """Command-line front ends of denoising: ``liftinv train`` and ``liftinv denoise``.
 
+``liftinv denoise IN -o OUT --sigma 25`` uses the shipped denoisers (:mod:`liftinv.pretrained`,
+grayscale or colour from the image) unless ``--checkpoint`` names one; inference runs through
+:func:`~liftinv.denoising.tiling.denoise_tiled` (``--tile N``, automatic by default, 0: whole image).
+
 Noise levels on the command line are on the 0-255 scale (``--sigma 25`` means 25/255 on the
 [0, 1] scale of the Python API).  Heavy imports happen inside the run functions so that
 ``liftinv --help`` stays fast.
@@ -40,26 +44,83 @@ def run_train(args: argparse.Namespace) -> int:
 def configure_denoise(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="noisy image (PNG, JPEG or TIFF; grayscale or colour)")
     p.add_argument("-o", "--output", required=True, help="where to write the denoised image (.png, .jpg or .tif)")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `liftinv train`")
+    p.add_argument("--sigma", type=arguments.positive_float, default=None,
+                   help="noise std on the 0-255 scale; without --checkpoint it picks the shipped denoiser "
+                        "(grayscale or colour from the image; the nearest trained sigma, with a note)")
+    p.add_argument("--checkpoint", default=None,
+                   help="a checkpoint written by `liftinv train` (default: the shipped weights for --sigma)")
+    p.add_argument("--tile", type=arguments.nonneg_int, default=None,
+                   help="denoise in overlapping tiles of N pixels (bounded memory, no seams); "
+                        "default: automatic (whole image when it fits 1 GiB), 0: no tiling")
     p.add_argument("--clean", default=None, help="clean reference: report PSNR and SSIM")
     arguments.add_device_argument(p)
 
 
+def tiled(net, tile: int | None):
+    """``net`` as a module whose forward runs :func:`~liftinv.denoising.tiling.denoise_tiled` with
+    ``tile`` (``None``: automatic; 0: ``net`` itself, untiled).  An explicit tile blends over at most
+    half its side."""
+    if tile == 0:
+        return net
+    import torch
+
+    from .tiling import denoise_tiled
+
+    class Tiled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, z):
+            return denoise_tiled(self.net, z, tile=tile, overlap=32 if tile is None else min(32, tile // 2))
+
+    return Tiled()
+
+
+def _shipped(args: argparse.Namespace, channels: int):
+    """``(network, checkpoint-like dict)`` of the shipped denoiser for ``--sigma`` and the image's
+    channels; the nearest trained sigma's model becomes a ``note:`` line."""
+    import warnings
+
+    from ..pretrained import pretrained
+
+    if args.sigma is None:
+        raise ValueError("give --sigma (the noise level, 0-255 scale) to use the shipped denoisers, "
+                         "or --checkpoint with a denoiser of your own")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net, info = pretrained(args.sigma, color=channels == 3, device=args.device)
+    for w in caught:
+        print(f"note: {w.message}")
+    print(f"using the shipped weights {info['path']} ({'colour' if info['color'] else 'grayscale'} "
+          f"{info['arch']['name']}, trained {info['trainer']} at sigma {info['sigma']:g}/255)")
+    return net, {"arch": info["arch"], "task": {"task": "denoising", "sigma": info["sigma"] / 255}}
+
+
 def run_denoise(args: argparse.Namespace) -> int:
     from ..checkpoint import require
-    from ..data import save_image
+    from ..data import load_image, save_image
     from ..restoration import report_against_clean, restore_images
     from ..restoration.evaluation import load_reference
+    from ..utils.checks import resolve_device
 
     arguments.check_image_output(args)
-    net, ckpt = arguments.load_trained(args.checkpoint, args.device)
-    require(ckpt, args.checkpoint, "task")
-    z = arguments.load_input_image(args.input, ckpt["arch"]["channels"])
+    if args.checkpoint is None:
+        resolve_device(args.device, "--device")
+        z = load_image(args.input)  # its own channels pick the grayscale or the colour model
+        net, ckpt = _shipped(args, z.shape[0])
+    else:
+        net, ckpt = arguments.load_trained(args.checkpoint, args.device)
+        require(ckpt, args.checkpoint, "task")
+        z = arguments.load_input_image(args.input, ckpt["arch"]["channels"])
     ref = None if args.clean is None else load_reference(args.clean, z)
-    x = restore_images(net, [z])[0]
-    save_image(args.output, x)
     sigma = ckpt["task"].get("sigma")
     trained = f"trained at sigma {sigma * 255:.0f}/255" if isinstance(sigma, (int, float)) else "trained"
+    if args.checkpoint is not None and args.sigma is not None and isinstance(sigma, (int, float)) \
+            and abs(sigma * 255 - args.sigma) > 1e-6:
+        print(f"note: --sigma {args.sigma:g} is ignored: --checkpoint {args.checkpoint} was {trained}")
+    x = restore_images(tiled(net, args.tile), [z])[0]
+    save_image(args.output, x)
     print(f"denoised {args.input} -> {args.output} ({ckpt['arch']['name']}, {trained})")
     if ref is not None:
         report_against_clean(ref, z, x)

@@ -14,6 +14,7 @@ import torch
 
 from ..models.dfb import DFBPNN
 from ..models.sccp import SccpPNN
+from ..utils.checks import check_number
 
 DENOISERS = ("dfb", "dfb-inertial", "sccp", "dncnn")
 
@@ -25,10 +26,13 @@ def default_arch(name: str, channels: int = 1, patch: int = 40, depth: int | Non
     DScCP size ``depth=20, features=64``)."""
     if name not in DENOISERS:
         raise ValueError(f"unknown denoiser {name!r}; choose one of {DENOISERS}")
+    # only None means "the default": depth=0 or features=0 is an error, not the default
+    depth = (7 if name == "dncnn" else 10) if depth is None else check_number(depth, "depth", minimum=1, integer=True)
+    features = 32 if features is None else check_number(features, "features", minimum=1, integer=True)
     if name == "dncnn":
-        return {"name": name, "channels": channels, "depth": depth or 7, "features": features or 32}
-    arch = {"name": name, "channels": channels, "patch": patch, "depth": depth or 10,
-            "features": features or 32, "kernel_size": 3, "nu": 0.05}
+        return {"name": name, "channels": channels, "depth": depth, "features": features}
+    arch = {"name": name, "channels": channels, "patch": patch, "depth": depth,
+            "features": features, "kernel_size": 3, "nu": 0.05}
     if name == "sccp":  # a smaller box, near deepinv's sigma^2 (measured better: docs/networks.md)
         arch.update(nu=0.01, mu=1.0)
     return arch

@@ -1,0 +1,158 @@
+"""The shipped denoisers (liftinv.pretrained), the denoise command without --checkpoint, --tile,
+and the small fixes of issue 15: default_arch's None-only defaults."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import liftinv
+from liftinv import cli
+from liftinv.pretrained import MODELS, WEIGHTS_DIR, available, pretrained
+
+
+def _require(*keys):
+    missing = [MODELS[k]["file"] for k in keys if not (WEIGHTS_DIR / MODELS[k]["file"]).is_file()]
+    if missing:
+        pytest.skip(f"shipped weights {missing} not written yet (benchmarks/train_pretrained.py)")
+
+
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_every_shipped_file_loads_and_denoises(key):
+    _require(key)
+    spec = MODELS[key]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the trained sigma itself: no notice
+        net, info = pretrained(spec["sigma"], color=spec["color"], device="cpu")
+    assert not net.training
+    assert info["file"] == spec["file"] and info["sigma"] == spec["sigma"] and info["trainer"] == "lifted"
+    assert info["seconds"] > 0 and info["steps"] > 0
+    assert (WEIGHTS_DIR / spec["file"]).stat().st_size < 1_000_000
+    c = 3 if spec["color"] else 1
+    z = torch.rand(1, c, 24, 20)
+    with torch.no_grad():
+        out = net(z)
+    assert out.shape == z.shape and bool(torch.isfinite(out).all())
+    assert key in {m["key"] for m in available()}
+
+
+def test_weights_hold_no_optimiser_state():
+    _require("gray25")
+    ckpt = torch.load(WEIGHTS_DIR / MODELS["gray25"]["file"], weights_only=False)
+    assert ckpt.get("solver") is None
+    assert {"arch", "task", "config", "state_dict"} <= set(ckpt)
+
+
+def test_nearest_sigma_with_a_notice():
+    _require("gray25", "gray50")
+    with pytest.warns(UserWarning, match="nearest.*dfb_gray_s25.pt"):
+        _, info = pretrained(22)
+    assert info["sigma"] == 25 and info["requested_sigma"] == 22
+    with pytest.warns(UserWarning, match="dfb_gray_s50.pt"):
+        assert liftinv.pretrained(45)[1]["sigma"] == 50  # the module is callable as the function
+
+
+@pytest.mark.parametrize("sigma", [0, -5, float("nan"), float("inf"), "25", True])
+def test_bad_sigma_is_refused(sigma):
+    with pytest.raises(ValueError, match="sigma"):
+        pretrained(sigma)
+
+
+def test_missing_file_names_it_and_the_remedy(monkeypatch, tmp_path):
+    from liftinv import pretrained as module
+
+    monkeypatch.setattr(module, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"dfb_gray_s25\.pt.*train_pretrained\.py --models gray25"):
+        pretrained(25)
+    assert available() == []
+
+
+def test_import_is_cheap():
+    import subprocess
+
+    code = "import sys, liftinv, liftinv.pretrained as p; p.available(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
+        == "False"
+
+
+# -- the command line ---------------------------------------------------------------------------
+def _image(path, channels, size=(40, 36)):
+    import skimage.io
+
+    rng = np.random.default_rng(1)
+    shape = size if channels == 1 else (*size, 3)
+    skimage.io.imsave(path, (rng.random(shape) * 255).astype(np.uint8), check_contrast=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("channels, key", [(1, "gray25"), (3, "color25")])
+def test_denoise_without_checkpoint_uses_the_shipped_weights(channels, key, tmp_path, capsys):
+    _require(key)
+    out = tmp_path / "out.png"
+    assert cli.main(["denoise", _image(tmp_path / "in.png", channels), "-o", str(out), "--sigma", "25",
+                     "--device", "cpu"]) == 0
+    stdout = capsys.readouterr().out
+    assert f"using the shipped weights {WEIGHTS_DIR / MODELS[key]['file']}" in stdout and "sigma 25/255" in stdout
+    from liftinv.data import load_image
+
+    assert load_image(out).shape[0] == channels
+
+
+def test_denoise_without_checkpoint_notes_the_nearest_sigma(tmp_path, capsys):
+    _require("gray15")
+    assert cli.main(["denoise", _image(tmp_path / "in.png", 1), "-o", str(tmp_path / "o.png"), "--sigma", "10",
+                     "--device", "cpu"]) == 0
+    assert "note: no shipped grayscale denoiser for sigma 10/255" in capsys.readouterr().out
+
+
+def test_denoise_needs_sigma_or_checkpoint(tmp_path, capsys):
+    out = tmp_path / "o.png"
+    assert cli.main(["denoise", _image(tmp_path / "in.png", 1), "-o", str(out)]) == 1
+    assert "--sigma" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "2.5", "x"])
+def test_tile_is_validated(value, tmp_path, capsys):
+    assert cli.main(["denoise", _image(tmp_path / "in.png", 1), "-o", str(tmp_path / "o.png"), "--sigma", "25",
+                     "--tile", value]) == 2
+    assert "--tile" in capsys.readouterr().err
+
+
+def test_tile_matches_untiled(tmp_path, capsys):
+    _require("gray25")
+    from liftinv.data import load_image
+
+    src = _image(tmp_path / "in.png", 1, size=(72, 60))
+    outs = {}
+    for tile in ("0", "32"):
+        outs[tile] = tmp_path / f"o{tile}.png"
+        assert cli.main(["denoise", src, "-o", str(outs[tile]), "--sigma", "25", "--tile", tile,
+                         "--device", "cpu"]) == 0
+    diff = (load_image(outs["0"]) - load_image(outs["32"])).abs().max()
+    assert float(diff) <= 1.5 / 255  # the same image up to 8-bit rounding
+
+
+def test_tiled_network_matches_in_float():
+    _require("gray25")
+    from liftinv.denoising.cli import tiled
+
+    net, _ = pretrained(25, device="cpu")
+    z = torch.rand(1, 1, 70, 58)
+    with torch.no_grad():
+        torch.testing.assert_close(tiled(net, 24)(z), net(z), atol=1e-4, rtol=0)
+        assert tiled(net, 0) is net
+
+
+# -- default_arch: only None means the default ----------------------------------------------------
+@pytest.mark.parametrize("name", ["dfb", "sccp", "dncnn"])
+@pytest.mark.parametrize("field", ["depth", "features"])
+def test_default_arch_refuses_zero(name, field):
+    from liftinv.denoising.models import default_arch
+
+    with pytest.raises(ValueError, match=field):
+        default_arch(name, **{field: 0})
+    assert default_arch(name, **{field: None})[field] > 0
