@@ -25,6 +25,19 @@ from liftinv.bench.denoise import run_denoise_benchmark
 from liftinv.utils.allocator import tune_cpu_allocator
 
 
+def step_count_note(lifted_steps: int, backprop_steps: int, step_ratio: float) -> str:
+    """One line on the two trainers' step counts in the same budget, with a warning when their
+    ratio is far from the one the timed steps predict (another job on the machine slowed one
+    trainer, and the equal-time comparison then measures the machine, not the trainer)."""
+    ratio = backprop_steps / max(lifted_steps, 1)
+    line = (f"Steps in the same budget: lifted {lifted_steps}, backprop {backprop_steps} (ratio {ratio:.2f}; "
+            f"the timed steps predict {step_ratio:.2f}).")
+    if not 0.75 <= ratio / step_ratio <= 1.33:
+        line += (" WARNING: the step counts differ by more than the step times explain; another job probably "
+                 "shared the CPU, so this equal-time comparison is unreliable. Run again on an idle machine.")
+    return line
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=150.0, help="training seconds per trained method")
@@ -36,10 +49,11 @@ def main(argv=None) -> None:
                                    command="python3 demos/denoising.py " + " ".join(argv or sys.argv[1:]))
     print()
     print(open(f"{args.output}/denoise.md").read())
-    best = {r["method"]: r["psnr_mean"] for r in report["records"]}
-    lifted, bp = best["DFB-PNN, lifted Bregman BCD"], best["DFB-PNN, backprop (Adam)"]
-    print(f"Lifted-trained DFB-PNN: {lifted:.2f} dB, backprop-trained: {bp:.2f} dB "
-          f"(difference {lifted - bp:+.2f} dB).")
+    rows = {r["method"]: r for r in report["records"]}
+    lifted, bp = rows["DFB-PNN, lifted Bregman BCD"], rows["DFB-PNN, backprop (Adam)"]
+    print(f"Lifted-trained DFB-PNN: {lifted['psnr_mean']:.2f} dB, backprop-trained: {bp['psnr_mean']:.2f} dB "
+          f"(difference {lifted['psnr_mean'] - bp['psnr_mean']:+.2f} dB).")
+    print(step_count_note(lifted["iterations"], bp["iterations"], report["meta"]["step_time"]["ratio"]))
     print(f"Figures: {args.output}/denoise_psnr_vs_time.png, {args.output}/denoise_panels.png")
 
 

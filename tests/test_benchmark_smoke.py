@@ -110,3 +110,16 @@ def test_markdown_and_png(quick_run):
     assert md.count("Target (lifted Bregman") == len(TASKS)
     png = (out / "lifted_vs_backprop.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < len(png) < 500_000
+
+
+def test_denoising_demo_warns_when_step_counts_disagree_with_step_times():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "demos" / "denoising.py"
+    spec = importlib.util.spec_from_file_location("demo_denoising", path)
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    assert "WARNING" not in demo.step_count_note(518, 698, 1.41)
+    assert "WARNING" in demo.step_count_note(591, 276, 1.30)  # a shared CPU: backprop got half the steps
+    assert "WARNING" in demo.step_count_note(100, 400, 1.30)

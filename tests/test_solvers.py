@@ -56,8 +56,11 @@ def test_every_solver_reduces_the_network_loss(name, device):
     hist = fit(solver, x, y, epochs=8, batch_size=32, progress=False, seed=1)
     assert len(hist) == 8 and hist.final["iterations"] == 64
     assert hist.final["train_loss"] < 0.7 * start, (start, hist.column("train_loss"))
-    for key in ("lifted", "violation", "seconds", "train_loss"):
+    for key in ("lifted", "violation", "loss", "seconds", "train_loss"):
         assert all(torch.isfinite(torch.tensor(v)) for v in hist.column(key))
+    if name == "backprop":  # no auxiliaries: the lifted objective is the batch loss
+        assert hist.column("loss") == hist.column("lifted")
+    assert hist.final["loss"] < 0.8 * start  # the monitored batch loss falls with the true loss
     assert all(p.device.type == torch.device(device).type for p in net.parameters())
 
 

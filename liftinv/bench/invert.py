@@ -163,7 +163,7 @@ def _autoencoder_cases(report, outdir, train_images, test_images, test_names, de
     if features:
         report["features"] = features_experiment(net, test_images, test_names, layers=[1, 2, net.depth],
                                                  alpha=ae_alpha, iters=iters, crop=crop,
-                                                 methods=[methods[0], methods[2]], progress=progress)
+                                                 methods=[methods[0], methods[2], methods[3]], progress=progress)
 
 
 def _mean(xs):

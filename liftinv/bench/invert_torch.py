@@ -89,8 +89,8 @@ def _invert(net, y, x_true, method: dict, alpha: float, iters: int, monitor_ever
 METHODS = ({"label": "lifted (apg)", "kind": "lifted"},
            {"label": "lifted BCD", "kind": "lifted", "method": "bcd", "beta": 0.95, "lam": 0.3},
            {"label": "L-BFGS", "kind": "lbfgs"}, {"label": "Adam", "kind": "adam", "lr": 0.03})
-#: the lifted solver's penalty schedules tried in the tuning: continuation (default) or fixed lam
-SCHEDULES = ({"lam": 1.0}, {"lam": 1.0, "lam_growth": 1.0})
+#: the lifted solver's penalty schedules tried in the tuning: continuation to 1e3 or fixed lam (the default)
+SCHEDULES = ({"lam": 1.0, "lam_growth": 1.02}, {"lam": 1.0, "lam_growth": 1.0})
 
 
 def torch_encoder_experiment(encoder: nn.Module, train_crops, test_crops, *, levels=(0.0, 0.01, 0.05, 0.1),

@@ -33,9 +33,10 @@ in the block-diagonal metric :math:`\mu_m = s/L_m`, :math:`L_m = \lambda_m[m\ge1
   **gradient restart** of O'Donoghue and Candès (momentum reset when
   :math:`\langle z - x^+, x^+ - x\rangle > 0`); :math:`S` is finite off :math:`\mathrm{dom}\,\Psi_l`
   too, so the extrapolated hidden states are not projected;
-* **penalty continuation** :math:`\lambda_l \leftarrow \min(g\lambda_l, \lambda_{\max})`
-  (``lam_growth`` :math:`g`), which drives the constraint violation to zero so that the
-  estimate approaches a minimiser of the nested problem;
+* optional **penalty continuation** :math:`\lambda_l \leftarrow \min(g\lambda_l, \lambda_{\max})`
+  (``lam_growth`` :math:`g`, off by default), which drives the constraint violation to zero so
+  that the estimate approaches a minimiser of the nested problem, at the price of a worse
+  conditioned problem (docs/inversion.md);
 * a **stopping rule**: stop when the relative change of all blocks,
   :math:`\|x^+ - x\|/\|x\|`, stays below ``tol`` for 5 iterations in a row.
 

@@ -34,7 +34,9 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta", type=arguments.nonneg_float, default=0.0,
                    help="inertia of the lifted block steps (--solver bcd only; e.g. 0.95)")
     p.add_argument("--lam", type=arguments.positive_float, default=1.0,
-                   help="initial weight of the hidden-layer Bregman penalties (apg grows it to 1000)")
+                   help="weight of the hidden-layer Bregman penalties (the initial one with --lam-growth)")
+    p.add_argument("--lam-growth", type=arguments.positive_float, default=1.0,
+                   help="penalty continuation: lam grows by this factor per iteration, up to 1000 (default 1: none)")
     p.add_argument("--seed", type=arguments.nonneg_int, default=0, help="seed of the feature noise")
     add_device_argument(p)
     add_progress_argument(p)
@@ -101,7 +103,7 @@ def run_invert(args: argparse.Namespace) -> int:
         y = noisy_code(y, args.noise, args.seed)
     if args.method == "lifted":
         res = invert_lifted(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
-                            method=args.solver, beta=args.beta, lam=args.lam, x_true=x,
+                            method=args.solver, beta=args.beta, lam=args.lam, lam_growth=args.lam_growth, x_true=x,
                             progress=not args.no_progress)
     else:
         res = invert_gradient(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,

@@ -89,8 +89,9 @@ class LiftedInversion:
     tv_iters: dual iterations of the TV prox per outer iteration (warm-started).
     method: ``'apg'`` (joint accelerated steps; Bregman penalty only) or ``'bcd'``; ``None``:
         ``'apg'`` for the Bregman penalty, ``'bcd'`` otherwise.
-    lam_growth, lam_max: penalty continuation (``None``: 1.02 and 1e3 for ``'apg'``, no
-        continuation for ``'bcd'``).
+    lam_growth, lam_max: penalty continuation :math:`\\lambda \\leftarrow \\min(g\\lambda, \\lambda_{\\max})`
+        per iteration (default ``lam_growth=1``: none; ``lam_max``: 1e3 for ``'apg'``, none for
+        ``'bcd'``); see docs/inversion.md for when it pays (noisy codes of some networks).
     tol: stopping tolerance on the relative change (0: run all ``iters``).
     """
 
@@ -117,7 +118,7 @@ class LiftedInversion:
         if not tol >= 0:
             raise ValueError(f"tol must be >= 0, got {tol}")
         apg = method == "apg"
-        lam_growth = (1.02 if apg else 1.0) if lam_growth is None else lam_growth
+        lam_growth = 1.0 if lam_growth is None else lam_growth
         lam_max = (1e3 if apg else float("inf")) if lam_max is None else lam_max
         self.method, self.tol = method, float(tol)
         if lam_growth < 1.0 or lam_max <= 0:

@@ -104,7 +104,7 @@ class Backprop:
         self.optimizer.step()
         if isinstance(self.network, LiftedNetwork):
             self.network.refresh()
-        return {"lifted": value, "violation": 0.0}
+        return {"lifted": value, "violation": 0.0, "loss": value}
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()

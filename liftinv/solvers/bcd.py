@@ -321,11 +321,14 @@ class BCD(torch.optim.Optimizer):
         return stats
 
     def _monitor(self, states, y, cache, n_total: int) -> dict:
-        """Lifted objective and violation, averaged over the global batch."""
+        """Lifted objective, violation and the true network loss (a forward pass of the
+        batch's inputs, the quantity the lifted objective relaxes), averaged over the global
+        batch."""
         local = self.problem.evaluate(states, y, cache)
+        loss = float(self.problem.sample_losses(states[0], y)[0].sum()) / n_total
         share = y.shape[0] / n_total
-        lifted, violation = all_reduce_scalars([local["lifted"] * share, local["violation"] * share])
-        return {"lifted": lifted, "violation": violation}
+        lifted, violation, loss = all_reduce_scalars([local["lifted"] * share, local["violation"] * share, loss])
+        return {"lifted": lifted, "violation": violation, "loss": loss}
 
     @property
     def _solver_state(self) -> dict:

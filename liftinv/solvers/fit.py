@@ -8,6 +8,10 @@ epoch it records, outside the timed region:
 * ``lifted``: mean over the epoch's mini-batches of the lifted objective reached
   by the solver (for backprop, the batch loss);
 * ``violation``: mean constraint violation :math:`\\frac1s\\sum_l\\|x_l - \\sigma(v_l)\\|^2`;
+* ``loss``: mean over the same monitored mini-batches of the true network loss (a forward pass
+  with the weights of that step), which a lifted trainer must keep falling while it lowers
+  ``lifted``: a falling ``lifted`` with a rising ``violation`` and ``loss`` is the relaxation
+  drifting away from the network;
 * ``train_loss`` / ``test_loss``: the true network loss by a forward pass over the
   whole set, and any extra ``metrics`` (e.g. accuracy);
 * ``seconds`` (training time only) and ``iterations``.
@@ -142,6 +146,7 @@ def fit(
     history = History() if history is None else history
     last = history.final
     elapsed, iters, epoch = last.get("seconds", 0.0), last.get("iterations", 0), last.get("epoch", 0)
+    tty = sys.stderr.isatty()
     bar = tqdm(
         total=epochs if epochs is not None else round(time_budget),
         unit="epoch" if epochs is not None else "s",
@@ -149,7 +154,8 @@ def fit(
         desc=desc or type(solver).__name__,
         disable=not progress,
         leave=False,
-        mininterval=1.0 if sys.stderr.isatty() else 30.0,  # keep logs short
+        mininterval=1.0 if tty else 30.0,  # keep logs short: a line every 30 s at most,
+        miniters=None if tty else 1,  # and no adaptive skipping that would hide a slow run
         # seconds advance in fractions: show whole ones
         bar_format=None if epochs is not None
         else "{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}{postfix}]",
@@ -158,7 +164,7 @@ def fit(
     while not stop:
         epoch += 1
         perm = torch.randperm(n, generator=gen).to(dev)
-        lifted = viol = 0.0
+        lifted = viol = batch_loss = 0.0
         n_monitored = 0
         for start in range(0, n, batch_size):
             idx = perm[start : start + batch_size]
@@ -177,6 +183,7 @@ def fit(
             if stats:  # solvers may monitor only every few steps
                 lifted += stats["lifted"]
                 viol += stats["violation"]
+                batch_loss += stats.get("loss", float("nan"))
                 n_monitored += 1
             if epochs is None:
                 bar.update(min(dt, max(bar.total - bar.n, 0)))
@@ -189,6 +196,7 @@ def fit(
             "seconds": elapsed,
             "lifted": lifted / n_monitored if n_monitored else float("nan"),
             "violation": viol / n_monitored if n_monitored else float("nan"),
+            "loss": batch_loss / n_monitored if n_monitored else float("nan"),
         }
         if eval_train:
             train_eval = evaluate(solver.problem, x_train, y_train, metrics=metrics)
@@ -200,8 +208,11 @@ def fit(
         if epochs is not None:
             bar.update(1)
             stop = stop or epoch >= epochs
-        loss = {"loss": f"{record['train_loss']:.4g}"} if eval_train else {}
-        bar.set_postfix(objective=f"{record['lifted']:.4g}", **loss)
+        postfix = {"objective": f"{record['lifted']:.4g}"} if n_monitored else {}  # never objective=nan
+        if eval_train:
+            postfix["loss"] = f"{record['train_loss']:.4g}"
+        if postfix:
+            bar.set_postfix(postfix, refresh=tty)  # in a log, printed with the next timed update
         if callback is not None and callback(record) is False:
             stop = True
     bar.close()
