@@ -59,8 +59,8 @@ class JointStep:
     """One accelerated proximal-gradient iteration over all blocks (module docstring).
 
     ``norms``: :math:`\\|M_{r,m}\\|^2` of every map (input included), ``regulariser`` and
-    ``alpha``: the input prior.  The state between iterations (extrapolated point,
-    previous iterate, FISTA sequence, step scale) lives on the object.
+    ``alpha``: the input prior.  The iterate and the extrapolated point are passed in and
+    returned; the object keeps their pre-activations, the FISTA sequence and the step scale.
     """
 
     def __init__(self, problem: LiftedProblem, norms: dict, regulariser, alpha: float,
@@ -69,8 +69,6 @@ class JointStep:
         self.net = problem.network
         self.scale = float(step_scale)
         self.t = 1.0
-        self.restarts = 0
-        self.evaluations = 0
         self._v_x = self._v_z = None  # pre-activations of the iterate and the extrapolated point
 
     def lipschitz(self) -> list[float]:
@@ -152,7 +150,6 @@ class JointStep:
             new = self.prox([zm - mu * g for zm, g, mu in zip(z, grads, mus)], mus)
             v_new = self.preactivations(new)
             s_new = self.smooth(new, y, v_new)
-            self.evaluations += 1
             bound = s_z.clone()
             for nm, zm, g, mu in zip(new, z, grads, mus):
                 d = nm - zm
@@ -166,7 +163,6 @@ class JointStep:
         restart = sum(float(_sum64((zm - nm) * (nm - xm))) for zm, nm, xm in zip(z, new, x)) > 0
         if restart:
             t_next, momentum = 1.0, 0.0
-            self.restarts += 1
         self.t = t_next
         if momentum:
             z_next = [nm + momentum * (nm - xm) for nm, xm in zip(new, x)]
