@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "lifted_vs_backprop.py"
 TASKS = ("regression", "classification")
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("lifted_vs_backprop", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    bench = _load()
+def quick_run(tmp_path_factory, load_script):
+    bench = load_script("benchmarks/lifted_vs_backprop.py")
     out = tmp_path_factory.mktemp("bench")
     result = bench.main(["--quick", "--out", str(out), "--no-progress", "--device", "cpu"])
     return bench, out, result
@@ -112,14 +102,8 @@ def test_markdown_and_png(quick_run):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < len(png) < 500_000
 
 
-def test_denoising_demo_warns_when_step_counts_disagree_with_step_times():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "demos" / "denoising.py"
-    spec = importlib.util.spec_from_file_location("demo_denoising", path)
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+def test_denoising_demo_warns_when_step_counts_disagree_with_step_times(load_script):
+    demo = load_script("demos/denoising.py")
     assert "WARNING" not in demo.step_count_note(518, 698, 1.41)
     assert "WARNING" in demo.step_count_note(591, 276, 1.30)  # a shared CPU: backprop got half the steps
     assert "WARNING" in demo.step_count_note(100, 400, 1.30)

@@ -51,6 +51,12 @@ class Penalty:
     def grad_v(self, act: ProxActivation, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def grad_v_known(self, act: ProxActivation, y: torch.Tensor, v: torch.Tensor,
+                     sigma_v: torch.Tensor) -> torch.Tensor:
+        r""":meth:`grad_v` where :math:`\sigma(v)` is already known (``sigma_v``, e.g. a forward
+        pass's state); penalties whose gradient is a function of it skip re-evaluating it."""
+        return self.grad_v(act, y, v)
+
     def prox_y(self, act: ProxActivation, w: torch.Tensor, v: torch.Tensor, c: float) -> torch.Tensor:
         raise NotImplementedError
 
@@ -74,6 +80,9 @@ class LiftedBregman(Penalty):
 
     def grad_v(self, act, y, v):
         return act.penalty_grad_v(y, v)
+
+    def grad_v_known(self, act, y, v, sigma_v):
+        return sigma_v - y
 
     def prox_y(self, act, w, v, c):
         # prox_{c phi}(w + c v) = prox_{c/(1+c) Psi}((w + c v)/(1+c)); the average is one lerp
@@ -106,6 +115,9 @@ class FenchelPenalty(LiftedBregman):
 
     def grad_v(self, act, y, v):
         return 2.0 * act.penalty_grad_v(y, v)
+
+    def grad_v_known(self, act, y, v, sigma_v):
+        return 2.0 * (sigma_v - y)
 
     def prox_y(self, act, w, v, c):
         return super().prox_y(act, w, v, 2.0 * c)

@@ -219,7 +219,27 @@ class LiftedProblem:
             cache.pop(r, None)
 
     # -- weight blocks -----------------------------------------------------------------------
-    def weight_gradients(self, states, y, params, n_total: int | None = None) -> tuple[list, dict[int, torch.Tensor]]:
+    def forward_graphs(self, x0: torch.Tensor) -> tuple[list[torch.Tensor], dict[int, torch.Tensor], list]:
+        r"""A forward pass whose pre-activations keep their graph to their own layer's weights.
+
+        Returns the (detached) states and pre-activations of :meth:`init_aux` and the
+        pre-activations :math:`v_l(\theta_l; x_{l-1})` with their one-layer graphs, for
+        :meth:`weight_gradients` (``graphs=``): the forward-anchored gradient then needs no
+        second evaluation of the layers.
+        """
+        net, states, graphs = self.network, [x0.detach()], []
+        with torch.enable_grad():
+            for li in range(1, self.depth + 1):
+                graphs.append(net.preactivation(li, states))  # reads detached states only
+                if li < self.depth:
+                    with torch.no_grad():
+                        states.append(net.activation(li)(graphs[-1].detach()))
+        return states, {li: v.detach() for li, v in enumerate(graphs, start=1)}, graphs
+
+    def weight_gradients(self, states, y, params, n_total: int | None = None,
+                         inputs: Sequence[torch.Tensor] | None = None,
+                         graphs: Sequence[torch.Tensor] | None = None,
+                         ) -> tuple[list, dict[int, torch.Tensor]]:
         r""":math:`\nabla_\Theta\mathcal E` at ``states``, without differentiating :math:`\sigma`.
 
         The pre-activations :math:`v_l(\theta)` are back-propagated with the fixed
@@ -227,18 +247,34 @@ class LiftedProblem:
         gradient of :math:`\frac1s\sum_l\lambda_l\langle\mathrm{sg}(\nabla_v P_l), v_l(\theta)\rangle`.
         ``n_total`` replaces the batch size :math:`s` in the mean when this batch is one
         rank's part of a larger one (data-parallel training sums the ranks' gradients).
+
+        ``inputs`` (the states of a forward pass, :math:`x^f`): the layers read these
+        instead of the auxiliaries, :math:`v_l = v_l(\theta_l; x^f_{l-1}) = v_l^f`, and each
+        is pulled towards its auxiliary, :math:`\nabla_v P_l(x_l, v_l^f) = x^f_l - x_l` for
+        Bregman (the loss layer gets the exact gradient of the loss).  This is the
+        *forward-anchored* lifted gradient (docs/maths.md): to first order in the
+        auxiliaries' displacement it is the back-propagated gradient with one positive scale
+        per layer and each :math:`\sigma'(v)` replaced by the slope of the block's proximal
+        step (the same 0/1 mask for piecewise-linear activations).  ``graphs`` (from
+        :meth:`forward_graphs`) gives those pre-activations with their graphs already built;
+        with ``inputs`` too, :math:`\sigma(v_l^f)` is read from them, not recomputed.
         Returns the gradients (``None`` for unused and frozen parameters) and the detached
-        pre-activations, for monitoring.
+        pre-activations of the layers at the points they read, for monitoring.
         """
         net, s = self.network, y.shape[0] if n_total is None else n_total
+        read = states if inputs is None else inputs
         outputs, grad_outputs, cache = [], [], {}  # 1/s scales the (small) gradients, not the residuals
         for li in range(1, self.depth + 1):
-            v = net.preactivation(li, states)
+            v = net.preactivation(li, read) if graphs is None else graphs[li - 1]
             cache[li] = vd = v.detach()
             if not v.requires_grad:
                 continue
             with torch.no_grad():
-                res = self.penalty_of(li).grad_v(net.activation(li), self.target(li, states, y), vd)
+                pen, act, tgt = self.penalty_of(li), net.activation(li), self.target(li, states, y)
+                if inputs is not None and li < self.depth:  # sigma(v_l^f) is the forward state x_l^f
+                    res = pen.grad_v_known(act, tgt, vd, inputs[li])
+                else:
+                    res = pen.grad_v(act, tgt, vd)
                 if self.lam_of(li) != 1.0:
                     res.mul_(self.lam_of(li))
             outputs.append(v)

@@ -35,9 +35,11 @@ def make_solver(network: torch.nn.Module, config: TrainConfig, **options):
 
     ``'backprop'``: Adam through autograd.  ``'lifted'``: lifted Bregman BCD with Adam on the
     weight blocks, the auxiliaries swept from the last hidden layer to the first (the loss signal
-    crosses the network in one sweep), the hidden penalties weighted by ``config.lam`` (a name is
-    a rule of ``registry.PENALTY_RULES``).  ``'isgm'``: the same with the ISGM proximal term
-    (``tau = 1``, two inner iterations).  The lifted objective is monitored every 50 steps (it
+    crosses the network in one sweep), the forward-anchored weight gradient
+    (``gradient='forward'``: measured not to drift where the gradient at the auxiliaries did,
+    docs/results.md), the hidden penalties weighted by ``config.lam`` (a name is a rule of
+    ``registry.PENALTY_RULES``).  ``'isgm'``: the same with the ISGM proximal term (``tau = 1``,
+    two inner iterations).  The lifted objective is monitored every 50 steps (it
     costs about a forward pass).  ``options`` override these :class:`~liftinv.solvers.BCD`
     settings (e.g. ``order='even-odd'``, ``aux=KeptAux(...)``).
     """
@@ -50,7 +52,7 @@ def make_solver(network: torch.nn.Module, config: TrainConfig, **options):
         lam = penalty_weights(lam, network)
     problem = LiftedProblem(network, lam=lam)
     common = dict(weights=Adam(lr=config.lr), aux_iters=config.aux_iters, order="backward", monitor_every=50,
-                  lipschitz_every=config.lipschitz_every)
+                  lipschitz_every=config.lipschitz_every, gradient="forward")
     common.update(options)
     if config.trainer == "isgm":
         return ISGM(problem, tau=1.0, inner_iters=2, **common)

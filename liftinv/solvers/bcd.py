@@ -54,7 +54,9 @@ from .strategies import (
 
 #: settings of the whole solver: every parameter group holds the same value
 SHARED = ("weights", "aux", "aux_storage", "aux_path", "lam_growth", "lam_max", "order", "layer_batching",
-          "aux_iters", "inner_iters", "lipschitz_every", "monitor_every", "exact_norms", "step_scale")
+          "aux_iters", "inner_iters", "lipschitz_every", "monitor_every", "exact_norms", "step_scale", "gradient")
+#: where the weight gradient is taken (see LiftedProblem.weight_gradients)
+GRADIENTS = ("aux", "forward")
 #: settings that may differ between layers (parameter groups)
 PER_LAYER = {"prox-grad": ("momentum", "beta", "weight_decay", "prox_weight"),
              "adam": ("lr", "betas", "eps", "weight_decay", "prox_weight")}
@@ -74,6 +76,8 @@ def _check_solver_settings(s: dict) -> None:
         raise ValueError("aux_iters, inner_iters, lipschitz_every and monitor_every must be >= 1")
     if s["prox_weight"] < 0 or s["weight_decay"] < 0:
         raise ValueError("prox_weight and weight_decay must be >= 0")
+    if s["gradient"] not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {GRADIENTS}, got {s['gradient']!r}")
 
 
 class BCD(torch.optim.Optimizer):
@@ -103,6 +107,12 @@ class BCD(torch.optim.Optimizer):
         steps (they cost about one forward pass); other steps return ``{}``.
     prox_weight: :math:`1/\\tau` of the ISGM proximal term (0 disables it).
     exact_norms: operator norms to convergence instead of one warm iteration (tests).
+    gradient: where the weight gradient is taken: ``'aux'``, the lifted objective's gradient
+        at the auxiliaries reached; ``'forward'``, the forward-anchored gradient (each layer
+        reads the forward pass's states and is pulled towards its auxiliary; see
+        :meth:`LiftedProblem.weight_gradients`); it needs no second evaluation of the layers.
+    step_scale: with Adam weights, the auxiliary steps are ``step_scale / L_m`` (in (0, 2);
+        default 1); ProxGrad carries its own.
 
     Frozen parameters (``requires_grad=False``) are left unchanged: they belong to no
     parameter group and are constants of the lifted objective.
@@ -123,6 +133,8 @@ class BCD(torch.optim.Optimizer):
         monitor_every: int = 1,
         prox_weight: float = 0.0,
         exact_norms: bool = False,
+        gradient: str = "aux",
+        step_scale: float | None = None,
     ) -> None:
         weights, aux, schedule = as_weights(weights), as_aux(aux), as_schedule(schedule)
         defaults = dict(
@@ -132,8 +144,14 @@ class BCD(torch.optim.Optimizer):
             order=order, layer_batching=bool(layer_batching), aux_iters=int(aux_iters),
             inner_iters=int(inner_iters), lipschitz_every=int(lipschitz_every),
             monitor_every=int(monitor_every), prox_weight=float(prox_weight), exact_norms=bool(exact_norms),
+            gradient=gradient,
         )
-        defaults.setdefault("step_scale", 1.0)  # Adam: the auxiliary steps are 1/L_m
+        if step_scale is not None:  # the auxiliary steps' scale, with Adam on the weights
+            if weights.name == "prox-grad":
+                raise ValueError("with ProxGrad weights give the step scale as ProxGrad(step_scale=...): "
+                                 "it scales the weight steps too")
+            defaults["step_scale"] = float(step_scale)
+        defaults.setdefault("step_scale", 1.0)  # Adam: the auxiliary steps are step_scale / L_m
         _check_solver_settings(defaults)
         problem.aux_order(order)  # validates
         self.problem = problem
@@ -185,9 +203,11 @@ class BCD(torch.optim.Optimizer):
             "solver": type(self).__name__, "weights": weights, "aux": aux,
             "schedule": PenaltySchedule(s["lam_growth"], s["lam_max"]).to_dict(),
             **{k: s[k] for k in ("order", "layer_batching", "aux_iters", "inner_iters", "lipschitz_every",
-                                 "monitor_every", "exact_norms")},
+                                 "monitor_every", "exact_norms", "gradient")},
             "prox_weight": first["prox_weight"],
         }
+        if s["weights"] == "adam" and s["step_scale"] != 1.0:
+            out["step_scale"] = s["step_scale"]
         per_layer = PER_LAYER[s["weights"]]
         layers = {}
         for group in self.param_groups[1:]:
@@ -285,8 +305,13 @@ class BCD(torch.optim.Optimizer):
         if saved_lam is not None:  # a continued schedule (e.g. after load_state_dict)
             problem.lam = list(saved_lam)
         kept = self.memory is not None and index is not None and self.memory.has(index)
+        anchored = s["gradient"] == "forward"
+        graphs = None  # forward-anchored gradient: the forward pass keeps its one-layer graphs
         if kept:
             states, cache = [x0] + self.memory.load(index), {}
+        elif anchored:
+            states, cache, graphs = problem.forward_graphs(x0)
+            forward = list(states)  # the sweeps replace the entries of states, never mutate them
         else:
             states, cache = problem.init_aux(x0)
         anchor = None
@@ -303,7 +328,12 @@ class BCD(torch.optim.Optimizer):
             if s["weights"] == "prox-grad":
                 self._extrapolate()
             params = [p for g in self.param_groups for p in g["params"]]
-            grads, cache = problem.weight_gradients(states, y, params, n_total)
+            if anchored and graphs is None:  # kept auxiliaries, or weights changed by an inner step
+                forward, _, graphs = problem.forward_graphs(x0)
+            grads, cache = problem.weight_gradients(states, y, params, n_total, inputs=forward if anchored else None,
+                                                    graphs=graphs)
+            if anchored:
+                cache, graphs = {}, None  # those pre-activations read the forward states, not the auxiliaries
             with torch.no_grad():
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
                 all_reduce_sum_(grads)  # data parallel: the ranks' shares of the mean gradient
@@ -384,6 +414,12 @@ class BCD(torch.optim.Optimizer):
                 torch._foreach_add_(gs, torch._foreach_sub(params, anchor[gi]), alpha=group["prox_weight"])
             per_group.append((group, params, gs))
         if self.param_groups[0]["weights"] == "adam":
+            # Adam's step ignores a block's gradient scale (but for eps): each layer's block sees
+            # its own term P_l, not lam_l P_l, so tiny penalty weights do not drown in eps
+            for group, _, gs in per_group:
+                lam = self.problem.lam_of(group["layer"])
+                if lam != 1.0:
+                    torch._foreach_div_(gs, lam)
             self._adam_layers(per_group)
             return
         step_scale = self.param_groups[0]["step_scale"]
