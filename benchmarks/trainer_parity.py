@@ -14,7 +14,8 @@ the timed region) both networks restore the test images.  Reported per level, as
 * the step-time ratio (median over the interleaved pairs of lifted seconds / backprop seconds);
 * the seconds the lifted trainer needs to reach the backprop model's final PSNR (or "not reached").
 
-Tasks: ``denoise`` (the default DFB-PNN, sigma on the 0-255 scale) and ``deblur`` (the unrolled
+Tasks: ``denoise`` (the default DFB-PNN, or ScCP-PNN with ``--arch sccp``; sigma on the 0-255
+scale) and ``deblur`` (the unrolled
 deblurring network with the task's training defaults, noise in % of the range, Gaussian blur).
 ``--holdout`` trains on the training images minus chelsea and coffee and scores on those two (for
 choosing settings without looking at the test images); by default the embedded test images are
@@ -62,6 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--seeds", type=int, nargs="+", default=[0, 1, 2])
     add("--steps", type=int, default=1000, help="training steps per trainer")
     add("--eval-every", type=int, default=100, help="steps between test evaluations")
+    add("--arch", default="dfb", choices=("dfb", "sccp"), help="denoise: the unrolled network (default dfb)")
     add("--kernel", default="gaussian:2.0", help="deblur: the blur kernel")
     add("--crop", type=int, default=256, help="central crop of the scored images (0: whole images)")
     add("--holdout", action="store_true", help=f"train without {HOLDOUT} and score on them")
@@ -108,7 +110,7 @@ def setup(args, level: float):
         from liftinv.denoising.models import default_arch
         from liftinv.denoising.task import describe
 
-        return describe(level / 255.0), default_arch("dfb", 1, 40), {}
+        return describe(level / 255.0), default_arch(args.arch, 1, 40), {}
     from liftinv.deblurring.cli import TRAIN_DEFAULTS
     from liftinv.deblurring.models import default_deblur_arch
     from liftinv.deblurring.physics import parse_kernel
@@ -273,6 +275,7 @@ def main(argv=None) -> dict:
     report = {"meta": run_metadata(torch.device("cpu"), command),
               "settings": {"task": args.task, "levels": args.levels, "seeds": args.seeds, "steps": args.steps,
                            "eval_every": args.eval_every, "holdout": args.holdout, "scored_on": scored_on,
+                           "arch": args.arch if args.task == "denoise" else "unrolled-deblur",
                            "crop": args.crop, "lifted": lifted_options(args.lifted), "lr": args.lr},
               "summary": summarise(runs), "runs": runs}
     out = Path(args.out)

@@ -57,6 +57,13 @@ class Penalty:
         pass's state); penalties whose gradient is a function of it skip re-evaluating it."""
         return self.grad_v(act, y, v)
 
+    def pull(self, c: float) -> float:
+        r"""The weight :math:`t` with which :meth:`prox_y` (weight ``c``) pulls towards the layer's
+        own target: its argument is :math:`(1-t)w + t\,\cdot` (:math:`\kappa c/(1 + \kappa c)`,
+        :math:`\kappa` the curvature)."""
+        kc = self.curvature * c
+        return kc / (1.0 + kc)
+
     def prox_y(self, act: ProxActivation, w: torch.Tensor, v: torch.Tensor, c: float) -> torch.Tensor:
         raise NotImplementedError
 

@@ -218,6 +218,48 @@ class LiftedProblem:
         for r, _ in terms:
             cache.pop(r, None)
 
+    @torch.no_grad()
+    def matched_sweep(self, states, forward, preacts: dict[int, torch.Tensor], y, norms,
+                      step_scale: float = 1.0) -> dict[int, torch.Tensor]:
+        r"""One backward sweep from the forward pass whose displacements carry back-propagation's
+        signal at a known scale (``BCD(gradient='matched')``, docs/maths.md).
+
+        ``states`` start at the forward pass ``forward`` (its pre-activations ``preacts``) and are
+        updated in place, last hidden block first.  With :math:`\varepsilon_L = \nabla_v
+        B_L(y, v_L^f)` (the loss gradient at the output's pre-activation) and, for every block
+        :math:`m` once its readers are done,
+
+        .. math::
+            g_m = \sum_r M_{r,m}^\top\varepsilon_r,\quad \mu_m = s/\textstyle\sum_r\kappa_r\|M_{r,m}\|^2,\quad
+            x_m \leftarrow \mathrm{prox}_{\mu_m\lambda_mP_m(\cdot, v_m^f)}(x_m - \mu_m g_m),\quad
+            \varepsilon_m = \nabla_vP_m(x_m, v_m^f)\,/\,C_m,\quad C_m = (1 - t_m)\mu_m,
+
+        with :math:`t_m` the pull of the own term (:meth:`Penalty.pull`).  To first order in the
+        displacement, :math:`\nabla_vP_m(x_m, v^f_m) = -(1-t_m)\mu_m\,D_m g_m`, so
+        :math:`\varepsilon_m = D_m\,\partial\ell/\partial x_m`: back-propagation's
+        pre-activation gradient with :math:`\sigma'` replaced by the prox's slope :math:`D_m`, for
+        any graph of skips and shared operators (the gradient at the auxiliaries and the plain
+        forward-anchored one mix readers that carry different scales).  Every residual reads the
+        forward pre-activations, so no layer is evaluated again.  Returns
+        :math:`\{l: \varepsilon_l\}` for :meth:`weight_gradients` (``residuals=``).
+        """
+        net, depth = self.network, self.depth
+        eps = {depth: self.loss_penalty.grad_v(net.activation(depth), y, preacts[depth])}
+        for m in range(depth - 1, 0, -1):
+            terms = [(r, m) for r, _ in net.readers(m)]
+            products = net.adjoints([(r, m, eps[r]) for r, _ in terms])
+            g = products[0]
+            for term in products[1:]:
+                g.add_(term)
+            lip = sum(self.penalty_of(r).curvature * norms[(r, m)] for r, _ in terms)
+            mu = step_scale / max(lip, 1e-12)
+            c = mu * self.lam_of(m)
+            act = net.activation(m)
+            states[m] = self.penalty.prox_y(act, torch.add(states[m], g, alpha=-mu, out=g), preacts[m], c)
+            scale = (1.0 - self.penalty.pull(c)) * mu
+            eps[m] = self.penalty.grad_v_known(act, states[m], preacts[m], forward[m]).div_(scale)
+        return eps
+
     # -- weight blocks -----------------------------------------------------------------------
     def forward_graphs(self, x0: torch.Tensor) -> tuple[list[torch.Tensor], dict[int, torch.Tensor], list]:
         r"""A forward pass whose pre-activations keep their graph to their own layer's weights.
@@ -239,6 +281,7 @@ class LiftedProblem:
     def weight_gradients(self, states, y, params, n_total: int | None = None,
                          inputs: Sequence[torch.Tensor] | None = None,
                          graphs: Sequence[torch.Tensor] | None = None,
+                         residuals: dict[int, torch.Tensor] | None = None,
                          ) -> tuple[list, dict[int, torch.Tensor]]:
         r""":math:`\nabla_\Theta\mathcal E` at ``states``, without differentiating :math:`\sigma`.
 
@@ -258,6 +301,9 @@ class LiftedProblem:
         step (the same 0/1 mask for piecewise-linear activations).  ``graphs`` (from
         :meth:`forward_graphs`) gives those pre-activations with their graphs already built;
         with ``inputs`` too, :math:`\sigma(v_l^f)` is read from them, not recomputed.
+        ``residuals`` (from :meth:`matched_sweep`, with ``graphs``): the output gradients
+        themselves, :math:`\frac1s\sum_l\langle\mathrm{sg}(\varepsilon_l), v_l(\theta)\rangle`
+        (no :math:`\lambda_l`: they are on back-propagation's scale).
         Returns the gradients (``None`` for unused and frozen parameters) and the detached
         pre-activations of the layers at the points they read, for monitoring.
         """
@@ -268,6 +314,10 @@ class LiftedProblem:
             v = net.preactivation(li, read) if graphs is None else graphs[li - 1]
             cache[li] = vd = v.detach()
             if not v.requires_grad:
+                continue
+            if residuals is not None:
+                outputs.append(v)
+                grad_outputs.append(residuals[li])
                 continue
             with torch.no_grad():
                 pen, act, tgt = self.penalty_of(li), net.activation(li), self.target(li, states, y)

@@ -26,6 +26,7 @@ from ..distributed import rank, rank_device, world_size
 from ..lifting import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..solvers import BCD, ISGM, Adam, Backprop, History, fit
+from ..solvers.strategies import as_aux
 from .config import TrainConfig
 from .registry import build_network, make_physics, penalty_weights
 
@@ -35,13 +36,16 @@ def make_solver(network: torch.nn.Module, config: TrainConfig, **options):
 
     ``'backprop'``: Adam through autograd.  ``'lifted'``: lifted Bregman BCD with Adam on the
     weight blocks, the auxiliaries swept from the last hidden layer to the first (the loss signal
-    crosses the network in one sweep), the forward-anchored weight gradient
-    (``gradient='forward'``: measured not to drift where the gradient at the auxiliaries did,
-    docs/results.md), the hidden penalties weighted by ``config.lam`` (a name is a rule of
+    crosses the network in one sweep) with the matched sweep and the forward-anchored weight
+    gradient (``gradient='matched'``: back-propagation's gradient to first order for any graph of
+    skips and shared operators, measured not to drift where the gradient at the auxiliaries did,
+    docs/maths.md and docs/results.md), the hidden penalties weighted by ``config.lam`` (a name is a rule of
     ``registry.PENALTY_RULES``).  ``'isgm'``: the same with the ISGM proximal term (``tau = 1``,
     two inner iterations).  The lifted objective is monitored every 50 steps (it
     costs about a forward pass).  ``options`` override these :class:`~liftinv.solvers.BCD`
-    settings (e.g. ``order='even-odd'``, ``aux=KeptAux(...)``).
+    settings (e.g. ``order='even-odd'``, ``aux=KeptAux(...)``); where they (or
+    ``config.aux_iters > 1``) leave no single backward sweep from the forward pass, the weight
+    gradient is the plain forward-anchored one (``gradient='forward'``) unless ``gradient`` is given.
     """
     if config.trainer == "backprop":
         return Backprop(network, lr=config.lr)
@@ -52,8 +56,12 @@ def make_solver(network: torch.nn.Module, config: TrainConfig, **options):
         lam = penalty_weights(lam, network)
     problem = LiftedProblem(network, lam=lam)
     common = dict(weights=Adam(lr=config.lr), aux_iters=config.aux_iters, order="backward", monitor_every=50,
-                  lipschitz_every=config.lipschitz_every, gradient="forward")
+                  lipschitz_every=config.lipschitz_every)
     common.update(options)
+    if "gradient" not in options:
+        one_sweep = common["order"] == "backward" and common["aux_iters"] == 1 and \
+            as_aux(common.get("aux", "forward")).name == "forward"
+        common["gradient"] = "matched" if one_sweep else "forward"
     if config.trainer == "isgm":
         return ISGM(problem, tau=1.0, inner_iters=2, **common)
     return BCD(problem, **common)

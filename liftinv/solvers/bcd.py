@@ -56,7 +56,7 @@ from .strategies import (
 SHARED = ("weights", "aux", "aux_storage", "aux_path", "lam_growth", "lam_max", "order", "layer_batching",
           "aux_iters", "inner_iters", "lipschitz_every", "monitor_every", "exact_norms", "step_scale", "gradient")
 #: where the weight gradient is taken (see LiftedProblem.weight_gradients)
-GRADIENTS = ("aux", "forward")
+GRADIENTS = ("aux", "forward", "matched")
 #: settings that may differ between layers (parameter groups)
 PER_LAYER = {"prox-grad": ("momentum", "beta", "weight_decay", "prox_weight"),
              "adam": ("lr", "betas", "eps", "weight_decay", "prox_weight")}
@@ -78,6 +78,13 @@ def _check_solver_settings(s: dict) -> None:
         raise ValueError("prox_weight and weight_decay must be >= 0")
     if s["gradient"] not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {s['gradient']!r}")
+    if s["gradient"] == "matched":
+        wrong = [f"{k}={s[k]!r}" for k, ok in (("order", "backward"), ("aux", "forward"), ("weights", "adam"),
+                                               ("aux_iters", 1)) if s[k] != ok]
+        if wrong:
+            raise ValueError("gradient='matched' is one backward sweep from the forward pass with Adam on the "
+                             "weights: it needs order='backward', aux='forward', weights='adam', aux_iters=1; got "
+                             + ", ".join(wrong))
 
 
 class BCD(torch.optim.Optimizer):
@@ -110,7 +117,10 @@ class BCD(torch.optim.Optimizer):
     gradient: where the weight gradient is taken: ``'aux'``, the lifted objective's gradient
         at the auxiliaries reached; ``'forward'``, the forward-anchored gradient (each layer
         reads the forward pass's states and is pulled towards its auxiliary; see
-        :meth:`LiftedProblem.weight_gradients`); it needs no second evaluation of the layers.
+        :meth:`LiftedProblem.weight_gradients`); it needs no second evaluation of the layers;
+        ``'matched'``, the forward-anchored gradient after :meth:`LiftedProblem.matched_sweep`,
+        whose displacements carry back-propagation's signal on one scale for every layer
+        (needs ``order='backward'``, ForwardAux, Adam weights, ``aux_iters=1``).
     step_scale: with Adam weights, the auxiliary steps are ``step_scale / L_m`` (in (0, 2);
         default 1); ProxGrad carries its own.
 
@@ -305,11 +315,11 @@ class BCD(torch.optim.Optimizer):
         if saved_lam is not None:  # a continued schedule (e.g. after load_state_dict)
             problem.lam = list(saved_lam)
         kept = self.memory is not None and index is not None and self.memory.has(index)
-        anchored = s["gradient"] == "forward"
-        graphs = None  # forward-anchored gradient: the forward pass keeps its one-layer graphs
+        anchored, matched = s["gradient"] == "forward", s["gradient"] == "matched"
+        graphs = residuals = None  # anchored gradients: the forward pass keeps its one-layer graphs
         if kept:
             states, cache = [x0] + self.memory.load(index), {}
-        elif anchored:
+        elif anchored or matched:
             states, cache, graphs = problem.forward_graphs(x0)
             forward = list(states)  # the sweeps replace the entries of states, never mutate them
         else:
@@ -323,7 +333,11 @@ class BCD(torch.optim.Optimizer):
         for it in range(s["inner_iters"]):
             if self._norms is None or self._steps % every == 0 or exact:
                 self._norms = problem.map_norms(self._norm_vecs(), exact=exact)
-            for _ in range(s["aux_iters"]):
+            if matched:  # from the forward pass of the current weights, every inner iteration
+                if graphs is None:
+                    states, cache, graphs = problem.forward_graphs(x0)
+                residuals = problem.matched_sweep(states, list(states), cache, y, self._norms, s["step_scale"])
+            for _ in range(0 if matched else s["aux_iters"]):
                 problem.aux_sweep(states, y, cache, self._norms, s["step_scale"], s["order"], s["layer_batching"])
             if s["weights"] == "prox-grad":
                 self._extrapolate()
@@ -331,8 +345,8 @@ class BCD(torch.optim.Optimizer):
             if anchored and graphs is None:  # kept auxiliaries, or weights changed by an inner step
                 forward, _, graphs = problem.forward_graphs(x0)
             grads, cache = problem.weight_gradients(states, y, params, n_total, inputs=forward if anchored else None,
-                                                    graphs=graphs)
-            if anchored:
+                                                    graphs=graphs, residuals=residuals)
+            if anchored or matched:
                 cache, graphs = {}, None  # those pre-activations read the forward states, not the auxiliaries
             with torch.no_grad():
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
@@ -418,7 +432,7 @@ class BCD(torch.optim.Optimizer):
             # its own term P_l, not lam_l P_l, so tiny penalty weights do not drown in eps
             for group, _, gs in per_group:
                 lam = self.problem.lam_of(group["layer"])
-                if lam != 1.0:
+                if lam != 1.0 and group["gradient"] != "matched":  # matched: on back-propagation's scale
                     torch._foreach_div_(gs, lam)
             self._adam_layers(per_group)
             return
