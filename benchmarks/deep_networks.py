@@ -63,6 +63,7 @@ DIAG_BATCH = 256
 BCD_COMMON = dict(order="backward", monitor_every=10, lipschitz_every=10)  # + weights=Adam(lr=--lr)
 # name -> (penalty, weight gradient); None = Adam backprop.
 METHODS = {
+    "lifted-bregman-matched": ("bregman", "matched"),  # the lifted trainer's default of the restoration tasks
     "lifted-bregman-geometric": ("bregman", "forward"),  # + geometric penalty weights, step scale 1.9
     "lifted-bregman": ("bregman", "forward"),
     "lifted-bregman-aux": ("bregman", "aux"),
@@ -281,7 +282,9 @@ def write_markdown(path: Path, info: dict, args, records: list[dict], summary: d
         "Loss: `1/2 (prediction - y)^2` per sample. The targets have unit variance, so a test loss of "
         f"**{NOTHING_LEARNED:.2f} means nothing learned** (the loss of a constant prediction at the mean).", "",
         "Methods: `lifted-bregman` = lifted Bregman BCD, one backward auxiliary sweep per step, Adam on the "
-        "forward-anchored lifted weight gradient (`gradient=\"forward\"`); `lifted-bregman-geometric` = the "
+        "forward-anchored lifted weight gradient (`gradient=\"forward\"`); `lifted-bregman-matched` = the "
+        "matched sweep (`gradient=\"matched\"`: displacements on back-propagation's scale); "
+        "`lifted-bregman-geometric` = the "
         f"same with penalty weights `geometric_weights(L, top={args.lam:g}, ratio={args.ratio:g})` "
         "(lam_l = top * ratio^(L-1-l)) and auxiliary steps 1.9 / L_m; `lifted-bregman-aux` = the same with "
         "the classic lifted gradient at the auxiliaries (`gradient=\"aux\"`); `mac` = the MAC quadratic penalty "

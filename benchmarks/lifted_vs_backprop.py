@@ -10,8 +10,8 @@ Tasks (fixed seeds, same data and same initial weights for every method):
   (:func:`liftinv.data.patch_classification_dataset`). Loss = cross-entropy.
 
 Methods: lifted Bregman, MAC and Fenchel penalties with Adam on the lifted weight gradients
-(defaults: one backward auxiliary sweep per step, the forward-anchored weight gradient
-``--gradient forward``, hidden-layer penalty weight ``lam=10``; Fenchel keeps the authors' weight
+(defaults: one backward auxiliary sweep per step, the matched sweep with the forward-anchored
+weight gradient ``--gradient matched``, hidden-layer penalty weight ``lam=10``; Fenchel keeps the authors' weight
 1), plain prox-grad lifted Bregman (Lipschitz steps, no Adam, the gradient at the auxiliaries)
 and Adam backprop.
 Each trains for the same wall-clock budget (``--budget`` training seconds, evaluation excluded)
@@ -62,8 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--lr", type=float, default=1e-3, help="Adam learning rate (lifted Adam rows, backprop)")
     add("--aux-iters", type=int, default=1, help="auxiliary sweeps per lifted step")
     add("--order", default="backward", choices=["even-odd", "backward"], help="aux sweep order")
-    add("--gradient", default="forward", choices=["forward", "aux"],
-        help="weight gradient of the Adam rows: forward-anchored (the trainers' default) or at the auxiliaries")
+    add("--gradient", default="matched", choices=["matched", "forward", "aux"],
+        help="weight gradient of the Adam rows: the matched sweep (the trainers' default), forward-anchored, "
+             "or at the auxiliaries")
     add("--lam", type=float, default=10.0, help="hidden-layer penalty weight of the lifted rows")
     add("--lam-growth", type=float, default=1.0, help="per-step growth of the penalty weight (1: fixed)")
     add("--lam-max", type=float, default=1e4, help="cap of the growing penalty weight")

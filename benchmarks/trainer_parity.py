@@ -170,7 +170,8 @@ def run_pair(args, level: float, seed: int, train, test) -> dict:
             print(json.dumps({"level": level, "seed": seed, "step": step,
                               **{t: curves[t][-1]["psnr"] for t in TRAINERS}}), flush=True)
     return {"level": level, "seed": seed, "curves": curves, "step_ratio": statistics.median(ratios),
-            "config": {t: configs[t].to_dict() for t in TRAINERS}, "lifted_options": options}
+            "config": {t: configs[t].to_dict() for t in TRAINERS}, "lifted_options": options,
+            "lifted_solver": solvers["lifted"].config}
 
 
 def interpolate(curve: list[dict], t: float) -> float:
@@ -223,7 +224,8 @@ def markdown(report: dict) -> str:
     lines = [f"# Lifted against backprop, interleaved ({report['settings']['task']})", "",
              f"Command: `{meta['command']}`", "",
              f"Scored on: {', '.join(report['settings']['scored_on'])}; seeds {report['settings']['seeds']}; "
-             f"{report['settings']['steps']} steps per trainer; lifted options {report['settings']['lifted']}.", "",
+             f"{report['settings']['steps']} steps per trainer; lifted options {report['settings']['lifted']}, "
+             f"weight gradient `{report['runs'][0]['lifted_solver']['gradient']}`.", "",
              "Gaps are lifted minus backprop test PSNR (dB), mean (min..max) over the seeds.", "",
              f"| {unit} | final PSNR lifted | final PSNR backprop | equal-step gap (final) | equal-time gap | "
              "step ratio lifted/backprop | lifted seconds to backprop's final PSNR |", "|---|---|---|---|---|---|---|"]

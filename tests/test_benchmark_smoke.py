@@ -53,7 +53,7 @@ def test_json_has_every_task_and_method(quick_run):
         assert 2.0 <= r["seconds"] < 2.0 + 5 * r["ms_per_step"] / 1e3 + 1.0
         assert r["settings"]["batch_size"] == 64
         if r["method"] != "adam-backprop":  # Adam rows: the trainers' forward-anchored gradient
-            assert r["settings"]["gradient"] == ("aux" if r["method"] == "bregman-prox-grad" else "forward")
+            assert r["settings"]["gradient"] == ("aux" if r["method"] == "bregman-prox-grad" else "matched")
         mem = r["memory"]
         assert (
             mem["analytic_bytes"]
@@ -109,3 +109,21 @@ def test_denoising_demo_warns_when_step_counts_disagree_with_step_times(load_scr
     assert "WARNING" not in demo.step_count_note(518, 698, 1.41)
     assert "WARNING" in demo.step_count_note(591, 276, 1.30)  # a shared CPU: backprop got half the steps
     assert "WARNING" in demo.step_count_note(100, 400, 1.30)
+
+
+def test_trainer_parity_interleaves_both_trainers_on_one_stream(tmp_path, load_script):
+    bench = load_script("benchmarks/trainer_parity.py")
+    report = bench.main(["--levels", "25", "--seeds", "0", "1", "--steps", "2", "--eval-every", "1",
+                         "--crop", "24", "--holdout", "-o", str(tmp_path)])
+    assert report["settings"]["scored_on"] == ["chelsea", "coffee"]  # settings are chosen off the test images
+    assert {r["seed"] for r in report["runs"]} == {0, 1}
+    for run in report["runs"]:
+        assert run["lifted_solver"]["gradient"] == "matched" and run["step_ratio"] > 0
+        for trainer in ("lifted", "backprop"):
+            assert [p["step"] for p in run["curves"][trainer]] == [1, 2]
+            assert all(p["seconds"] > 0 and math.isfinite(p["psnr"]) for p in run["curves"][trainer])
+    summary = report["summary"]["25.0"]
+    assert summary["equal_step_gap"]["2"]["n"] == 2 and math.isfinite(summary["equal_time_gap"]["mean"])
+    assert (tmp_path / "parity.md").read_text().count("| 25 |") >= 1 and (tmp_path / "parity.png").exists()
+    assert bench.interpolate([{"seconds": 1.0, "psnr": 20.0}, {"seconds": 3.0, "psnr": 24.0}], 2.0) == 22.0
+    assert bench.lifted_options(["gradient=aux", "aux_iters=2"]) == {"gradient": "aux", "aux_iters": 2}

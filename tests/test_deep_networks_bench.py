@@ -29,8 +29,8 @@ def test_every_cell_and_method_is_run_or_skipped_with_a_reason(quick_run):
     bench, out, result = quick_run
     data = json.loads((out / "deep_networks.json").read_text())
     assert data == json.loads(json.dumps(result))  # what main returns is what it wrote
-    assert set(bench.METHODS) == {"lifted-bregman-geometric", "lifted-bregman", "lifted-bregman-aux", "mac",
-                                  "adam-backprop"}
+    assert set(bench.METHODS) == {"lifted-bregman-matched", "lifted-bregman-geometric", "lifted-bregman",
+                                  "lifted-bregman-aux", "mac", "adam-backprop"}
     s = data["settings"]
     assert s["quick"] is True and s["budget"] == 0.5 and s["depths"] == [3, 6] and len(s["activations"]) == 2
     for key in ("command", "torch", "threads", "cpu", "device"):

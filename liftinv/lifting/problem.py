@@ -232,9 +232,10 @@ class LiftedProblem:
         .. math::
             g_m = \sum_r M_{r,m}^\top\varepsilon_r,\quad \mu_m = s/\textstyle\sum_r\kappa_r\|M_{r,m}\|^2,\quad
             x_m \leftarrow \mathrm{prox}_{\mu_m\lambda_mP_m(\cdot, v_m^f)}(x_m - \mu_m g_m),\quad
-            \varepsilon_m = \nabla_vP_m(x_m, v_m^f)\,/\,C_m,\quad C_m = (1 - t_m)\mu_m,
+            \varepsilon_m = \nabla_vP_m(x_m, v_m^f)\,/\,C_m,\quad C_m = \kappa_m(1 - t_m)\mu_m,
 
-        with :math:`t_m` the pull of the own term (:meth:`Penalty.pull`).  To first order in the
+        with :math:`t_m` the pull of the own term (:meth:`Penalty.pull`) and :math:`\kappa_m` the
+        penalty's curvature (2 for Fenchel's, whose gradient is twice Bregman's).  To first order in the
         displacement, :math:`\nabla_vP_m(x_m, v^f_m) = -(1-t_m)\mu_m\,D_m g_m`, so
         :math:`\varepsilon_m = D_m\,\partial\ell/\partial x_m`: back-propagation's
         pre-activation gradient with :math:`\sigma'` replaced by the prox's slope :math:`D_m`, for
@@ -256,7 +257,7 @@ class LiftedProblem:
             c = mu * self.lam_of(m)
             act = net.activation(m)
             states[m] = self.penalty.prox_y(act, torch.add(states[m], g, alpha=-mu, out=g), preacts[m], c)
-            scale = (1.0 - self.penalty.pull(c)) * mu
+            scale = self.penalty.curvature * (1.0 - self.penalty.pull(c)) * mu
             eps[m] = self.penalty.grad_v_known(act, states[m], preacts[m], forward[m]).div_(scale)
         return eps
 
