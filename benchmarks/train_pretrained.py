@@ -39,18 +39,38 @@ from pathlib import Path
 
 import torch
 
-from liftinv import __version__
+from liftinv import __version__, tune_cpu_allocator
 from liftinv.checkpoint import save_checkpoint
 from liftinv.data import embedded_names, load_embedded
 from liftinv.denoising.classical import bm3d_available, bm3d_denoise, tune_tv_weight, tv_denoise
 from liftinv.denoising.models import default_arch
 from liftinv.denoising.task import describe
 from liftinv.pretrained import MODELS, WEIGHTS_DIR
-from liftinv.restoration import TrainConfig, degraded_test_set, make_physics, restore_images, score, train_network
+from liftinv.restoration import (
+    TrainConfig,
+    build_network,
+    degraded_test_set,
+    make_physics,
+    make_solver,
+    restore_images,
+    score,
+    train_network,
+)
 from liftinv.restoration.registry import load_network
 from liftinv.utils.files import write_text_atomic
 
 MANIFEST = "manifest.json"
+
+
+def _commit() -> str | None:
+    """The git commit of the code that trained the model (``None`` outside a checkout)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def machine() -> dict:
@@ -192,6 +212,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    tune_cpu_allocator()  # as `liftinv train` does: large tensors reuse their memory between steps
     command = "OMP_NUM_THREADS=1 python3 benchmarks/train_pretrained.py " + shlex.join(argv or sys.argv[1:])
     if args.compare_nu is not None:
         compare_nu(args, command)
@@ -213,6 +234,8 @@ def main(argv=None) -> int:
         manifest["models"][spec["file"]] = {
             "key": key, "sigma": spec["sigma"], "color": spec["color"], "arch": arch, "task": task,
             "config": config.to_dict(), "trainer": config.trainer, "command": single,
+            "weight_gradient": make_solver(build_network(arch, device="cpu"), config).config["gradient"],
+            "commit": _commit(),
             "seconds": final.get("seconds"), "steps": final.get("iterations"), "epochs": final.get("epoch"),
             "parameters": sum(q.numel() for q in net.parameters()), "bytes": path.stat().st_size,
             "machine": machine(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
