@@ -34,14 +34,13 @@ import argparse
 import importlib.util
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from liftinv import BCD, MLP, Backprop, LiftedProblem, fit, tune_cpu_allocator
+from liftinv import BCD, MLP, Backprop, LiftedProblem, fit
 from liftinv.activations import get_activation
 from liftinv.lifting import geometric_weights
 from liftinv.solvers import Adam
@@ -401,12 +400,7 @@ def plot_signals(path: Path, args, records: list[dict]) -> None:
 def main(argv=None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    tune_cpu_allocator()  # as the command line does: large tensors reuse their memory between steps
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    info = LVB.machine_info(args, argv)
-    info["command"] = "python3 benchmarks/deep_networks.py " + shlex.join(argv)
+    out, info = LVB.start_run(args, argv, args.out, "deep_networks.py")
     data = LVB.regression_task(args)["data"]  # the teacher-student set (student net unused)
     records = []
     t0 = time.perf_counter()

@@ -208,7 +208,7 @@ def run(task: dict, method: str, args, reference_init: dict) -> dict:
 
 
 # -- reporting -----------------------------------------------------------------------------------
-def machine_info(args, argv) -> dict:
+def machine_info(args, argv, script: str = "lifted_vs_backprop.py") -> dict:
     info = Path("/proc/cpuinfo")
     names = [ln.split(":", 1)[1].strip() for ln in (info.read_text() if info.exists() else "")
              .splitlines() if ln.startswith("model name")]
@@ -218,7 +218,7 @@ def machine_info(args, argv) -> dict:
         return subprocess.run(["git", *a], capture_output=True, text=True, cwd=cwd).stdout.strip()
 
     return dict(
-        command="python3 benchmarks/lifted_vs_backprop.py " + shlex.join(argv),
+        command=f"python3 benchmarks/{script} " + shlex.join(argv),
         torch=torch.__version__, python=platform.python_version(),
         threads=torch.get_num_threads(), cpu=names[0] if names else platform.processor(),
         cpu_count=os.cpu_count(), device=args.device,
@@ -308,14 +308,20 @@ def plot(path: Path, tasks: list[dict], records: list[dict]) -> None:
     plt.close(fig)
 
 
+def start_run(args, argv, out: str, script: str = "lifted_vs_backprop.py") -> tuple[Path, dict]:
+    """Threads and malloc set as the command line does, the output folder made; the folder and
+    the machine description of the run (shared with ``deep_networks.py``)."""
+    torch.set_num_threads(args.threads)
+    tune_cpu_allocator()  # large tensors reuse their memory between steps
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out, machine_info(args, argv, script)
+
+
 def main(argv=None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    tune_cpu_allocator()  # as the command line does: large tensors reuse their memory between steps
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    info = machine_info(args, argv)
+    out, info = start_run(args, argv, args.output)
     tasks = [regression_task(args), classification_task(args)]
     records = []
     t0 = time.perf_counter()

@@ -160,7 +160,7 @@ def test_step_scale_keyword():
 def _matched(net, x, y, lam=1.0):
     problem = LiftedProblem(net, "bregman", lam=lam)
     states, cache, graphs = problem.forward_graphs(x)
-    eps = problem.matched_sweep(states, list(states), cache, y, problem.map_norms(), 1.0)  # any step sizes
+    eps = problem.matched_sweep(states, cache, y, problem.map_norms(), 1.0)  # any step sizes
     grads, _ = problem.weight_gradients(states, y, list(net.parameters()), graphs=graphs, residuals=eps)
     return problem, grads
 
@@ -220,7 +220,7 @@ def test_matched_gradient_is_backprop_for_every_penalty(penalty, act):
     with torch.no_grad():  # a target near the output: small displacements, the first-order regime
         target = 1e-3 * y + (1 - 1e-3) * problem.sample_losses(x, y)[1]
     states, cache, graphs = problem.forward_graphs(x)
-    eps = problem.matched_sweep(states, list(states), cache, target, problem.map_norms(), 1.0)
+    eps = problem.matched_sweep(states, cache, target, problem.map_norms(), 1.0)
     grads, _ = problem.weight_gradients(states, target, list(net.parameters()), graphs=graphs, residuals=eps)
     exact = _backprop(problem, net, x, target)
     for g, b in zip(grads, exact):

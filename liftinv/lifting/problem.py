@@ -219,13 +219,13 @@ class LiftedProblem:
             cache.pop(r, None)
 
     @torch.no_grad()
-    def matched_sweep(self, states, forward, preacts: dict[int, torch.Tensor], y, norms,
+    def matched_sweep(self, states, preacts: dict[int, torch.Tensor], y, norms,
                       step_scale: float = 1.0) -> dict[int, torch.Tensor]:
         r"""One backward sweep from the forward pass whose displacements carry back-propagation's
         signal at a known scale (``BCD(gradient='matched')``, docs/maths.md).
 
-        ``states`` start at the forward pass ``forward`` (its pre-activations ``preacts``) and are
-        updated in place, last hidden block first.  With :math:`\varepsilon_L = \nabla_v
+        ``states`` start at the forward pass :math:`x^f` (its pre-activations ``preacts``) and their
+        entries are replaced, last hidden block first.  With :math:`\varepsilon_L = \nabla_v
         B_L(y, v_L^f)` (the loss gradient at the output's pre-activation) and, for every block
         :math:`m` once its readers are done,
 
@@ -244,7 +244,7 @@ class LiftedProblem:
         forward pre-activations, so no layer is evaluated again.  Returns
         :math:`\{l: \varepsilon_l\}` for :meth:`weight_gradients` (``residuals=``).
         """
-        net, depth = self.network, self.depth
+        net, depth, forward = self.network, self.depth, list(states)
         eps = {depth: self.loss_penalty.grad_v(net.activation(depth), y, preacts[depth])}
         for m in range(depth - 1, 0, -1):
             terms = [(r, m) for r, _ in net.readers(m)]

@@ -26,7 +26,8 @@ from ..distributed import rank, rank_device, world_size
 from ..lifting import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..solvers import BCD, ISGM, Adam, Backprop, History, fit
-from ..solvers.strategies import as_aux
+from ..solvers.bcd import matched_conflicts
+from ..solvers.strategies import as_aux, as_weights
 from .config import TrainConfig
 from .registry import build_network, make_physics, penalty_weights
 
@@ -59,9 +60,8 @@ def make_solver(network: torch.nn.Module, config: TrainConfig, **options):
                   lipschitz_every=config.lipschitz_every)
     common.update(options)
     if "gradient" not in options:
-        one_sweep = common["order"] == "backward" and common["aux_iters"] == 1 and \
-            as_aux(common.get("aux", "forward")).name == "forward"
-        common["gradient"] = "matched" if one_sweep else "forward"
+        names = dict(common, aux=as_aux(common.get("aux", "forward")).name, weights=as_weights(common["weights"]).name)
+        common["gradient"] = "forward" if matched_conflicts(names) else "matched"
     if config.trainer == "isgm":
         return ISGM(problem, tau=1.0, inner_iters=2, **common)
     return BCD(problem, **common)

@@ -62,6 +62,16 @@ PER_LAYER = {"prox-grad": ("momentum", "beta", "weight_decay", "prox_weight"),
              "adam": ("lr", "betas", "eps", "weight_decay", "prox_weight")}
 
 
+#: the settings ``gradient='matched'`` needs: one backward sweep from the forward pass, Adam weights
+MATCHED_NEEDS = {"order": "backward", "aux": "forward", "weights": "adam", "aux_iters": 1}
+
+
+def matched_conflicts(settings: dict) -> list[str]:
+    """``['key=value', ...]`` of the ``settings`` (names, as in the parameter groups) that rule out
+    ``gradient='matched'``; empty when it applies."""
+    return [f"{k}={settings[k]!r}" for k, ok in MATCHED_NEEDS.items() if settings[k] != ok]
+
+
 def _check_solver_settings(s: dict) -> None:
     """Validate the settings of a parameter group (raises ``ValueError``)."""
     if s["weights"] not in WEIGHTS:
@@ -79,8 +89,7 @@ def _check_solver_settings(s: dict) -> None:
     if s["gradient"] not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {s['gradient']!r}")
     if s["gradient"] == "matched":
-        wrong = [f"{k}={s[k]!r}" for k, ok in (("order", "backward"), ("aux", "forward"), ("weights", "adam"),
-                                               ("aux_iters", 1)) if s[k] != ok]
+        wrong = matched_conflicts(s)
         if wrong:
             raise ValueError("gradient='matched' is one backward sweep from the forward pass with Adam on the "
                              "weights: it needs order='backward', aux='forward', weights='adam', aux_iters=1; got "
@@ -321,7 +330,7 @@ class BCD(torch.optim.Optimizer):
             states, cache = [x0] + self.memory.load(index), {}
         elif anchored or matched:
             states, cache, graphs = problem.forward_graphs(x0)
-            forward = list(states)  # the sweeps replace the entries of states, never mutate them
+            forward = list(states)  # anchored: the sweeps replace the entries of states, never mutate them
         else:
             states, cache = problem.init_aux(x0)
         anchor = None
@@ -336,7 +345,7 @@ class BCD(torch.optim.Optimizer):
             if matched:  # from the forward pass of the current weights, every inner iteration
                 if graphs is None:
                     states, cache, graphs = problem.forward_graphs(x0)
-                residuals = problem.matched_sweep(states, list(states), cache, y, self._norms, s["step_scale"])
+                residuals = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"])
             for _ in range(0 if matched else s["aux_iters"]):
                 problem.aux_sweep(states, y, cache, self._norms, s["step_scale"], s["order"], s["layer_batching"])
             if s["weights"] == "prox-grad":
