@@ -1,8 +1,9 @@
 """Train the denoisers shipped in ``liftinv/weights/`` and score them on the embedded test images.
 
-Each model is the default DFB-PNN (K=10 iterations, F=32 features) trained by the LIFTED trainer
-(lifted Bregman BCD, ``trainer='lifted'``) on the embedded *training* images, one torch thread,
-fixed seed, for ``--budget`` training seconds.  The file written is weights only (architecture,
+Each model is the network of :data:`RECIPE` (the ScCP-PNN, K=11 iterations, F=32 features, Adam
+with a cosine learning-rate schedule) trained by the LIFTED trainer (lifted Bregman BCD,
+``trainer='lifted'``) on the embedded *training* images, one torch thread, fixed seed, for
+``--budget`` training seconds.  The file written is weights only (architecture,
 task, settings, the final history record; no optimiser state), readable by
 :func:`liftinv.restoration.load_network` and :func:`liftinv.pretrained`.  Afterwards the network is
 scored on the embedded *test* images (never used for training or tuning) with the project's
@@ -12,13 +13,14 @@ images) and BM3D (CBM3D in colour) at the same sigma, and the result is recorded
 ``liftinv/weights/manifest.json`` and ``liftinv/weights/README.md`` (command, training seconds,
 steps, machine, date, PSNR/SSIM).
 
-    OMP_NUM_THREADS=1 python3 benchmarks/train_pretrained.py --models gray25 --budget 600
-    OMP_NUM_THREADS=1 python3 benchmarks/train_pretrained.py --compare-nu 120   # initial threshold nu
+    OMP_NUM_THREADS=1 python3 benchmarks/train_pretrained.py --models gray25 --budget 1800
+    OMP_NUM_THREADS=1 python3 benchmarks/train_pretrained.py --compare 600 --variants "" lr=0.004 "arch=dfb,depth=10"
 
-``--compare-nu S`` trains a grayscale model (``--compare-model``, default sigma 25) for S seconds with
-each initial threshold of ``--nus`` on the training images minus one held out (``--holdout``),
-scores it on that held-out
-training image and records the comparison in the manifest; the test images are not touched.
+``--compare S`` trains a grayscale model (``--compare-model``, default sigma 25) for S seconds with
+each of the recipe ``--variants`` (``KEY=VALUE`` overrides, comma-separated) on the training images
+minus one held out (``--holdout``), scores it on that held-out training image and records the
+comparison in the manifest; the test images are not touched (``--compare-nu S`` compares the
+initial thresholds ``--nus``).
 """
 
 from __future__ import annotations
@@ -88,33 +90,71 @@ def machine() -> dict:
             "device": "cpu"}
 
 
-#: the initial threshold of each model, chosen on a held-out *training* image (chelsea): at sigma 25
-#: by ``--compare-nu 120`` (0.01: 28.93 dB, 0.05: 28.39); at sigma 50 by ``--compare-nu 600``, the
-#: full budget (0.01: 26.25 dB, 0.1: 25.59), after a 120-s comparison had preferred 0.1 (25.70
-#: against 25.61 for 0.05 and 25.02 for 0.01) and did not carry over; sigma 15 and colour use the
-#: sigma-25 choice (not compared)
-INITIAL_NU = {"gray15": 0.01, "gray25": 0.01, "gray50": 0.01, "color25": 0.01}
+#: the initial threshold of each model.  For the ScCP-PNN of :data:`RECIPE`: 0.003, chosen at sigma 25
+#: by the recipe comparison (below; 30.01 dB against 29.80 for 0.01 on the held-out training image
+#: at lr 4e-3); the other noise levels and colour use the sigma-25 choice (not compared).  (The
+#: DFB-PNN shipped before chose 0.01 by ``--compare-nu``: liftinv/weights/README.md.)
+INITIAL_NU = {"gray15": 0.003, "gray25": 0.003, "gray50": 0.003, "color25": 0.003}
+
+#: how every shipped model is trained; ``--set KEY=VALUE`` overrides a field for one run and
+#: ``--compare S --variants ...`` compares overrides on a held-out training image.  Chosen by the
+#: recipe comparisons of 2026-12-02 (gray sigma 25, 600 s of lifted training each, trained without
+#: chelsea and scored on it; liftinv/weights/README.md): the DFB-PNN (K=10, F=32) at lr 1e-3 gave
+#: 29.38 dB, with the cosine schedule 29.41, F=64 29.29, K=20 29.36; the ScCP-PNN (K=11, F=32) with
+#: the cosine schedule 29.51 at lr 1e-3, 29.68 at 2e-3, 29.80 at 4e-3, 30.00 at 8e-3, and with
+#: nu 0.003 30.01 at 4e-3, 30.06 at 8e-3, 30.15 at 1.6e-2.  8e-3 ships: the full budget is three
+#: times longer at high rates than the comparison, and a diverged run would leave no model.
+RECIPE = {"arch": "sccp", "depth": 11, "features": 32, "lr": 8e-3, "lr_schedule": "cosine", "batch_size": 32}
 
 
-def train(key: str, budget: float, nu: float, seed: int, images, progress: bool):
-    """``(network, history, arch, task, config)`` of one model of :data:`MODELS` trained lifted."""
+def parse_overrides(text: str) -> dict:
+    """``"depth=20,features=64"`` -> ``{"depth": 20, "features": 64}``, typed like :data:`RECIPE`
+    (``nu`` a float)."""
+    types = {**{k: type(v) for k, v in RECIPE.items()}, "nu": float}
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or key not in types:
+            raise SystemExit(f"--set/--variants: {item!r} is not KEY=VALUE with KEY one of {sorted(types)}")
+        try:
+            out[key] = types[key](value)
+        except ValueError:
+            raise SystemExit(f"--set/--variants: {key} must be a {types[key].__name__}, got {value!r}") from None
+    return out
+
+
+def recipe_of(key: str, overrides: dict) -> dict:
+    """The full recipe of model ``key``: :data:`RECIPE`, its :data:`INITIAL_NU`, ``overrides``."""
+    return {**RECIPE, "nu": INITIAL_NU[key], **overrides}
+
+
+def train(key: str, recipe: dict, budget: float, seed: int, images, progress: bool):
+    """``(network, history, arch, task, config)`` of model ``key`` of :data:`MODELS` trained lifted
+    by ``recipe`` (:func:`recipe_of`)."""
     sigma, color = MODELS[key]["sigma"], MODELS[key]["color"]
-    arch = default_arch("dfb", 3 if color else 1)
-    arch["nu"] = nu
+    arch = default_arch(recipe["arch"], 3 if color else 1, depth=recipe["depth"], features=recipe["features"])
+    arch["nu"] = recipe["nu"]
     task = describe(sigma / 255)
-    config = TrainConfig(trainer="lifted", budget=budget, seed=seed, device="cpu")
+    config = TrainConfig(trainer="lifted", budget=budget, seed=seed, device="cpu", lr=recipe["lr"],
+                         lr_schedule=recipe["lr_schedule"], batch_size=recipe["batch_size"])
     net, history = train_network(arch, task, images, config, progress=progress, desc=key)
     return net, history, arch, task, config
 
 
-def evaluate(net, sigma: float, color: bool) -> dict:
-    """PSNR/SSIM of ``net``, TV and (C)BM3D on the embedded test images at ``sigma`` (0-255)."""
+def describe_arch(arch: dict) -> str:
+    """``"DFB-PNN (K=10, F=32)"``: the network of an architecture dictionary, for tables."""
+    return f"{arch['name'].upper().replace('SCCP', 'ScCP')}-PNN (K={arch['depth']}, F={arch['features']})"
+
+
+def evaluate(net, arch: dict, sigma: float, color: bool) -> dict:
+    """PSNR/SSIM of ``net`` (built from ``arch``), TV and (C)BM3D on the embedded test images at
+    ``sigma`` (0-255)."""
     test, train_images = load_embedded("test", color=color), load_embedded("train", color=color)
     task = describe(sigma / 255)
     noisy = degraded_test_set(make_physics(task), test)
     weight, _ = tune_tv_weight(train_images, task["sigma"])
     rows = {"noisy input": score([z.clamp(0, 1) for z in noisy], test),
-            "DFB-PNN (lifted, shipped)": score(restore_images(net, noisy), test),
+            f"{describe_arch(arch)} (lifted, shipped)": score(restore_images(net, noisy), test),
             "TV (tuned on train)": {**score([tv_denoise(z, weight) for z in noisy], test), "weight": weight}}
     if bm3d_available():
         rows["CBM3D" if color else "BM3D"] = score([bm3d_denoise(z, task["sigma"]) for z in noisy], test)
@@ -132,20 +172,36 @@ def write_manifest(out: Path, manifest: dict) -> None:
     write_text_atomic(out / "README.md", readme(manifest))
 
 
+def update_manifest(out: Path, change) -> None:
+    """Read the manifest, ``change(manifest)`` in place, write it and the README, holding a lock
+    so that two runs of this script (one model per core) never lose each other's entries."""
+    import fcntl
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"liftinv-manifest-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = read_manifest(out)
+        change(manifest)
+        write_manifest(out, manifest)
+
+
 def readme(manifest: dict) -> str:
     """``liftinv/weights/README.md``: what each file is, how it was made, what it scores."""
     lines = ["# Shipped denoisers", "",
              "Written by `benchmarks/train_pretrained.py` (do not edit by hand: it regenerates this file from",
-             "`manifest.json`). Each file is a weights-only liftinv checkpoint (no optimiser state) of the default",
-             "DFB-PNN (K=10, F=32) trained by the lifted trainer (lifted Bregman BCD) on the embedded training",
+             "`manifest.json`). Each file is a weights-only liftinv checkpoint (no optimiser state) of an unrolled",
+             "proximal denoiser trained by the lifted trainer (lifted Bregman BCD) on the embedded training",
              "images; load it with `liftinv.pretrained(sigma, color=...)` or `liftinv.restoration.load_network`.",
              "Scores: mean PSNR (dB, data range 1) / SSIM on the embedded test images (never used for training",
              "or tuning), noise drawn once with the evaluation seed, TV weight tuned on the training images.", ""]
     for name, m in sorted(manifest["models"].items()):
         mach = m["machine"]
         lines += [f"## {name}", "",
-                  f"- {'colour' if m['color'] else 'grayscale'}, sigma {m['sigma']:g}/255, {m['parameters']} "
-                  f"parameters, {m['bytes']} bytes, initial threshold nu {m['arch']['nu']:g}",
+                  f"- {describe_arch(m['arch'])}, {'colour' if m['color'] else 'grayscale'}, sigma {m['sigma']:g}/255, "
+                  f"{m['parameters']} parameters, {m['bytes']} bytes, initial threshold nu {m['arch']['nu']:g}, "
+                  f"lr {m['config']['lr']:g} ({m['config'].get('lr_schedule', 'constant')})",
                   f"- command: `{m['command']}`",
                   f"- trained {m['seconds']:.0f} s ({m['steps']} steps, {m['epochs']} epochs), {m['date']}",
                   f"- machine: {mach['cpu']}, {mach['cores']} cores, {mach['torch_threads']} torch thread(s), "
@@ -155,18 +211,26 @@ def readme(manifest: dict) -> str:
         for method, r in m["evaluation"]["methods"].items():
             lines.append(f"| {method} | {r['psnr_mean']:.2f} | {r['ssim_mean']:.3f} |")
         lines.append("")
-    for name in sorted(k for k in manifest if k.startswith("nu_comparison")):
+    for name in sorted(k for k in manifest if k.startswith("nu_comparison")):  # the older, nu-only runs
         cmp = manifest[name]
-        lines += ["## Initial threshold nu", "", f"Command: `{cmp['command']}`; {cmp['note']}", "",
+        lines += ["## Initial threshold nu of the DFB-PNN (shipped until the recipe comparisons)", "",
+                  f"Command: `{cmp['command']}`; {cmp['note']}", "",
                   "| nu | steps | PSNR on " + cmp["holdout"] + " |", "|---|---|---|"]
         lines += [f"| {r['nu']:g} | {r['steps']} | {r['psnr']:.2f} |" for r in cmp["runs"]]
+        lines.append("")
+    for cmp in manifest.get("comparisons", []):
+        lines += [f"## Recipe comparison: {cmp['model']}, {cmp['seconds']:g} s each", "",
+                  f"Command: `{cmp['command']}`; {cmp['note']}", "",
+                  "| variant | steps | PSNR on " + cmp["holdout"] + " |", "|---|---|---|"]
+        lines += [f"| {r['variant'] or '(the recipe)'} | {r['steps']} | {r['psnr']:.2f} |" for r in cmp["runs"]]
         lines.append("")
     return "\n".join(lines)
 
 
-def compare_nu(args, command: str) -> None:
-    """Train the grayscale ``--compare-model`` per ``--nus`` without the held-out training image;
-    score on it."""
+def compare(args, variants: list[str], command: str) -> None:
+    """Train the grayscale ``--compare-model`` once per variant (overrides of its recipe) on the
+    training images without ``--holdout``, score each on that held-out training image, record the
+    comparison in the manifest; the test images are not touched."""
     key = args.compare_model
     if MODELS[key]["color"]:
         raise SystemExit("--compare-model must be a grayscale model")
@@ -176,63 +240,71 @@ def compare_nu(args, command: str) -> None:
     images = load_embedded("train")
     held = [images[names.index(args.holdout)]]
     rest = [img for name, img in zip(names, images) if name != args.holdout]
-    sigma = MODELS[key]["sigma"]
-    task = describe(sigma / 255)
-    noisy = degraded_test_set(make_physics(task), held)
+    noisy = degraded_test_set(make_physics(describe(MODELS[key]["sigma"] / 255)), held)
+    base = parse_overrides(",".join(args.set))
     runs = []
-    for nu in args.nus:
-        net, history, *_ = train(key, args.compare_nu, nu, args.seed, rest, not args.no_progress)
+    for variant in variants:
+        recipe = recipe_of(key, {**base, **parse_overrides(variant)})
+        net, history, *_ = train(key, recipe, args.compare, args.seed, rest, not args.no_progress)
         psnr = score(restore_images(net, noisy), held)["psnr_mean"]
-        runs.append({"nu": nu, "steps": history.final.get("iterations"), "psnr": psnr})
-        print(f"nu {nu:g}: {history.final.get('iterations')} steps, PSNR on {args.holdout} {psnr:.2f} dB", flush=True)
+        runs.append({"variant": variant, "recipe": recipe, "steps": history.final.get("iterations"), "psnr": psnr})
+        print(f"{variant or '(the recipe)'}: {history.final.get('iterations')} steps, PSNR on {args.holdout} "
+              f"{psnr:.2f} dB", flush=True)
     best = max(runs, key=lambda r: r["psnr"])
-    manifest = read_manifest(args.output)
-    manifest["nu_comparison" if key == "gray25" else f"nu_comparison_{key}"] = {
-        "command": command, "holdout": args.holdout, "runs": runs, "best_nu": best["nu"],
-        "note": (f"gray sigma {sigma:g}, {args.compare_nu:g} s each, trained on the training images without "
-                 f"{args.holdout}, scored on {args.holdout} (the test images are not used); best nu {best['nu']:g}")}
-    write_manifest(args.output, manifest)
-    print(f"best nu: {best['nu']:g}")
+    update_manifest(args.output, lambda manifest: manifest.setdefault("comparisons", []).append({
+        "command": command, "model": key, "seconds": args.compare, "holdout": args.holdout, "runs": runs,
+        "best": best["variant"],
+        "note": (f"trained on the training images without {args.holdout}, scored on {args.holdout} (the test "
+                 f"images are not used); best: {best['variant'] or '(the recipe)'}")}))
+    print(f"best: {best['variant'] or '(the recipe)'}")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
-    p.add_argument("--budget", type=float, default=600.0, help="training seconds per model (default 600)")
+    p.add_argument("--budget", type=float, default=1800.0, help="training seconds per model (default 1800)")
     p.add_argument("--nu", type=float, default=None,
-                   help="initial threshold of the DFB-PNN (default: the model's INITIAL_NU, from --compare-nu 120)")
+                   help="initial threshold of the network (default: the model's INITIAL_NU, from --compare-nu 120)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help=f"override fields of the recipe {RECIPE} (e.g. --set arch=sccp depth=20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, default=WEIGHTS_DIR, help="folder of the weights (liftinv/weights)")
+    p.add_argument("--compare", type=float, default=None, metavar="S",
+                   help="only compare the recipe --variants, S training seconds each, on --holdout")
+    p.add_argument("--variants", nargs="+", default=[""], metavar="KEY=VALUE[,KEY=VALUE]",
+                   help="recipe overrides compared by --compare ('' is the recipe itself)")
     p.add_argument("--compare-nu", type=float, default=None, metavar="S",
-                   help="only compare the initial thresholds --nus, S training seconds each")
+                   help="--compare S with one variant per initial threshold of --nus")
     p.add_argument("--nus", type=float, nargs="+", default=[0.05, 0.01])
     p.add_argument("--compare-model", choices=sorted(MODELS), default="gray25",
-                   help="the grayscale model whose sigma --compare-nu uses (default gray25)")
-    p.add_argument("--holdout", default="chelsea", help="training image held out by --compare-nu")
+                   help="the grayscale model whose sigma --compare uses (default gray25)")
+    p.add_argument("--holdout", default="chelsea", help="training image held out by --compare")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     tune_cpu_allocator()  # as `liftinv train` does: large tensors reuse their memory between steps
     command = "OMP_NUM_THREADS=1 python3 benchmarks/train_pretrained.py " + shlex.join(argv or sys.argv[1:])
     if args.compare_nu is not None:
-        compare_nu(args, command)
+        args.compare, args.variants = args.compare_nu, [f"nu={nu:g}" for nu in args.nus]
+    if args.compare is not None:
+        compare(args, args.variants, command)
         return 0
     for key in args.models:
         spec = MODELS[key]
-        nu = INITIAL_NU[key] if args.nu is None else args.nu
-        net, history, arch, task, config = train(key, args.budget, nu, args.seed,
+        recipe = recipe_of(key, {**parse_overrides(",".join(args.set)),
+                                 **({} if args.nu is None else {"nu": args.nu})})
+        net, history, arch, task, config = train(key, recipe, args.budget, args.seed,
                                                  load_embedded("train", color=spec["color"]), not args.no_progress)
         final = dict(history.final)
         path = save_checkpoint(args.output / spec["file"], arch=arch, network=net, config=config.to_dict(),
                                task=task, history=[final], solver=None)
         loaded, _ = load_network(path, "cpu")  # what liftinv.pretrained will read
-        evaluation = evaluate(loaded, spec["sigma"], spec["color"])
-        manifest = read_manifest(args.output)
+        evaluation = evaluate(loaded, arch, spec["sigma"], spec["color"])
         single = command if len(args.models) == 1 else (
             f"OMP_NUM_THREADS=1 python3 benchmarks/train_pretrained.py --models {key} --budget {args.budget:g} "
-            f"--nu {nu:g} --seed {args.seed}")
-        manifest["models"][spec["file"]] = {
-            "key": key, "sigma": spec["sigma"], "color": spec["color"], "arch": arch, "task": task,
+            f"--nu {recipe['nu']:g} --seed {args.seed}" + (" --set " + shlex.join(args.set) if args.set else ""))
+        entry = {
+            "key": key, "sigma": spec["sigma"], "color": spec["color"], "arch": arch, "task": task, "recipe": recipe,
             "config": config.to_dict(), "trainer": config.trainer, "command": single,
             "weight_gradient": make_solver(build_network(arch, device="cpu"), config).config["gradient"],
             "commit": _commit(),
@@ -240,7 +312,13 @@ def main(argv=None) -> int:
             "parameters": sum(q.numel() for q in net.parameters()), "bytes": path.stat().st_size,
             "machine": machine(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "evaluation": evaluation}
-        write_manifest(args.output, manifest)
+
+        def record(manifest, file=spec["file"], entry=entry):
+            shipped = {m["file"] for m in MODELS.values()}
+            manifest["models"] = {f: m for f, m in manifest["models"].items() if f in shipped}  # no stale files
+            manifest["models"][file] = entry
+
+        update_manifest(args.output, record)
         row = evaluation["methods"]
         print(f"{spec['file']}: {final.get('seconds', 0):.0f} s, {final.get('iterations')} steps; test PSNR "
               + ", ".join(f"{k} {v['psnr_mean']:.2f}" for k, v in row.items()), flush=True)

@@ -1,6 +1,6 @@
 """Plug-and-play deblurring with deepinv's PnP-HQS and liftinv's shipped, lifted-trained denoiser.
 
-No training: the grayscale DFB-PNN shipped in ``liftinv/weights/`` (``liftinv.pretrained``) becomes
+No training: the grayscale ScCP-PNN shipped in ``liftinv/weights/`` (``liftinv.pretrained``) becomes
 a ``deepinv.models.Denoiser`` (``liftinv.denoising.as_deepinv_denoiser``: it rescales the image so
 that the network sees its own noise level at any denoising strength the solver asks for) and is the
 prior of deepinv's half-quadratic splitting (``deepinv.optim.optim_builder(iteration="HQS",

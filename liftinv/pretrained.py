@@ -1,4 +1,6 @@
-"""The denoisers shipped with liftinv: lifted-trained DFB-PNNs, ready to use without training.
+"""The denoisers shipped with liftinv: lifted-trained ScCP-PNNs, ready to use without training.
+
+The networks are unrolled strongly convex Chambolle-Pock iterations (docs/networks.md).
 
 >>> import liftinv
 >>> net, info = liftinv.pretrained(25)              # grayscale, sigma 25/255     # doctest: +SKIP
@@ -31,10 +33,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 #: the shipped models: key -> file, trained sigma (0-255 scale), colour
 MODELS = {
-    "gray15": {"file": "dfb_gray_s15.pt", "sigma": 15.0, "color": False},
-    "gray25": {"file": "dfb_gray_s25.pt", "sigma": 25.0, "color": False},
-    "gray50": {"file": "dfb_gray_s50.pt", "sigma": 50.0, "color": False},
-    "color25": {"file": "dfb_color_s25.pt", "sigma": 25.0, "color": True},
+    "gray15": {"file": "sccp_gray_s15.pt", "sigma": 15.0, "color": False},
+    "gray25": {"file": "sccp_gray_s25.pt", "sigma": 25.0, "color": False},
+    "gray50": {"file": "sccp_gray_s50.pt", "sigma": 50.0, "color": False},
+    "color25": {"file": "sccp_color_s25.pt", "sigma": 25.0, "color": True},
 }
 
 #: the command that writes a missing file (its key appended)

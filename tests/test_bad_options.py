@@ -16,7 +16,7 @@ TRAIN_OPTIONS = [
     ("--sigma", "-5"), ("--sigma", "nan"), ("--sigma", "inf"),
     ("--patch", "0"), ("--threads", "-1"), ("--threads", "0"), ("--nproc", "0"),
     ("--batch-size", "0"), ("--max-patches", "0"), ("--seed", "-1"),
-    ("--lam", "0"), ("--lam", "-1"), ("--lam", "nan"),
+    ("--lam", "0"), ("--lam", "-1"), ("--lam", "nan"), ("--nu", "0"), ("--nu", "-0.01"), ("--nu", "nan"),
     ("--device", "gpu"), ("--device", "meta"), ("--device", "cdua"), ("--device", "cuda:x"),
     ("--checkpoint-every", "0"), ("--checkpoint-every", "5x"), ("--checkpoint-every", "-1m"),
 ]

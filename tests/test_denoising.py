@@ -147,6 +147,23 @@ def test_command_line_train_then_denoise(tmp_path, capsys):
     assert "budget" in capsys.readouterr().err
 
 
+def test_command_line_trains_the_shipped_recipe_and_refuses_nu_without_one(tmp_path, capsys):
+    """--model sccp --nu ... --lr-schedule cosine: the options benchmarks/train_pretrained.py uses."""
+    folder = tmp_path / "imgs"
+    for i, img in enumerate(_images(2, 32)):
+        save_image(folder / f"img{i}.png", img)
+    ckpt = tmp_path / "sccp.pt"
+    assert main(["train", "--data", str(folder), "--model", "sccp", "--nu", "0.003", "--epochs", "2", "--patch", "16",
+                 "--depth", "2", "--features", "4", "--batch-size", "8", "--lr", "8e-3", "--lr-schedule", "cosine",
+                 "-o", str(ckpt), "--no-progress"]) == 0
+    state = load_checkpoint(ckpt)
+    assert state["arch"]["name"] == "sccp" and state["arch"]["nu"] == 0.003
+    assert state["config"]["lr_schedule"] == "cosine" and state["config"]["lr"] == 8e-3
+    assert main(["train", "--data", str(folder), "--model", "dncnn", "--nu", "0.1", "--epochs", "1",
+                 "-o", str(tmp_path / "d.pt"), "--no-progress"]) == 1
+    assert "--nu" in capsys.readouterr().err and not (tmp_path / "d.pt").exists()
+
+
 def test_benchmark_writes_tables_and_figures(tmp_path):
     from liftinv.bench.denoise import run_denoise_benchmark
 

@@ -49,10 +49,10 @@ def test_weights_hold_no_optimiser_state():
 
 def test_nearest_sigma_with_a_notice():
     _require("gray25", "gray50")
-    with pytest.warns(UserWarning, match="nearest.*dfb_gray_s25.pt"):
+    with pytest.warns(UserWarning, match=f"nearest.*{MODELS['gray25']['file']}"):
         _, info = pretrained(22)
     assert info["sigma"] == 25 and info["requested_sigma"] == 22
-    with pytest.warns(UserWarning, match="dfb_gray_s50.pt"):
+    with pytest.warns(UserWarning, match=MODELS["gray50"]["file"]):
         assert liftinv.pretrained(45)[1]["sigma"] == 50  # the module is callable as the function
 
 
@@ -66,7 +66,7 @@ def test_missing_file_names_it_and_the_remedy(monkeypatch, tmp_path):
     from liftinv import pretrained as module
 
     monkeypatch.setattr(module, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"dfb_gray_s25\.pt.*train_pretrained\.py --models gray25"):
+    with pytest.raises(FileNotFoundError, match=MODELS["gray25"]["file"] + r".*train_pretrained\.py --models gray25"):
         pretrained(25)
     assert available() == []
 

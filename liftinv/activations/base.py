@@ -166,6 +166,13 @@ class ProxActivation(nn.Module, ABC):
         ``t = 0`` included (the limit :math:`t \to 0^+`).
         """
 
+    def prox_psi_warm(self, w: torch.Tensor, t, v: torch.Tensor) -> torch.Tensor:
+        r""":meth:`prox_psi` where :math:`\sigma(v)` is a good guess of the answer (the lifted
+        Bregman own-term prox at pre-activation ``v``: :math:`\sigma(v)` is its answer when the
+        state is at the forward pass).  Activations whose prox is iterative start from the guess
+        (fewer iterations, the same result to round-off); closed-form ones ignore it."""
+        return self.prox_psi(w, t)
+
     def prox_phi(self, w: torch.Tensor, c=1.0) -> torch.Tensor:
         r""":math:`\mathrm{prox}_{c\phi}(w) = \arg\min_u c\,\phi(u) + \tfrac12\|u-w\|^2
         = \mathrm{prox}_{\frac{c}{1+c}\Psi}\big(\tfrac{w}{1+c}\big)`, ``c >= 0``."""

@@ -57,18 +57,29 @@ class _OpenInterval(ProxActivation):
     def _u_of_z(self, z):
         raise NotImplementedError
 
-    def _solve(self, w, a, b):
-        """u in the closed interval with a*u + b*phi'(u) = w (u = clip(w / a) where b = 0)."""
-        z = solve_saturating(a, b, w, self._m, self._r, self._kappa)
+    def _solve(self, w, a, b, start=None):
+        """u in the closed interval with a*u + b*phi'(u) = w (u = clip(w / a) where b = 0);
+        ``start``: a guess of phi'(u), the logit of the root."""
+        z = solve_saturating(a, b, w, self._m, self._r, self._kappa, start)
         u = self._u_of_z(z)
+        if isinstance(b, float):  # one step size for the whole tensor
+            return u if b > 0 else self._clamp_closure(w / (a if a != 0 else 1.0))
         a_safe = torch.where(a != 0, a, torch.ones_like(a))
         return torch.where(b > 0, u, self._clamp_closure(w / a_safe))
 
     def prox_psi(self, w, t=1.0):
         r""":math:`\mathrm{prox}_{t\Psi}(w)`: the root of :math:`(1-t)u + t\,\phi'(u) = w`."""
+        return self.prox_psi_warm(w, t, None)
+
+    def prox_psi_warm(self, w, t, v):
+        r""":meth:`prox_psi` solved from the guess :math:`\sigma(v)`: in the logit variable
+        :math:`z = \phi'(u)` the guess is :math:`v` itself (``v = None``: the generic start)."""
         check_nonneg("t", t)
-        t = as_like(t, w)
-        return self._solve(w, 1.0 - t, t)
+        if isinstance(t, (int, float)):  # a number: the scalar path; below the dtype's range, t = 0
+            t = float(t) if t >= torch.finfo(w.dtype).tiny else 0.0
+        else:
+            t = as_like(t, w)
+        return self._solve(w, 1.0 - t, t, start=v)
 
     def prox_phi(self, w, c=1.0):
         r""":math:`\mathrm{prox}_{c\phi}(w)`: the root of :math:`u + c\,\phi'(u) = w`."""

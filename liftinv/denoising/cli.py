@@ -28,6 +28,8 @@ def configure_train(p: argparse.ArgumentParser) -> None:
                    help="noise std on the 0-255 scale (default 25)")
     p.add_argument("--depth", type=arguments.positive_int, default=None, help="layers K (dfb) or depth (dncnn)")
     p.add_argument("--features", type=arguments.positive_int, default=None, help="channels F")
+    p.add_argument("--nu", type=arguments.positive_float, default=None,
+                   help="initial threshold (dfb) or dual box radius (sccp) nu (default 0.05 dfb, 0.01 sccp)")
     arguments.add_training_arguments(p, TRAIN_DEFAULTS)
 
 
@@ -37,6 +39,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = arguments.config_from_args(args)
     arch = default_arch(args.model, 3 if args.color else 1, config.patch, args.depth, args.features)
+    if args.nu is not None:
+        if "nu" not in arch:
+            raise ValueError(f"--nu: the {args.model} network has no threshold nu; it applies to dfb and sccp")
+        arch["nu"] = args.nu
     return arguments.run_training_command(args, arch=arch, task=describe(args.sigma / 255))
 
 

@@ -92,9 +92,10 @@ class LiftedBregman(Penalty):
         return sigma_v - y
 
     def prox_y(self, act, w, v, c):
-        # prox_{c phi}(w + c v) = prox_{c/(1+c) Psi}((w + c v)/(1+c)); the average is one lerp
+        # prox_{c phi}(w + c v) = prox_{c/(1+c) Psi}((w + c v)/(1+c)); the average is one lerp; at
+        # w = sigma(v) the answer is sigma(v), so iterative proxes start there
         t = c / (1.0 + c)
-        return act.prox_psi(w.lerp_(v, t), t)  # w is the caller's scratch buffer
+        return act.prox_psi_warm(w.lerp_(v, t), t, v)  # w is the caller's scratch buffer
 
 
 class FenchelPenalty(LiftedBregman):

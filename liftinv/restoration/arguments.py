@@ -13,6 +13,7 @@ import argparse
 import contextlib
 
 from ..utils.checks import check_device_name, check_number
+from ..utils.schedules import LR_SCHEDULES
 
 DEVICE_HELP = "cpu, cuda or cuda:N (default: cuda when available, else cpu)"
 IMAGE_OUTPUT = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # liftinv.data.SAVE_EXTENSIONS, without torch
@@ -95,6 +96,9 @@ def add_training_arguments(p: argparse.ArgumentParser, defaults: dict) -> None:
                    help=f"patches per step (default {d.get('batch_size', 32)})")
     g.add_argument("--lr", type=positive_float, default=None,
                    help=f"Adam learning rate of the weights (default {d.get('lr', 1e-3):g})")
+    g.add_argument("--lr-schedule", choices=sorted(LR_SCHEDULES), default=None,
+                   help="the learning rate over the run: constant, or cosine (annealed to 0 at the end of "
+                        f"the budget or epochs) (default {d.get('lr_schedule', 'constant')})")
     g.add_argument("--lam", type=parse_lam, default=None,
                    help="lifted penalty weight of the hidden layers: a number or 'balanced' "
                         f"(default {d.get('lam', 1.0)})")
@@ -136,7 +140,8 @@ def config_from_args(args: argparse.Namespace):
 
     return TrainConfig.with_defaults(
         args._train_defaults, trainer=args.trainer, budget=args.budget, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, lam=args.lam, patch=args.patch, max_patches=args.max_patches,
+        batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, lam=args.lam, patch=args.patch,
+        max_patches=args.max_patches,
         seed=args.seed, device=args.device)
 
 

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..utils.checks import check_device_name, check_number
+from ..utils.schedules import lr_factor
 
 TRAINERS = ("lifted", "isgm", "backprop")
 
@@ -37,6 +38,7 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int = 32
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     lam: float | list | str = 1.0
     aux_iters: int = 1
     lipschitz_every: int = 1
@@ -59,6 +61,7 @@ class TrainConfig:
         if self.budget is not None:
             check_number(self.budget, "budget", strict=True, unit=" seconds")
         check_number(self.lr, "lr", strict=True)
+        lr_factor(self.lr_schedule, 0.0)
         check_number(self.seed, "seed", integer=True)
         if not isinstance(self.lam, str):
             for value in self.lam if isinstance(self.lam, (list, tuple)) else [self.lam]:
@@ -85,6 +88,11 @@ class TrainConfig:
         return cls(**values)
 
     @classmethod
+    def field_defaults(cls) -> dict:
+        """Every setting's default (what a checkpoint written before a setting existed ran with)."""
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    @classmethod
     def with_defaults(cls, defaults: dict | None = None, **values) -> TrainConfig:
         """A config from a task's ``defaults`` overridden by the non-``None`` ``values``."""
         merged = dict(defaults or {})
@@ -99,5 +107,6 @@ class TrainConfig:
         """One line for logs and reports."""
         stop = " and ".join(s for s in (f"{self.budget:g} s" if self.budget else "",
                                         f"{self.epochs} epochs" if self.epochs else "") if s)
-        return (f"{self.trainer}, {stop}, batch {self.batch_size}, lr {self.lr:g}, lam {self.lam}, "
+        return (f"{self.trainer}, {stop}, batch {self.batch_size}, lr {self.lr:g}"
+                + ("" if self.lr_schedule == "constant" else f" ({self.lr_schedule})") + f", lam {self.lam}, "
                 f"patches {self.patch}/{self.patch_stride}, seed {self.seed}")

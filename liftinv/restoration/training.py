@@ -116,7 +116,8 @@ def check_resumable(state: dict, path, *, arch: dict, task: dict, config: TrainC
                          + ", ".join(_differences(state["task"], task)) + remedy)
     diff = _differences(state["arch"], arch)
     if state.get("config") is not None:
-        diff += _differences(state["config"], config.to_dict(), skip=RESUMABLE_CHANGES)
+        saved = {**TrainConfig.field_defaults(), **state["config"]}  # older files lack newer settings
+        diff += _differences(saved, config.to_dict(), skip=RESUMABLE_CHANGES)
     if diff:
         raise ValueError(f"--resume: {str(path)!r} holds another run: " + ", ".join(diff) + remedy)
 
@@ -258,7 +259,7 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
                batch_size=config.batch_size, seed=config.seed, progress=progress, callback=on_epoch,
                desc=desc or f"{arch.get('name', 'network')}/{config.trainer}",
                batch_transform=None if physics is None else degraded_batches(physics), history=history,
-               eval_train=False)
+               eval_train=False, lr_schedule=config.lr_schedule)
 
 
 def train_network(arch: dict, task: dict, images, config: TrainConfig, **kwargs) -> tuple[torch.nn.Module, History]:

@@ -78,6 +78,11 @@ class Backprop:
         trainable = [p for p in self.network.parameters() if p.requires_grad]  # frozen ones stay
         self.optimizer = torch.optim.Adam(trainable, lr=lr, betas=betas, weight_decay=weight_decay)
 
+    @property
+    def param_groups(self) -> list[dict]:
+        """Adam's parameter groups (``lr``, ``betas`` ...), like a lifted solver's."""
+        return self.optimizer.param_groups
+
     def prepare(self, n_samples: int) -> None:
         """Backprop keeps no per-sample state; in data-parallel training the loss is
         wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` (which copies rank

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..distributed import all_reduce_scalars, rank, rank_device, shard, world_size
+from ..utils.schedules import lr_factor, run_fraction, set_learning_rate
 
 
 class History(list):
@@ -88,6 +89,7 @@ def fit(
     batch_transform: Callable | None = None,
     history: History | None = None,
     eval_train: bool = True,
+    lr_schedule: str = "constant",
 ) -> History:
     """Train with ``solver`` for ``epochs`` epochs and/or ``time_budget`` seconds.
 
@@ -115,6 +117,9 @@ def fit(
     history: a :class:`History` to continue (resuming: its seconds, iterations and
         epochs count towards the budget); records are appended to it in place.
     eval_train: evaluate the loss over the whole training set after every epoch.
+    lr_schedule: the learning rate over the run (:data:`~liftinv.utils.schedules.LR_SCHEDULES`:
+        ``'constant'``, or ``'cosine'`` from the solver's rate down to 0 at the end of the budget
+        or the epochs), set before every step from the fraction of the run done.
 
     Returns the :class:`History` of epoch records.
     """
@@ -124,6 +129,7 @@ def fit(
         raise ValueError(f"x_train has {x_train.shape[0]} samples but y_train has {y_train.shape[0]}")
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    lr_factor(lr_schedule, 0.0)  # an unknown name fails here, before any work
     net = solver.network
     if device != "auto":
         net.to(rank_device(device))
@@ -168,6 +174,10 @@ def fit(
         n_monitored = 0
         for start in range(0, n, batch_size):
             idx = perm[start : start + batch_size]
+            if lr_schedule != "constant":
+                done = run_fraction(seconds=elapsed, epoch_progress=epoch - 1 + start / n,
+                                    time_budget=time_budget, epochs=epochs)
+                set_learning_rate(solver, lr_factor(lr_schedule, done))
             t0 = time.perf_counter()
             xb, yb = x_train[idx], y_train[idx]
             if batch_transform is not None:

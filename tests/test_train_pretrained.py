@@ -1,0 +1,64 @@
+"""benchmarks/train_pretrained.py, the script that makes the shipped weights: its recipe overrides,
+its comparison mode on a held-out training image, and a manifest two runs can share."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+
+@pytest.fixture
+def script(load_script):
+    return load_script("benchmarks/train_pretrained.py")
+
+
+def test_overrides_are_typed_like_the_recipe_and_unknown_keys_refused(script):
+    assert script.parse_overrides("arch=sccp,depth=20,lr=0.002,nu=0.05") == \
+        {"arch": "sccp", "depth": 20, "lr": 0.002, "nu": 0.05}
+    assert script.parse_overrides("") == {}
+    recipe = script.recipe_of("gray50", {"depth": 3})
+    assert recipe["depth"] == 3 and recipe["nu"] == script.INITIAL_NU["gray50"]
+    assert set(recipe) == set(script.RECIPE) | {"nu"}
+    with pytest.raises(SystemExit, match="KEY one of"):
+        script.parse_overrides("width=3")
+    with pytest.raises(SystemExit, match="depth must be a int"):
+        script.parse_overrides("depth=deep")
+
+
+def test_compare_trains_each_variant_and_scores_on_the_held_out_training_image(script, tmp_path, capsys):
+    assert script.main(["--compare", "1", "--variants", "", "depth=2,features=4", "--set", "depth=3", "features=4",
+                        "-o", str(tmp_path), "--no-progress"]) == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    (cmp,) = manifest["comparisons"]
+    assert cmp["holdout"] == "chelsea" and cmp["model"] == "gray25" and cmp["seconds"] == 1
+    assert [r["recipe"]["depth"] for r in cmp["runs"]] == [3, 2]  # --set is the base, the variant on top
+    assert all(r["steps"] > 0 and 10 < r["psnr"] < 60 for r in cmp["runs"])
+    assert cmp["best"] in ("", "depth=2,features=4")
+    readme = (tmp_path / "README.md").read_text()
+    assert "Recipe comparison: gray25, 1 s each" in readme and "| depth=2,features=4 |" in readme
+    assert "best:" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.pt"))  # a comparison writes no weights
+
+
+def test_concurrent_manifest_updates_keep_every_entry(script, tmp_path):
+    errors = []
+
+    def add(i):
+        entry = {"command": f"run {i}", "model": "gray25", "seconds": 1, "holdout": "chelsea", "note": "",
+                 "best": "", "runs": [{"variant": f"depth={i}", "steps": 1, "psnr": 20.0 + i}]}
+        try:
+            script.update_manifest(tmp_path, lambda m: m.setdefault("comparisons", []).append(entry))
+        except Exception as exc:  # noqa: BLE001  (a thread's exception would not fail the test)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    runs = json.loads((tmp_path / "manifest.json").read_text())["comparisons"]
+    assert sorted(c["command"] for c in runs) == [f"run {i}" for i in range(8)]
+    assert (tmp_path / "README.md").read_text().count("## Recipe comparison") == 8
