@@ -104,7 +104,8 @@ INITIAL_NU = {"gray15": 0.003, "gray25": 0.003, "gray50": 0.003, "color25": 0.00
 #: the cosine schedule 29.51 at lr 1e-3, 29.68 at 2e-3, 29.80 at 4e-3, 30.00 at 8e-3, and with
 #: nu 0.003 30.01 at 4e-3, 30.06 at 8e-3, 30.15 at 1.6e-2.  8e-3 ships: the full budget is three
 #: times longer at high rates than the comparison, and a diverged run would leave no model.
-RECIPE = {"arch": "sccp", "depth": 11, "features": 32, "lr": 8e-3, "lr_schedule": "cosine", "batch_size": 32}
+RECIPE = {"arch": "sccp", "depth": 11, "features": 32, "lr": 8e-3, "lr_schedule": "cosine", "batch_size": 32,
+          "trainer": "lifted"}
 
 
 def parse_overrides(text: str) -> dict:
@@ -133,9 +134,10 @@ def train(key: str, recipe: dict, budget: float, seed: int, images, progress: bo
     by ``recipe`` (:func:`recipe_of`)."""
     sigma, color = MODELS[key]["sigma"], MODELS[key]["color"]
     arch = default_arch(recipe["arch"], 3 if color else 1, depth=recipe["depth"], features=recipe["features"])
-    arch["nu"] = recipe["nu"]
+    if "nu" in arch:  # the unrolled networks; deepinv's DnCNN has no threshold
+        arch["nu"] = recipe["nu"]
     task = describe(sigma / 255)
-    config = TrainConfig(trainer="lifted", budget=budget, seed=seed, device="cpu", lr=recipe["lr"],
+    config = TrainConfig(trainer=recipe["trainer"], budget=budget, seed=seed, device="cpu", lr=recipe["lr"],
                          lr_schedule=recipe["lr_schedule"], batch_size=recipe["batch_size"])
     net, history = train_network(arch, task, images, config, progress=progress, desc=key)
     return net, history, arch, task, config
@@ -143,15 +145,23 @@ def train(key: str, recipe: dict, budget: float, seed: int, images, progress: bo
 
 def describe_arch(arch: dict) -> str:
     """``"DFB-PNN (K=10, F=32)"``: the network of an architecture dictionary, for tables."""
+    if arch["name"] == "dncnn":
+        return f"DnCNN (deepinv, depth {arch['depth']}, F={arch['features']})"
     return f"{arch['name'].upper().replace('SCCP', 'ScCP')}-PNN (K={arch['depth']}, F={arch['features']})"
+
+
+def test_set(sigma: float, color: bool):
+    """``(clean, noisy, task)``: the embedded test images and their noisy versions at ``sigma`` (0-255,
+    the evaluation seed)."""
+    test, task = load_embedded("test", color=color), describe(sigma / 255)
+    return test, degraded_test_set(make_physics(task), test), task
 
 
 def evaluate(net, arch: dict, sigma: float, color: bool) -> dict:
     """PSNR/SSIM of ``net`` (built from ``arch``), TV and (C)BM3D on the embedded test images at
     ``sigma`` (0-255)."""
-    test, train_images = load_embedded("test", color=color), load_embedded("train", color=color)
-    task = describe(sigma / 255)
-    noisy = degraded_test_set(make_physics(task), test)
+    test, noisy, task = test_set(sigma, color)
+    train_images = load_embedded("train", color=color)
     weight, _ = tune_tv_weight(train_images, task["sigma"])
     rows = {"noisy input": score([z.clamp(0, 1) for z in noisy], test),
             f"{describe_arch(arch)} (lifted, shipped)": score(restore_images(net, noisy), test),
@@ -218,6 +228,21 @@ def readme(manifest: dict) -> str:
                   "| nu | steps | PSNR on " + cmp["holdout"] + " |", "|---|---|---|"]
         lines += [f"| {r['nu']:g} | {r['steps']} | {r['psnr']:.2f} |" for r in cmp["runs"]]
         lines.append("")
+    if manifest.get("baselines"):
+        lines += ["## Baselines: the same budget, other trainers and networks", "",
+                  "Trained on the same training images for the same seconds as the shipped model by "
+                  "`--baseline` (overrides of the recipe), scored on the test images; not shipped.", "",
+                  "| model | network | trainer | parameters | seconds | steps | test PSNR / SSIM | shipped model "
+                  "| command |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for b in manifest["baselines"]:
+            shipped = manifest["models"].get(MODELS[b["key"]]["file"])
+            ref = next((f"{r['psnr_mean']:.2f} / {r['ssim_mean']:.3f}" for k, r in
+                        (shipped or {}).get("evaluation", {}).get("methods", {}).items() if "shipped" in k), "-")
+            lines.append(f"| {b['key']} | {describe_arch(b['arch'])} | {b['trainer']} | {b['parameters']} | "
+                         f"{b['seconds']:.0f} | {b['steps']} | {b['psnr']:.2f} / {b['ssim']:.3f} | {ref} | "
+                         f"`{b['command']}` |")
+        lines.append("")
     for cmp in manifest.get("comparisons", []):
         lines += [f"## Recipe comparison: {cmp['model']}, {cmp['seconds']:g} s each", "",
                   f"Command: `{cmp['command']}`; {cmp['note']}", "",
@@ -259,6 +284,27 @@ def compare(args, variants: list[str], command: str) -> None:
     print(f"best: {best['variant'] or '(the recipe)'}")
 
 
+def record_baseline(out: Path, key: str, recipe: dict, arch: dict, net, final: dict, command: str) -> None:
+    """Score a ``--baseline`` network on the test images and record it under ``baselines`` (one entry
+    per model and recipe: a re-run replaces the older one)."""
+    spec = MODELS[key]
+    test, noisy, _ = test_set(spec["sigma"], spec["color"])
+    result = score(restore_images(net, noisy), test)
+    entry = {"key": key, "recipe": recipe, "arch": arch, "trainer": recipe["trainer"], "command": command,
+             "seconds": final.get("seconds"), "steps": final.get("iterations"),
+             "parameters": sum(q.numel() for q in net.parameters()), "psnr": result["psnr_mean"],
+             "ssim": result["ssim_mean"], "machine": machine(),
+             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": _commit()}
+
+    def change(manifest):
+        rest = [b for b in manifest.get("baselines", []) if (b["key"], b["recipe"]) != (key, recipe)]
+        manifest["baselines"] = rest + [entry]
+
+    update_manifest(out, change)
+    print(f"baseline {key} {describe_arch(arch)} {recipe['trainer']}: {entry['seconds']:.0f} s, {entry['steps']} "
+          f"steps, test PSNR {entry['psnr']:.2f} / SSIM {entry['ssim']:.3f}", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
@@ -279,6 +325,9 @@ def main(argv=None) -> int:
     p.add_argument("--compare-model", choices=sorted(MODELS), default="gray25",
                    help="the grayscale model whose sigma --compare uses (default gray25)")
     p.add_argument("--holdout", default="chelsea", help="training image held out by --compare")
+    p.add_argument("--baseline", action="store_true",
+                   help="train --models with the --set overrides (e.g. trainer=backprop, or arch=dncnn) for "
+                        "--budget s, score on the test images, record under 'baselines'; no weights written")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -296,6 +345,9 @@ def main(argv=None) -> int:
         net, history, arch, task, config = train(key, recipe, args.budget, args.seed,
                                                  load_embedded("train", color=spec["color"]), not args.no_progress)
         final = dict(history.final)
+        if args.baseline:
+            record_baseline(args.output, key, recipe, arch, net, final, command)
+            continue
         path = save_checkpoint(args.output / spec["file"], arch=arch, network=net, config=config.to_dict(),
                                task=task, history=[final], solver=None)
         loaded, _ = load_network(path, "cpu")  # what liftinv.pretrained will read

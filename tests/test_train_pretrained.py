@@ -62,3 +62,19 @@ def test_concurrent_manifest_updates_keep_every_entry(script, tmp_path):
     runs = json.loads((tmp_path / "manifest.json").read_text())["comparisons"]
     assert sorted(c["command"] for c in runs) == [f"run {i}" for i in range(8)]
     assert (tmp_path / "README.md").read_text().count("## Recipe comparison") == 8
+
+
+def test_baseline_records_a_scored_entry_per_recipe_and_writes_no_weights(script, tmp_path, capsys):
+    common = ["--baseline", "--models", "gray25", "--budget", "1", "-o", str(tmp_path), "--no-progress"]
+    assert script.main(common + ["--set", "arch=dncnn", "depth=2", "features=4", "trainer=backprop"]) == 0
+    assert script.main(common + ["--set", "depth=2", "features=4", "trainer=backprop"]) == 0
+    assert script.main(common + ["--set", "depth=2", "features=4", "trainer=backprop"]) == 0  # replaces
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    dncnn, sccp = manifest["baselines"]
+    assert dncnn["arch"]["name"] == "dncnn" and "nu" not in dncnn["arch"] and dncnn["trainer"] == "backprop"
+    assert sccp["arch"]["name"] == "sccp" and sccp["arch"]["depth"] == 2
+    assert all(b["steps"] > 0 and 10 < b["psnr"] < 60 and 0 < b["ssim"] < 1 for b in (dncnn, sccp))
+    assert manifest["models"] == {} and not list(tmp_path.glob("*.pt"))
+    readme = (tmp_path / "README.md").read_text()
+    assert "DnCNN (deepinv, depth 2, F=4) | backprop" in readme
+    assert "test PSNR" in capsys.readouterr().out

@@ -1,0 +1,116 @@
+"""Cost of one lifted training step in backprop steps, for every activation, timed interleaved.
+
+For each activation of :data:`deep_networks.ACTIVATIONS` and ReLU, and each ``--depths``, the MLP
+``[20] + [width] * depth + [1]`` of the deep-network benchmark takes training steps on one fixed batch
+(``--batch`` samples of its teacher-student task) with
+
+* the lifted trainer's default: lifted Bregman BCD, the matched weight gradient, Adam weights
+  (``deep_networks.make_solver("lifted-bregman-matched", ...)``), and
+* Adam backprop on the same network (``"adam-backprop"``),
+
+alternating ``--rounds`` rounds of ``--steps`` steps of each in one process (after ``--warm-up``
+untimed steps of each), one torch thread.  Interleaving spreads the load of a shared machine over
+both trainers; the ratio of the two medians is the lifted step's cost in backprop steps (issue 14's
+target: at most 1.1 for every activation).  Writes ``step_ratio.{json,md}`` in ``--out``.
+
+Usage: ``OMP_NUM_THREADS=1 python3 benchmarks/step_ratio.py --out benchmarks/results/step_ratio``
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def _load_sibling(name: str):
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DEEP = _load_sibling("deep_networks")  # make_net, make_solver, ACTIVATIONS
+LIFTED, BACKPROP = "lifted-bregman-matched", "adam-backprop"
+TARGET = 1.1
+
+
+def time_cell(depth: int, activation: str, args) -> dict:
+    """Median seconds per step of the two trainers, interleaved, and their ratio."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(args.batch, 20, generator=gen)
+    y = torch.randn(args.batch, 1, generator=gen)
+    idx = torch.arange(args.batch)
+    solvers = {}
+    for method in (LIFTED, BACKPROP):
+        torch.manual_seed(0)
+        solver, _ = DEEP.make_solver(method, DEEP.make_net(depth, activation, args), args)
+        solver.prepare(args.batch)
+        for _ in range(args.warm_up):
+            solver.step_batch(x, y, idx)
+        solvers[method] = solver
+    times = {m: [] for m in solvers}
+    for _ in range(args.rounds):
+        for method, solver in solvers.items():
+            for _ in range(args.steps):
+                t0 = time.perf_counter()
+                solver.step_batch(x, y, idx)
+                times[method].append(time.perf_counter() - t0)
+    med = {m: statistics.median(t) for m, t in times.items()}
+    return {"depth": depth, "activation": activation, "lifted_ms": 1e3 * med[LIFTED],
+            "backprop_ms": 1e3 * med[BACKPROP], "ratio": med[LIFTED] / med[BACKPROP],
+            "steps_timed": len(times[LIFTED])}
+
+
+def markdown(rows: list[dict], command: str) -> str:
+    lines = ["# Lifted step cost in backprop steps", "", f"Command: `{command}`", "",
+             f"MLP [20] + [width]*depth + [1], batch of the teacher-student task, 1 torch thread, medians of "
+             f"interleaved steps; target ratio <= {TARGET}.", "",
+             "| activation | depth | lifted ms/step | backprop ms/step | ratio |", "|---|---|---|---|---|"]
+    lines += [f"| {r['activation']} | {r['depth']} | {r['lifted_ms']:.2f} | {r['backprop_ms']:.2f} | "
+              f"{r['ratio']:.2f}{'' if r['ratio'] <= TARGET else ' (missed)'} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--depths", type=int, nargs="+", default=[4, 20])
+    p.add_argument("--activations", nargs="+", default=["relu", *DEEP.ACTIVATIONS])
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warm-up", type=int, default=5)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lam", type=float, default=10.0)
+    p.add_argument("--ratio", type=float, default=0.2)
+    p.add_argument("--soft-threshold", type=float, default=0.05)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    from liftinv import tune_cpu_allocator
+
+    tune_cpu_allocator()
+    command = "OMP_NUM_THREADS=1 python3 benchmarks/step_ratio.py " + " ".join(argv or sys.argv[1:])
+    rows = []
+    for activation in args.activations:
+        for depth in args.depths:
+            rows.append(time_cell(depth, activation, args))
+            r = rows[-1]
+            print(f"{activation} depth {depth}: lifted {r['lifted_ms']:.2f} ms, backprop {r['backprop_ms']:.2f} ms, "
+                  f"ratio {r['ratio']:.2f}", flush=True)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "step_ratio.json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")
+        (args.out / "step_ratio.md").write_text(markdown(rows, command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
