@@ -231,17 +231,18 @@ def readme(manifest: dict) -> str:
     if manifest.get("baselines"):
         lines += ["## Baselines: the same budget, other trainers and networks", "",
                   "Trained on the same training images for the same seconds as the shipped model by "
-                  "`--baseline` (overrides of the recipe), scored on the test images; not shipped.", "",
+                  "`--baseline` (overrides of the recipe), scored on the test images; not shipped. Step counts "
+                  "compare only on one machine (the shipped model's is in its section above).", "",
                   "| model | network | trainer | parameters | seconds | steps | test PSNR / SSIM | shipped model "
-                  "| command |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| machine | command |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for b in manifest["baselines"]:
             shipped = manifest["models"].get(MODELS[b["key"]]["file"])
             ref = next((f"{r['psnr_mean']:.2f} / {r['ssim_mean']:.3f}" for k, r in
                         (shipped or {}).get("evaluation", {}).get("methods", {}).items() if "shipped" in k), "-")
             lines.append(f"| {b['key']} | {describe_arch(b['arch'])} | {b['trainer']} | {b['parameters']} | "
                          f"{b['seconds']:.0f} | {b['steps']} | {b['psnr']:.2f} / {b['ssim']:.3f} | {ref} | "
-                         f"`{b['command']}` |")
+                         f"{b['machine']['cpu']} | `{b['command']}` |")
         lines.append("")
     for cmp in manifest.get("comparisons", []):
         lines += [f"## Recipe comparison: {cmp['model']}, {cmp['seconds']:g} s each", "",

@@ -127,3 +127,14 @@ def test_trainer_parity_interleaves_both_trainers_on_one_stream(tmp_path, load_s
     assert (tmp_path / "parity.md").read_text().count("| 25 |") >= 1 and (tmp_path / "parity.png").exists()
     assert bench.interpolate([{"seconds": 1.0, "psnr": 20.0}, {"seconds": 3.0, "psnr": 24.0}], 2.0) == 22.0
     assert bench.lifted_options(["gradient=aux", "aux_iters=2"]) == {"gradient": "aux", "aux_iters": 2}
+
+
+def test_step_ratio_times_both_trainers_for_every_activation(tmp_path, load_script):
+    bench = load_script("benchmarks/step_ratio.py")
+    assert bench.main(["--depths", "2", "--activations", "relu", "tanh", "--rounds", "2", "--steps", "1",
+                       "--warm-up", "1", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "step_ratio.json").read_text())["rows"]
+    assert [(r["activation"], r["depth"]) for r in rows] == [("relu", 2), ("tanh", 2)]
+    assert all(r["steps_timed"] == 2 and r["lifted_ms"] > 0 and r["backprop_ms"] > 0
+               and abs(r["ratio"] - r["lifted_ms"] / r["backprop_ms"]) < 1e-9 for r in rows)
+    assert "| tanh | 2 |" in (tmp_path / "step_ratio.md").read_text()
