@@ -19,7 +19,6 @@ Usage: ``OMP_NUM_THREADS=1 python3 benchmarks/step_ratio.py --out benchmarks/res
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -28,15 +27,11 @@ from pathlib import Path
 
 import torch
 
+_HERE = str(Path(__file__).parent)
+if _HERE not in sys.path:  # run as a script it is there already; loaded from a file (the tests) it is not
+    sys.path.insert(0, _HERE)
+import deep_networks as DEEP  # noqa: E402  (make_net, make_solver, ACTIVATIONS)
 
-def _load_sibling(name: str):
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-DEEP = _load_sibling("deep_networks")  # make_net, make_solver, ACTIVATIONS
 LIFTED, BACKPROP = "lifted-bregman-matched", "adam-backprop"
 TARGET = 1.1
 

@@ -45,7 +45,7 @@ from liftinv import __version__, tune_cpu_allocator
 from liftinv.checkpoint import save_checkpoint
 from liftinv.data import embedded_names, load_embedded
 from liftinv.denoising.classical import bm3d_available, bm3d_denoise, tune_tv_weight, tv_denoise
-from liftinv.denoising.models import default_arch
+from liftinv.denoising.models import default_arch, n_parameters
 from liftinv.denoising.task import describe
 from liftinv.pretrained import MODELS, WEIGHTS_DIR
 from liftinv.restoration import (
@@ -293,7 +293,7 @@ def record_baseline(out: Path, key: str, recipe: dict, arch: dict, net, final: d
     result = score(restore_images(net, noisy), test)
     entry = {"key": key, "recipe": recipe, "arch": arch, "trainer": recipe["trainer"], "command": command,
              "seconds": final.get("seconds"), "steps": final.get("iterations"),
-             "parameters": sum(q.numel() for q in net.parameters()), "psnr": result["psnr_mean"],
+             "parameters": n_parameters(net), "psnr": result["psnr_mean"],
              "ssim": result["ssim_mean"], "machine": machine(),
              "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": _commit()}
 
@@ -362,7 +362,7 @@ def main(argv=None) -> int:
             "weight_gradient": make_solver(build_network(arch, device="cpu"), config).config["gradient"],
             "commit": _commit(),
             "seconds": final.get("seconds"), "steps": final.get("iterations"), "epochs": final.get("epoch"),
-            "parameters": sum(q.numel() for q in net.parameters()), "bytes": path.stat().st_size,
+            "parameters": n_parameters(net), "bytes": path.stat().st_size,
             "machine": machine(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "evaluation": evaluation}
 
