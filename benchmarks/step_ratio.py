@@ -19,13 +19,14 @@ Usage: ``OMP_NUM_THREADS=1 python3 benchmarks/step_ratio.py --out benchmarks/res
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+
+from liftinv.restoration.report import write_report
 
 _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:  # run as a script it is there already; loaded from a file (the tests) it is not
@@ -101,9 +102,7 @@ def main(argv=None) -> int:
             print(f"{activation} depth {depth}: lifted {r['lifted_ms']:.2f} ms, backprop {r['backprop_ms']:.2f} ms, "
                   f"ratio {r['ratio']:.2f}", flush=True)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "step_ratio.json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")
-        (args.out / "step_ratio.md").write_text(markdown(rows, command))
+        write_report(args.out, "step_ratio", {"command": command, "rows": rows}, markdown(rows, command))
     return 0
 
 

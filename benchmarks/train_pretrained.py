@@ -45,6 +45,7 @@ from liftinv import __version__, tune_cpu_allocator
 from liftinv.checkpoint import save_checkpoint
 from liftinv.data import embedded_names, load_embedded
 from liftinv.denoising.classical import bm3d_available, bm3d_denoise, tune_tv_weight, tv_denoise
+from liftinv.denoising.ensemble import SelfEnsemble
 from liftinv.denoising.models import default_arch, n_parameters
 from liftinv.denoising.task import describe
 from liftinv.pretrained import MODELS, WEIGHTS_DIR
@@ -158,13 +159,17 @@ def test_set(sigma: float, color: bool):
 
 
 def evaluate(net, arch: dict, sigma: float, color: bool) -> dict:
-    """PSNR/SSIM of ``net`` (built from ``arch``), TV and (C)BM3D on the embedded test images at
-    ``sigma`` (0-255)."""
+    """PSNR/SSIM of ``net`` (built from ``arch``) alone and in its x8 self-ensemble (what ``liftinv
+    denoise`` runs by default), TV and (C)BM3D on the embedded test images at ``sigma`` (0-255)."""
     test, noisy, task = test_set(sigma, color)
     train_images = load_embedded("train", color=color)
     weight, _ = tune_tv_weight(train_images, task["sigma"])
+    with torch.no_grad():
+        shipped = score(restore_images(net, noisy), test)
+        ensemble = score(restore_images(SelfEnsemble(net, 8), noisy), test)
     rows = {"noisy input": score([z.clamp(0, 1) for z in noisy], test),
-            f"{describe_arch(arch)} (lifted, shipped)": score(restore_images(net, noisy), test),
+            f"{describe_arch(arch)} (lifted, shipped)": shipped,
+            f"{describe_arch(arch)} (lifted, shipped, x8 self-ensemble)": ensemble,
             "TV (tuned on train)": {**score([tv_denoise(z, weight) for z in noisy], test), "weight": weight}}
     if bm3d_available():
         rows["CBM3D" if color else "BM3D"] = score([bm3d_denoise(z, task["sigma"]) for z in noisy], test)
@@ -214,6 +219,8 @@ def readme(manifest: dict) -> str:
                   f"lr {m['config']['lr']:g} ({m['config'].get('lr_schedule', 'constant')})",
                   f"- command: `{m['command']}`",
                   f"- trained {m['seconds']:.0f} s ({m['steps']} steps, {m['epochs']} epochs), {m['date']}",
+                  *([f"- scored again (`--rescore`): `{m['evaluation_command']}`, {m['evaluation_date']}"]
+                    if "evaluation_command" in m else []),
                   f"- machine: {mach['cpu']}, {mach['cores']} cores, {mach['torch_threads']} torch thread(s), "
                   f"torch {mach['torch']}, liftinv {mach['liftinv']}", "",
                   "| method (test images: " + ", ".join(m["evaluation"]["images"]) + ") | PSNR | SSIM |",
@@ -306,6 +313,26 @@ def record_baseline(out: Path, key: str, recipe: dict, arch: dict, net, final: d
           f"steps, test PSNR {entry['psnr']:.2f} / SSIM {entry['ssim']:.3f}", flush=True)
 
 
+def rescore(out: Path, key: str, command: str) -> None:
+    """Evaluate the weights of model ``key`` in ``out`` again (:func:`evaluate`) and replace their
+    manifest entry's evaluation, recording the command and date of the scoring."""
+    spec = MODELS[key]
+    path = out / spec["file"]
+    if not path.is_file() or spec["file"] not in read_manifest(out)["models"]:
+        raise SystemExit(f"--rescore: no {spec['file']} with a manifest entry in {out}; train it first")
+    net, ckpt = load_network(path, "cpu")
+    evaluation = evaluate(net, ckpt["arch"], spec["sigma"], spec["color"])
+
+    def change(manifest):
+        manifest["models"][spec["file"]].update(
+            evaluation=evaluation, evaluation_command=command,
+            evaluation_date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
+
+    update_manifest(out, change)
+    print(f"{spec['file']}: test PSNR " + ", ".join(f"{k} {v['psnr_mean']:.2f}"
+                                                   for k, v in evaluation["methods"].items()), flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
@@ -329,6 +356,9 @@ def main(argv=None) -> int:
     p.add_argument("--baseline", action="store_true",
                    help="train --models with the --set overrides (e.g. trainer=backprop, or arch=dncnn) for "
                         "--budget s, score on the test images, record under 'baselines'; no weights written")
+    p.add_argument("--rescore", action="store_true",
+                   help="score the weights of --models already in --output again on the test images (no "
+                        "training) and replace their evaluation in the manifest")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -338,6 +368,10 @@ def main(argv=None) -> int:
         args.compare, args.variants = args.compare_nu, [f"nu={nu:g}" for nu in args.nus]
     if args.compare is not None:
         compare(args, args.variants, command)
+        return 0
+    if args.rescore:
+        for key in args.models:
+            rescore(args.output, key, command)
         return 0
     for key in args.models:
         spec = MODELS[key]

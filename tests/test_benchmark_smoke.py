@@ -138,3 +138,16 @@ def test_step_ratio_times_both_trainers_for_every_activation(tmp_path, load_scri
     assert all(r["steps_timed"] == 2 and r["lifted_ms"] > 0 and r["backprop_ms"] > 0
                and abs(r["ratio"] - r["lifted_ms"] / r["backprop_ms"]) < 1e-9 for r in rows)
     assert "| tanh | 2 |" in (tmp_path / "step_ratio.md").read_text()
+
+
+def test_self_ensemble_scores_every_size_on_training_images(tmp_path, load_script):
+    from liftinv.pretrained import available
+
+    if not any(m["key"] == "gray25" for m in available()):
+        pytest.skip("gray25 weights not shipped in this checkout")
+    bench = load_script("benchmarks/self_ensemble.py")
+    assert bench.main(["--models", "gray25", "--crop", "32", "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "self_ensemble.json").read_text())["rows"]
+    assert row["images"] and "camera" not in row["images"]  # training images only
+    assert sorted(map(int, row["psnr"])) == [1, 2, 4, 8] and all(20 < p < 60 for p in row["psnr"].values())
+    assert "| gray25 |" in (tmp_path / "self_ensemble.md").read_text()

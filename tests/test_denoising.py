@@ -115,9 +115,11 @@ def test_lifted_training_learns_to_denoise():
 
 
 def test_names_on_the_command_line_match_the_library():
+    from liftinv.denoising.ensemble import ENSEMBLE_SIZES
     from liftinv.restoration import TRAINERS
 
     assert dcli.DENOISERS == models.DENOISERS
+    assert dcli.ENSEMBLE_SIZES == ENSEMBLE_SIZES
     for name in ("trainer", "batch_size", "lr", "lam", "patch"):  # the CLI's defaults are valid settings
         assert name in TrainConfig.__dataclass_fields__
     assert TrainConfig.with_defaults(dcli.TRAIN_DEFAULTS, epochs=1).trainer in TRAINERS

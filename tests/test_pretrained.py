@@ -156,3 +156,25 @@ def test_default_arch_refuses_zero(name, field):
     with pytest.raises(ValueError, match=field):
         default_arch(name, **{field: 0})
     assert default_arch(name, **{field: None})[field] > 0
+
+
+# -- --ensemble: the self-ensemble of liftinv denoise -----------------------------------------------
+@pytest.mark.parametrize("value", ["3", "0", "x"])
+def test_ensemble_is_validated(value, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    assert cli.main(["denoise", _image(tmp_path / "in.png", 1), "-o", str(out), "--sigma", "25",
+                     "--ensemble", value]) == 2
+    assert "--ensemble" in capsys.readouterr().err and not out.exists()
+
+
+def test_denoise_uses_the_self_ensemble_by_default(tmp_path, capsys):
+    _require("gray25")
+    from liftinv.data import load_image
+
+    src = _image(tmp_path / "in.png", 1, size=(40, 48))
+    for n in ("8", "1"):
+        args = ["denoise", src, "-o", str(tmp_path / f"o{n}.png"), "--sigma", "25", "--device", "cpu"]
+        assert cli.main(args + ([] if n == "8" else ["--ensemble", n])) == 0
+        said = capsys.readouterr().out
+        assert ("self-ensemble of 8" in said) == (n == "8")
+    assert float((load_image(tmp_path / "o8.png") - load_image(tmp_path / "o1.png")).abs().max()) > 1 / 255

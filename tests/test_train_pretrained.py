@@ -78,3 +78,21 @@ def test_baseline_records_a_scored_entry_per_recipe_and_writes_no_weights(script
     readme = (tmp_path / "README.md").read_text()
     assert "DnCNN (deepinv, depth 2, F=4) | backprop" in readme
     assert "test PSNR" in capsys.readouterr().out
+
+
+def test_a_trained_model_is_scored_alone_and_in_self_ensemble_and_rescored(script, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(script, "bm3d_available", lambda: False)  # BM3D on the test images is slow
+    common = ["--models", "gray25", "-o", str(tmp_path), "--no-progress"]
+    assert script.main(common + ["--budget", "1", "--set", "depth=2", "features=4"]) == 0
+    entry = json.loads((tmp_path / "manifest.json").read_text())["models"]["sccp_gray_s25.pt"]
+    rows = entry["evaluation"]["methods"]
+    assert {"noisy input", "TV (tuned on train)"} < set(rows) and "evaluation_command" not in entry
+    plain, ens = (rows[k]["psnr_mean"] for k in rows if "shipped" in k)
+    assert 10 < plain < 60 and 10 < ens < 60
+    assert script.main(common + ["--rescore"]) == 0
+    again = json.loads((tmp_path / "manifest.json").read_text())["models"]["sccp_gray_s25.pt"]
+    assert "--rescore" in again["evaluation_command"] and again["steps"] == entry["steps"]
+    assert again["evaluation"]["methods"] == rows  # the same weights and noise: the same scores
+    assert "scored again (`--rescore`)" in (tmp_path / "README.md").read_text()
+    with pytest.raises(SystemExit, match="train it first"):
+        script.main(["--models", "gray50", "-o", str(tmp_path), "--rescore"])

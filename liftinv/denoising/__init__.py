@@ -3,6 +3,8 @@
 :mod:`liftinv.restoration`; the benchmark is ``liftinv bench denoise`` (:mod:`liftinv.bench`).
 
 * :func:`denoise_tiled`: inference on large images in overlapping, blended tiles (:mod:`.tiling`);
+* :class:`SelfEnsemble`: a denoiser averaged over the flips and quarter turns of its input
+  (:mod:`.ensemble`);
 * :func:`as_deepinv_denoiser`: a trained denoiser as a ``deepinv.models.Denoiser`` for deepinv's
   plug-and-play solvers (:mod:`.deepinv_denoiser`).
 
@@ -14,6 +16,7 @@ from ..utils.lazy import lazy_api
 _API = {
     "denoise_tiled": "tiling", "auto_tile": "tiling", "receptive_radius": "tiling",
     "as_deepinv_denoiser": "deepinv_denoiser", "LiftinvDenoiser": "deepinv_denoiser",
+    "SelfEnsemble": "ensemble", "self_ensemble": "ensemble", "ENSEMBLE_SIZES": "ensemble",
     "default_arch": "models", "build_denoiser": "models", "DENOISERS": "models",
 }
 
