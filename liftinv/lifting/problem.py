@@ -334,7 +334,10 @@ class LiftedProblem:
         grads = iter(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True)
                      if outputs and wanted else [None] * len(wanted))
         grads = [next(grads) if p.requires_grad else None for p in params]
-        return [None if g is None else g.div_(s) for g in grads], cache
+        present = [g for g in grads if g is not None]
+        if present:
+            torch._foreach_div_(present, float(s))  # the batch mean, one kernel launch for every layer
+        return grads, cache
 
     def jacobian_norm_sq(self, li: int, states, vecs: list[torch.Tensor] | None = None, n_iter: int = 1,
                          cold_iters: int = 10) -> tuple[float, list[torch.Tensor]]:

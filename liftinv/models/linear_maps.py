@@ -112,6 +112,9 @@ class Dense(LinearMap):
     def A(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1) @ self.weight.T
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # A x + b as one kernel (addmm)
+        return F.linear(x.flatten(1), self.weight, self.bias)
+
     def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
         return (r @ self.weight).view((r.shape[0],) + tuple(x_shape))
 
@@ -199,6 +202,10 @@ class Conv2d(_ConvBase):
 
     def A(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight, stride=self._s, padding=self._p, dilation=self._d, groups=self.groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # A x + b with the bias inside the convolution
+        return F.conv2d(x, self.weight, self.bias, stride=self._s, padding=self._p, dilation=self._d,
+                        groups=self.groups)
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
         self._check_channels(x_shape)
