@@ -226,3 +226,59 @@ def test_matched_gradient_is_backprop_for_every_penalty(penalty, act):
     for g, b in zip(grads, exact):
         assert _cos(g, b) > 0.999
         assert float(g.norm() / b.norm()) == pytest.approx(1.0, rel=0.02)
+
+
+def _fused_and_separate(net, x, y, penalty="bregman"):
+    problem = LiftedProblem(net, penalty, lam=2.0)
+    params = list(net.parameters())
+    norms = problem.map_norms()
+    states, cache, graphs = problem.forward_graphs(x)
+    eps = problem.matched_sweep(states, cache, y, norms, 1.0)
+    grads, _ = problem.weight_gradients(states, y, params, graphs=graphs, residuals=eps)
+    f_states, f_cache, f_graphs = problem.forward_graphs(x, inputs_require_grad=True)
+    assert all(s.requires_grad for s in f_states[1:]) and not f_states[0].requires_grad
+    f_eps, f_grads = problem.matched_sweep(f_states, f_cache, y, norms, 1.0, graphs=f_graphs, params=params)
+    return (states, eps, grads), (f_states, f_eps, f_grads)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn", "dfb", "dfb-inertial", "sccp"])
+def test_fused_matched_sweep_gives_the_separate_sweep_and_gradients(arch):
+    """The fused sweep takes each layer's adjoint products and weight gradient in one backward
+    pass: the same states, residuals and gradients as the sweep followed by weight_gradients, on
+    plain chains, convolutions, skips and operators shared between layers."""
+    torch.manual_seed(7)
+    if arch == "mlp":
+        net, x = MLP([4, 8, 8, 2], "tanh").double(), torch.randn(16, 4, dtype=torch.float64)
+        y = torch.randn(16, 2, dtype=torch.float64)
+    elif arch == "cnn":
+        net = CNN((1, 8, 8), [3, 4], 2, kernel_size=3, activation="relu").double()
+        x, y = torch.randn(5, 1, 8, 8, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    else:
+        from liftinv.denoising.models import default_arch
+        from liftinv.restoration import build_network
+
+        net = build_network(default_arch(arch, 1, 12, depth=3, features=4), device="cpu", seed=0).double()
+        net.refresh(n_iter=50)
+        y = torch.rand(6, 1, 12, 12, dtype=torch.float64)
+        x = (y + 0.05 * torch.randn_like(y)).clamp(0, 1)
+    (states, eps, grads), (f_states, f_eps, f_grads) = _fused_and_separate(net, x, y)
+    assert sorted(eps) == sorted(f_eps) and len(grads) == len(f_grads) == len(list(net.parameters()))
+    for k in eps:
+        torch.testing.assert_close(f_eps[k], eps[k], rtol=1e-10, atol=1e-12)
+    for s, f in zip(states[1:], f_states[1:]):
+        torch.testing.assert_close(f, s, rtol=1e-10, atol=1e-12)
+    for g, f in zip(grads, f_grads):
+        assert (g is None) == (f is None)
+        if g is not None:
+            torch.testing.assert_close(f, g, rtol=1e-9, atol=1e-12)
+
+
+def test_fused_matched_sweep_leaves_frozen_parameters_without_gradient():
+    torch.manual_seed(8)
+    net = MLP([3, 6, 6, 1], "relu").double()
+    net.layer(2).linear.weight.requires_grad_(False)
+    x, y = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, 1, dtype=torch.float64)
+    (_, _, grads), (_, _, f_grads) = _fused_and_separate(net, x, y)
+    frozen = [i for i, p in enumerate(net.parameters()) if not p.requires_grad]
+    assert frozen and all(f_grads[i] is None and grads[i] is None for i in frozen)
+    assert all(f is not None for i, f in enumerate(f_grads) if i not in frozen)

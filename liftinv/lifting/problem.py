@@ -220,7 +220,8 @@ class LiftedProblem:
 
     @torch.no_grad()
     def matched_sweep(self, states, preacts: dict[int, torch.Tensor], y, norms,
-                      step_scale: float = 1.0) -> dict[int, torch.Tensor]:
+                      step_scale: float = 1.0, graphs: Sequence[torch.Tensor] | None = None,
+                      params: Sequence[torch.Tensor] | None = None, n_total: int | None = None):
         r"""One backward sweep from the forward pass whose displacements carry back-propagation's
         signal at a known scale (``BCD(gradient='matched')``, docs/maths.md).
 
@@ -243,15 +244,35 @@ class LiftedProblem:
         forward-anchored one mix readers that carry different scales).  Every residual reads the
         forward pre-activations, so no layer is evaluated again.  Returns
         :math:`\{l: \varepsilon_l\}` for :meth:`weight_gradients` (``residuals=``).
+
+        **Fused** (``graphs`` from :meth:`forward_graphs` with ``inputs_require_grad=True``, and
+        ``params``): as soon as :math:`\varepsilon_r` is known, one backward pass of layer
+        :math:`r`'s graph gives both :math:`\sum_m M_{r,m}^\top\varepsilon_r` (the gradient at
+        its input states, accumulated into the :math:`g_m` of the blocks it reads) and the
+        gradient of :math:`\langle\varepsilon_r, v_r(\theta)\rangle` at its parameters, so the
+        products the adjoint and the weight gradient share (for a DFB step
+        :math:`v = u + D(\tfrac\tau\nu z - \tau D^*u)`: :math:`D^*\varepsilon`) are computed once.
+        Returns ``(eps, grads)``, ``grads`` as :meth:`weight_gradients` returns them (the batch
+        mean over ``n_total`` samples; ``None`` for frozen or unused parameters).
         """
         net, depth, forward = self.network, self.depth, list(states)
+        fused = graphs is not None
+        if fused:
+            wanted = [p for p in params if p.requires_grad]
+            into_states: dict[int, torch.Tensor] = {}
+            into_params: dict[int, torch.Tensor] = {}
         eps = {depth: self.loss_penalty.grad_v(net.activation(depth), y, preacts[depth])}
+        if fused:
+            self._layer_backward(depth, graphs[depth - 1], eps[depth], forward, wanted, into_states, into_params)
         for m in range(depth - 1, 0, -1):
             terms = [(r, m) for r, _ in net.readers(m)]
-            products = net.adjoints([(r, m, eps[r]) for r, _ in terms])
-            g = products[0]
-            for term in products[1:]:
-                g.add_(term)
+            if fused:
+                g = into_states.pop(m)
+            else:
+                products = net.adjoints([(r, m, eps[r]) for r, _ in terms])
+                g = products[0]
+                for term in products[1:]:
+                    g.add_(term)
             lip = sum(self.penalty_of(r).curvature * norms[(r, m)] for r, _ in terms)
             mu = step_scale / max(lip, 1e-12)
             c = mu * self.lam_of(m)
@@ -259,16 +280,53 @@ class LiftedProblem:
             states[m] = self.penalty.prox_y(act, torch.add(states[m], g, alpha=-mu, out=g), preacts[m], c)
             scale = self.penalty.curvature * (1.0 - self.penalty.pull(c)) * mu
             eps[m] = self.penalty.grad_v_known(act, states[m], preacts[m], forward[m]).div_(scale)
-        return eps
+            if fused:
+                self._layer_backward(m, graphs[m - 1], eps[m], forward, wanted, into_states, into_params)
+        if not fused:
+            return eps
+        grads = [into_params.get(id(p)) for p in params]
+        present = [g for g in grads if g is not None]
+        if present:
+            torch._foreach_div_(present, float(y.shape[0] if n_total is None else n_total))
+        return eps, grads
+
+    def _layer_backward(self, r: int, v: torch.Tensor, eps: torch.Tensor, forward, wanted: list,
+                        into_states: dict[int, torch.Tensor], into_params: dict[int, torch.Tensor]) -> None:
+        """One backward pass of layer ``r``'s pre-activation graph ``v`` with output gradient
+        ``eps``: adds :math:`M_{r,m}^\top\varepsilon` to ``into_states[m]`` for the hidden states
+        it reads and the parameter gradients to ``into_params`` (keyed by ``id``; shared
+        parameters sum over layers)."""
+        sources = sorted({m for m, _ in self.network.sources(r) if 1 <= m < self.depth})
+        owned = wanted  # every trainable parameter: a layer may read one it does not register (a
+        # shared operator, ScCP's); autograd returns None for the others, without work
+        inputs = [forward[m] for m in sources] + owned
+        if not inputs or not v.requires_grad:
+            return
+        out = torch.autograd.grad(v, inputs, eps, allow_unused=True)
+        # autograd passes a gradient through sums and identities without copying: a result may be
+        # eps itself or shared by two inputs, and the accumulators are updated in place
+        seen = {eps.data_ptr()}
+        for key, into, grad in zip(sources + [id(p) for p in owned],
+                                   [into_states] * len(sources) + [into_params] * len(owned), out):
+            if grad is None:
+                continue
+            if key in into:
+                into[key].add_(grad)
+            else:
+                into[key] = grad.clone() if grad.data_ptr() in seen else grad
+                seen.add(into[key].data_ptr())
 
     # -- weight blocks -----------------------------------------------------------------------
-    def forward_graphs(self, x0: torch.Tensor) -> tuple[list[torch.Tensor], dict[int, torch.Tensor], list]:
+    def forward_graphs(self, x0: torch.Tensor, inputs_require_grad: bool = False,
+                       ) -> tuple[list[torch.Tensor], dict[int, torch.Tensor], list]:
         r"""A forward pass whose pre-activations keep their graph to their own layer's weights.
 
         Returns the (detached) states and pre-activations of :meth:`init_aux` and the
         pre-activations :math:`v_l(\theta_l; x_{l-1})` with their one-layer graphs, for
         :meth:`weight_gradients` (``graphs=``): the forward-anchored gradient then needs no
-        second evaluation of the layers.
+        second evaluation of the layers.  ``inputs_require_grad``: the hidden states are leaves
+        that require grad, so each layer's graph reaches its inputs too (the fused
+        :meth:`matched_sweep`).
         """
         net, states, graphs = self.network, [x0.detach()], []
         with torch.enable_grad():
@@ -276,7 +334,8 @@ class LiftedProblem:
                 graphs.append(net.preactivation(li, states))  # reads detached states only
                 if li < self.depth:
                     with torch.no_grad():
-                        states.append(net.activation(li)(graphs[-1].detach()))
+                        state = net.activation(li)(graphs[-1].detach())
+                    states.append(state.requires_grad_() if inputs_require_grad else state)
         return states, {li: v.detach() for li, v in enumerate(graphs, start=1)}, graphs
 
     def weight_gradients(self, states, y, params, n_total: int | None = None,

@@ -325,11 +325,17 @@ class BCD(torch.optim.Optimizer):
             problem.lam = list(saved_lam)
         kept = self.memory is not None and index is not None and self.memory.has(index)
         anchored, matched = s["gradient"] == "forward", s["gradient"] == "matched"
+        # the matched sweep takes the weight gradients in its own backward passes where a layer's
+        # adjoint and weight gradient share products (layers not linear in their parameters: the
+        # unrolled networks' composite maps; a per-layer backward pass costs more than it saves on
+        # plain affine layers), except where the weights move between the sweep and the gradient
+        fused = (matched and s["weights"] != "prox-grad"
+                 and any(not problem.network.layer(li).params_linear for li in range(1, problem.depth + 1)))
         graphs = residuals = None  # anchored gradients: the forward pass keeps its one-layer graphs
         if kept:
             states, cache = [x0] + self.memory.load(index), {}
         elif anchored or matched:
-            states, cache, graphs = problem.forward_graphs(x0)
+            states, cache, graphs = problem.forward_graphs(x0, inputs_require_grad=fused)
             forward = list(states)  # anchored: the sweeps replace the entries of states, never mutate them
         else:
             states, cache = problem.init_aux(x0)
@@ -342,19 +348,26 @@ class BCD(torch.optim.Optimizer):
         for it in range(s["inner_iters"]):
             if self._norms is None or self._steps % every == 0 or exact:
                 self._norms = problem.map_norms(self._norm_vecs(), exact=exact)
+            params = [p for g in self.param_groups for p in g["params"]]
+            grads = None
             if matched:  # from the forward pass of the current weights, every inner iteration
                 if graphs is None:
-                    states, cache, graphs = problem.forward_graphs(x0)
-                residuals = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"])
+                    states, cache, graphs = problem.forward_graphs(x0, inputs_require_grad=fused)
+                if fused:
+                    residuals, grads = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"],
+                                                             graphs=graphs, params=params, n_total=n_total)
+                else:
+                    residuals = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"])
             for _ in range(0 if matched else s["aux_iters"]):
                 problem.aux_sweep(states, y, cache, self._norms, s["step_scale"], s["order"], s["layer_batching"])
             if s["weights"] == "prox-grad":
                 self._extrapolate()
-            params = [p for g in self.param_groups for p in g["params"]]
             if anchored and graphs is None:  # kept auxiliaries, or weights changed by an inner step
                 forward, _, graphs = problem.forward_graphs(x0)
-            grads, cache = problem.weight_gradients(states, y, params, n_total, inputs=forward if anchored else None,
-                                                    graphs=graphs, residuals=residuals)
+            if grads is None:
+                grads, cache = problem.weight_gradients(states, y, params, n_total,
+                                                        inputs=forward if anchored else None,
+                                                        graphs=graphs, residuals=residuals)
             if anchored or matched:
                 cache, graphs = {}, None  # those pre-activations read the forward states, not the auxiliaries
             with torch.no_grad():
