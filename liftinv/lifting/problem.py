@@ -284,11 +284,7 @@ class LiftedProblem:
                 self._layer_backward(m, graphs[m - 1], eps[m], forward, wanted, into_states, into_params)
         if not fused:
             return eps
-        grads = [into_params.get(id(p)) for p in params]
-        present = [g for g in grads if g is not None]
-        if present:
-            torch._foreach_div_(present, float(y.shape[0] if n_total is None else n_total))
-        return eps, grads
+        return eps, _batch_mean([into_params.get(id(p)) for p in params], y.shape[0] if n_total is None else n_total)
 
     def _layer_backward(self, r: int, v: torch.Tensor, eps: torch.Tensor, forward, wanted: list,
                         into_states: dict[int, torch.Tensor], into_params: dict[int, torch.Tensor]) -> None:
@@ -392,11 +388,7 @@ class LiftedProblem:
         wanted = [p for p in params if p.requires_grad]  # frozen parameters get no gradient
         grads = iter(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True)
                      if outputs and wanted else [None] * len(wanted))
-        grads = [next(grads) if p.requires_grad else None for p in params]
-        present = [g for g in grads if g is not None]
-        if present:
-            torch._foreach_div_(present, float(s))  # the batch mean, one kernel launch for every layer
-        return grads, cache
+        return _batch_mean([next(grads) if p.requires_grad else None for p in params], s), cache
 
     def jacobian_norm_sq(self, li: int, states, vecs: list[torch.Tensor] | None = None, n_iter: int = 1,
                          cold_iters: int = 10) -> tuple[float, list[torch.Tensor]]:
@@ -430,3 +422,12 @@ class LiftedProblem:
         est, vecs = power_iteration(normal_op, vecs, n_iter, shape=[p.shape for _, p in trainable],
                                     like=trainable[0][1], seed=li, cold_iters=cold_iters, unit_next=False)
         return float(est), vecs
+
+
+def _batch_mean(grads: list, n: int) -> list:
+    """``grads`` (``None`` entries kept) divided in place by the batch size ``n``: one kernel launch
+    for every layer."""
+    present = [g for g in grads if g is not None]
+    if present:
+        torch._foreach_div_(present, float(n))
+    return grads

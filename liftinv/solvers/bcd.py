@@ -176,6 +176,12 @@ class BCD(torch.optim.Optimizer):
         self.problem = problem
         self.network = problem.network
         nonlinear = [li for li in range(1, problem.depth + 1) if not self.network.layer(li).params_linear]
+        # the matched sweep takes the weight gradients in its own backward passes where a layer's
+        # adjoint and weight gradient share products (layers not linear in their parameters: the
+        # unrolled networks' composite maps); on plain affine layers a backward pass per layer costs
+        # more than it saves.  Such layers also rule out prox-grad weights (below), whose
+        # extrapolation would move the weights between the sweep and the gradient.
+        self._fuse_matched = bool(nonlinear)
         if weights.name == "prox-grad" and nonlinear:
             raise ValueError(
                 f"Layers {nonlinear} are not linear in their parameters, so their weight blocks have "
@@ -325,12 +331,7 @@ class BCD(torch.optim.Optimizer):
             problem.lam = list(saved_lam)
         kept = self.memory is not None and index is not None and self.memory.has(index)
         anchored, matched = s["gradient"] == "forward", s["gradient"] == "matched"
-        # the matched sweep takes the weight gradients in its own backward passes where a layer's
-        # adjoint and weight gradient share products (layers not linear in their parameters: the
-        # unrolled networks' composite maps; a per-layer backward pass costs more than it saves on
-        # plain affine layers), except where the weights move between the sweep and the gradient
-        fused = (matched and s["weights"] != "prox-grad"
-                 and any(not problem.network.layer(li).params_linear for li in range(1, problem.depth + 1)))
+        fused = matched and self._fuse_matched  # weight gradients inside the matched sweep
         graphs = residuals = None  # anchored gradients: the forward pass keeps its one-layer graphs
         if kept:
             states, cache = [x0] + self.memory.load(index), {}
