@@ -109,10 +109,16 @@ RECIPE = {"arch": "sccp", "depth": 11, "features": 32, "lr": 8e-3, "lr_schedule"
           "trainer": "lifted"}
 
 
+#: settings of the training patches a recipe may override (``--set stride=10``): the
+#: :class:`~liftinv.restoration.TrainConfig` fields of the same names, left at their defaults
+#: (40x40 patches every 20 pixels) by :data:`RECIPE`.
+PATCH_FIELDS = ("patch", "stride")
+
+
 def parse_overrides(text: str) -> dict:
     """``"depth=20,features=64"`` -> ``{"depth": 20, "features": 64}``, typed like :data:`RECIPE`
     (``nu`` a float)."""
-    types = {**{k: type(v) for k, v in RECIPE.items()}, "nu": float}
+    types = {**{k: type(v) for k, v in RECIPE.items()}, "nu": float, **{k: int for k in PATCH_FIELDS}}
     out = {}
     for item in filter(None, text.split(",")):
         key, sep, value = item.partition("=")
@@ -139,7 +145,8 @@ def train(key: str, recipe: dict, budget: float, seed: int, images, progress: bo
         arch["nu"] = recipe["nu"]
     task = describe(sigma / 255)
     config = TrainConfig(trainer=recipe["trainer"], budget=budget, seed=seed, device="cpu", lr=recipe["lr"],
-                         lr_schedule=recipe["lr_schedule"], batch_size=recipe["batch_size"])
+                         lr_schedule=recipe["lr_schedule"], batch_size=recipe["batch_size"],
+                         **{k: recipe[k] for k in PATCH_FIELDS if k in recipe})
     net, history = train_network(arch, task, images, config, progress=progress, desc=key)
     return net, history, arch, task, config
 
@@ -261,16 +268,15 @@ def readme(manifest: dict) -> str:
 
 
 def compare(args, variants: list[str], command: str) -> None:
-    """Train the grayscale ``--compare-model`` once per variant (overrides of its recipe) on the
-    training images without ``--holdout``, score each on that held-out training image, record the
-    comparison in the manifest; the test images are not touched."""
+    """Train ``--compare-model`` once per variant (overrides of its recipe) on the training images
+    (the colour ones for a colour model) without ``--holdout``, score each on that held-out
+    training image, record the comparison in the manifest; the test images are not touched."""
     key = args.compare_model
-    if MODELS[key]["color"]:
-        raise SystemExit("--compare-model must be a grayscale model")
-    names = embedded_names("train")
+    color = MODELS[key]["color"]
+    names = embedded_names("train", color)
     if args.holdout not in names:
-        raise SystemExit(f"--holdout must be one of the training images {names}")
-    images = load_embedded("train")
+        raise SystemExit(f"--holdout must be one of the {'colour ' if color else ''}training images {names}")
+    images = load_embedded("train", color=color)
     held = [images[names.index(args.holdout)]]
     rest = [img for name, img in zip(names, images) if name != args.holdout]
     noisy = degraded_test_set(make_physics(describe(MODELS[key]["sigma"] / 255)), held)
@@ -340,7 +346,8 @@ def main(argv=None) -> int:
     p.add_argument("--nu", type=float, default=None,
                    help="initial threshold of the network (default: the model's INITIAL_NU, from --compare-nu 120)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help=f"override fields of the recipe {RECIPE} (e.g. --set arch=sccp depth=20)")
+                   help=f"override fields of the recipe {RECIPE} or the patch settings {PATCH_FIELDS} "
+                        "(e.g. --set arch=sccp depth=20 stride=10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, default=WEIGHTS_DIR, help="folder of the weights (liftinv/weights)")
     p.add_argument("--compare", type=float, default=None, metavar="S",
@@ -351,7 +358,7 @@ def main(argv=None) -> int:
                    help="--compare S with one variant per initial threshold of --nus")
     p.add_argument("--nus", type=float, nargs="+", default=[0.05, 0.01])
     p.add_argument("--compare-model", choices=sorted(MODELS), default="gray25",
-                   help="the grayscale model whose sigma --compare uses (default gray25)")
+                   help="the model (sigma and colour) that --compare trains (default gray25)")
     p.add_argument("--holdout", default="chelsea", help="training image held out by --compare")
     p.add_argument("--baseline", action="store_true",
                    help="train --models with the --set overrides (e.g. trainer=backprop, or arch=dncnn) for "

@@ -315,3 +315,11 @@ def test_converted_networks_invert():
             y = network(x)
         res = invert_lifted(net, y, regulariser="tv", alpha=0.01, iters=3)
         assert res.x.shape == x.shape and torch.isfinite(res.x).all()
+
+
+@pytest.mark.parametrize("bad, says", [(torch.zeros(2, 1, 8, 8), "got a tensor"), ((1, 0, 8), r"got \(1, 0, 8\)"),
+                                       ("188", "got .188."), ((), r"got \(\)")])
+def test_a_wrong_input_shape_says_what_in_shape_must_be(bad, says):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU())
+    with pytest.raises(ConversionError, match="without the batch dimension.*" + says):
+        from_module(model, bad)

@@ -42,6 +42,23 @@ def test_compare_trains_each_variant_and_scores_on_the_held_out_training_image(s
     assert not list(tmp_path.glob("*.pt"))  # a comparison writes no weights
 
 
+def test_patch_settings_reach_the_training_config(script):
+    assert script.parse_overrides("stride=10,patch=32") == {"stride": 10, "patch": 32}
+    recipe = script.recipe_of("color25", {"stride": 30, "depth": 1, "features": 2})
+    images = [img[..., :48, :48] for img in script.load_embedded("train", color=True)[:1]]
+    *_, config = script.train("color25", recipe, 0.5, 0, images, False)
+    assert (config.stride, config.patch) == (30, 40)
+
+
+def test_compare_a_colour_model_holds_out_a_colour_training_image(script, tmp_path):
+    with pytest.raises(SystemExit, match="colour training images"):
+        script.main(["--compare", "1", "--compare-model", "color25", "--holdout", "brick", "-o", str(tmp_path)])
+    assert script.main(["--compare", "1", "--compare-model", "color25", "--holdout", "rocket", "--set", "depth=1",
+                        "features=2", "-o", str(tmp_path), "--no-progress"]) == 0
+    (cmp,) = json.loads((tmp_path / "manifest.json").read_text())["comparisons"]
+    assert cmp["model"] == "color25" and cmp["holdout"] == "rocket" and 5 < cmp["runs"][0]["psnr"] < 60
+
+
 def test_concurrent_manifest_updates_keep_every_entry(script, tmp_path):
     errors = []
 

@@ -387,6 +387,22 @@ def _propagate(gm: fx.GraphModule, model: nn.Module, sample: torch.Tensor, seque
     return sample
 
 
+def _per_sample_shape(in_shape) -> tuple[int, ...]:
+    """``in_shape`` as a tuple of positive ints, or a :class:`ConversionError` saying what it must be."""
+    remedy = "in_shape is the shape of ONE input without the batch dimension, e.g. (1, 32, 32)"
+    if isinstance(in_shape, torch.Tensor):
+        raise ConversionError(f"{remedy}; got a tensor (pass x.shape[1:] for a batch x)")
+    try:
+        if isinstance(in_shape, str):
+            raise TypeError
+        shape = tuple(int(s) for s in in_shape)
+    except (TypeError, ValueError):
+        raise ConversionError(f"{remedy}; got {in_shape!r}") from None
+    if not shape or min(shape) < 1:
+        raise ConversionError(f"{remedy}; got {in_shape!r}")
+    return shape
+
+
 def from_module(model: nn.Module, in_shape: Sequence[int], *, check: bool = True,
                 _sequential: bool = False) -> LiftedNetwork:
     """The :class:`LiftedNetwork` computing ``model`` on inputs of per-sample shape ``in_shape``
@@ -401,7 +417,7 @@ def from_module(model: nn.Module, in_shape: Sequence[int], *, check: bool = True
         return model
     if not isinstance(model, nn.Module):
         raise ConversionError(f"from_module expects an nn.Module, got {type(model).__name__}")
-    in_shape = tuple(int(s) for s in in_shape)
+    in_shape = _per_sample_shape(in_shape)
     try:
         graph = _Tracer().trace(model)
     except Exception as err:  # control flow on tensor values, unsupported Python
