@@ -131,9 +131,18 @@ def parse_overrides(text: str) -> dict:
     return out
 
 
+#: per-model changes to :data:`RECIPE`.  Colour: batches of 16 on a patch grid of stride 10, chosen by
+#: ``--compare 600 --compare-model color25 --holdout chelsea`` (liftinv/weights/README.md: the recipe
+#: 31.18 dB on chelsea, batch 16 31.38, stride 10 31.31, both COMBINED_COLOUR_PSNR): a colour step
+#: costs about twice a grayscale one, so in the same budget the colour model sees half the batches,
+#: and only three colour training images give far fewer distinct patches.
+MODEL_RECIPES = {"color25": {"batch_size": 16, "stride": 10}}
+
+
 def recipe_of(key: str, overrides: dict) -> dict:
-    """The full recipe of model ``key``: :data:`RECIPE`, its :data:`INITIAL_NU`, ``overrides``."""
-    return {**RECIPE, "nu": INITIAL_NU[key], **overrides}
+    """The full recipe of model ``key``: :data:`RECIPE`, its :data:`INITIAL_NU` and
+    :data:`MODEL_RECIPES` entry, then ``overrides``."""
+    return {**RECIPE, "nu": INITIAL_NU[key], **MODEL_RECIPES.get(key, {}), **overrides}
 
 
 def train(key: str, recipe: dict, budget: float, seed: int, images, progress: bool):
