@@ -60,13 +60,14 @@ TARGET = 2.0  # issue 14: a lifted method reaches at least 2x lower test loss th
 NOTHING_LEARNED = 0.5  # the loss of predicting 0 = the mean, on unit-variance targets
 DIAG_BATCH = 256
 BCD_COMMON = dict(order="backward", monitor_every=10, lipschitz_every=10)  # + weights=Adam(lr=--lr)
-# name -> (penalty, weight gradient); None = Adam backprop.
+# name -> (penalty, weight gradient, auxiliary step); None = Adam backprop.
 METHODS = {
-    "lifted-bregman-matched": ("bregman", "matched"),  # the lifted trainer's default of the restoration tasks
-    "lifted-bregman-geometric": ("bregman", "forward"),  # + geometric penalty weights, step scale 1.9
-    "lifted-bregman": ("bregman", "forward"),
-    "lifted-bregman-aux": ("bregman", "aux"),
-    "mac": ("mac", "aux"),
+    "lifted-bregman-matched": ("bregman", "matched", "prox"),  # the lifted trainer's default of the restoration tasks
+    "lifted-bregman-mirror": ("bregman", "matched", "mirror"),  # the matched sweep with mirror steps
+    "lifted-bregman-geometric": ("bregman", "forward", "prox"),  # + geometric penalty weights, step scale 1.9
+    "lifted-bregman": ("bregman", "forward", "prox"),
+    "lifted-bregman-aux": ("bregman", "aux", "prox"),
+    "mac": ("mac", "aux", "prox"),
     "adam-backprop": None,
 }
 REFERENCE = "adam-backprop"
@@ -87,6 +88,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--activations", nargs="+",
         help=f"hidden activations: {' '.join(ACTIVATIONS)} or a liftinv registry name "
         "(all four; tanh softthreshold with --quick)")
+    add("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
+        help=f"methods to run (all by default; {REFERENCE} is always run: the ratios are to it)")
     add("--width", type=int, default=32, help="hidden width of the students")
     add("--budget", type=float, help="training seconds per depth, activation and method (20; 0.5 with --quick)")
     add("--out", default="benchmarks/results/deep_networks", help="output folder")
@@ -112,6 +115,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.activations = ["tanh", "softthreshold"] if args.quick else list(ACTIVATIONS)
     if args.budget is None:
         args.budget = 0.5 if args.quick else 20.0
+    args.methods = [m for m in METHODS if m in args.methods or m == REFERENCE]
     args.batch_size = args.batch  # the name regression_task and machine_info's callers use
     return args
 
@@ -131,12 +135,12 @@ def make_solver(method: str, net, args):
     """The solver and its settings; ``ValueError`` (incl. NotProximalError) if the penalty refuses."""
     if METHODS[method] is None:
         return Backprop(net, lr=args.lr), dict(optimizer="Adam", lr=args.lr)
-    penalty, gradient = METHODS[method]
+    penalty, gradient, aux_step = METHODS[method]
     lam, extra = args.lam, {}
     if method.endswith("-geometric"):  # lam_l = lam * ratio^(L-1-l), aux steps 1.9 / L_m
         lam, extra = geometric_weights(net.depth, top=args.lam, ratio=args.ratio), {"step_scale": 1.9}
     solver = BCD(LiftedProblem(net, penalty, lam=lam), weights=Adam(lr=args.lr), gradient=gradient,
-                 **BCD_COMMON, **extra)
+                 aux_step=aux_step, **BCD_COMMON, **extra)
     return solver, dict(penalty=penalty, lam=lam, **solver.config)
 
 
@@ -190,7 +194,7 @@ def warm_up(depth: int, activation: str, data, args) -> None:
     """Untimed steps of every method, so the first timed run pays no one-off start-up costs."""
     xb, yb = (t[: args.batch].to(args.device) for t in data[:2])
     idx = torch.arange(xb.shape[0], device=args.device)
-    for method in METHODS:
+    for method in args.methods:
         try:
             solver, _ = make_solver(method, make_net(depth, activation, args).to(args.device), args)
         except ValueError:
@@ -207,7 +211,7 @@ def run_cell(depth: int, activation: str, data, args) -> list[dict]:
     torch.manual_seed(args.seed)
     init = {k: v.clone() for k, v in make_net(depth, activation, args).state_dict().items()}
     records, init_diag = [], None
-    for method in METHODS:
+    for method in args.methods:
         torch.manual_seed(args.seed)  # same initial weights for every method
         net = make_net(depth, activation, args).to(device)
         assert all(torch.equal(p.cpu(), init[k]) for k, p in net.state_dict().items())
@@ -266,7 +270,7 @@ def _fmt(v) -> str:
 def write_markdown(path: Path, info: dict, args, records: list[dict], summary: dict) -> None:
     gpu = f" ({info['gpu']})" if info["gpu"] else ""
     dirty = " (liftinv modified)" if info["git_dirty"] else ""
-    methods = list(METHODS)
+    methods = args.methods
     lines = [
         "# Deep networks with saturating or non-smooth activations: lifted BCD vs backprop", "",
         f"Command: `{info['command']}`", "",
@@ -283,6 +287,8 @@ def write_markdown(path: Path, info: dict, args, records: list[dict], summary: d
         "Methods: `lifted-bregman` = lifted Bregman BCD, one backward auxiliary sweep per step, Adam on the "
         "forward-anchored lifted weight gradient (`gradient=\"forward\"`); `lifted-bregman-matched` = the "
         "matched sweep (`gradient=\"matched\"`: displacements on back-propagation's scale); "
+        "`lifted-bregman-mirror` = the matched sweep with mirror steps (`aux_step=\"mirror\"`: "
+        "`x = sigma(v - (1-t) mu g)`, no prox solve); "
         "`lifted-bregman-geometric` = the "
         f"same with penalty weights `geometric_weights(L, top={args.lam:g}, ratio={args.ratio:g})` "
         "(lam_l = top * ratio^(L-1-l)) and auxiliary steps 1.9 / L_m; `lifted-bregman-aux` = the same with "
@@ -358,7 +364,7 @@ def plot_losses(path: Path, args, records: list[dict]) -> None:
     acts = args.activations
     fig, axes = plt.subplots(1, len(acts), figsize=(4.2 * len(acts), 3.6), squeeze=False)
     for ax, act in zip(axes[0], acts):
-        for method in METHODS:
+        for method in args.methods:
             pts = [(r["depth"], r["test_loss"]) for r in records
                    if r["activation"] == act and r["method"] == method and not r["skipped"]]
             if pts:

@@ -282,3 +282,115 @@ def test_fused_matched_sweep_leaves_frozen_parameters_without_gradient():
     frozen = [i for i, p in enumerate(net.parameters()) if not p.requires_grad]
     assert frozen and all(f_grads[i] is None and grads[i] is None for i in frozen)
     assert all(f is not None for i, f in enumerate(f_grads) if i not in frozen)
+
+
+# -- the mirror step (aux_step='mirror') ----------------------------------------------------------
+@pytest.mark.parametrize("penalty, act", [("bregman", "tanh"), ("bregman", "sigmoid"), ("fenchel", "relu")])
+def test_mirror_step_solves_its_block_problem(penalty, act):
+    """y = sigma(v - h g), h = mirror_scale(mu, c), makes the gradient of mu <g, y> + c kappa B(y, v) +
+    D_phi(y, sigma(v)) vanish: (1 + kappa c)(grad phi(y) - v) + mu g = 0, with grad phi = sigma^{-1}
+    (atanh, logit; for ReLU on its active part)."""
+    from liftinv.activations import get_activation
+    from liftinv.lifting.penalties import get_penalty
+
+    torch.manual_seed(9)
+    pen, a = get_penalty(penalty), get_activation(act)
+    v, g = 2 * torch.randn(200, dtype=torch.float64), torch.randn(200, dtype=torch.float64)
+    mu, c = 0.3, 0.7
+    y = a.sigma(v) - a.increment(v, pen.mirror_scale(mu, c) * g)
+    grad_phi = {"tanh": torch.atanh, "sigmoid": torch.logit, "relu": lambda t: t}[act](y)
+    active = y > 0 if act == "relu" else torch.ones_like(y, dtype=torch.bool)
+    residual = (1 + pen.curvature * c) * (grad_phi - v) + mu * g
+    assert active.sum() > 50
+    torch.testing.assert_close(residual[active], torch.zeros_like(residual[active]), atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "elu"])
+def test_mirror_matched_gradient_is_backprop_with_smooth_activations(act):
+    """The mirror step's displacement is sigma'(v^f) times the back-propagated signal, so the matched
+    gradient is back-propagation's with the true sigma' (the prox step's slope only approximates it)."""
+    torch.manual_seed(10)
+    net = MLP([4, 8, 8, 8, 2], act).double()
+    x, y = torch.randn(32, 4, dtype=torch.float64), torch.randn(32, 2, dtype=torch.float64)
+    problem = LiftedProblem(net, "bregman", lam=3.0)
+    with torch.no_grad():  # small displacements: the first-order regime
+        target = 1e-4 * y + (1 - 1e-4) * problem.sample_losses(x, y)[1]
+    exact = _backprop(problem, net, x, target)
+    states, cache, graphs = problem.forward_graphs(x)
+    eps = problem.matched_sweep(states, cache, target, problem.map_norms(), 1.0, mirror=True)
+    grads, _ = problem.weight_gradients(states, target, list(net.parameters()), graphs=graphs, residuals=eps)
+    for g, b in zip(grads, exact):
+        assert _cos(g, b) > 0.99999
+        assert float(g.norm() / b.norm()) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_mirror_and_prox_steps_agree_where_the_activation_is_the_identity():
+    """An unsaturated clip unit is the identity: there both steps give the same state."""
+    torch.manual_seed(11)
+    net = MLP([4, 8, 8, 2], "hardtanh").double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(0.05)  # pre-activations far inside (-1, 1)
+    x, y = torch.randn(16, 4, dtype=torch.float64), torch.randn(16, 2, dtype=torch.float64)
+    problem = LiftedProblem(net, "bregman", lam=2.0)
+    out = []
+    for mirror in (False, True):
+        states, cache, _ = problem.forward_graphs(x)
+        eps = problem.matched_sweep(states, cache, y, problem.map_norms(exact=True), 1.0, mirror=mirror)
+        out.append((states, eps))
+    for a, b in zip(out[0][0][1:], out[1][0][1:]):
+        assert float(a.abs().max()) < 1
+        torch.testing.assert_close(a, b)
+    for k in out[0][1]:
+        torch.testing.assert_close(out[0][1][k], out[1][1][k])
+
+
+@pytest.mark.parametrize("arch", ["mlp", "sccp"])
+def test_fused_mirror_sweep_gives_the_separate_one(arch):
+    torch.manual_seed(12)
+    if arch == "mlp":
+        net, x = MLP([4, 8, 8, 2], "sigmoid").double(), torch.randn(16, 4, dtype=torch.float64)
+        y = torch.randn(16, 2, dtype=torch.float64)
+    else:
+        from liftinv.denoising.models import default_arch
+        from liftinv.restoration import build_network
+
+        net = build_network(default_arch(arch, 1, 12, depth=3, features=4), device="cpu", seed=0).double()
+        net.refresh(n_iter=50)
+        y = torch.rand(6, 1, 12, 12, dtype=torch.float64)
+        x = (y + 0.05 * torch.randn_like(y)).clamp(0, 1)
+    problem, params = LiftedProblem(net, "bregman", lam=2.0), list(net.parameters())
+    norms = problem.map_norms()
+    states, cache, graphs = problem.forward_graphs(x)
+    eps = problem.matched_sweep(states, cache, y, norms, 1.0, mirror=True)
+    grads, _ = problem.weight_gradients(states, y, params, graphs=graphs, residuals=eps)
+    f_states, f_cache, f_graphs = problem.forward_graphs(x, inputs_require_grad=True)
+    f_eps, f_grads = problem.matched_sweep(f_states, f_cache, y, norms, 1.0, graphs=f_graphs, params=params,
+                                           mirror=True)
+    for k in eps:
+        torch.testing.assert_close(f_eps[k], eps[k], rtol=1e-10, atol=1e-12)
+    for g, f in zip(grads, f_grads):
+        if g is not None:
+            torch.testing.assert_close(f, g, rtol=1e-9, atol=1e-12)
+
+
+def test_mirror_bcd_trains_and_checks_its_settings():
+    torch.manual_seed(13)
+    net = MLP([5, 16, 16, 1], "tanh")
+    x = torch.randn(256, 5)
+    y = torch.sin(x[:, :1]) + 0.5 * x[:, 1:2]
+    problem = LiftedProblem(net, "bregman", lam=10.0)
+    solver = BCD(problem, weights=Adam(lr=1e-2), order="backward", gradient="matched", aux_step="mirror")
+    assert solver.config["aux_step"] == "mirror"
+    assert BCD.from_config(problem, solver.config).config == solver.config
+    before = float(problem.loss(x, y).detach())
+    for _ in range(150):
+        solver.step_batch(x, y)
+    assert float(problem.loss(x, y).detach()) < 0.3 * before
+    with pytest.raises(ValueError, match="gradient='matched'"):
+        BCD(LiftedProblem(MLP([2, 3, 1])), weights="adam", order="backward", aux_step="mirror")
+    with pytest.raises(ValueError, match="Bregman-type penalty"):
+        BCD(LiftedProblem(MLP([2, 3, 1], "tanh"), "mac"), weights="adam", order="backward", gradient="matched",
+            aux_step="mirror")
+    with pytest.raises(ValueError, match="aux_step must be one of"):
+        BCD(LiftedProblem(MLP([2, 3, 1])), aux_step="newton")

@@ -134,10 +134,11 @@ def test_step_ratio_times_both_trainers_for_every_activation(tmp_path, load_scri
     assert bench.main(["--depths", "2", "--activations", "relu", "tanh", "--rounds", "2", "--steps", "1",
                        "--warm-up", "1", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "step_ratio.json").read_text())["rows"]
-    assert [(r["activation"], r["depth"]) for r in rows] == [("relu", 2), ("tanh", 2)]
+    assert [(r["activation"], r["depth"], r["method"]) for r in rows] == [
+        (a, 2, m) for a in ("relu", "tanh") for m in ("lifted-bregman-matched", "lifted-bregman-mirror")]
     assert all(r["steps_timed"] == 2 and r["lifted_ms"] > 0 and r["backprop_ms"] > 0
                and abs(r["ratio"] - r["lifted_ms"] / r["backprop_ms"]) < 1e-9 for r in rows)
-    assert "| tanh | 2 |" in (tmp_path / "step_ratio.md").read_text()
+    assert "| tanh | 2 | lifted-bregman-mirror |" in (tmp_path / "step_ratio.md").read_text()
 
 
 def test_self_ensemble_scores_every_size_on_training_images(tmp_path, load_script):

@@ -29,8 +29,8 @@ def test_every_cell_and_method_is_run_or_skipped_with_a_reason(quick_run):
     bench, out, result = quick_run
     data = json.loads((out / "deep_networks.json").read_text())
     assert data == json.loads(json.dumps(result))  # what main returns is what it wrote
-    assert set(bench.METHODS) == {"lifted-bregman-matched", "lifted-bregman-geometric", "lifted-bregman",
-                                  "lifted-bregman-aux", "mac", "adam-backprop"}
+    assert set(bench.METHODS) == {"lifted-bregman-matched", "lifted-bregman-mirror", "lifted-bregman-geometric",
+                                  "lifted-bregman", "lifted-bregman-aux", "mac", "adam-backprop"}
     s = data["settings"]
     assert s["quick"] is True and s["budget"] == 0.5 and s["depths"] == [3, 6] and len(s["activations"]) == 2
     for key in ("command", "torch", "threads", "cpu", "device"):
@@ -52,8 +52,9 @@ def test_every_cell_and_method_is_run_or_skipped_with_a_reason(quick_run):
         if r["method"] == "adam-backprop":
             assert r["test_loss_ratio"] == pytest.approx(1.0)
         else:
-            penalty, gradient = bench.METHODS[r["method"]]
+            penalty, gradient, aux_step = bench.METHODS[r["method"]]
             assert r["settings"]["penalty"] == penalty and r["settings"]["gradient"] == gradient
+            assert r["settings"]["aux_step"] == aux_step
             assert r["settings"]["order"] == "backward"
             if r["method"].endswith("-geometric"):  # lam_l = 10 * 0.2^(L-1-l), aux steps 1.9 / L_m
                 lam = r["settings"]["lam"]

@@ -157,6 +157,15 @@ class ProxActivation(nn.Module, ABC):
         r""":math:`\nabla_v B(y, v) = \sigma(v) - y` (elementwise; no :math:`\sigma'`)."""
         return self.sigma(v) - y
 
+    def increment(self, v: torch.Tensor, d: torch.Tensor, sigma_v: torch.Tensor | None = None) -> torch.Tensor:
+        r""":math:`\sigma(v) - \sigma(v - d)` (``sigma_v``: :math:`\sigma(v)` if known).
+
+        Subclasses evaluate it without the cancellation of the difference where :math:`|d| \ll |v|`
+        (the piecewise-linear ones exactly, as :math:`s\,d` on a piece of slope :math:`s`), so that
+        :math:`\text{increment}/d` keeps float precision however small the step :math:`d`: the
+        mirror step of the matched sweep divides it by its step.  Here: the plain difference."""
+        return (self.sigma(v) if sigma_v is None else sigma_v) - self.sigma(v - d)
+
     # -------------------------------------------------------------------- prox
     @abstractmethod
     def prox_psi(self, w: torch.Tensor, t=1.0) -> torch.Tensor:

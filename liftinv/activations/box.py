@@ -99,6 +99,14 @@ class Clip(ProxActivation):
         check_nonneg("t", t)
         return self._clip(w)
 
+    def increment(self, v, d, sigma_v=None):
+        r""":math:`\mathrm{clip}(v) - \mathrm{clip}(v - d) = \mathrm{clip}(v) - v + \mathrm{clamp}(d, v - h,
+        v - l)`: exactly :math:`d` where both points are inside the box, exactly 0 where both are
+        beyond one bound."""
+        lo, hi = self._bounds(v)
+        c = self._clip(v) if sigma_v is None else sigma_v
+        return torch.clamp(d, v - hi, v - lo).add_(c - v)
+
 
 class HardTanh(Clip):
     r"""Hard-tanh, the clip to :math:`[-1, 1]` (alias of :class:`Clip` with those defaults)."""
@@ -159,3 +167,8 @@ class SoftThreshold(ProxActivation):
     def prox_psi(self, w, t=1.0):
         check_nonneg("t", t)
         return self._shrink(w, as_like(t, w) * self._alpha(w))
+
+    def increment(self, v, d, sigma_v=None):
+        a, w = self._alpha(v), v - d  # d where both points are on one side beyond the threshold
+        same_side = ((v > a) & (w > a)) | ((v < -a) & (w < -a))
+        return torch.where(same_side, d, (self.sigma(v) if sigma_v is None else sigma_v) - self.sigma(w))

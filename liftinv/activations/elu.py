@@ -65,6 +65,14 @@ class ELU(ProxActivation):
         slope = (self.alpha / self.beta) * torch.exp(v.clamp_max(0.0) / self.beta)
         return torch.where(v > 0, torch.ones_like(v), slope)
 
+    def increment(self, v, d, sigma_v=None):
+        r""":math:`d` where both points are positive, :math:`\alpha e^{w/\beta}\,\mathrm{expm1}(d/\beta)`
+        (:math:`w = v - d`) where both are not, the difference across 0."""
+        w = v - d
+        neg = self.alpha * torch.exp(w.clamp_max(0.0) / self.beta) * torch.expm1(d / self.beta)
+        across = (self.sigma(v) if sigma_v is None else sigma_v) - self.sigma(w)
+        return torch.where((v > 0) & (w > 0), d, torch.where((v <= 0) & (w <= 0), neg, across))
+
     def in_domain(self, y):
         return y >= -self.alpha - DOMAIN_RTOL * (1.0 + self.alpha)
 

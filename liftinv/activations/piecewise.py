@@ -48,6 +48,9 @@ class Identity(ProxActivation):
         check_nonneg("t", t)
         return w.clone()
 
+    def increment(self, v, d, sigma_v=None):
+        return d.clone()
+
     def prox_phi(self, w, c=1.0):
         check_nonneg("c", c)
         return w / (1.0 + as_like(c, w))
@@ -92,6 +95,11 @@ class ReLU(ProxActivation):
     def prox_psi(self, w, t=1.0):
         check_nonneg("t", t)
         return torch.relu(w)
+
+    def increment(self, v, d, sigma_v=None):
+        r""":math:`\max(v,0) - \max(v-d,0) = \min(d, v) - \min(v, 0)`: exactly :math:`d` where both
+        points are active and exactly 0 where both are not."""
+        return torch.minimum(d, v).sub_(v.clamp_max(0.0))
 
 
 class LeakyReLU(ProxActivation):
@@ -180,3 +188,9 @@ class LeakyReLU(ProxActivation):
         check_nonneg("c", c)
         c = as_like(c, w)
         return torch.where(w >= 0, w / (1.0 + c), w / (1.0 + c / self._a(w)))
+
+    def increment(self, v, d, sigma_v=None):
+        w = v - d  # slope times d on one piece, the difference across the kink
+        pos, neg = (v >= 0) & (w >= 0), (v < 0) & (w < 0)
+        across = (self.sigma(v) if sigma_v is None else sigma_v) - self.sigma(w)
+        return torch.where(pos, d, torch.where(neg, self._a(v) * d, across))

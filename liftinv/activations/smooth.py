@@ -57,6 +57,15 @@ class _OpenInterval(ProxActivation):
     def _u_of_z(self, z):
         raise NotImplementedError
 
+    def increment(self, v, d, sigma_v=None):
+        r"""With :math:`\sigma = m + r\tanh(\kappa\,\cdot)`: :math:`\sigma(v) - \sigma(v - d) =
+        r\tanh(\kappa d)\,(1 - \tanh(\kappa v)\tanh(\kappa(v - d)))`, free of cancellation."""
+        m, r, k = self._m, self._r, self._kappa
+        tv = torch.tanh(k * v) if sigma_v is None else sigma_v if (m, r) == (0.0, 1.0) else (sigma_v - m) / r
+        tw = torch.tanh(v - d if k == 1.0 else k * (v - d))
+        inc = torch.tanh(d if k == 1.0 else k * d).mul_(tw.mul_(tv).neg_().add_(1.0))
+        return inc if r == 1.0 else inc.mul_(r)
+
     def _solve(self, w, a, b, start=None):
         """u in the closed interval with a*u + b*phi'(u) = w (u = clip(w / a) where b = 0);
         ``start``: a guess of phi'(u), the logit of the root."""

@@ -67,6 +67,12 @@ class Penalty:
     def prox_y(self, act: ProxActivation, w: torch.Tensor, v: torch.Tensor, c: float) -> torch.Tensor:
         raise NotImplementedError
 
+    #: True when :meth:`mirror_scale` applies (penalties of the Bregman family)
+    has_mirror_step = False
+
+    def mirror_scale(self, mu: float, c: float) -> float:
+        raise NotImplementedError(f"{type(self).__name__} has no mirror step: it is not a Bregman penalty")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -96,6 +102,26 @@ class LiftedBregman(Penalty):
         # w = sigma(v) the answer is sigma(v), so iterative proxes start there
         t = c / (1.0 + c)
         return act.prox_psi_warm(w.lerp_(v, t), t, v)  # w is the caller's scratch buffer
+
+    has_mirror_step = True
+
+    def mirror_scale(self, mu, c):
+        r"""The scale :math:`h = (1 - t)\mu` of the block's mirror step from the forward state
+        :math:`\sigma(v)`: the step in the geometry of :math:`\phi` instead of the Euclidean one
+        (a Bregman proximal gradient step),
+
+        .. math::
+            y^+ = \arg\min_y\ \mu\langle g, y\rangle + \kappa c\,B(y, v) + D_\phi(y, \sigma(v))
+                = \sigma(v - h g),\qquad h = (1 - t)\mu,\quad t = \kappa c/(1 + \kappa c),
+
+        because :math:`\nabla\phi(\sigma(v)) = v` and both terms are :math:`\phi` minus a linear
+        function: the optimality condition reads :math:`(1 + \kappa c)(\nabla\phi(y) - v) + \mu g = 0`
+        and :math:`(\nabla\phi)^{-1} = \sigma`.  One evaluation of :math:`\sigma`, whatever the
+        activation (no prox of :math:`\Psi`, no Newton solve).  :math:`\phi` is 1-strongly convex,
+        so a coupling term :math:`L`-smooth in :math:`y` is :math:`L`-smooth relative to
+        :math:`\phi` and the step decreases the block's objective for :math:`\mu \le 1/L`
+        (Bauschke, Bolte, Teboulle 2017)."""
+        return (1.0 - self.pull(c)) * mu
 
 
 class FenchelPenalty(LiftedBregman):

@@ -221,7 +221,8 @@ class LiftedProblem:
     @torch.no_grad()
     def matched_sweep(self, states, preacts: dict[int, torch.Tensor], y, norms,
                       step_scale: float = 1.0, graphs: Sequence[torch.Tensor] | None = None,
-                      params: Sequence[torch.Tensor] | None = None, n_total: int | None = None):
+                      params: Sequence[torch.Tensor] | None = None, n_total: int | None = None,
+                      mirror: bool = False):
         r"""One backward sweep from the forward pass whose displacements carry back-propagation's
         signal at a known scale (``BCD(gradient='matched')``, docs/maths.md).
 
@@ -254,6 +255,18 @@ class LiftedProblem:
         :math:`v = u + D(\tfrac\tau\nu z - \tau D^*u)`: :math:`D^*\varepsilon`) are computed once.
         Returns ``(eps, grads)``, ``grads`` as :meth:`weight_gradients` returns them (the batch
         mean over ``n_total`` samples; ``None`` for frozen or unused parameters).
+
+        **Mirror** (``mirror=True``, Bregman penalties): each block takes the step in the geometry of
+        :math:`\phi_m` instead of the prox, :math:`x_m \leftarrow \sigma_m(v_m^f - h_m g_m)`,
+        :math:`h_m = (1 - t_m)\mu_m` (:meth:`~liftinv.lifting.penalties.LiftedBregman.mirror_scale`):
+        one evaluation of :math:`\sigma_m`, where the prox of a smooth activation (tanh, sigmoid) is a
+        Newton solve.  Then :math:`\varepsilon_m = (\sigma_m(v_m^f) - \sigma_m(v_m^f - h_mg_m))/h_m`,
+        the secant of :math:`\sigma_m` along the step times :math:`g_m`, evaluated without
+        cancellation (:meth:`~liftinv.activations.ProxActivation.increment`): back-propagation's
+        pre-activation gradient with :math:`\sigma_m'` replaced by a secant slope, exactly so where
+        the step crosses no kink of a piecewise-linear activation, and in the limit of small steps.
+        The two steps agree wherever :math:`\sigma_m` is locally the identity (an unsaturated clip or
+        ReLU unit); where it is flat, the prox lets a larger displacement through.
         """
         net, depth, forward = self.network, self.depth, list(states)
         fused = graphs is not None
@@ -277,9 +290,15 @@ class LiftedProblem:
             mu = step_scale / max(lip, 1e-12)
             c = mu * self.lam_of(m)
             act = net.activation(m)
-            states[m] = self.penalty.prox_y(act, torch.add(states[m], g, alpha=-mu, out=g), preacts[m], c)
-            scale = self.penalty.curvature * (1.0 - self.penalty.pull(c)) * mu
-            eps[m] = self.penalty.grad_v_known(act, states[m], preacts[m], forward[m]).div_(scale)
+            if mirror:  # x_m = sigma(v - h g): eps = (sigma(v) - x_m) / h, from the cancellation-free increment
+                h = self.penalty.mirror_scale(mu, c)
+                increment = act.increment(preacts[m], g.mul_(h), forward[m])
+                states[m] = forward[m] - increment
+                eps[m] = increment.div_(h)
+            else:
+                states[m] = self.penalty.prox_y(act, torch.add(states[m], g, alpha=-mu, out=g), preacts[m], c)
+                scale = self.penalty.curvature * (1.0 - self.penalty.pull(c)) * mu
+                eps[m] = self.penalty.grad_v_known(act, states[m], preacts[m], forward[m]).div_(scale)
             if fused:
                 self._layer_backward(m, graphs[m - 1], eps[m], forward, wanted, into_states, into_params)
         if not fused:

@@ -54,9 +54,16 @@ from .strategies import (
 
 #: settings of the whole solver: every parameter group holds the same value
 SHARED = ("weights", "aux", "aux_storage", "aux_path", "lam_growth", "lam_max", "order", "layer_batching",
-          "aux_iters", "inner_iters", "lipschitz_every", "monitor_every", "exact_norms", "step_scale", "gradient")
+          "aux_iters", "inner_iters", "lipschitz_every", "monitor_every", "exact_norms", "step_scale", "gradient",
+          "aux_step")
 #: where the weight gradient is taken (see LiftedProblem.weight_gradients)
 GRADIENTS = ("aux", "forward", "matched")
+#: the auxiliary blocks' step: the prox of the block (Euclidean) or, in the matched sweep, the mirror
+#: step in the geometry of the activation's phi (LiftedProblem.matched_sweep)
+AUX_STEPS = ("prox", "mirror")
+#: the default step scale of mirror steps: small steps, where the secant residual is back-propagation's
+#: sigma' (docs/maths.md, "Mirror steps"; on every MLP measured, steps of 1/L_m were worse per step)
+MIRROR_STEP_SCALE = 0.01
 #: settings that may differ between layers (parameter groups)
 PER_LAYER = {"prox-grad": ("momentum", "beta", "weight_decay", "prox_weight"),
              "adam": ("lr", "betas", "eps", "weight_decay", "prox_weight")}
@@ -88,6 +95,11 @@ def _check_solver_settings(s: dict) -> None:
         raise ValueError("prox_weight and weight_decay must be >= 0")
     if s["gradient"] not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {s['gradient']!r}")
+    if s["aux_step"] not in AUX_STEPS:
+        raise ValueError(f"aux_step must be one of {AUX_STEPS}, got {s['aux_step']!r}")
+    if s["aux_step"] == "mirror" and s["gradient"] != "matched":
+        raise ValueError("aux_step='mirror' is a step from the forward pass (where grad phi(x) is the "
+                         f"pre-activation): it needs gradient='matched', got gradient={s['gradient']!r}")
     if s["gradient"] == "matched":
         wrong = matched_conflicts(s)
         if wrong:
@@ -130,8 +142,14 @@ class BCD(torch.optim.Optimizer):
         ``'matched'``, the forward-anchored gradient after :meth:`LiftedProblem.matched_sweep`,
         whose displacements carry back-propagation's signal on one scale for every layer
         (needs ``order='backward'``, ForwardAux, Adam weights, ``aux_iters=1``).
+    aux_step: ``'prox'``, the auxiliary blocks' proximal-gradient step; ``'mirror'`` (with
+        ``gradient='matched'`` and a Bregman-type penalty), the step in the geometry of each
+        activation's :math:`\\phi`, :math:`x_m = \\sigma_m(v_m^f - (1-t_m)\\mu_m g_m)`: one
+        :math:`\\sigma` per block where a smooth activation's prox is a Newton solve
+        (:meth:`LiftedProblem.matched_sweep`).  ``None`` (default): ``'mirror'`` where it applies,
+        else ``'prox'``.
     step_scale: with Adam weights, the auxiliary steps are ``step_scale / L_m`` (in (0, 2);
-        default 1); ProxGrad carries its own.
+        default 1, and :data:`MIRROR_STEP_SCALE` for mirror steps); ProxGrad carries its own.
 
     Frozen parameters (``requires_grad=False``) are left unchanged: they belong to no
     parameter group and are constants of the lifted objective.
@@ -153,9 +171,12 @@ class BCD(torch.optim.Optimizer):
         prox_weight: float = 0.0,
         exact_norms: bool = False,
         gradient: str = "aux",
+        aux_step: str | None = None,
         step_scale: float | None = None,
     ) -> None:
         weights, aux, schedule = as_weights(weights), as_aux(aux), as_schedule(schedule)
+        if aux_step is None:
+            aux_step = "mirror" if gradient == "matched" and problem.penalty.has_mirror_step else "prox"
         defaults = dict(
             weights=weights.name, **weights.hyperparameters(),
             aux=aux.name, **{f"aux_{k}": v for k, v in aux.hyperparameters().items()},
@@ -163,16 +184,20 @@ class BCD(torch.optim.Optimizer):
             order=order, layer_batching=bool(layer_batching), aux_iters=int(aux_iters),
             inner_iters=int(inner_iters), lipschitz_every=int(lipschitz_every),
             monitor_every=int(monitor_every), prox_weight=float(prox_weight), exact_norms=bool(exact_norms),
-            gradient=gradient,
+            gradient=gradient, aux_step=aux_step,
         )
         if step_scale is not None:  # the auxiliary steps' scale, with Adam on the weights
             if weights.name == "prox-grad":
                 raise ValueError("with ProxGrad weights give the step scale as ProxGrad(step_scale=...): "
                                  "it scales the weight steps too")
             defaults["step_scale"] = float(step_scale)
-        defaults.setdefault("step_scale", 1.0)  # Adam: the auxiliary steps are step_scale / L_m
+        # Adam: the auxiliary steps are step_scale / L_m
+        defaults.setdefault("step_scale", MIRROR_STEP_SCALE if aux_step == "mirror" else 1.0)
         _check_solver_settings(defaults)
         problem.aux_order(order)  # validates
+        if aux_step == "mirror" and not problem.penalty.has_mirror_step:
+            raise ValueError(f"aux_step='mirror' needs a Bregman-type penalty (bregman, fenchel), "
+                             f"got {problem.penalty.name!r}")
         self.problem = problem
         self.network = problem.network
         nonlinear = [li for li in range(1, problem.depth + 1) if not self.network.layer(li).params_linear]
@@ -228,7 +253,7 @@ class BCD(torch.optim.Optimizer):
             "solver": type(self).__name__, "weights": weights, "aux": aux,
             "schedule": PenaltySchedule(s["lam_growth"], s["lam_max"]).to_dict(),
             **{k: s[k] for k in ("order", "layer_batching", "aux_iters", "inner_iters", "lipschitz_every",
-                                 "monitor_every", "exact_norms", "gradient")},
+                                 "monitor_every", "exact_norms", "gradient", "aux_step")},
             "prox_weight": first["prox_weight"],
         }
         if s["weights"] == "adam" and s["step_scale"] != 1.0:
@@ -332,6 +357,7 @@ class BCD(torch.optim.Optimizer):
         kept = self.memory is not None and index is not None and self.memory.has(index)
         anchored, matched = s["gradient"] == "forward", s["gradient"] == "matched"
         fused = matched and self._fuse_matched  # weight gradients inside the matched sweep
+        mirror = s["aux_step"] == "mirror"
         graphs = residuals = None  # anchored gradients: the forward pass keeps its one-layer graphs
         if kept:
             states, cache = [x0] + self.memory.load(index), {}
@@ -356,9 +382,10 @@ class BCD(torch.optim.Optimizer):
                     states, cache, graphs = problem.forward_graphs(x0, inputs_require_grad=fused)
                 if fused:
                     residuals, grads = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"],
-                                                             graphs=graphs, params=params, n_total=n_total)
+                                                             graphs=graphs, params=params, n_total=n_total,
+                                                             mirror=mirror)
                 else:
-                    residuals = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"])
+                    residuals = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"], mirror=mirror)
             for _ in range(0 if matched else s["aux_iters"]):
                 problem.aux_sweep(states, y, cache, self._norms, s["step_scale"], s["order"], s["layer_batching"])
             if s["weights"] == "prox-grad":
