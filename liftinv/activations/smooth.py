@@ -128,6 +128,12 @@ class Sigmoid(_OpenInterval):
         s = torch.sigmoid(v)
         return s * (1.0 - s)
 
+    def increment(self, v, d, sigma_v=None):
+        r""":math:`\sigma(v) - \sigma(v - d) = \sigma(v)\,\sigma(d - v)\,(1 - e^{-d})`, free of
+        cancellation (``expm1``)."""
+        s = torch.sigmoid(v) if sigma_v is None else sigma_v
+        return torch.sigmoid(d - v).mul_(torch.expm1(-d)).mul_(s).neg_()
+
     def phi(self, y):
         yc = self._clamp_closure(y)
         q = 1.0 - yc
