@@ -392,8 +392,9 @@ def plot_signals(path: Path, args, records: list[dict]) -> None:
         ax.plot(layers[:-1], _positive(d["lifted_signal_norm"]), "C2:", lw=2, label="lifted displacement, init")
         ax.plot(layers, _positive(rows[REFERENCE]["diagnostics"]["final"]["backprop_grad_norm"]), "C0--", lw=1,
                 label="backprop grad, after adam-backprop")
-        if not rows["lifted-bregman"]["skipped"]:
-            ax.plot(layers, _positive(rows["lifted-bregman"]["diagnostics"]["final"]["lifted_grad_norm"]), "C1--",
+        lifted = rows.get("lifted-bregman")  # the forward-anchored row, when run (--methods)
+        if lifted is not None and not lifted["skipped"]:
+            ax.plot(layers, _positive(lifted["diagnostics"]["final"]["lifted_grad_norm"]), "C1--",
                     lw=1, label="lifted grad, after lifted-bregman")
         ax.set(title=f"{act}, depth {deepest}", xlabel="layer (output last)", ylabel="norm", yscale="log")
         ax.grid(alpha=0.3, which="both")

@@ -394,3 +394,25 @@ def test_mirror_bcd_trains_and_checks_its_settings():
             aux_step="mirror")
     with pytest.raises(ValueError, match="aux_step must be one of"):
         BCD(LiftedProblem(MLP([2, 3, 1])), aux_step="newton")
+
+
+def test_mirror_steps_are_the_default_of_the_matched_gradient():
+    """BCD(gradient='matched') takes small mirror steps unless told otherwise; other gradients, MAC and
+    the restoration trainer (clip layers, where the prox is the same step and cheaper) take the prox."""
+    from liftinv.denoising.models import default_arch
+    from liftinv.restoration import TrainConfig, build_network, make_solver
+    from liftinv.solvers.bcd import MIRROR_STEP_SCALE
+
+    net = MLP([3, 4, 1], "tanh")
+    matched = BCD(LiftedProblem(net), weights="adam", order="backward", gradient="matched")
+    assert matched.settings()["aux_step"] == "mirror" and matched.settings()["step_scale"] == MIRROR_STEP_SCALE
+    scaled = BCD(LiftedProblem(net), weights="adam", order="backward", gradient="matched", step_scale=0.5)
+    assert scaled.settings()["step_scale"] == 0.5
+    for kwargs in (dict(gradient="forward"), dict(gradient="aux")):
+        s = BCD(LiftedProblem(net), weights="adam", order="backward", **kwargs).settings()
+        assert s["aux_step"] == "prox" and s["step_scale"] == 1.0
+    mac = BCD(LiftedProblem(net, "mac"), weights="adam", order="backward", gradient="matched")
+    assert mac.settings()["aux_step"] == "prox"
+    dfb = build_network(default_arch("dfb", 1, 12, depth=2, features=4), device="cpu", seed=0)
+    restoration = make_solver(dfb, TrainConfig(trainer="lifted", epochs=1))
+    assert restoration.settings()["gradient"] == "matched" and restoration.settings()["aux_step"] == "prox"

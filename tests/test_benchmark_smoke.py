@@ -152,3 +152,17 @@ def test_self_ensemble_scores_every_size_on_training_images(tmp_path, load_scrip
     assert row["images"] and "camera" not in row["images"]  # training images only
     assert sorted(map(int, row["psnr"])) == [1, 2, 4, 8] and all(20 < p < 60 for p in row["psnr"].values())
     assert "| gray25 |" in (tmp_path / "self_ensemble.md").read_text()
+
+
+def test_aux_steps_compares_variants_at_equal_steps(tmp_path, load_script):
+    bench = load_script("benchmarks/aux_steps.py")
+    assert bench.main(["--variants", "mirror:0.0001", "prox:1", "--activations", "tanh", "--depths", "3",
+                       "--seeds", "0", "1", "--epochs", "2", "--n-train", "640", "--n-test", "128",
+                       "--out", str(tmp_path)]) == 0
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "aux_steps.json").read_text())["rows"]}
+    assert set(rows) == {"backprop", "mirror:0.0001", "prox:1"}
+    assert all(len(r["test_loss"]) == 2 and r["mean"] == pytest.approx(sum(r["test_loss"]) / 2) for r in rows.values())
+    assert rows["backprop"]["test_loss"][0] != rows["backprop"]["test_loss"][1]  # the seeds differ
+    assert "| tanh | 3 |" in (tmp_path / "aux_steps.md").read_text()
+    with pytest.raises(SystemExit):
+        bench.parse_variant("newton:1")
