@@ -132,10 +132,11 @@ def parse_overrides(text: str) -> dict:
 
 
 #: per-model changes to :data:`RECIPE`.  Colour: batches of 16 on a patch grid of stride 10, chosen by
-#: ``--compare 600 --compare-model color25 --holdout chelsea`` (liftinv/weights/README.md: the recipe
-#: 31.18 dB on chelsea, batch 16 31.38, stride 10 31.31, both COMBINED_COLOUR_PSNR): a colour step
-#: costs about twice a grayscale one, so in the same budget the colour model sees half the batches,
-#: and only three colour training images give far fewer distinct patches.
+#: ``--compare 600 --compare-model color25 --holdout H`` with each colour training image H held out in
+#: turn (liftinv/weights/README.md): 31.37 / 29.54 / 29.89 dB on chelsea / coffee / rocket against
+#: the plain recipe's 31.18 / 27.44 / 29.26.  A colour step costs about twice a grayscale one, so in
+#: the same budget the colour model sees half the batches, and only three colour training images
+#: give far fewer distinct patches.
 MODEL_RECIPES = {"color25": {"batch_size": 16, "stride": 10}}
 
 
