@@ -81,8 +81,20 @@ ACTIVATIONS = {
 }
 
 
+def add_student_options(p: argparse.ArgumentParser) -> None:
+    """The students' and trainers' settings, shared with ``step_ratio.py`` and ``aux_steps.py``."""
+    add = p.add_argument
+    add("--width", type=int, default=32, help="hidden width of the students")
+    add("--batch", type=int, default=64, help="mini-batch size")
+    add("--lr", type=float, default=1e-3, help="Adam learning rate (lifted rows and backprop)")
+    add("--lam", type=float, default=10.0, help="hidden-layer penalty weight of the lifted rows")
+    add("--ratio", type=float, default=0.2, help="geometric rows: lam_l = lam * ratio^(L-1-l)")
+    add("--soft-threshold", type=float, default=0.05, help="threshold of the soft-threshold activation")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_student_options(p)
     add = p.add_argument
     add("--depths", type=int, nargs="+", help="hidden layers of the students (10 20 50; 3 6 with --quick)")
     add("--activations", nargs="+",
@@ -90,15 +102,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "(all four; tanh softthreshold with --quick)")
     add("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
         help=f"methods to run (all by default; {REFERENCE} is always run: the ratios are to it)")
-    add("--width", type=int, default=32, help="hidden width of the students")
     add("--budget", type=float, help="training seconds per depth, activation and method (20; 0.5 with --quick)")
     add("--out", default="benchmarks/results/deep_networks", help="output folder")
     add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    add("--lr", type=float, default=1e-3, help="Adam learning rate (lifted rows and backprop)")
-    add("--lam", type=float, default=10.0, help="hidden-layer penalty weight of the lifted rows")
-    add("--ratio", type=float, default=0.2, help="geometric rows: lam_l = lam * ratio^(L-1-l)")
-    add("--soft-threshold", type=float, default=0.05, help="threshold of the soft-threshold activation")
-    add("--batch", type=int, default=64, help="mini-batch size")
     add("--n-train", type=int, default=32000, help="training samples (4000 with --quick)")
     add("--n-test", type=int, default=4000, help="test samples (1000 with --quick)")
     add("--warm-up", type=int, default=10, help="untimed steps of every method before an activation's first cell")

@@ -191,12 +191,16 @@ def test_matched_gradient_is_backprop_with_skips_and_shared_operators(arch):
         assert min(_cos(g, b) for g, b in zip(plain, exact)) < 0.99  # what the matched sweep fixes
 
 
-def test_matched_bcd_trains_and_checks_its_settings():
-    torch.manual_seed(5)
+def _tanh_regression(seed: int):
+    """A small tanh MLP's lifted problem and a smooth regression task."""
+    torch.manual_seed(seed)
     net = MLP([5, 16, 16, 1], "tanh")
     x = torch.randn(256, 5)
-    y = torch.sin(x[:, :1]) + 0.5 * x[:, 1:2]
-    problem = LiftedProblem(net, "bregman", lam=10.0)
+    return LiftedProblem(net, "bregman", lam=10.0), x, torch.sin(x[:, :1]) + 0.5 * x[:, 1:2]
+
+
+def test_matched_bcd_trains_and_checks_its_settings():
+    problem, x, y = _tanh_regression(5)
     solver = ISGM(problem, weights=Adam(lr=1e-2), order="backward", gradient="matched", inner_iters=2)
     before = float(problem.loss(x, y).detach())
     for _ in range(100):
@@ -375,11 +379,7 @@ def test_fused_mirror_sweep_gives_the_separate_one(arch):
 
 
 def test_mirror_bcd_trains_and_checks_its_settings():
-    torch.manual_seed(13)
-    net = MLP([5, 16, 16, 1], "tanh")
-    x = torch.randn(256, 5)
-    y = torch.sin(x[:, :1]) + 0.5 * x[:, 1:2]
-    problem = LiftedProblem(net, "bregman", lam=10.0)
+    problem, x, y = _tanh_regression(13)
     solver = BCD(problem, weights=Adam(lr=1e-2), order="backward", gradient="matched", aux_step="mirror")
     assert solver.config["aux_step"] == "mirror"
     assert BCD.from_config(problem, solver.config).config == solver.config
