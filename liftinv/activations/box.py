@@ -169,6 +169,10 @@ class SoftThreshold(ProxActivation):
         return self._shrink(w, as_like(t, w) * self._alpha(w))
 
     def increment(self, v, d, sigma_v=None):
-        a, w = self._alpha(v), v - d  # d where both points are on one side beyond the threshold
-        same_side = ((v > a) & (w > a)) | ((v < -a) & (w < -a))
-        return torch.where(same_side, d, (self.sigma(v) if sigma_v is None else sigma_v) - self.sigma(w))
+        r"""With :math:`S_\alpha = \mathrm{id} - \mathrm{clip}_{[-\alpha,\alpha]}`:
+        :math:`S_\alpha(v) - S_\alpha(v - d) = d - (\mathrm{clamp}(d, v - \alpha, v + \alpha) - S_\alpha(v))`,
+        exactly :math:`d` where both points are beyond one threshold and exactly 0 where both are in
+        the dead zone."""
+        a = self._alpha(v)
+        s = self.sigma(v) if sigma_v is None else sigma_v
+        return d - torch.clamp(d, v - a, v + a).sub_(s)
