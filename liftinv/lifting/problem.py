@@ -284,6 +284,8 @@ class LiftedProblem:
             else:
                 products = net.adjoints([(r, m, eps[r]) for r, _ in terms])
                 g = products[0]
+                if g.data_ptr() == eps[terms[0][0]].data_ptr():  # an identity or reshape map returns its
+                    g = g.clone()  # argument (or a view of it): the step below writes into g
                 for term in products[1:]:
                     g.add_(term)
             lip = sum(self.penalty_of(r).curvature * norms[(r, m)] for r, _ in terms)
