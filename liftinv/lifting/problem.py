@@ -351,7 +351,7 @@ class LiftedProblem:
                 graphs.append(net.preactivation(li, states))  # reads detached states only
                 if li < self.depth:
                     with torch.no_grad():
-                        state = net.activation(li)(graphs[-1].detach())
+                        state = net.activation(li).sigma(graphs[-1].detach())
                     states.append(state.requires_grad_() if inputs_require_grad else state)
         return states, {li: v.detach() for li, v in enumerate(graphs, start=1)}, graphs
 

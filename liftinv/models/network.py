@@ -79,6 +79,10 @@ class LiftedNetwork(nn.Module):
         if len(layers) == 0:
             raise ValueError("A network needs at least one layer")
         self.layers = nn.ModuleList(layers)
+        # plain lists for the hot paths (sweeps, forward passes): nn.Module's attribute lookup and
+        # ModuleList indexing cost microseconds per call, tens of calls per layer and step
+        self._layer_list: list[Layer] = list(self.layers)
+        self._activation_list: list[ProxActivation] = [layer.activation for layer in self._layer_list]
         self.in_shape = tuple(int(s) for s in in_shape)
         shapes = [self.in_shape]
         for li, layer in enumerate(self.layers, start=1):
@@ -94,17 +98,21 @@ class LiftedNetwork(nn.Module):
             shapes.append(tuple(out))
         #: per-sample shapes of x_0 .. x_L
         self.state_shapes: list[tuple[int, ...]] = shapes
+        self._sources = [((li - 1, layer.linear), *zip(layer.skip_from, layer.skips))
+                         for li, layer in enumerate(self._layer_list, start=1)]
         self._readers = {m: [] for m in range(len(shapes))}
+        self._maps: dict[tuple[int, int], LinearMap] = {}  # (reader r, state m) -> M_{r,m}
         for li in range(1, self.depth + 1):
             for m, amap in self.sources(li):
                 self._readers[m].append((li, amap))
+                self._maps[(li, m)] = amap
         self.aux_groups: list[list[int]] = self._colour_hidden_states()
 
     # -- structure ------------------------------------------------------------------
     @property
     def depth(self) -> int:
         """Number of layers :math:`L`."""
-        return len(self.layers)
+        return len(self._layer_list)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -112,15 +120,14 @@ class LiftedNetwork(nn.Module):
 
     def layer(self, li: int) -> Layer:
         """Layer ``li`` (1-based: layer :math:`l` of the maths)."""
-        return self.layers[li - 1]
+        return self._layer_list[li - 1]
 
     def activation(self, li: int) -> ProxActivation:
-        return self.layers[li - 1].activation
+        return self._activation_list[li - 1]
 
-    def sources(self, li: int) -> list[tuple[int, LinearMap]]:
-        """``[(state index, map)]`` read by layer ``li``."""
-        layer = self.layer(li)
-        return [(li - 1, layer.linear)] + list(zip(layer.skip_from, layer.skips))
+    def sources(self, li: int) -> tuple[tuple[int, LinearMap], ...]:
+        """``((state index, map), ...)`` read by layer ``li``, its main map first."""
+        return self._sources[li - 1]
 
     def readers(self, m: int) -> list[tuple[int, LinearMap]]:
         """``[(layer index, map)]`` of the layers whose pre-activation reads state ``m``."""
@@ -161,7 +168,7 @@ class LiftedNetwork(nn.Module):
     def adjoints(self, terms: Sequence[tuple[int, int, torch.Tensor]]) -> list[torch.Tensor]:
         r""":math:`M_{r,m}^\top g` for each ``(r, m, g)``: the map by which layer ``r`` reads
         state ``m``, adjoint applied to ``g``.  One by one here; see :meth:`preactivations`."""
-        return [dict(self.readers(m))[r].A_adjoint(g, self.state_shapes[m]) for r, m, g in terms]
+        return [self._maps[(r, m)].A_adjoint(g, self.state_shapes[m]) for r, m, g in terms]
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
         check_tensor(x, name, shape=self.in_shape, like=next(self.parameters(), None))
@@ -173,7 +180,7 @@ class LiftedNetwork(nn.Module):
             v = self.preactivation(li, states)
             preacts.append(v)
             if li < self.depth:
-                states.append(self.activation(li)(v))
+                states.append(self.activation(li).sigma(v))
         return states, preacts
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
