@@ -59,7 +59,8 @@ LVB = _load_sibling("lifted_vs_backprop")  # regression_task, machine_info, thin
 TARGET = 2.0  # issue 14: a lifted method reaches at least 2x lower test loss than backprop
 NOTHING_LEARNED = 0.5  # the loss of predicting 0 = the mean, on unit-variance targets
 DIAG_BATCH = 256
-BCD_COMMON = dict(order="backward", monitor_every=10, lipschitz_every=10)  # + weights=Adam(lr=--lr)
+#: + weights=Adam(lr=--lr); the lifted objective monitored every 50 steps, as by the restoration trainer
+BCD_COMMON = dict(order="backward", monitor_every=50, lipschitz_every=10)
 # name -> (penalty, weight gradient, auxiliary step); None = Adam backprop.
 METHODS = {
     "lifted-bregman-matched": ("bregman", "matched", "prox"),  # the lifted trainer's default of the restoration tasks
