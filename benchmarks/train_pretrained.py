@@ -227,7 +227,10 @@ def readme(manifest: dict) -> str:
              "proximal denoiser trained by the lifted trainer (lifted Bregman BCD) on the embedded training",
              "images; load it with `liftinv.pretrained(sigma, color=...)` or `liftinv.restoration.load_network`.",
              "Scores: mean PSNR (dB, data range 1) / SSIM on the embedded test images (never used for training",
-             "or tuning), noise drawn once with the evaluation seed, TV weight tuned on the training images.", ""]
+             "or tuning), noise drawn once with the evaluation seed, TV weight tuned on the training images.", "",
+             "Colour images are denoised by default by the grayscale files in the opponent colour space",
+             "(`liftinv.denoising.opponent`; `liftinv.pretrained(sigma, color=True)`); the colour file below is",
+             "`color_model=\"rgb\"`. Their comparison: `benchmarks/color_denoisers.py`, docs/networks.md.", ""]
     for name, m in sorted(manifest["models"].items()):
         mach = m["machine"]
         lines += [f"## {name}", "",

@@ -166,3 +166,21 @@ def test_aux_steps_compares_variants_at_equal_steps(tmp_path, load_script):
     assert "| tanh | 3 |" in (tmp_path / "aux_steps.md").read_text()
     with pytest.raises(SystemExit):
         bench.parse_variant("newton:1")
+
+
+def test_color_denoisers_scores_every_variant_on_held_out_and_test_images(tmp_path, load_script):
+    from liftinv.pretrained import available
+
+    if len(available(color=False)) < 3 or not available(color=True):
+        pytest.skip("shipped weights not all present in this checkout")
+    bench = load_script("benchmarks/color_denoisers.py")
+    assert bench.main(["--sigmas", "25", "--sets", "validation", "test", "--no-bm3d", "--crop", "24",
+                       "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "color_denoisers.json").read_text())["results"]
+    assert set(results) == {"validation/25", "test/25"}
+    assert results["validation/25"]["images"] == list(bench.VALIDATION)
+    assert "astronaut" in results["test/25"]["images"]
+    methods = results["test/25"]["methods"]
+    assert {"opponent (default)", "opponent (default), x8 self-ensemble", "TV (tuned on train)"} <= set(methods)
+    assert all(m["psnr_mean"] > methods["noisy input"]["psnr_mean"] for k, m in methods.items() if k != "noisy input")
+    assert "### sigma 25, validation images" in (tmp_path / "color_denoisers.md").read_text()

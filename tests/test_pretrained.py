@@ -27,7 +27,7 @@ def test_every_shipped_file_loads_and_denoises(key):
     spec = MODELS[key]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the trained sigma itself: no notice
-        net, info = pretrained(spec["sigma"], color=spec["color"], device="cpu")
+        net, info = pretrained(spec["sigma"], color=spec["color"], device="cpu", color_model="rgb")
     assert not net.training
     assert info["file"] == spec["file"] and info["sigma"] == spec["sigma"] and info["trainer"] == "lifted"
     assert info["seconds"] > 0 and info["steps"] > 0
@@ -89,14 +89,17 @@ def _image(path, channels, size=(40, 36)):
     return str(path)
 
 
-@pytest.mark.parametrize("channels, key", [(1, "gray25"), (3, "color25")])
-def test_denoise_without_checkpoint_uses_the_shipped_weights(channels, key, tmp_path, capsys):
-    _require(key)
+@pytest.mark.parametrize("channels, keys", [(1, ["gray25"]), (3, ["gray15", "gray25"])])
+def test_denoise_without_checkpoint_uses_the_shipped_weights(channels, keys, tmp_path, capsys):
+    """Grayscale: the model of the sigma; colour: the grayscale models in the opponent space."""
+    _require(*keys)
     out = tmp_path / "out.png"
     assert cli.main(["denoise", _image(tmp_path / "in.png", channels), "-o", str(out), "--sigma", "25",
                      "--device", "cpu"]) == 0
     stdout = capsys.readouterr().out
-    assert f"using the shipped weights {WEIGHTS_DIR / MODELS[key]['file']}" in stdout and "sigma 25/255" in stdout
+    paths = " + ".join(str(WEIGHTS_DIR / MODELS[k]["file"]) for k in keys)
+    assert f"using the shipped weights {paths}" in stdout and "sigma 25/255" in stdout
+    assert ("opponent colour space" in stdout) == (channels == 3)
     from liftinv.data import load_image
 
     assert load_image(out).shape[0] == channels

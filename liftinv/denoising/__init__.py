@@ -5,6 +5,8 @@
 * :func:`denoise_tiled`: inference on large images in overlapping, blended tiles (:mod:`.tiling`);
 * :class:`SelfEnsemble`: a denoiser averaged over the flips and quarter turns of its input
   (:mod:`.ensemble`);
+* :class:`OpponentDenoiser`: a colour denoiser made of grayscale ones, in the opponent colour
+  space (:mod:`.opponent`; the colour default of :func:`liftinv.pretrained`);
 * :func:`as_deepinv_denoiser`: a trained denoiser as a ``deepinv.models.Denoiser`` for deepinv's
   plug-and-play solvers (:mod:`.deepinv_denoiser`).
 
@@ -16,6 +18,7 @@ from ..utils.lazy import lazy_api
 _API = {
     "denoise_tiled": "tiling", "auto_tile": "tiling", "receptive_radius": "tiling",
     "as_deepinv_denoiser": "deepinv_denoiser", "LiftinvDenoiser": "deepinv_denoiser",
+    "OpponentDenoiser": "opponent", "opponent_plan": "opponent",
     "SelfEnsemble": "ensemble", "self_ensemble": "ensemble", "ENSEMBLE_SIZES": "ensemble",
     "default_arch": "models", "build_denoiser": "models", "DENOISERS": "models",
 }

@@ -103,8 +103,7 @@ def _shipped(args: argparse.Namespace, channels: int):
         net, info = pretrained(args.sigma, color=channels == 3, device=args.device)
     for w in caught:
         print(f"note: {w.message}")
-    print(f"using the shipped weights {info['path']} ({'colour' if info['color'] else 'grayscale'} "
-          f"{info['arch']['name']}, trained {info['trainer']} at sigma {info['sigma']:g}/255)")
+    print(f"using the shipped weights {info['path']} ({info['summary']})")
     return net, {"arch": info["arch"], "task": {"task": "denoising", "sigma": info["sigma"] / 255}}
 
 
