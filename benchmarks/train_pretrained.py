@@ -95,7 +95,7 @@ def machine() -> dict:
 #: by the recipe comparison (below; 30.01 dB against 29.80 for 0.01 on the held-out training image
 #: at lr 4e-3); the other noise levels and colour use the sigma-25 choice (not compared).  (The
 #: DFB-PNN shipped before chose 0.01 by ``--compare-nu``: liftinv/weights/README.md.)
-INITIAL_NU = {"gray15": 0.003, "gray25": 0.003, "gray50": 0.003, "color25": 0.003}
+INITIAL_NU = {"gray10": 0.003, "gray15": 0.003, "gray25": 0.003, "gray50": 0.003, "color25": 0.003}
 
 #: how every shipped model is trained; ``--set KEY=VALUE`` overrides a field for one run and
 #: ``--compare S --variants ...`` compares overrides on a held-out training image.  Chosen by the

@@ -36,6 +36,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 #: the shipped models: key -> file, trained sigma (0-255 scale), colour
 MODELS = {
+    "gray10": {"file": "sccp_gray_s10.pt", "sigma": 10.0, "color": False},
     "gray15": {"file": "sccp_gray_s15.pt", "sigma": 15.0, "color": False},
     "gray25": {"file": "sccp_gray_s25.pt", "sigma": 25.0, "color": False},
     "gray50": {"file": "sccp_gray_s50.pt", "sigma": 50.0, "color": False},

@@ -106,10 +106,11 @@ def test_denoise_without_checkpoint_uses_the_shipped_weights(channels, keys, tmp
 
 
 def test_denoise_without_checkpoint_notes_the_nearest_sigma(tmp_path, capsys):
-    _require("gray15")
-    assert cli.main(["denoise", _image(tmp_path / "in.png", 1), "-o", str(tmp_path / "o.png"), "--sigma", "10",
+    _require("gray10")
+    assert cli.main(["denoise", _image(tmp_path / "in.png", 1), "-o", str(tmp_path / "o.png"), "--sigma", "12",
                      "--device", "cpu"]) == 0
-    assert "note: no shipped grayscale denoiser for sigma 10/255" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "note: no shipped grayscale denoiser for sigma 12/255" in out and MODELS["gray10"]["file"] in out
 
 
 def test_denoise_needs_sigma_or_checkpoint(tmp_path, capsys):

@@ -126,6 +126,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     ref = None if args.clean is None else load_reference(args.clean, z)
     sigma = ckpt["task"].get("sigma")
     trained = f"trained at sigma {sigma * 255:.0f}/255" if isinstance(sigma, (int, float)) else "trained"
+    if ckpt["arch"]["name"] == "opponent":  # the shipped grayscale models, on the opponent colour channels
+        trained = f"grayscale models in the opponent colour space, for sigma {sigma * 255:.0f}/255"
     if args.checkpoint is not None and args.sigma is not None and isinstance(sigma, (int, float)) \
             and abs(sigma * 255 - args.sigma) > 1e-6:
         print(f"note: --sigma {args.sigma:g} is ignored: --checkpoint {args.checkpoint} was {trained}")
