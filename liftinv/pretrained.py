@@ -144,16 +144,13 @@ def _opponent(sigma: float, device):
 
     grays = {spec["sigma"]: key for key, spec in MODELS.items() if not spec["color"]}
     plan = opponent_plan(sigma, sorted(grays))
-    loaded = {}
-    for level, _ in plan:
-        if level not in loaded:
-            loaded[level] = _load(grays[level], device)
+    loaded = {level: _load(grays[level], device) for level in sorted({level for level, _ in plan})}
     nets = [loaded[level][0] for level, _ in plan]
     net = OpponentDenoiser(nets, [scale for _, scale in plan]).to(next(nets[0].parameters()).device).eval()
-    infos = [loaded[level][1] for level in sorted(loaded)]
-    roles = " and ".join(f"{spec['file']} ({role})" for spec, role in
-                         ((loaded[plan[0][0]][1], "luminance"), (loaded[plan[1][0]][1], "chrominance"))) \
-        if plan[0][0] != plan[1][0] else f"{loaded[plan[0][0]][1]['file']} (every channel)"
+    infos = [info for _, info in loaded.values()]
+    luminance, chrominance = (loaded[plan[k][0]][1]["file"] for k in (0, 1))
+    roles = (f"{luminance} (every channel)" if luminance == chrominance
+             else f"{luminance} (luminance) and {chrominance} (chrominance)")
     info = {"file": " + ".join(i["file"] for i in infos), "files": [i["file"] for i in infos],
             "path": " + ".join(i["path"] for i in infos), "sigma": sigma, "sigma_01": sigma / 255,
             "requested_sigma": sigma, "color": True, "color_model": "opponent",
