@@ -1,9 +1,11 @@
 """Plug-and-play deblurring with deepinv's PnP-HQS and liftinv's shipped, lifted-trained denoiser.
 
-No training: the grayscale ScCP-PNN shipped in ``liftinv/weights/`` (``liftinv.pretrained``) becomes
-a ``deepinv.models.Denoiser`` (``liftinv.denoising.as_deepinv_denoiser``: it rescales the image so
-that the network sees its own noise level at any denoising strength the solver asks for) and is the
-prior of deepinv's half-quadratic splitting (``deepinv.optim.optim_builder(iteration="HQS",
+No training: the grayscale ScCP-PNNs shipped in ``liftinv/weights/`` (``liftinv.pretrained``) become
+one ``deepinv.models.Denoiser`` (``liftinv.pretrained.deepinv_denoiser()``: at each denoising
+strength the solver asks for, the model trained at the largest level not above it, the image
+rescaled so that it sees its own level; ``--sigma-denoiser S``: the one model trained at S,
+through ``liftinv.denoising.as_deepinv_denoiser``) and are the prior of deepinv's half-quadratic
+splitting (``deepinv.optim.optim_builder(iteration="HQS",
 prior=PnP(...))``) with the DPIR schedule of denoiser strengths and step sizes
 (``deepinv.optim.dpir.get_DPIR_params``).  The embedded test image ``camera`` (never used for
 training) is blurred by a Gaussian kernel (std 2 pixels, circular) plus 1% Gaussian noise
@@ -13,7 +15,7 @@ deconvolution (their parameters tuned on crops of the *training* images) and of 
 
 About a minute on 2 CPU cores (1 torch thread: ``--threads``).
 
-    python3 demos/pnp_deblur_pretrained.py [-o results/pnp_deblur] [--crop 256] [--sigma-denoiser 15]
+    python3 demos/pnp_deblur_pretrained.py [-o results/pnp_deblur] [--crop 256] [--sigma-denoiser S]
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from liftinv.deblurring.classical import tune, tv_deconvolve, wiener_deconvolve,
 from liftinv.deblurring.physics import blurred_test_set, gaussian_kernel
 from liftinv.denoising import as_deepinv_denoiser
 from liftinv.metrics import psnr
-from liftinv.pretrained import pretrained
+from liftinv.pretrained import WEIGHTS_DIR, deepinv_denoiser, pretrained
 from liftinv.restoration.report import pyplot, save_figure
 
 
@@ -56,8 +58,9 @@ def main(argv=None) -> int:
     parser.add_argument("--crop", type=int, default=256, help="centre crop side (0: the whole image)")
     parser.add_argument("--blur", type=float, default=2.0, help="Gaussian blur std in pixels")
     parser.add_argument("--noise", type=float, default=2.55, help="noise std, 0-255 scale (default 1%%)")
-    parser.add_argument("--sigma-denoiser", type=float, default=15.0,
-                        help="which shipped grayscale denoiser (its trained sigma, 0-255)")
+    parser.add_argument("--sigma-denoiser", type=float, default=None,
+                        help="one shipped grayscale denoiser (its trained sigma, 0-255); default: all of them, "
+                             "each at the strengths it suits")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -74,8 +77,15 @@ def main(argv=None) -> int:
     import deepinv as dinv
 
     physics = dinv.physics.BlurFFT(img_size=tuple(clean.shape), filter=kernel[None, None])
-    net, info = pretrained(args.sigma_denoiser, color=False, device="cpu")
-    denoiser = as_deepinv_denoiser(net, info["sigma_01"])  # forward(x, sigma), rescaled to its own level
+    if args.sigma_denoiser is None:  # every shipped level: the family picks the model per strength
+        denoiser = deepinv_denoiser(color=False, device="cpu")
+        trained_at = ", ".join(f"{level * 255:g}" for level in denoiser.levels)
+        info = {"file": "sccp_gray_s*.pt family", "path": f"{WEIGHTS_DIR}/sccp_gray_s*.pt", "trainer": "lifted",
+                "sigma": [level * 255 for level in denoiser.levels], "seconds": None, "steps": None}
+    else:
+        net, info = pretrained(args.sigma_denoiser, color=False, device="cpu")
+        trained_at = f"{info['sigma']:g}"
+        denoiser = as_deepinv_denoiser(net, info["sigma_01"])  # forward(x, sigma), rescaled to its own level
     restored = {"blurred": blurred.clamp(0, 1)}
     train = load_embedded("train")
     balance, _ = tune(wiener_deconvolve, train, kernel, noise, wiener_grid(noise))
@@ -88,7 +98,7 @@ def main(argv=None) -> int:
 
     scores = {name: float(psnr(x, clean)) for name, x in restored.items()}
     print(f"{args.image} ({'x'.join(map(str, clean.shape[-2:]))}), Gaussian blur std {args.blur:g}, "
-          f"noise {args.noise:g}/255; denoiser {info['path']} (lifted-trained at sigma {info['sigma']:g}/255)")
+          f"noise {args.noise:g}/255; denoiser {info['path']} (lifted-trained at sigma {trained_at}/255)")
     for name, value in scores.items():
         print(f"  PSNR {name}: {value:.2f} dB")
 

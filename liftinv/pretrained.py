@@ -7,6 +7,7 @@ The networks are unrolled strongly convex Chambolle-Pock iterations (docs/networ
 >>> x = net(noisy[None])                             # (1, 1, H, W) in, same out   # doctest: +SKIP
 >>> net, info = liftinv.pretrained(25, color=True)  # colour: the grayscale models # doctest: +SKIP
 >>> liftinv.pretrained.available()                   # what is shipped             # doctest: +SKIP
+>>> d = liftinv.pretrained.deepinv_denoiser()       # every level, for deepinv PnP # doctest: +SKIP
 
 ``liftinv.pretrained`` is this module, and calling it calls :func:`pretrained` (so the name works
 both as ``liftinv.pretrained(25)`` and as ``liftinv.pretrained.available()``, whichever of the
@@ -29,7 +30,7 @@ import types
 import warnings
 from pathlib import Path
 
-__all__ = ["COLOR_MODELS", "MODELS", "WEIGHTS_DIR", "available", "pretrained", "select"]
+__all__ = ["COLOR_MODELS", "MODELS", "WEIGHTS_DIR", "available", "deepinv_denoiser", "pretrained", "select"]
 
 #: where the shipped weights are (inside the installed package)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -161,6 +162,19 @@ def _opponent(sigma: float, device):
             "summary": f"colour, in the opponent colour space for sigma {sigma:g}/255: grayscale {roles}, "
                        f"trained {infos[0]['trainer']}"}
     return net, info
+
+
+def deepinv_denoiser(color: bool = False, device=None):
+    """All the shipped grayscale models as one deepinv ``Denoiser`` for every noise level, in
+    grayscale or colour: :class:`liftinv.denoising.deepinv_denoiser.FamilyDenoiser` (at
+    ``sigma``, the model trained at the largest level not above it, rescaled to its own level; in
+    colour the opponent denoiser planned for ``sigma``).  For plug-and-play solvers, whose
+    schedules sweep the denoising strength; ``forward(x, sigma)`` takes ``sigma`` on the [0, 1]
+    scale, as deepinv does."""
+    from .denoising.deepinv_denoiser import FamilyDenoiser
+
+    grays = {spec["sigma"] / 255: _load(key, device)[0] for key, spec in MODELS.items() if not spec["color"]}
+    return FamilyDenoiser(grays, color=color).eval()
 
 
 class _CallableModule(types.ModuleType):

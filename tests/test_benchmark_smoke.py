@@ -184,3 +184,16 @@ def test_color_denoisers_scores_every_variant_on_held_out_and_test_images(tmp_pa
     assert {"opponent (default)", "opponent (default), x8 self-ensemble", "TV (tuned on train)"} <= set(methods)
     assert all(m["psnr_mean"] > methods["noisy input"]["psnr_mean"] for k, m in methods.items() if k != "noisy input")
     assert "### sigma 25, validation images" in (tmp_path / "color_denoisers.md").read_text()
+
+
+def test_pnp_family_compares_one_model_with_the_family(tmp_path, load_script):
+    from liftinv.pretrained import available
+
+    if len(available(color=False)) < 2:
+        pytest.skip("shipped weights not all present in this checkout")
+    bench = load_script("benchmarks/pnp_family.py")
+    assert bench.main(["--split", "test", "--noises", "2.55", "--crop", "32", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "pnp_family_test.json").read_text())["rows"]
+    assert [r["image"] for r in rows] == ["camera", "astronaut", "coins"]
+    assert all({"blurred", "fixed 15", "family"} <= set(r) for r in rows)
+    assert "family minus fixed" in (tmp_path / "pnp_family_test.md").read_text()

@@ -93,3 +93,71 @@ def test_from_a_checkpoint_reads_the_trained_noise_level(tmp_path):
                   checkpoint=tmp_path / "s.pt", progress=False)
     den = as_deepinv_denoiser(tmp_path / "s.pt", device="cpu")
     assert den.sigma_trained == pytest.approx(0.08)
+
+
+# -- FamilyDenoiser: one network per noise level ----------------------------------------------------
+class _Tagged(torch.nn.Module):
+    """Adds a tag to its input, so the output says which network ran and on what."""
+
+    def __init__(self, tag: float) -> None:
+        super().__init__()
+        self.tag = torch.nn.Parameter(torch.tensor(float(tag)), requires_grad=False)
+
+    def forward(self, x):
+        return x + self.tag
+
+
+def _family(color=False):
+    from liftinv.denoising.deepinv_denoiser import FamilyDenoiser
+
+    return FamilyDenoiser({0.1: _Tagged(1.0), 0.04: _Tagged(2.0)}, color=color)
+
+
+@pytest.mark.parametrize("sigma, tag, s", [(0.2, 1.0, 0.5), (0.1, 1.0, 1.0), (0.06, 2.0, 0.04 / 0.06),
+                                           (0.04, 2.0, 1.0), (0.01, 2.0, 1.0)])
+def test_family_takes_the_largest_level_not_above_sigma_rescaled_down(sigma, tag, s):
+    x = torch.rand(1, 1, 5, 4, dtype=torch.float64)
+    torch.testing.assert_close(_family().double()(x, sigma), (x * s + tag) / s)
+
+
+def test_family_denoises_each_sample_at_its_own_level():
+    fam, x = _family().double(), torch.rand(2, 1, 4, 4, dtype=torch.float64)
+    out = fam(x, torch.tensor([0.2, 0.04], dtype=torch.float64))
+    torch.testing.assert_close(out[0], fam(x[:1], 0.2)[0])
+    torch.testing.assert_close(out[1], fam(x[1:], 0.04)[0])
+
+
+def test_family_in_colour_is_the_opponent_denoiser_planned_for_sigma():
+    from liftinv.denoising.opponent import OpponentDenoiser, opponent_plan
+
+    fam, x = _family(color=True).double(), torch.rand(1, 3, 6, 5, dtype=torch.float64)
+    nets = dict(zip(fam.levels, fam.networks))
+    plan = opponent_plan(0.1, fam.levels)
+    expected = OpponentDenoiser([nets[level] for level, _ in plan], [k for _, k in plan]).double()(x)
+    torch.testing.assert_close(fam(x, 0.1), expected)
+
+
+def test_family_refuses_no_networks_and_no_sigma():
+    from liftinv.denoising.deepinv_denoiser import FamilyDenoiser
+
+    with pytest.raises(ValueError, match="at least one"):
+        FamilyDenoiser({})
+    with pytest.raises(ValueError, match="needs sigma"):
+        _family()(torch.rand(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="positive"):
+        _family()(torch.rand(1, 1, 4, 4), 0.0)
+
+
+def test_shipped_family_is_a_deepinv_denoiser():
+    from deepinv.models import Denoiser
+
+    from liftinv.pretrained import MODELS, WEIGHTS_DIR, deepinv_denoiser
+
+    if not all((WEIGHTS_DIR / s["file"]).is_file() for s in MODELS.values() if not s["color"]):
+        pytest.skip("shipped weights not all present")
+    fam = deepinv_denoiser(device="cpu")
+    assert isinstance(fam, Denoiser) and fam.levels == sorted(s["sigma"] / 255 for s in MODELS.values()
+                                                              if not s["color"])
+    x = torch.rand(1, 1, 12, 10)
+    with torch.no_grad():
+        assert fam(x, 0.05).shape == x.shape and bool(torch.isfinite(fam(x, 0.3)).all())

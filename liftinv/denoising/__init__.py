@@ -18,6 +18,7 @@ from ..utils.lazy import lazy_api
 _API = {
     "denoise_tiled": "tiling", "auto_tile": "tiling", "receptive_radius": "tiling",
     "as_deepinv_denoiser": "deepinv_denoiser", "LiftinvDenoiser": "deepinv_denoiser",
+    "FamilyDenoiser": "deepinv_denoiser",
     "OpponentDenoiser": "opponent", "opponent_plan": "opponent",
     "SelfEnsemble": "ensemble", "self_ensemble": "ensemble", "ENSEMBLE_SIZES": "ensemble",
     "default_arch": "models", "build_denoiser": "models", "DENOISERS": "models",

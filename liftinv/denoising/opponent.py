@@ -108,7 +108,7 @@ class OpponentDenoiser(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 4 or z.shape[1] != 3:
             raise ValueError(f"OpponentDenoiser: expected an RGB batch (B, 3, H, W), got shape {tuple(z.shape)}")
-        o = self.transform.to(z.dtype)
+        o = self.transform.to(z)  # dtype and device of the input
         c = torch.einsum("kj,bjhw->bkhw", o, z)
         out = torch.empty_like(c)
         for k, (net, s, m) in enumerate(zip(self.denoisers, self.scales, self.centres)):
