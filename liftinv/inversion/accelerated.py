@@ -100,8 +100,12 @@ class JointStep:
             else:
                 x, sv = states[li], act.sigma(v)
                 d = sv - x
+                term = (v - sv).add_(d, alpha=0.5).mul_(d)  # d^2/2 + d (v - s)
                 psi = act.psi_of_sigma(v)  # elementwise, or one value per sample (softmax)
-                part = _sum64(0.5 * d * d + d * (v - sv)) - (_sum64(psi) if torch.is_tensor(psi) else 0.0)
+                if torch.is_tensor(psi) and psi.shape == term.shape:
+                    part = _sum64(term.sub_(psi))
+                else:
+                    part = _sum64(term) - (_sum64(psi) if torch.is_tensor(psi) else 0.0)
                 total = total + prob.lam_of(li) * part
         return total
 
@@ -151,25 +155,26 @@ class JointStep:
             v_new = self.preactivations(new)
             s_new = self.smooth(new, y, v_new)
             bound = s_z.clone()
-            for nm, zm, g, mu in zip(new, z, grads, mus):
+            for nm, zm, g, mu in zip(new, z, grads, mus):  # + <d, g> + |d|^2 / (2 mu), d = x+ - z
                 d = nm - zm
-                bound += _sum64(d * g) + _sum64(d * d) / (2.0 * mu)
+                bound += _sum64(torch.add(g, d, alpha=0.5 / mu).mul_(d))
             if s_new <= bound + 1e-9 * s_z.abs() or self.scale < 1e-8:
                 break
             self.scale *= 0.5
         self.scale = min(1.1 * self.scale, 1e3)
         t_next = 0.5 * (1.0 + (1.0 + 4.0 * self.t * self.t) ** 0.5)
         momentum = (self.t - 1.0) / t_next
-        restart = sum(float(_sum64((zm - nm) * (nm - xm))) for zm, nm, xm in zip(z, new, x)) > 0
+        steps = [nm - xm for nm, xm in zip(new, x)]  # x+ - x
+        restart = float(sum(_sum64((zm - nm).mul_(dm)) for zm, nm, dm in zip(z, new, steps))) > 0
         if restart:
             t_next, momentum = 1.0, 0.0
         self.t = t_next
         if momentum:
-            z_next = [nm + momentum * (nm - xm) for nm, xm in zip(new, x)]
+            z_next = [torch.add(nm, dm, alpha=momentum) for nm, dm in zip(new, steps)]
             self._v_z = [vn + momentum * (vn - vx) for vn, vx in zip(v_new, self._v_x)]
         else:
             z_next, self._v_z = [nm.clone() for nm in new], v_new
         self._v_x = v_new
-        change = (sum(float(_sum64((nm - xm) ** 2)) for nm, xm in zip(new, x))
-                  / max(sum(float(_sum64(xm * xm)) for xm in x), 1e-30)) ** 0.5
+        change = (float(sum(_sum64(dm * dm) for dm in steps))
+                  / max(float(sum(_sum64(xm * xm) for xm in x)), 1e-30)) ** 0.5
         return new, z_next, change
