@@ -36,6 +36,14 @@ def clips_output(net: torch.nn.Module) -> bool:
     return lifted is not None and isinstance(lifted.activation(lifted.depth), Clip)
 
 
+def _positive_sigma(denoiser: Denoiser, x: torch.Tensor, sigma) -> torch.Tensor:
+    """deepinv's per-sample ``sigma`` tensor for batch ``x`` (broadcastable to it); refuses levels <= 0."""
+    sigma = denoiser._handle_sigma(sigma, batch_size=x.shape[0], ndim=x.ndim, device=x.device, dtype=x.dtype)
+    if bool((sigma <= 0).any()):
+        raise ValueError(f"sigma must be positive, got {sigma.flatten().tolist()}")
+    return sigma
+
+
 class LiftinvDenoiser(Denoiser):
     """A trained liftinv network :math:`N` (``net(x)``, trained at noise ``sigma_trained`` on the
     [0, 1] scale) as a deepinv denoiser ``forward(x, sigma)``; see the module docstring."""
@@ -50,10 +58,7 @@ class LiftinvDenoiser(Denoiser):
     def forward(self, x: torch.Tensor, sigma=None, **kwargs) -> torch.Tensor:
         if sigma is None or not self.rescale:
             return self.net(x)
-        sigma = self._handle_sigma(sigma, batch_size=x.shape[0], ndim=x.ndim, device=x.device, dtype=x.dtype)
-        if bool((sigma <= 0).any()):
-            raise ValueError(f"sigma must be positive, got {sigma.flatten().tolist()}")
-        s = self.sigma_trained / sigma
+        s = self.sigma_trained / _positive_sigma(self, x, sigma)
         if not self.scale_up:
             s = s.clamp(max=1.0)
         if bool((s == 1).all()):
@@ -106,10 +111,7 @@ class FamilyDenoiser(Denoiser):
     def forward(self, x: torch.Tensor, sigma=None, **kwargs) -> torch.Tensor:
         if sigma is None:
             raise ValueError("FamilyDenoiser needs sigma, the noise level to denoise at ([0, 1] scale)")
-        sigma = self._handle_sigma(sigma, batch_size=x.shape[0], ndim=x.ndim, device=x.device, dtype=x.dtype)
-        if bool((sigma <= 0).any()):
-            raise ValueError(f"sigma must be positive, got {sigma.flatten().tolist()}")
-        values = sigma.flatten().tolist()
+        values = _positive_sigma(self, x, sigma).flatten().tolist()
         if len(set(values)) > 1:  # one level per sample
             return torch.cat([self.forward(x[i:i + 1], v) for i, v in enumerate(values)])
         net, s = self.denoiser_for(values[0])
