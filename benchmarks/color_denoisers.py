@@ -27,7 +27,6 @@ Usage: ``OMP_NUM_THREADS=1 python3 benchmarks/color_denoisers.py --out benchmark
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ import liftinv
 from liftinv.data import embedded_names, load_embedded
 from liftinv.denoising.classical import bm3d_available, bm3d_denoise, tune_tv_weight, tv_denoise
 from liftinv.denoising.ensemble import SelfEnsemble
-from liftinv.denoising.opponent import CHANNEL_RANGES, OpponentDenoiser
+from liftinv.denoising.opponent import CHANNEL_RANGES, OpponentDenoiser, nearest_level, opponent_plan
 from liftinv.denoising.task import describe
 from liftinv.pretrained import MODELS
 from liftinv.restoration import degraded_test_set, make_physics, restore_images, score
@@ -69,10 +68,6 @@ def validation_image(name: str, size: int = 512) -> torch.Tensor:
     return centre_crop(torch.from_numpy(a).permute(2, 0, 1), size)
 
 
-def nearest(level: float) -> float:
-    return min(GRAY_LEVELS, key=lambda s: (abs(s - level), -s))
-
-
 def variants(sigma: float) -> dict:
     """name -> colour denoiser at noise level ``sigma`` (0-255)."""
     gray = {s: liftinv.pretrained(s, device="cpu")[0] for s in GRAY_LEVELS}
@@ -81,13 +76,13 @@ def variants(sigma: float) -> dict:
     def build(levels, scales):
         return OpponentDenoiser([gray[s] for s in levels], scales)
 
-    matched = [nearest(sigma * f) for f in fit]
-    unfitted = [nearest(sigma / math.sqrt(3.0)), nearest(sigma), nearest(sigma)]
+    matched = [nearest_level(sigma * f, GRAY_LEVELS) for f in fit]
+    default = [level for level, _ in opponent_plan(sigma, GRAY_LEVELS)]  # its models, scaled otherwise below
     return {
         "opponent (default)": liftinv.pretrained(sigma, color=True, device="cpu")[0],
         "opponent, matched": build(matched, fit),
-        "opponent, unfitted chroma": build(unfitted, [min(unfitted[0] / sigma, fit[0]),
-                                                      unfitted[1] / sigma, unfitted[2] / sigma]),
+        "opponent, unfitted chroma": build(default, [min(default[0] / sigma, fit[0]),
+                                                     default[1] / sigma, default[2] / sigma]),
         "rgb (ScCP-PNN trained on RGB, sigma 25)": liftinv.pretrained(25, color=True, device="cpu",
                                                                       color_model="rgb")[0],
     }

@@ -45,7 +45,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["OPPONENT", "CHANNEL_RANGES", "OpponentDenoiser", "opponent_plan"]
+__all__ = ["OPPONENT", "CHANNEL_RANGES", "OpponentDenoiser", "nearest_level", "opponent_plan"]
 
 _R3, _R2, _R6 = math.sqrt(3.0), math.sqrt(2.0), math.sqrt(6.0)
 
@@ -54,6 +54,11 @@ OPPONENT = ((1 / _R3, 1 / _R3, 1 / _R3), (1 / _R2, 0.0, -1 / _R2), (1 / _R6, -2 
 
 #: the range of each opponent channel for RGB values in [0, 1]
 CHANNEL_RANGES = ((0.0, _R3), (-1 / _R2, 1 / _R2), (-2 / _R6, 2 / _R6))
+
+
+def nearest_level(level: float, trained: Sequence[float]) -> float:
+    """The entry of ``trained`` nearest ``level`` (ties: the larger)."""
+    return min(trained, key=lambda s: (abs(s - level), -s))
 
 
 def opponent_plan(sigma: float, trained: Sequence[float]) -> list[tuple[float, float]]:
@@ -73,13 +78,9 @@ def opponent_plan(sigma: float, trained: Sequence[float]) -> list[tuple[float, f
         raise ValueError("opponent_plan: no trained noise levels to choose from")
     if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma: expected a finite noise level > 0, got {sigma!r}")
-
-    def nearest(level: float) -> float:
-        return min(trained, key=lambda s: (abs(s - level), -s))
-
     plan = []
     for k, (lo, hi) in enumerate(CHANNEL_RANGES):
-        model = nearest(sigma / _R3 if k == 0 else sigma)
+        model = nearest_level(sigma / _R3 if k == 0 else sigma, trained)
         plan.append((model, min(model / sigma, 1.0 / (hi - lo))))
     return plan
 
