@@ -222,7 +222,7 @@ class LiftedProblem:
     def matched_sweep(self, states, preacts: dict[int, torch.Tensor], y, norms,
                       step_scale: float = 1.0, graphs: Sequence[torch.Tensor] | None = None,
                       params: Sequence[torch.Tensor] | None = None, n_total: int | None = None,
-                      mirror: bool = False):
+                      mirror: bool = False, keep_states: bool = True):
         r"""One backward sweep from the forward pass whose displacements carry back-propagation's
         signal at a known scale (``BCD(gradient='matched')``, docs/maths.md).
 
@@ -267,6 +267,8 @@ class LiftedProblem:
         the step crosses no kink of a piecewise-linear activation, and in the limit of small steps.
         The two steps agree wherever :math:`\sigma_m` is locally the identity (an unsaturated clip or
         ReLU unit); where it is flat, the prox lets a larger displacement through.
+        ``keep_states=False``: the mirror steps leave ``states`` at the forward pass (only the
+        residuals are wanted; one elementwise pass per layer less).
         """
         net, depth, forward = self.network, self.depth, list(states)
         fused = graphs is not None
@@ -295,7 +297,8 @@ class LiftedProblem:
             if mirror:  # x_m = sigma(v - h g): eps = (sigma(v) - x_m) / h, from the cancellation-free increment
                 h = self.penalty.mirror_scale(mu, c)
                 increment = act.increment(preacts[m], g.mul_(h), forward[m])
-                states[m] = forward[m] - increment
+                if keep_states:
+                    states[m] = forward[m] - increment
                 eps[m] = increment.div_(h)
             else:
                 states[m] = self.penalty.prox_y(act, torch.add(states[m], g, alpha=-mu, out=g), preacts[m], c)
@@ -313,6 +316,9 @@ class LiftedProblem:
         ``eps``: adds :math:`M_{r,m}^\top\varepsilon` to ``into_states[m]`` for the hidden states
         it reads and the parameter gradients to ``into_params`` (keyed by ``id``; shared
         parameters sum over layers)."""
+        if r in self.network.explicit_layers and not v.requires_grad:  # no graph: the maps' own products
+            self._explicit_backward(r, eps, forward, into_params, into_states)
+            return
         sources = sorted({m for m, _ in self.network.sources(r) if 1 <= m < self.depth})
         owned = wanted  # every trainable parameter: a layer may read one it does not register (a
         # shared operator, ScCP's); autograd returns None for the others, without work
@@ -333,6 +339,26 @@ class LiftedProblem:
                 into[key] = grad.clone() if grad.data_ptr() in seen else grad
                 seen.add(into[key].data_ptr())
 
+    @torch.no_grad()
+    def _explicit_backward(self, r: int, eps: torch.Tensor, read, into_params: dict[int, torch.Tensor],
+                           into_states: dict[int, torch.Tensor] | None = None) -> None:
+        r"""For a layer of ``network.explicit_layers``: the gradients of
+        :math:`\langle\varepsilon, v_r\rangle` at its trainable parameters from its maps
+        (:meth:`~liftinv.models.linear_maps.LinearMap.param_grads`, at the states ``read``), added
+        to ``into_params`` (keyed by ``id``) and, with ``into_states``, :math:`M_{r,m}^\top\varepsilon`
+        added to ``into_states[m]`` for the hidden states it reads: what one backward pass of the
+        layer's graph gives, without building the graph."""
+        net = self.network
+        for m, amap in net.sources(r):
+            if into_states is not None and 1 <= m < self.depth:
+                prod = amap.A_adjoint(eps, net.state_shapes[m])
+                if prod.data_ptr() == eps.data_ptr():  # an identity or reshape map: eps itself
+                    prod = prod.clone()
+                _accumulate(into_states, m, prod)
+            for p, g in amap.param_grads(eps, read[m]):
+                if p.requires_grad:
+                    _accumulate(into_params, id(p), g)
+
     # -- weight blocks -----------------------------------------------------------------------
     def forward_graphs(self, x0: torch.Tensor, inputs_require_grad: bool = False,
                        ) -> tuple[list[torch.Tensor], dict[int, torch.Tensor], list]:
@@ -343,17 +369,27 @@ class LiftedProblem:
         :meth:`weight_gradients` (``graphs=``): the forward-anchored gradient then needs no
         second evaluation of the layers.  ``inputs_require_grad``: the hidden states are leaves
         that require grad, so each layer's graph reaches its inputs too (the fused
-        :meth:`matched_sweep`).
+        :meth:`matched_sweep`).  The layers of ``network.explicit_layers`` get no graph: their
+        maps give the gradients directly (:class:`Graphs`).
         """
         net, states, graphs = self.network, [x0.detach()], []
+        explicit = net.explicit_layers
         with torch.enable_grad():
             for li in range(1, self.depth + 1):
-                graphs.append(net.preactivation(li, states))  # reads detached states only
-                if li < self.depth:
+                if li in explicit:
                     with torch.no_grad():
-                        state = net.activation(li).sigma(graphs[-1].detach())
+                        graphs.append(v := net.preactivation(li, states))
+                        # (an identity sigma returns its argument: the state must be another tensor)
+                        state = net.activation(li).sigma(v.detach()) if li < self.depth else None
+                else:
+                    graphs.append(v := net.preactivation(li, states))  # reads detached states only
+                    if li < self.depth:
+                        with torch.no_grad():
+                            state = net.activation(li).sigma(v.detach())
+                if li < self.depth:
                     states.append(state.requires_grad_() if inputs_require_grad else state)
-        return states, {li: v.detach() for li, v in enumerate(graphs, start=1)}, graphs
+        preacts = {li: v.detach() for li, v in enumerate(graphs, start=1)}
+        return states, preacts, Graphs(graphs, list(states), explicit)
 
     def weight_gradients(self, states, y, params, n_total: int | None = None,
                          inputs: Sequence[torch.Tensor] | None = None,
@@ -386,30 +422,40 @@ class LiftedProblem:
         """
         net, s = self.network, y.shape[0] if n_total is None else n_total
         read = states if inputs is None else inputs
+        # explicit layers: their maps give the gradients, at the states their pre-activations read
+        explicit, seen = (net.explicit_layers, read) if graphs is None else _explicit_of(graphs)
         outputs, grad_outputs, cache = [], [], {}  # 1/s scales the (small) gradients, not the residuals
+        direct: dict[int, torch.Tensor] = {}
         for li in range(1, self.depth + 1):
-            v = net.preactivation(li, read) if graphs is None else graphs[li - 1]
+            if graphs is not None:
+                v = graphs[li - 1]
+            else:
+                with torch.set_grad_enabled(torch.is_grad_enabled() and li not in explicit):
+                    v = net.preactivation(li, read)
             cache[li] = vd = v.detach()
-            if not v.requires_grad:
+            if not (v.requires_grad or li in explicit):
                 continue
             if residuals is not None:
+                res = residuals[li]
+            else:
+                with torch.no_grad():
+                    pen, act, tgt = self.penalty_of(li), net.activation(li), self.target(li, states, y)
+                    if inputs is not None and li < self.depth:  # sigma(v_l^f) is the forward state x_l^f
+                        res = pen.grad_v_known(act, tgt, vd, inputs[li])
+                    else:
+                        res = pen.grad_v(act, tgt, vd)
+                    if self.lam_of(li) != 1.0:
+                        res.mul_(self.lam_of(li))
+            if li in explicit:
+                self._explicit_backward(li, res, seen, direct)
+            else:
                 outputs.append(v)
-                grad_outputs.append(residuals[li])
-                continue
-            with torch.no_grad():
-                pen, act, tgt = self.penalty_of(li), net.activation(li), self.target(li, states, y)
-                if inputs is not None and li < self.depth:  # sigma(v_l^f) is the forward state x_l^f
-                    res = pen.grad_v_known(act, tgt, vd, inputs[li])
-                else:
-                    res = pen.grad_v(act, tgt, vd)
-                if self.lam_of(li) != 1.0:
-                    res.mul_(self.lam_of(li))
-            outputs.append(v)
-            grad_outputs.append(res)
+                grad_outputs.append(res)
         wanted = [p for p in params if p.requires_grad]  # frozen parameters get no gradient
         grads = iter(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True)
                      if outputs and wanted else [None] * len(wanted))
-        return _batch_mean([next(grads) if p.requires_grad else None for p in params], s), cache
+        out = [_plus(next(grads), direct.get(id(p))) if p.requires_grad else None for p in params]
+        return _batch_mean(out, s), cache
 
     def jacobian_norm_sq(self, li: int, states, vecs: list[torch.Tensor] | None = None, n_iter: int = 1,
                          cold_iters: int = 10) -> tuple[float, list[torch.Tensor]]:
@@ -443,6 +489,32 @@ class LiftedProblem:
         est, vecs = power_iteration(normal_op, vecs, n_iter, shape=[p.shape for _, p in trainable],
                                     like=trainable[0][1], seed=li, cold_iters=cold_iters, unit_next=False)
         return float(est), vecs
+
+
+class Graphs(list):
+    r"""The pre-activations :math:`v_1, \dots, v_L` of :meth:`LiftedProblem.forward_graphs`, each with
+    its one-layer graph, except those of the layers in ``explicit`` (``network.explicit_layers``),
+    plain tensors whose maps give the gradients directly at ``states``, the forward states read."""
+
+    def __init__(self, graphs, states: list[torch.Tensor], explicit: frozenset[int]) -> None:
+        super().__init__(graphs)
+        self.states, self.explicit = states, explicit
+
+
+def _explicit_of(graphs) -> tuple[frozenset[int], list | None]:
+    """(explicit layers, the states they read) of ``graphs``; none for a plain list of graphs."""
+    return (graphs.explicit, graphs.states) if isinstance(graphs, Graphs) else (frozenset(), None)
+
+
+def _accumulate(into: dict, key, grad: torch.Tensor) -> None:
+    if key in into:
+        into[key].add_(grad)
+    else:
+        into[key] = grad
+
+
+def _plus(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return b if a is None else a if b is None else a.add_(b)
 
 
 def _batch_mean(grads: list, n: int) -> list:

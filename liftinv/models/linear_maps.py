@@ -52,6 +52,15 @@ class LinearMap(nn.Module):
         """Per-sample output shape for a per-sample input shape."""
         raise NotImplementedError
 
+    #: True when :meth:`param_grads` computes the parameter gradients without autograd
+    explicit_grads = False
+
+    def param_grads(self, r: torch.Tensor, x: torch.Tensor) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        r"""``[(p, g)]``: :math:`g = \nabla_p\langle r, A_\theta x + b\rangle` (summed over the
+        batch) for each parameter ``p`` of the map, computed directly (maps with
+        ``explicit_grads``): the lifted trainers then build no autograd graph for the layer."""
+        raise NotImplementedError(f"{type(self).__name__} has no explicit parameter gradients")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = self.A(x)
         if self.bias is not None:
@@ -117,6 +126,13 @@ class Dense(LinearMap):
 
     def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
         return (r @ self.weight).view((r.shape[0],) + tuple(x_shape))
+
+    explicit_grads = True
+
+    def param_grads(self, r, x):
+        r""":math:`\nabla_W = r^\top\mathrm{vec}(x)`, :math:`\nabla_b = \sum_i r_i`."""
+        out = [(self.weight, torch.mm(r.t(), x.flatten(1)))]
+        return out + [(self.bias, r.sum(0))] if self.bias is not None else out
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
         n = math.prod(x_shape)
@@ -295,6 +311,11 @@ class IdentityMap(LinearMap):
     def closed_norm_sq(self, x_shape):
         return 1.0
 
+    explicit_grads = True
+
+    def param_grads(self, r, x):
+        return []
+
 
 class ParameterFreeMap(LinearMap):
     """Base of the maps without parameters (pooling, upsampling, reshapes, scalings): a
@@ -304,6 +325,11 @@ class ParameterFreeMap(LinearMap):
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("_like", torch.zeros(()), persistent=False)
+
+    explicit_grads = True
+
+    def param_grads(self, r, x):
+        return []
 
     @staticmethod
     def _meta_shape(fn, x_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -228,13 +228,14 @@ class BCD(torch.optim.Optimizer):
     def settings(self) -> dict:
         """The solver-wide settings, read from the parameter groups (which must agree)."""
         first = self.param_groups[0]
+        values = tuple(map(first.get, SHARED))  # read every step: one C-level pass per group
         for group in self.param_groups[1:]:
-            for key in SHARED:
-                if group.get(key) != first.get(key):
-                    raise ValueError(
-                        f"{key!r} is a setting of the whole solver, but parameter groups hold "
-                        f"{first.get(key)!r} and {group.get(key)!r} (layer {group.get('layer')})"
-                    )
+            if tuple(map(group.get, SHARED)) != values:
+                key = next(k for k in SHARED if group.get(k) != first.get(k))
+                raise ValueError(
+                    f"{key!r} is a setting of the whole solver, but parameter groups hold "
+                    f"{first.get(key)!r} and {group.get(key)!r} (layer {group.get('layer')})"
+                )
         return {key: first[key] for key in SHARED if key in first}
 
     @property
@@ -377,15 +378,18 @@ class BCD(torch.optim.Optimizer):
                 self._norms = problem.map_norms(self._norm_vecs(), exact=exact)
             params = [p for g in self.param_groups for p in g["params"]]
             grads = None
+            monitored = it == s["inner_iters"] - 1 and self._steps % s["monitor_every"] == 0
             if matched:  # from the forward pass of the current weights, every inner iteration
                 if graphs is None:
                     states, cache, graphs = problem.forward_graphs(x0, inputs_require_grad=fused)
+                # the auxiliaries themselves are read only by the monitor and the kept memory
+                sweep = dict(mirror=mirror, keep_states=monitored or self.memory is not None)
                 if fused:
                     residuals, grads = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"],
                                                              graphs=graphs, params=params, n_total=n_total,
-                                                             mirror=mirror)
+                                                             **sweep)
                 else:
-                    residuals = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"], mirror=mirror)
+                    residuals = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"], **sweep)
             for _ in range(0 if matched else s["aux_iters"]):
                 problem.aux_sweep(states, y, cache, self._norms, s["step_scale"], s["order"], s["layer_batching"])
             if s["weights"] == "prox-grad":
@@ -401,7 +405,7 @@ class BCD(torch.optim.Optimizer):
             with torch.no_grad():
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
                 all_reduce_sum_(grads)  # data parallel: the ranks' shares of the mean gradient
-                if it == s["inner_iters"] - 1 and self._steps % s["monitor_every"] == 0:
+                if monitored:
                     stats = self._monitor(states, y, cache, n_total)
                 self._update_weights(grads, states, anchor, n_total)
                 self.network.refresh()
