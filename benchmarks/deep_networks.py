@@ -69,6 +69,7 @@ METHODS = {
     "lifted-bregman": ("bregman", "forward", "prox"),
     "lifted-bregman-aux": ("bregman", "aux", "prox"),
     "mac": ("mac", "aux", "prox"),
+    "lifted-fenchel-mirror": ("fenchel", "matched", "mirror"),  # ReLU only; the authors' weight 1
     "adam-backprop": None,
 }
 REFERENCE = "adam-backprop"
@@ -91,6 +92,8 @@ def add_student_options(p: argparse.ArgumentParser) -> None:
     add("--lam", type=float, default=10.0, help="hidden-layer penalty weight of the lifted rows")
     add("--ratio", type=float, default=0.2, help="geometric rows: lam_l = lam * ratio^(L-1-l)")
     add("--soft-threshold", type=float, default=0.05, help="threshold of the soft-threshold activation")
+    add("--init", choices=("torch", "he"), default="torch",
+        help="initial weights: nn.Linear's default (torch) or He-normal with zero biases (he)")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -135,7 +138,15 @@ def make_activation(name: str, args):
 
 
 def make_net(depth: int, activation: str, args) -> MLP:
-    return MLP([20] + [args.width] * depth + [1], make_activation(activation, args))
+    """The student; ``args.init == 'he'``: He-normal weights (ReLU gain, fan-in) and zero biases
+    instead of ``nn.Linear``'s default (uniform, variance 1/(3 fan-in): it shrinks with depth)."""
+    net = MLP([20] + [args.width] * depth + [1], make_activation(activation, args))
+    if getattr(args, "init", "torch") == "he":
+        with torch.no_grad():
+            for layer in net.layers:
+                torch.nn.init.kaiming_normal_(layer.linear.weight, nonlinearity="relu")
+                layer.linear.bias.zero_()
+    return net
 
 
 def make_solver(method: str, net, args):
@@ -143,7 +154,7 @@ def make_solver(method: str, net, args):
     if METHODS[method] is None:
         return Backprop(net, lr=args.lr), dict(optimizer="Adam", lr=args.lr)
     penalty, gradient, aux_step = METHODS[method]
-    lam, extra = args.lam, {}
+    lam, extra = (1.0 if penalty == "fenchel" else args.lam), {}  # Fenchel: as lifted_vs_backprop.py
     if method.endswith("-geometric"):  # lam_l = lam * ratio^(L-1-l), aux steps 1.9 / L_m
         lam, extra = geometric_weights(net.depth, top=args.lam, ratio=args.ratio), {"step_scale": 1.9}
     solver = BCD(LiftedProblem(net, penalty, lam=lam), weights=Adam(lr=args.lr), gradient=gradient,
@@ -287,8 +298,9 @@ def write_markdown(path: Path, info: dict, args, records: list[dict], summary: d
         f"{args.n_test} test samples; students `MLP([20] + [{args.width}]*depth + [1])` with the activation of "
         f"the table, identity output. Budget {args.budget:g} s of training per depth, activation and method "
         f"(evaluation excluded), batch {args.batch}, Adam lr {args.lr:g}, lifted penalty weight lam {args.lam:g}, "
-        f"soft-threshold threshold {args.soft_threshold:g}; same data, data order and initial weights within "
-        "a cell.", "",
+        f"soft-threshold threshold {args.soft_threshold:g}; initial weights "
+        f"{'He-normal, zero biases' if args.init == 'he' else 'nn.Linear default'}, the same for every method "
+        f"of a cell (seed {args.seed}); same data and data order within a cell.", "",
         "Loss: `1/2 (prediction - y)^2` per sample. The targets have unit variance, so a test loss of "
         f"**{NOTHING_LEARNED:.2f} means nothing learned** (the loss of a constant prediction at the mean).", "",
         "Methods: `lifted-bregman` = lifted Bregman BCD, one backward auxiliary sweep per step, Adam on the "
@@ -300,7 +312,9 @@ def write_markdown(path: Path, info: dict, args, records: list[dict], summary: d
         f"same with penalty weights `geometric_weights(L, top={args.lam:g}, ratio={args.ratio:g})` "
         "(lam_l = top * ratio^(L-1-l)) and auxiliary steps 1.9 / L_m; `lifted-bregman-aux` = the same with "
         "the classic lifted gradient at the auxiliaries (`gradient=\"aux\"`); `mac` = the MAC quadratic penalty "
-        "(gradient at the auxiliaries); `adam-backprop` = Adam on the back-propagated gradient.", "",
+        "(gradient at the auxiliaries); `lifted-fenchel-mirror` = the matched sweep with mirror steps on the "
+        "Fenchel penalty (ReLU only, weight 1 as by its authors); `adam-backprop` = Adam on the "
+        "back-propagated gradient.", "",
     ]
     for act in args.activations:
         lines += [f"## {act}: test loss", "", "| depth | " + " | ".join(methods) + " |",

@@ -30,7 +30,8 @@ def test_every_cell_and_method_is_run_or_skipped_with_a_reason(quick_run):
     data = json.loads((out / "deep_networks.json").read_text())
     assert data == json.loads(json.dumps(result))  # what main returns is what it wrote
     assert set(bench.METHODS) == {"lifted-bregman-matched", "lifted-bregman-mirror", "lifted-bregman-geometric",
-                                  "lifted-bregman", "lifted-bregman-aux", "mac", "adam-backprop"}
+                                  "lifted-bregman", "lifted-bregman-aux", "mac", "lifted-fenchel-mirror",
+                                  "adam-backprop"}
     s = data["settings"]
     assert s["quick"] is True and s["budget"] == 0.5 and s["depths"] == [3, 6] and len(s["activations"]) == 2
     for key in ("command", "torch", "threads", "cpu", "device"):
@@ -60,8 +61,8 @@ def test_every_cell_and_method_is_run_or_skipped_with_a_reason(quick_run):
                 lam = r["settings"]["lam"]
                 assert len(lam) == r["depth"] and lam[-1] == 10.0 and r["settings"]["step_scale"] == 1.9
                 assert all(a == pytest.approx(0.2 * b) for a, b in zip(lam, lam[1:]))
-            else:
-                assert r["settings"]["lam"] == 10.0
+            else:  # Fenchel: its authors' weight 1
+                assert r["settings"]["lam"] == (1.0 if penalty == "fenchel" else 10.0)
 
 
 def test_diagnostics_per_layer(quick_run):

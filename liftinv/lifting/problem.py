@@ -423,7 +423,7 @@ class LiftedProblem:
         net, s = self.network, y.shape[0] if n_total is None else n_total
         read = states if inputs is None else inputs
         # explicit layers: their maps give the gradients, at the states their pre-activations read
-        explicit, seen = (net.explicit_layers, read) if graphs is None else _explicit_of(graphs)
+        explicit, explicit_read = (net.explicit_layers, read) if graphs is None else _explicit_of(graphs)
         outputs, grad_outputs, cache = [], [], {}  # 1/s scales the (small) gradients, not the residuals
         direct: dict[int, torch.Tensor] = {}
         for li in range(1, self.depth + 1):
@@ -447,7 +447,7 @@ class LiftedProblem:
                     if self.lam_of(li) != 1.0:
                         res.mul_(self.lam_of(li))
             if li in explicit:
-                self._explicit_backward(li, res, seen, direct)
+                self._explicit_backward(li, res, explicit_read, direct)
             else:
                 outputs.append(v)
                 grad_outputs.append(res)
