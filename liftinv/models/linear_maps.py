@@ -52,7 +52,8 @@ class LinearMap(nn.Module):
         """Per-sample output shape for a per-sample input shape."""
         raise NotImplementedError
 
-    #: True when :meth:`param_grads` computes the parameter gradients without autograd
+    #: True when :meth:`param_grads` computes the parameter gradients without autograd (a subclass
+    #: that changes ``forward`` must override :meth:`param_grads` too, or set this to False)
     explicit_grads = False
 
     def param_grads(self, r: torch.Tensor, x: torch.Tensor) -> list[tuple[nn.Parameter, torch.Tensor]]:

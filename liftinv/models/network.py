@@ -107,12 +107,13 @@ class LiftedNetwork(nn.Module):
                 self._readers[m].append((li, amap))
                 self._maps[(li, m)] = amap
         self.aux_groups: list[list[int]] = self._colour_hidden_states()
-        #: layers (1-based) whose pre-activation is the plain sum of their maps, each of which gives
-        #: its parameter gradients directly (LinearMap.param_grads): the lifted trainers build no
-        #: autograd graph for them
+        #: layers (1-based) with parameters whose pre-activation is the plain sum of their maps, each
+        #: of which gives its parameter gradients directly (LinearMap.param_grads): the lifted trainers
+        #: build no autograd graph for them (none where a subclass computes pre-activations its own way)
+        plain = type(self).preactivation is LiftedNetwork.preactivation
         self.explicit_layers: frozenset[int] = frozenset(
             li for li, layer in enumerate(self._layer_list, start=1)
-            if type(layer).forward is Layer.forward and any(True for _ in layer.parameters())
+            if plain and type(layer).forward is Layer.forward and any(True for _ in layer.parameters())
             and all(amap.explicit_grads for _, amap in self.sources(li)))
 
     # -- structure ------------------------------------------------------------------
