@@ -22,7 +22,8 @@ choosing settings without looking at the test images); by default the embedded t
 scored.  ``--lifted KEY=VALUE`` passes BCD settings to the lifted trainer (e.g. ``gradient=aux``).
 
 Usage: ``python3 benchmarks/trainer_parity.py --task denoise --levels 25 --seeds 0 1 2 --steps 1000``
-(see benchmarks/README.md; the outputs are ``parity.{json,md,png}`` in ``--out``).
+(see benchmarks/README.md; the outputs are ``parity.{json,md,png}`` in ``--out``).  Seeds run in
+separate processes (one per core) combine with ``--merge DIR DIR ... -o OUT``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--lr", type=float, help="Adam's learning rate, both trainers (the task's default)")
     add("-o", "--out", default="benchmarks/results/parity")
     add("--threads", type=int, default=1)
+    add("--merge", nargs="+", metavar="DIR", help="combine the parity.json of earlier runs in these folders "
+        "(same settings, different seeds or levels) into one report in --out, instead of training")
     args = p.parse_args(argv)
     args.levels = args.levels or ([25.0] if args.task == "denoise" else [1.0, 5.0])
     return args
@@ -267,19 +270,45 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+#: the settings that runs must share to be merged into one report
+MERGE_KEYS = ("task", "steps", "eval_every", "holdout", "scored_on", "arch", "crop", "lifted", "lr")
+
+
+def merge(folders: list[str], command: str) -> dict:
+    """One report from the ``parity.json`` of earlier runs (e.g. seeds run in separate processes):
+    their runs together, summarised again; each source's metadata is kept under ``merged_from``."""
+    reports = [json.loads((Path(f) / "parity.json").read_text()) for f in folders]
+    first = reports[0]["settings"]
+    for folder, report in zip(folders[1:], reports[1:]):
+        differ = [k for k in MERGE_KEYS if report["settings"].get(k) != first.get(k)]
+        if differ:
+            raise SystemExit(f"--merge: {folder} differs from {folders[0]} in {', '.join(differ)}")
+    runs = [run for report in reports for run in report["runs"]]
+    pairs = [(run["level"], run["seed"]) for run in runs]
+    if len(set(pairs)) != len(pairs):
+        raise SystemExit(f"--merge: a (level, seed) pair appears twice in {folders}")
+    settings = dict(first, levels=sorted({p[0] for p in pairs}), seeds=sorted({p[1] for p in pairs}))
+    meta = dict(run_metadata(torch.device("cpu"), command),
+                merged_from=[dict(r["meta"], folder=f) for f, r in zip(folders, reports)])
+    return {"meta": meta, "settings": settings, "summary": summarise(runs), "runs": runs}
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    tune_cpu_allocator()  # as the command line does: large tensors reuse their memory between steps
-    train, test, scored_on = images(args)
-    runs = [run_pair(args, level, seed, train, test) for level in args.levels for seed in args.seeds]
     command = "python3 benchmarks/trainer_parity.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    report = {"meta": run_metadata(torch.device("cpu"), command),
-              "settings": {"task": args.task, "levels": args.levels, "seeds": args.seeds, "steps": args.steps,
-                           "eval_every": args.eval_every, "holdout": args.holdout, "scored_on": scored_on,
-                           "arch": args.arch if args.task == "denoise" else "unrolled-deblur",
-                           "crop": args.crop, "lifted": lifted_options(args.lifted), "lr": args.lr},
-              "summary": summarise(runs), "runs": runs}
+    if args.merge:
+        report = merge(args.merge, command)
+    else:
+        torch.set_num_threads(args.threads)
+        tune_cpu_allocator()  # as the command line does: large tensors reuse their memory between steps
+        train, test, scored_on = images(args)
+        runs = [run_pair(args, level, seed, train, test) for level in args.levels for seed in args.seeds]
+        report = {"meta": run_metadata(torch.device("cpu"), command),
+                  "settings": {"task": args.task, "levels": args.levels, "seeds": args.seeds, "steps": args.steps,
+                               "eval_every": args.eval_every, "holdout": args.holdout, "scored_on": scored_on,
+                               "arch": args.arch if args.task == "denoise" else "unrolled-deblur",
+                               "crop": args.crop, "lifted": lifted_options(args.lifted), "lr": args.lr},
+                  "summary": summarise(runs), "runs": runs}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "parity.json").write_text(json.dumps(report, indent=1))

@@ -129,6 +129,23 @@ def test_trainer_parity_interleaves_both_trainers_on_one_stream(tmp_path, load_s
     assert bench.lifted_options(["gradient=aux", "aux_iters=2"]) == {"gradient": "aux", "aux_iters": 2}
 
 
+def test_trainer_parity_merges_seeds_run_apart(tmp_path, load_script):
+    bench = load_script("benchmarks/trainer_parity.py")
+    common = ["--levels", "25", "--steps", "2", "--eval-every", "1", "--crop", "24", "--holdout"]
+    parts = [bench.main(common + ["--seeds", str(seed), "-o", str(tmp_path / f"s{seed}")]) for seed in (0, 1)]
+    merged = bench.main(["--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "-o", str(tmp_path / "all")])
+    assert merged["settings"]["seeds"] == [0, 1] and [r["seed"] for r in merged["runs"]] == [0, 1]
+    gaps = [p["summary"]["25.0"]["equal_time_gap"]["mean"] for p in parts]
+    assert merged["summary"]["25.0"]["equal_time_gap"]["mean"] == pytest.approx(sum(gaps) / 2)
+    assert [m["folder"] for m in merged["meta"]["merged_from"]] == [str(tmp_path / "s0"), str(tmp_path / "s1")]
+    assert (tmp_path / "all" / "parity.md").exists()
+    with pytest.raises(SystemExit, match="appears twice"):
+        bench.main(["--merge", str(tmp_path / "s0"), str(tmp_path / "s0"), "-o", str(tmp_path / "bad")])
+    bench.main(common + ["--seeds", "2", "--steps", "3", "-o", str(tmp_path / "s2")])
+    with pytest.raises(SystemExit, match="steps"):
+        bench.main(["--merge", str(tmp_path / "s0"), str(tmp_path / "s2"), "-o", str(tmp_path / "bad")])
+
+
 def test_step_ratio_times_both_trainers_for_every_activation(tmp_path, load_script):
     bench = load_script("benchmarks/step_ratio.py")
     assert bench.main(["--depths", "2", "--activations", "relu", "tanh", "--rounds", "2", "--steps", "1",
