@@ -52,14 +52,19 @@ class LinearMap(nn.Module):
         """Per-sample output shape for a per-sample input shape."""
         raise NotImplementedError
 
-    #: True when :meth:`param_grads` computes the parameter gradients without autograd (a subclass
-    #: that changes ``forward`` must override :meth:`param_grads` too, or set this to False)
-    explicit_grads = False
+    @property
+    def explicit_grads(self) -> bool:
+        """True when :meth:`param_grads` computes the parameter gradients without autograd: maps
+        without parameters (nothing to differentiate) and those that implement it (``Dense``; a
+        subclass of such a map that changes ``forward`` must override :meth:`param_grads` too)."""
+        return next(self.parameters(), None) is None
 
     def param_grads(self, r: torch.Tensor, x: torch.Tensor) -> list[tuple[nn.Parameter, torch.Tensor]]:
         r"""``[(p, g)]``: :math:`g = \nabla_p\langle r, A_\theta x + b\rangle` (summed over the
         batch) for each parameter ``p`` of the map, computed directly (maps with
         ``explicit_grads``): the lifted trainers then build no autograd graph for the layer."""
+        if next(self.parameters(), None) is None:
+            return []
         raise NotImplementedError(f"{type(self).__name__} has no explicit parameter gradients")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -312,11 +317,6 @@ class IdentityMap(LinearMap):
     def closed_norm_sq(self, x_shape):
         return 1.0
 
-    explicit_grads = True
-
-    def param_grads(self, r, x):
-        return []
-
 
 class ParameterFreeMap(LinearMap):
     """Base of the maps without parameters (pooling, upsampling, reshapes, scalings): a
@@ -326,11 +326,6 @@ class ParameterFreeMap(LinearMap):
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("_like", torch.zeros(()), persistent=False)
-
-    explicit_grads = True
-
-    def param_grads(self, r, x):
-        return []
 
     @staticmethod
     def _meta_shape(fn, x_shape: tuple[int, ...]) -> tuple[int, ...]:
