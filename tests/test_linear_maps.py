@@ -15,16 +15,15 @@ import torch
 from liftinv.deblurring.models import ComposedMap, DataInjectionMap, DataStep, PrimalStepMap, StartMap
 from liftinv.deblurring.physics import CircularBlur
 from liftinv.models import Conv2d, Dense, IdentityMap
+from liftinv.models.composite_maps import ChainMap, SumMap
 from liftinv.models.dfb import AnalysisOperator, DualStepMap, InjectionMap, ReadoutMap
 from liftinv.models.linear_maps import (
     AdaptiveAvgPool2d,
     AvgPool2d,
-    ChainMap,
     ChannelAffine,
     ConvTranspose2d,
     Reshape,
     Scale,
-    SumMap,
     Upsample,
     ZeroMap,
 )

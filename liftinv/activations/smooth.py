@@ -63,8 +63,7 @@ class _OpenInterval(ProxActivation):
         m, r, k = self._m, self._r, self._kappa
         tv = torch.tanh(k * v) if sigma_v is None else sigma_v if (m, r) == (0.0, 1.0) else (sigma_v - m) / r
         tw = torch.tanh(v - d if k == 1.0 else k * (v - d))
-        one = torch.ones((), dtype=tw.dtype, device=tw.device)
-        inc = torch.tanh(d if k == 1.0 else k * d).mul_(torch.addcmul(one, tw, tv, value=-1.0))  # 1 - tv tw
+        inc = torch.tanh(d if k == 1.0 else k * d).mul_(tw.mul_(tv).neg_().add_(1.0))
         return inc if r == 1.0 else inc.mul_(r)
 
     def _solve(self, w, a, b, start=None):

@@ -376,17 +376,11 @@ class LiftedProblem:
         explicit = net.explicit_layers
         with torch.enable_grad():
             for li in range(1, self.depth + 1):
-                if li in explicit:
-                    with torch.no_grad():
-                        graphs.append(v := net.preactivation(li, states))
-                        # (an identity sigma returns its argument: the state must be another tensor)
-                        state = net.activation(li).sigma(v.detach()) if li < self.depth else None
-                else:
+                with torch.set_grad_enabled(li not in explicit):
                     graphs.append(v := net.preactivation(li, states))  # reads detached states only
-                    if li < self.depth:
-                        with torch.no_grad():
-                            state = net.activation(li).sigma(v.detach())
                 if li < self.depth:
+                    with torch.no_grad():  # (an identity sigma returns its argument: detach first)
+                        state = net.activation(li).sigma(v.detach())
                     states.append(state.requires_grad_() if inputs_require_grad else state)
         preacts = {li: v.detach() for li, v in enumerate(graphs, start=1)}
         return states, preacts, Graphs(graphs, list(states), explicit)

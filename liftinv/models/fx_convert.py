@@ -9,7 +9,7 @@ reads, biases inside the maps), starting from :math:`e = x_0` at the input:
   ``reshape``/``flatten``, multiplication or division by a number, negation, an eval-mode
   ``BatchNorm``) composes with the maps of its argument;
 * an addition or subtraction of two values adds the expressions (two maps reading one state
-  become one :class:`~liftinv.models.linear_maps.SumMap`);
+  become one :class:`~liftinv.models.composite_maps.SumMap`);
 * a proximal activation (module or functional: ``F.relu``, ``torch.sigmoid``, ``F.elu``, ...)
   **closes a layer**: the next layer :math:`l` reads :math:`x_{l-1}` through the expression's map
   for that state (a :class:`~liftinv.models.linear_maps.ZeroMap` if it has none) and every
@@ -46,11 +46,11 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..activations import NotProximalError, ProxActivation, get_activation
+from .composite_maps import ChainMap, SumMap
 from .convert import ConversionError, NotProximalConversionError, fold_batchnorm, torch_affine_map
 from .linear_maps import (
     AdaptiveAvgPool2d,
     AvgPool2d,
-    ChainMap,
     ChannelAffine,
     Conv2d,
     ConvTranspose2d,
@@ -59,7 +59,6 @@ from .linear_maps import (
     LinearMap,
     Reshape,
     Scale,
-    SumMap,
     Upsample,
     ZeroMap,
 )
