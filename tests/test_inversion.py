@@ -183,11 +183,14 @@ def test_cli_invert_on_autoencoder_checkpoint(tmp_path, solver, capsys):
 
 
 # -- the accelerated joint solver ('apg', the default for the Bregman penalty) -----------------
-def _relu_encoder(seed=0):  # 64 inputs -> 64 codes, for the checks of y
+def _plain_relu_encoder(seed=0):  # 64 inputs -> 64 codes (4, 4, 4), a plain nn.Sequential
     torch.manual_seed(seed)
-    seq = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 4, stride=2, padding=1), nn.ReLU(),
-                        nn.Conv2d(8, 4, 3, padding=1), nn.ReLU())
-    return from_sequential(seq, (1, 8, 8))
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 4, stride=2, padding=1), nn.ReLU(),
+                         nn.Conv2d(8, 4, 3, padding=1), nn.ReLU())
+
+
+def _relu_encoder(seed=0):  # the same, converted, for the checks of y
+    return from_sequential(_plain_relu_encoder(seed), (1, 8, 8))
 
 
 def test_apg_is_the_default_and_reaches_a_lower_objective_than_bcd_at_fixed_lambda():
@@ -243,6 +246,44 @@ def test_lifted_inversion_names_a_bad_y(bad, match):
     y = net(torch.rand(2, 1, 8, 8)).detach()
     with pytest.raises(ValueError, match=match):
         invert_lifted(net, bad(y), iters=2)
+
+
+@pytest.mark.parametrize("invert", [invert_lifted, invert_gradient], ids=["lifted", "gradient"])
+@pytest.mark.parametrize("bad, error, match", [
+    (lambda y: y.flatten(1), ValueError, r"y has shape \(2, 64\); expected \(batch, 4, 4, 4\)"),
+    (lambda y: y[0], ValueError, r"y has shape \(4, 4, 4\)"),
+    (lambda y: torch.full_like(y, float("nan")), ValueError, r"y contains NaN"),
+    (lambda y: y.tolist(), TypeError, r"y must be a torch.Tensor"),
+], ids=["flattened", "unbatched", "nan", "list"])
+def test_both_inversions_name_a_bad_y(invert, bad, error, match):
+    net = _relu_encoder()
+    y = net(torch.rand(2, 1, 8, 8)).detach()
+    with pytest.raises(error, match=match):
+        invert(net, bad(y), iters=2)
+
+
+@pytest.mark.parametrize("invert", [invert_lifted, invert_gradient], ids=["lifted", "gradient"])
+@pytest.mark.parametrize("kwargs, match", [({"alpha": float("nan")}, r"alpha: expected a finite number >= 0"),
+                                           ({"alpha": -1.0}, r"alpha: expected"),
+                                           ({"iters": -3}, r"iters: expected an integer >= 0"),
+                                           ({"iters": 2.5}, r"iters: expected an integer")],
+                         ids=["alpha-nan", "alpha-negative", "iters-negative", "iters-fraction"])
+def test_both_inversions_name_a_bad_setting(invert, kwargs, match):
+    net = _relu_encoder()
+    y = net(torch.rand(2, 1, 8, 8)).detach()
+    with pytest.raises(ValueError, match=match):
+        invert(net, y, **{"iters": 2, **kwargs})
+
+
+def test_gradient_inversion_of_a_plain_module_needs_its_input_shape():
+    module = _plain_relu_encoder()
+    y = module(torch.rand(2, 1, 8, 8)).detach()
+    with pytest.raises(ValueError, match=r"input shape of Sequential is unknown.*from_module.*x_init"):
+        invert_gradient(module, y, iters=2)
+    res = invert_gradient(module, y, iters=2, x_init=torch.full((2, 1, 8, 8), 0.5))
+    assert res.x.shape == (2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"y has shape \(2, 64\)"):
+        invert_gradient(module, y.flatten(1), iters=2, x_init=torch.full((2, 1, 8, 8), 0.5))
 
 
 def test_bench_invert_torch_case_runs_and_reports_curves(tmp_path):

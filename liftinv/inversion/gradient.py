@@ -20,6 +20,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
+from ..utils.checks import check_number, check_tensor
 from .regularisers import Box, Regulariser, get_regulariser
 from .result import InversionResult, data_misfit, psnr_values
 
@@ -43,12 +44,17 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    alpha = check_number(alpha, "alpha")
+    iters = check_number(iters, "iters", integer=True)
     reg = get_regulariser(regulariser)
     p = next(network.parameters())
+    check_tensor(y, "y", shape=getattr(network, "out_shape", None))
     y = y.detach().to(p)
-    x = initial_input(network, y, x_init).requires_grad_(True)
+    x = initial_input(network, y, x_init)
+    if getattr(network, "out_shape", None) is None:  # a plain module: check y against its output
+        with torch.no_grad():
+            check_tensor(y, "y", shape=network(x[:1]).shape[1:])
+    x.requires_grad_(True)
     was_training = network.training
     network.eval()
     params = list(network.parameters())

@@ -53,16 +53,24 @@ from tqdm.auto import tqdm
 
 from ..lifting.problem import LiftedProblem
 from ..models.network import LiftedNetwork
-from ..utils.checks import check_tensor
+from ..utils.checks import check_number, check_tensor
 from .accelerated import JointStep
 from .regularisers import Regulariser, get_regulariser
 from .result import InversionResult, data_misfit, psnr_values
 
 
-def initial_input(network: LiftedNetwork, y: torch.Tensor, init) -> torch.Tensor:
-    """``init``: a tensor, ``'half'`` (0.5 everywhere, mid-grey) or ``'zeros'``."""
-    shape = (y.shape[0],) + tuple(network.in_shape)
+def initial_input(network: torch.nn.Module, y: torch.Tensor, init) -> torch.Tensor:
+    """``init``: a tensor, ``'half'`` (0.5 everywhere, mid-grey) or ``'zeros'``.
+
+    The shape is ``(batch,) + network.in_shape``; a plain ``nn.Module`` has no ``in_shape``,
+    so it needs ``init`` as a tensor (whose shape is then taken as given)."""
+    in_shape = getattr(network, "in_shape", None)
+    if in_shape is None and not isinstance(init, torch.Tensor):
+        raise ValueError(f"the input shape of {type(network).__name__} is unknown: convert it with "
+                         "from_module(module, in_shape) or pass x_init as a tensor of the input's shape")
+    shape = (y.shape[0],) + tuple(in_shape if in_shape is not None else init.shape[1:])
     if isinstance(init, torch.Tensor):
+        check_tensor(init, "x_init")
         if tuple(init.shape) != shape:
             raise ValueError(f"x_init has shape {tuple(init.shape)}; expected {shape}")
         return init.detach().to(y).clone()
@@ -107,8 +115,7 @@ class LiftedInversion:
         if not isinstance(network, LiftedNetwork):
             raise TypeError(f"LiftedInversion needs a LiftedNetwork (see from_sequential), got "
                             f"{type(network).__name__}")
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        alpha = check_number(alpha, "alpha")
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"beta must be in [0, 1), got {beta}")
         method = method or ("apg" if penalty == "bregman" else "bcd")
@@ -206,6 +213,7 @@ class LiftedInversion:
         """
         net = self.network
         p = next(net.parameters())
+        iters = check_number(iters, "iters", integer=True)
         y = self.check_target(y).to(p)
         x0 = initial_input(net, y, x_init)
         self.regulariser.reset()
