@@ -72,7 +72,10 @@ class JointStep:
         self._v_x = self._v_z = None  # pre-activations of the iterate and the extrapolated point
 
     def lipschitz(self) -> list[float]:
-        """:math:`L_m` of every block :math:`m = 0..L-1` at the current :math:`\\lambda`."""
+        """:math:`L_m` of every block :math:`m = 0..L-1` at the current :math:`\\lambda`.  A
+        subclass may return a tensor for a hidden block (a diagonal metric, broadcast against
+        the state; ``benchmarks/invert_solver_study.py`` tries one); the input block's must
+        stay a number (the prox of :math:`\\alpha J` takes a scalar step)."""
         prob = self.problem
         lips = [prob.lam_of(m) if m >= 1 else 0.0 for m in range(self.net.depth)]
         for (r, m), n in self.norms.items():
@@ -157,7 +160,7 @@ class JointStep:
             bound = s_z.clone()
             for nm, zm, g, mu in zip(new, z, grads, mus):  # + <d, g> + |d|^2 / (2 mu), d = x+ - z
                 d = nm - zm
-                bound += _sum64(torch.add(g, d, alpha=0.5 / mu).mul_(d))
+                bound += _sum64(d.mul(0.5 / mu).add_(g).mul_(d))  # mu: a number or a tensor (a diagonal metric)
             if s_new <= bound + 1e-9 * s_z.abs() or self.scale < 1e-8:
                 break
             self.scale *= 0.5

@@ -107,6 +107,8 @@ class LiftedInversion:
     """
 
     METHODS = ("apg", "bcd")
+    #: the iteration of ``'apg'``; a subclass of :class:`JointStep` changes its metric
+    step_class: type[JointStep] = JointStep
 
     def __init__(self, network: LiftedNetwork, regulariser: str | Regulariser = "tv", alpha: float = 0.01,
                  *, lam=1.0, penalty: str = "bregman", beta: float = 0.0, step_scale: float = 1.0,
@@ -223,7 +225,7 @@ class LiftedInversion:
         norms = self.norms()
         hidden_norms = {k: v for k, v in norms.items() if k[1] >= 1}
         apg = self.method == "apg"
-        step = JointStep(self.problem, norms, self.regulariser, self.alpha, self.step_scale) if apg else None
+        step = self.step_class(self.problem, norms, self.regulariser, self.alpha, self.step_scale) if apg else None
         z = [s.clone() for s in states] if apg else None  # the extrapolated point of 'apg'
         prev = [s.clone() for s in states] if self.beta > 0 and not apg else None
         history, seconds, calm, it = [], 0.0, 0, 0
