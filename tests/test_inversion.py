@@ -259,24 +259,18 @@ def test_apg_needs_the_bregman_penalty_and_mac_defaults_to_bcd():
         LiftedInversion(net, method="newton")
 
 
-@pytest.mark.parametrize("bad, match", [
-    (lambda y: y[:, :-1], r"y has shape"),
-    (lambda y: y.masked_fill(torch.zeros_like(y, dtype=torch.bool).index_fill_(0, torch.tensor([0]), True),
-                             float("nan")), r"\by\b.*(NaN|finite|non-finite)"),
-    (lambda y: y - 10.0, r"y has values outside the range of the network's output activation"),
-])
-def test_lifted_inversion_names_a_bad_y(bad, match):
+def test_lifted_inversion_names_a_y_outside_the_output_range():
     net = _relu_encoder()
     y = net(torch.rand(2, 1, 8, 8)).detach()
-    with pytest.raises(ValueError, match=match):
-        invert_lifted(net, bad(y), iters=2)
+    with pytest.raises(ValueError, match=r"y has values outside the range of the network's output activation"):
+        invert_lifted(net, y - 10.0, iters=2)
 
 
 @pytest.mark.parametrize("invert", [invert_lifted, invert_gradient], ids=["lifted", "gradient"])
 @pytest.mark.parametrize("bad, error, match", [
     (lambda y: y.flatten(1), ValueError, r"y has shape \(2, 64\); expected \(batch, 4, 4, 4\)"),
     (lambda y: y[0], ValueError, r"y has shape \(4, 4, 4\)"),
-    (lambda y: torch.full_like(y, float("nan")), ValueError, r"y contains NaN"),
+    (lambda y: y.index_fill(0, torch.tensor([0]), float("nan")), ValueError, r"y contains NaN"),  # one sample
     (lambda y: y.tolist(), TypeError, r"y must be a torch.Tensor"),
 ], ids=["flattened", "unbatched", "nan", "list"])
 def test_both_inversions_name_a_bad_y(invert, bad, error, match):
