@@ -39,6 +39,7 @@ from liftinv.restoration import TrainConfig, build_network, make_physics, make_s
 from liftinv.restoration.registry import load_network
 
 VARIANTS = ("lifted", "lifted-mirror", "lifted-f64", "autograd-f32")
+BATCH = TrainConfig.with_defaults({}, trainer="lifted", epochs=1).batch_size  # liftinv train's batch
 
 
 def exact_gradient(net, noisy, clean, dtype) -> dict[str, torch.Tensor]:
@@ -72,7 +73,7 @@ def compare(make_net, sigma: float, batches: int, seed: int = 5) -> dict:
     gen = torch.Generator().manual_seed(seed)
     sums: dict = {}
     for b in range(batches):
-        clean = patches[torch.randint(0, patches.shape[0], (cfg.batch_size,), generator=gen)]
+        clean = patches[torch.randint(0, patches.shape[0], (BATCH,), generator=gen)]
         noisy = physics(clean, seed=1000 + b)
         ref = exact_gradient(make_net(), noisy, clean, torch.float64)
         got = {"lifted": lifted_gradient(make_net(), noisy, clean, torch.float32),
@@ -133,7 +134,7 @@ def main(argv=None) -> dict:
         jobs.append((f"checkpoint {Path(path).name}", float(sigma), lambda path=path: load_network(path, "cpu")[0]))
     cases = []
     for label, sigma, make in jobs:
-        cases.append({"label": label, "sigma": sigma, "batches": args.batches, "batch": 32,
+        cases.append({"label": label, "sigma": sigma, "batches": args.batches, "batch": BATCH,
                       "result": compare(make, sigma, args.batches)})
         print(label, {v: round(min(r["cosine"] for r in res.values()), 4) for v, res in cases[-1]["result"].items()},
               flush=True)

@@ -48,10 +48,11 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
     iters = check_number(iters, "iters", integer=True)
     reg = get_regulariser(regulariser)
     p = next(network.parameters())
-    check_tensor(y, "y", shape=getattr(network, "out_shape", None))
+    out_shape = getattr(network, "out_shape", None)  # None for a plain module
+    check_tensor(y, "y", shape=out_shape)
     y = y.detach().to(p)
     x = initial_input(network, y, x_init)
-    if getattr(network, "out_shape", None) is None:  # a plain module: check y against its output
+    if out_shape is None:  # a plain module: check y against its output
         with torch.no_grad():
             check_tensor(y, "y", shape=network(x[:1]).shape[1:])
     x.requires_grad_(True)
