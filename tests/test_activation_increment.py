@@ -38,3 +38,19 @@ def test_increment_keeps_float32_precision_for_tiny_steps(act):
     plain = (act.sigma(v32) - act.sigma(v32 - d32)).double() / d32.double()
     if type(act).__name__ != "Identity":  # what the cancellation-free form avoids
         assert float((plain - exact).abs().max()) > 0.5 * float(exact.abs().max())
+
+
+@pytest.mark.parametrize("act", ELEMENTWISE + CHANNELWISE, ids=ids(ELEMENTWISE + CHANNELWISE))
+@pytest.mark.parametrize("h", [1e-3, 0.7])
+def test_secant_is_the_increment_over_the_step(act, h):
+    """secant_ (the mirror step's residual, in its argument's memory) is increment(v, h g) / h:
+    across kinks and saturations to round-off in float64, and exactly g where a clip unit stays
+    inside its box in float32."""
+    v, g = _points((64, 3, 5))
+    torch.testing.assert_close(act.secant_(v, g.clone(), h, act.sigma(v)), act.increment(v, h * g) / h,
+                               rtol=1e-10, atol=1e-10)
+    v32, g32 = v.float(), 1e-6 * g.float()
+    inside = (act.sigma(v32) == v32) & (act.sigma(v32 - h * g32) == v32 - h * g32)
+    if type(act).__name__ in ("Clip", "HardTanh") and isinstance(act.low, float):
+        assert inside.any()
+        assert torch.equal(act.secant_(v32, g32.clone(), h)[inside], g32[inside])

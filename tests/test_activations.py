@@ -211,6 +211,17 @@ def test_sigma_is_prox_of_psi(act, gen):
     torch.testing.assert_close(act.prox_psi(v, 1.0), act.sigma(v), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("act", ELEMENTWISE + CHANNELWISE, ids=ids(ELEMENTWISE + CHANNELWISE))
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_in_place_prox_is_the_prox_to_the_bit(act, dtype, gen):
+    """``prox_psi_`` (the sweeps' scratch form) returns what ``prox_psi`` does, bit for bit,
+    whether or not it reuses its argument's memory; warm-started, too."""
+    w = rand_v(gen, scale=5.0, dtype=dtype)
+    want = act.prox_psi(w, 0.3)
+    torch.testing.assert_close(act.prox_psi_(w.clone(), 0.3), want, rtol=0, atol=0)
+    torch.testing.assert_close(act.prox_psi_warm(w.clone(), 0.3, w), act.prox_psi_warm(w, 0.3, w), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("act", ELEMENTWISE, ids=ids(ELEMENTWISE))
 @pytest.mark.parametrize("c", [1e-3, 0.4, 1.0, 7.5])
 def test_prox_phi_minimises(act, c, gen):

@@ -166,6 +166,13 @@ class ProxActivation(nn.Module, ABC):
         mirror step of the matched sweep divides it by its step.  Here: the plain difference."""
         return (self.sigma(v) if sigma_v is None else sigma_v) - self.sigma(v - d)
 
+    def secant_(self, v: torch.Tensor, g: torch.Tensor, h: float, sigma_v: torch.Tensor | None = None) -> torch.Tensor:
+        r"""The secant residual :math:`(\sigma(v) - \sigma(v - h g))/h` of a mirror step of length
+        :math:`h > 0` along :math:`-g` (``sigma_v``: :math:`\sigma(v)` if known), with
+        :meth:`increment`'s precision, written into the scratch ``g``'s memory where the
+        activation can.  Here: ``increment(v, h g) / h``."""
+        return self.increment(v, g.mul_(h), sigma_v).div_(h)
+
     # -------------------------------------------------------------------- prox
     @abstractmethod
     def prox_psi(self, w: torch.Tensor, t=1.0) -> torch.Tensor:
@@ -175,12 +182,19 @@ class ProxActivation(nn.Module, ABC):
         ``t = 0`` included (the limit :math:`t \to 0^+`).
         """
 
+    def prox_psi_(self, w: torch.Tensor, t=1.0) -> torch.Tensor:
+        r""":meth:`prox_psi` of a scratch ``w``, written into ``w``'s memory where the activation
+        can (a clip or ReLU: one in-place pass, no allocation); returns the result, which may
+        be ``w`` itself.  Here: :meth:`prox_psi`."""
+        return self.prox_psi(w, t)
+
     def prox_psi_warm(self, w: torch.Tensor, t, v: torch.Tensor) -> torch.Tensor:
-        r""":meth:`prox_psi` where :math:`\sigma(v)` is a good guess of the answer (the lifted
+        r""":meth:`prox_psi_` where :math:`\sigma(v)` is a good guess of the answer (the lifted
         Bregman own-term prox at pre-activation ``v``: :math:`\sigma(v)` is its answer when the
         state is at the forward pass).  Activations whose prox is iterative start from the guess
-        (fewer iterations, the same result to round-off); closed-form ones ignore it."""
-        return self.prox_psi(w, t)
+        (fewer iterations, the same result to round-off); closed-form ones ignore it.  ``w`` is
+        the caller's scratch buffer and may be overwritten."""
+        return self.prox_psi_(w, t)
 
     def prox_phi(self, w: torch.Tensor, c=1.0) -> torch.Tensor:
         r""":math:`\mathrm{prox}_{c\phi}(w) = \arg\min_u c\,\phi(u) + \tfrac12\|u-w\|^2

@@ -99,6 +99,12 @@ class Clip(ProxActivation):
         check_nonneg("t", t)
         return self._clip(w)
 
+    def prox_psi_(self, w, t=1.0):
+        if isinstance(self.low, float) and isinstance(self.high, float) and not w.requires_grad:
+            check_nonneg("t", t)
+            return w.clamp_(self.low, self.high)
+        return self.prox_psi(w, t)
+
     def increment(self, v, d, sigma_v=None):
         r""":math:`\mathrm{clip}(v) - \mathrm{clip}(v - d) = \mathrm{clip}(v) - v + \mathrm{clamp}(d, v - h,
         v - l)`: exactly :math:`d` where both points are inside the box, exactly 0 where both are
@@ -106,6 +112,20 @@ class Clip(ProxActivation):
         lo, hi = self._bounds(v)
         c = self._clip(v) if sigma_v is None else sigma_v
         return torch.clamp(d, v - hi, v - lo).add_(c - v)
+
+    def secant_(self, v, g, h, sigma_v=None):
+        r"""With :math:`c = \mathrm{clip}(v)` and :math:`e = v - c` (0 inside the box, exactly):
+        :math:`(c - \mathrm{clip}(v - hg))/h = \mathrm{clamp}(g - e/h, (c - h_b)/h, (c - l_b)/h)`, in
+        ``g``'s memory and one buffer (float bounds :math:`[l_b, h_b]`): exactly :math:`g` where both
+        points are inside the box, exactly 0 where both are beyond one bound."""
+        if not (isinstance(self.low, float) and isinstance(self.high, float)) or g.requires_grad:
+            return super().secant_(v, g, h, sigma_v)
+        c = self._clip(v) if sigma_v is None else sigma_v
+        e = torch.sub(v, c)
+        g.sub_(e, alpha=1.0 / h)
+        bound = torch.sub(c, self.high, out=e).div_(h)  # the lower bound, then the upper one
+        torch.maximum(g, bound, out=g)
+        return torch.minimum(g, bound.add_((self.high - self.low) / h), out=g)
 
 
 class HardTanh(Clip):

@@ -48,6 +48,10 @@ class Identity(ProxActivation):
         check_nonneg("t", t)
         return w.clone()
 
+    def prox_psi_(self, w, t=1.0):
+        check_nonneg("t", t)
+        return w
+
     def increment(self, v, d, sigma_v=None):
         return d.clone()
 
@@ -95,6 +99,12 @@ class ReLU(ProxActivation):
     def prox_psi(self, w, t=1.0):
         check_nonneg("t", t)
         return torch.relu(w)
+
+    def prox_psi_(self, w, t=1.0):
+        if w.requires_grad:
+            return self.prox_psi(w, t)
+        check_nonneg("t", t)
+        return w.clamp_(min=0.0)
 
     def increment(self, v, d, sigma_v=None):
         r""":math:`\max(v,0) - \max(v-d,0) = \min(d, v) - \min(v, 0)`: exactly :math:`d` where both

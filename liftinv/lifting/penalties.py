@@ -57,6 +57,12 @@ class Penalty:
         pass's state); penalties whose gradient is a function of it skip re-evaluating it."""
         return self.grad_v(act, y, v)
 
+    def scaled_residual_(self, act: ProxActivation, y: torch.Tensor, v: torch.Tensor,
+                         sigma_v: torch.Tensor, scale: float) -> torch.Tensor:
+        r""":meth:`grad_v_known` divided by ``scale``, written into the scratch ``y``'s memory where
+        the penalty can (the matched sweep's residual when nothing reads the auxiliary after it)."""
+        return self.grad_v_known(act, y, v, sigma_v).div_(scale)
+
     def pull(self, c: float) -> float:
         r"""The weight :math:`t` with which :meth:`prox_y` (weight ``c``) pulls towards the layer's
         own target: its argument is :math:`(1-t)w + t\,\cdot` (:math:`\kappa c/(1 + \kappa c)`,
@@ -96,6 +102,9 @@ class LiftedBregman(Penalty):
 
     def grad_v_known(self, act, y, v, sigma_v):
         return sigma_v - y
+
+    def scaled_residual_(self, act, y, v, sigma_v, scale):
+        return y.sub_(sigma_v).div_(-scale)  # (sigma_v - y) / scale, to the bit
 
     def prox_y(self, act, w, v, c):
         # prox_{c phi}(w + c v) = prox_{c/(1+c) Psi}((w + c v)/(1+c)); the average is one lerp; at
@@ -152,6 +161,9 @@ class FenchelPenalty(LiftedBregman):
 
     def grad_v_known(self, act, y, v, sigma_v):
         return 2.0 * (sigma_v - y)
+
+    def scaled_residual_(self, act, y, v, sigma_v, scale):
+        return y.sub_(sigma_v).mul_(-2.0).div_(scale)  # 2 (sigma_v - y) / scale, to the bit
 
     def prox_y(self, act, w, v, c):
         return super().prox_y(act, w, v, 2.0 * c)

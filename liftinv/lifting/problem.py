@@ -262,13 +262,16 @@ class LiftedProblem:
         one evaluation of :math:`\sigma_m`, where the prox of a smooth activation (tanh, sigmoid) is a
         Newton solve.  Then :math:`\varepsilon_m = (\sigma_m(v_m^f) - \sigma_m(v_m^f - h_mg_m))/h_m`,
         the secant of :math:`\sigma_m` along the step times :math:`g_m`, evaluated without
-        cancellation (:meth:`~liftinv.activations.ProxActivation.increment`): back-propagation's
+        cancellation (:meth:`~liftinv.activations.ProxActivation.secant_`): back-propagation's
         pre-activation gradient with :math:`\sigma_m'` replaced by a secant slope, exactly so where
         the step crosses no kink of a piecewise-linear activation, and in the limit of small steps.
         The two steps agree wherever :math:`\sigma_m` is locally the identity (an unsaturated clip or
         ReLU unit); where it is flat, the prox lets a larger displacement through.
-        ``keep_states=False``: the mirror steps leave ``states`` at the forward pass (only the
-        residuals are wanted; one elementwise pass per layer less).
+        ``keep_states=False``: the steps leave ``states`` at the forward pass (only the
+        residuals are wanted): a mirror step saves one elementwise pass per layer, a prox step of a
+        clip or ReLU layer computes its residual in the step's own buffer, in place
+        (:meth:`~liftinv.activations.ProxActivation.prox_psi_`,
+        :meth:`~liftinv.lifting.penalties.Penalty.scaled_residual_`), to the bit the same.
         """
         net, depth, forward = self.network, self.depth, list(states)
         fused = graphs is not None
@@ -294,16 +297,19 @@ class LiftedProblem:
             mu = step_scale / max(lip, 1e-12)
             c = mu * self.lam_of(m)
             act = net.activation(m)
-            if mirror:  # x_m = sigma(v - h g): eps = (sigma(v) - x_m) / h, from the cancellation-free increment
+            if mirror:  # x_m = sigma(v - h g): eps = (sigma(v) - x_m) / h, the cancellation-free secant
                 h = self.penalty.mirror_scale(mu, c)
-                increment = act.increment(preacts[m], g.mul_(h), forward[m])
+                eps[m] = act.secant_(preacts[m], g, h, forward[m])
                 if keep_states:
-                    states[m] = forward[m] - increment
-                eps[m] = increment.div_(h)
-            else:
-                states[m] = self.penalty.prox_y(act, torch.add(states[m], g, alpha=-mu, out=g), preacts[m], c)
+                    states[m] = torch.add(forward[m], eps[m], alpha=-h)
+            else:  # the prox step from x_m - mu g, in g's memory
+                y_m = self.penalty.prox_y(act, torch.add(states[m], g, alpha=-mu, out=g), preacts[m], c)
                 scale = self.penalty.curvature * (1.0 - self.penalty.pull(c)) * mu
-                eps[m] = self.penalty.grad_v_known(act, states[m], preacts[m], forward[m]).div_(scale)
+                if keep_states:
+                    states[m] = y_m
+                    eps[m] = self.penalty.grad_v_known(act, y_m, preacts[m], forward[m]).div_(scale)
+                else:  # nothing reads the auxiliary: the residual overwrites it
+                    eps[m] = self.penalty.scaled_residual_(act, y_m, preacts[m], forward[m], scale)
             if fused:
                 self._layer_backward(m, graphs[m - 1], eps[m], forward, wanted, into_states, into_params)
         if not fused:
