@@ -54,3 +54,12 @@ def test_secant_is_the_increment_over_the_step(act, h):
     if type(act).__name__ in ("Clip", "HardTanh") and isinstance(act.low, float):
         assert inside.any()
         assert torch.equal(act.secant_(v32, g32.clone(), h)[inside], g32[inside])
+
+
+@pytest.mark.parametrize("act", ELEMENTWISE + CHANNELWISE, ids=ids(ELEMENTWISE + CHANNELWISE))
+def test_secant_keeps_float32_precision_for_tiny_steps(act):
+    """For a step h = 1e-9 the float32 secant is sigma'(v) g to 1e-4, as increment's slope is."""
+    v64, g64 = _points((64, 3, 5))
+    v32, g32 = v64.float(), g64.float()
+    secant = act.secant_(v32, g32.clone(), 1e-9).double()
+    torch.testing.assert_close(secant, act.derivative(v64) * g32.double(), rtol=1e-4, atol=1e-4)
