@@ -63,3 +63,16 @@ def test_secant_keeps_float32_precision_for_tiny_steps(act):
     v32, g32 = v64.float(), g64.float()
     secant = act.secant_(v32, g32.clone(), 1e-9).double()
     torch.testing.assert_close(secant, act.derivative(v64) * g32.double(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("act", [c for c in ELEMENTWISE if type(c).__name__ in ("Clip", "HardTanh", "ReLU")], ids=repr)
+@pytest.mark.parametrize("h", [1.7e-5, 1e-3, 0.0123])
+def test_secant_is_exactly_zero_where_a_unit_stays_saturated(act, h):
+    """A unit beyond a bound that the step does not bring back passes no residual, exactly, in
+    float32 and for any step: a bound's round-off would be a bias on every saturated unit."""
+    v, g = _points((64, 3, 5), torch.float32)
+    v = v.sign() * (v.abs() + 5.0)  # every unit far beyond a bound (or at the ReLU's 0 side)
+    stays = act.sigma(v - h * g) == act.sigma(v)
+    assert stays.any() and bool((act.sigma(v) != v).any())
+    secant = act.secant_(v, g.clone(), h)
+    assert torch.equal(secant[stays & (act.sigma(v) != v)], torch.zeros_like(secant[stays & (act.sigma(v) != v)]))

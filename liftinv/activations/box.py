@@ -117,15 +117,16 @@ class Clip(ProxActivation):
         r"""With :math:`c = \mathrm{clip}(v)` and :math:`e = v - c` (0 inside the box, exactly):
         :math:`(c - \mathrm{clip}(v - hg))/h = \mathrm{clamp}(g - e/h, (c - h_b)/h, (c - l_b)/h)`, in
         ``g``'s memory and one buffer (float bounds :math:`[l_b, h_b]`): exactly :math:`g` where both
-        points are inside the box, exactly 0 where both are beyond one bound."""
+        points are inside the box, exactly 0 where both are beyond one bound (each bound is formed
+        from :math:`c` itself, so a saturated unit's is exactly 0: the lower bound shifted by
+        :math:`(h_b - l_b)/h` would leave it at a round-off of that large number)."""
         if not (isinstance(self.low, float) and isinstance(self.high, float)) or g.requires_grad:
             return super().secant_(v, g, h, sigma_v)
         c = self._clip(v) if sigma_v is None else sigma_v
         e = torch.sub(v, c)
         g.sub_(e, alpha=1.0 / h)
-        bound = torch.sub(c, self.high, out=e).div_(h)  # the lower bound, then the upper one
-        torch.maximum(g, bound, out=g)
-        return torch.minimum(g, bound.add_((self.high - self.low) / h), out=g)
+        torch.maximum(g, torch.sub(c, self.high, out=e).div_(h), out=g)
+        return torch.minimum(g, torch.sub(c, self.low, out=e).div_(h), out=g)
 
 
 class HardTanh(Clip):
