@@ -41,10 +41,11 @@ def make_solver(network: torch.nn.Module, config: TrainConfig, **options):
     gradient (``gradient='matched'``: back-propagation's gradient to first order for any graph of
     skips and shared operators, measured not to drift where the gradient at the auxiliaries did,
     docs/maths.md and docs/results.md), proximal-gradient auxiliary steps of ``1/L_m``
-    (``aux_step='prox'``: on the unrolled networks' clip layers the mirror step is the same step
-    where a unit is not saturated, 7-11% dearer and level over 1000 steps; the prox step lets
-    gradient through saturated units, which cost one seed of three 0.1 dB after 10,000 steps at
-    sigma 15 where mirror steps kept parity; docs/results.md rows [s], [u]), the hidden
+    (``aux_step='prox'``, in place: on the unrolled networks' clip layers the mirror step is the
+    same step where a unit is not saturated, and over 1000 steps at sigma 15 it costs 1.02 backprop
+    steps against the prox step's 0.91 for -0.01 dB at equal steps; the prox step lets gradient
+    through saturated units, which cost one seed of three 0.1 dB after 10,000 steps at sigma 15
+    where mirror steps kept parity; docs/results.md rows [s], [w], [x]), the hidden
     penalties weighted by ``config.lam`` (a name is a rule of ``registry.PENALTY_RULES``).
     ``'isgm'``: the same with the ISGM proximal term (``tau = 1``, two inner iterations).  The
     lifted objective is monitored every 50 steps (it costs about a forward pass).  ``options``
