@@ -305,11 +305,9 @@ class LiftedProblem:
             else:  # the prox step from x_m - mu g, in g's memory
                 y_m = self.penalty.prox_y(act, torch.add(states[m], g, alpha=-mu, out=g), preacts[m], c)
                 scale = self.penalty.curvature * (1.0 - self.penalty.pull(c)) * mu
-                if keep_states:
-                    states[m] = y_m
-                    eps[m] = self.penalty.grad_v_known(act, y_m, preacts[m], forward[m]).div_(scale)
-                else:  # nothing reads the auxiliary: the residual overwrites it
-                    eps[m] = self.penalty.scaled_residual_(act, y_m, preacts[m], forward[m], scale)
+                if keep_states:  # else nothing reads the auxiliary, and the residual overwrites it
+                    states[m], y_m = y_m, y_m.clone()
+                eps[m] = self.penalty.scaled_residual_(act, y_m, preacts[m], forward[m], scale)
             if fused:
                 self._layer_backward(m, graphs[m - 1], eps[m], forward, wanted, into_states, into_params)
         if not fused:
