@@ -74,5 +74,6 @@ def test_secant_is_exactly_zero_where_a_unit_stays_saturated(act, h):
     v = v.sign() * (v.abs() + 5.0)  # every unit far beyond a bound (or at the ReLU's 0 side)
     stays = act.sigma(v - h * g) == act.sigma(v)
     assert stays.any() and bool((act.sigma(v) != v).any())
+    saturated = stays & (act.sigma(v) != v)
     secant = act.secant_(v, g.clone(), h)
-    assert torch.equal(secant[stays & (act.sigma(v) != v)], torch.zeros_like(secant[stays & (act.sigma(v) != v)]))
+    assert torch.equal(secant[saturated], torch.zeros_like(secant[saturated]))

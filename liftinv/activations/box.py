@@ -51,18 +51,23 @@ class Clip(ProxActivation):
     def extra_repr(self) -> str:
         return f"low={describe(self.low)}, high={describe(self.high)}"
 
+    @property
+    def _float_bounds(self) -> bool:
+        """Both bounds Python floats: the one-kernel, in-place forms apply."""
+        return isinstance(self.low, float) and isinstance(self.high, float)
+
     def _bounds(self, ref):
         return as_like(self.low, ref), as_like(self.high, ref)
 
     def _clip(self, x):
-        if isinstance(self.low, float) and isinstance(self.high, float):
+        if self._float_bounds:
             return x.clamp(self.low, self.high)  # one fused op, cheap backward
         lo, hi = self._bounds(x)
         return torch.minimum(torch.maximum(x, lo), hi)
 
     def prox_phi(self, w, c=1.0):
         """:math:`\\mathrm{clip}(w/(1+c))` in one pass for scalar ``c`` and float bounds."""
-        if isinstance(c, float) and isinstance(self.low, float) and isinstance(self.high, float):
+        if isinstance(c, float) and self._float_bounds:
             check_nonneg("c", c)
             return (w / (1.0 + c)).clamp_(self.low, self.high)
         return super().prox_phi(w, c)
@@ -100,7 +105,7 @@ class Clip(ProxActivation):
         return self._clip(w)
 
     def prox_psi_(self, w, t=1.0):
-        if isinstance(self.low, float) and isinstance(self.high, float) and not w.requires_grad:
+        if self._float_bounds and not w.requires_grad:
             check_nonneg("t", t)
             return w.clamp_(self.low, self.high)
         return self.prox_psi(w, t)
@@ -120,7 +125,7 @@ class Clip(ProxActivation):
         points are inside the box, exactly 0 where both are beyond one bound (each bound is formed
         from :math:`c` itself, so a saturated unit's is exactly 0: the lower bound shifted by
         :math:`(h_b - l_b)/h` would leave it at a round-off of that large number)."""
-        if not (isinstance(self.low, float) and isinstance(self.high, float)) or g.requires_grad:
+        if not self._float_bounds or g.requires_grad:
             return super().secant_(v, g, h, sigma_v)
         c = self._clip(v) if sigma_v is None else sigma_v
         e = torch.sub(v, c)
