@@ -67,13 +67,51 @@ def test_secant_keeps_float32_precision_for_tiny_steps(act):
 
 @pytest.mark.parametrize("act", [c for c in ELEMENTWISE if type(c).__name__ in ("Clip", "HardTanh", "ReLU")], ids=repr)
 @pytest.mark.parametrize("h", [1.7e-5, 1e-3, 0.0123])
-def test_secant_is_exactly_zero_where_a_unit_stays_saturated(act, h):
+@pytest.mark.parametrize("g_scale", [1.0, 1e-7])  # a clip's direct form, then its cancellation-free one
+def test_secant_is_exactly_zero_where_a_unit_stays_saturated(act, h, g_scale):
     """A unit beyond a bound that the step does not bring back passes no residual, exactly, in
     float32 and for any step: a bound's round-off would be a bias on every saturated unit."""
     v, g = _points((64, 3, 5), torch.float32)
-    v = v.sign() * (v.abs() + 5.0)  # every unit far beyond a bound (or at the ReLU's 0 side)
+    v, g = v.sign() * (v.abs() + 5.0), g_scale * g  # every unit far beyond a bound (or at the ReLU's 0 side)
     stays = act.sigma(v - h * g) == act.sigma(v)
     assert stays.any() and bool((act.sigma(v) != v).any())
     saturated = stays & (act.sigma(v) != v)
     secant = act.secant_(v, g.clone(), h)
     assert torch.equal(secant[saturated], torch.zeros_like(secant[saturated]))
+
+
+CLIPS = [c for c in ELEMENTWISE if type(c).__name__ in ("Clip", "HardTanh") and isinstance(c.low, float)]
+
+
+@pytest.mark.parametrize("act", CLIPS, ids=repr)
+@pytest.mark.parametrize("h", [1e-3, 0.0123, 0.7])
+def test_clip_secant_direct_form_stays_within_its_roundoff_bound(act, h):
+    """Where the step is large against the float32 round-off, a clip's secant is the direct
+    (c - clip(v - hg))/h, to the bit, and within eps B / h (B the larger bound's magnitude, plus
+    the division's relative round-off) of the exact secant, across both bounds."""
+    from liftinv.activations.box import DIRECT_SECANT_ROUNDOFF
+
+    v64, g64 = _points((64, 3, 5))
+    v, g = v64.float(), g64.float()
+    bound = torch.finfo(torch.float32).eps * max(abs(act.low), abs(act.high))
+    assert bound <= DIRECT_SECANT_ROUNDOFF * h * float(g.pow(2).mean().sqrt())  # the direct form applies
+    got = act.secant_(v, g.clone(), h)
+    assert torch.equal(got, (act.sigma(v) - act.sigma(torch.add(v, g, alpha=-h))) / h)
+    exact = act.increment(v.double(), h * g.double()) / h
+    assert bool(((got.double() - exact).abs() <= bound / h + 1e-6 * exact.abs()).all())
+
+
+@pytest.mark.parametrize("act", CLIPS, ids=repr)
+def test_clip_secant_keeps_the_exact_form_where_the_direct_one_would_round(act):
+    """For a step too small against the round-off (eps B / h above DIRECT_SECANT_ROUNDOFF times the
+    RMS of g), the cancellation-free form: exactly g where both points are inside the box, where
+    the direct form would be off by up to eps B / h."""
+    v, g = (t.float() for t in _points((64, 3, 5)))
+    h = 1e-4
+    g = 1e-6 * g  # displacements of 1e-10 against states of order 1
+    inside = (act.sigma(v) == v) & (act.sigma(v - h * g) == v - h * g)
+    assert inside.any()
+    got = act.secant_(v, g.clone(), h)
+    assert torch.equal(got[inside], g[inside])
+    direct = (act.sigma(v) - act.sigma(v - h * g)) / h
+    assert not torch.equal(direct[inside], g[inside])  # what the exact form avoids
