@@ -115,3 +115,11 @@ def test_clip_secant_keeps_the_exact_form_where_the_direct_one_would_round(act):
     assert torch.equal(got[inside], g[inside])
     direct = (act.sigma(v) - act.sigma(v - h * g)) / h
     assert not torch.equal(direct[inside], g[inside])  # what the exact form avoids
+
+
+def test_identity_secant_is_its_argument():
+    """A linear layer's mirror residual is g exactly, in g's memory (no pass, no round-off)."""
+    from liftinv.activations import Identity
+
+    v, g = _points((8, 3))
+    assert Identity().secant_(v, g, 1e-3) is g

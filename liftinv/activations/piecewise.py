@@ -55,6 +55,10 @@ class Identity(ProxActivation):
     def increment(self, v, d, sigma_v=None):
         return d.clone()
 
+    def secant_(self, v, g, h, sigma_v=None):
+        """The secant of the identity is ``g`` itself, exactly (no pass)."""
+        return g
+
     def prox_phi(self, w, c=1.0):
         check_nonneg("c", c)
         return w / (1.0 + as_like(c, w))
