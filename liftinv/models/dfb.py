@@ -116,6 +116,10 @@ class InjectionMap(LinearMap):
     def out_shape(self, x_shape):
         return (self.op.weight.shape[0],) + tuple(x_shape[1:])
 
+    def op_norm_sq(self, x_shape, vec=None, n_iter: int = 1):
+        r""":math:`(\tau/\nu)^2\|D\|^2` from the operator's own estimate (kept by ``refresh``)."""
+        return float((self.op.tau / self.op.nu.detach()) ** 2 * self.op.norm_sq), None
+
 
 class ReadoutMap(LinearMap):
     r""":math:`\tilde u \mapsto -\nu D^*\tilde u`, the primal estimate's correction."""
