@@ -6,9 +6,9 @@ training patches at its noise level, compare with the exact gradient of the trai
 (autograd in float64):
 
 * ``lifted``: the weight gradient one step of the lifted trainer would apply (the default of
-  ``liftinv train``: matched sweep, proximal auxiliary steps), in float32 as trained;
-* ``lifted-mirror``: the same with mirror auxiliary steps (``aux_step='mirror'``), whose
-  residuals are evaluated without cancellation;
+  ``liftinv train``: matched sweep, small mirror auxiliary steps), in float32 as trained;
+* ``lifted-prox``: the same with proximal auxiliary steps of ``1/L_m`` (``aux_step='prox'``, the
+  default before 2026-12-07);
 * ``lifted-f64``: the default lifted gradient computed in float64 (the float32 round-off of the
   first, separated from the method's own approximation);
 * ``autograd-f32``: back-propagation in float32 (what the backprop trainer applies).
@@ -38,7 +38,7 @@ from liftinv.denoising.task import describe
 from liftinv.restoration import TrainConfig, build_network, make_physics, make_solver, training_patches
 from liftinv.restoration.registry import load_network
 
-VARIANTS = ("lifted", "lifted-mirror", "lifted-f64", "autograd-f32")
+VARIANTS = ("lifted", "lifted-prox", "lifted-f64", "autograd-f32")
 BATCH = TrainConfig.with_defaults({}, trainer="lifted", epochs=1).batch_size  # liftinv train's batch
 
 
@@ -77,7 +77,7 @@ def compare(make_net, sigma: float, batches: int, seed: int = 5) -> dict:
         noisy = physics(clean, seed=1000 + b)
         ref = exact_gradient(make_net(), noisy, clean, torch.float64)
         got = {"lifted": lifted_gradient(make_net(), noisy, clean, torch.float32),
-               "lifted-mirror": lifted_gradient(make_net(), noisy, clean, torch.float32, aux_step="mirror"),
+               "lifted-prox": lifted_gradient(make_net(), noisy, clean, torch.float32, aux_step="prox"),
                "lifted-f64": lifted_gradient(make_net(), noisy, clean, torch.float64),
                "autograd-f32": exact_gradient(make_net(), noisy, clean, torch.float32)}
         for variant, grads in got.items():

@@ -16,12 +16,12 @@ def test_lifted_gradient_of_an_initialised_dfb_is_backprops(load_script):
     assert set(res) == set(ga.VARIANTS)
     names = set(res["lifted"])
     assert names and all(set(per) == names for per in res.values())
-    for variant in ("lifted-f64", "lifted-mirror", "autograd-f32"):
+    for variant in ("lifted", "lifted-f64", "autograd-f32"):  # the default (mirror steps) and its references
         for name, r in res[variant].items():
             assert r["cosine"] > 0.999 and abs(r["norm_ratio"] - 1.0) < 0.02, (variant, name, r)
     table = ga.markdown({"command": "x", "cases": [{"label": "dfb", "sigma": 25.0, "batches": 1, "batch": 32,
                                                     "result": res}]})
-    assert table.count("| lifted-mirror |") == 1
+    assert table.count("| lifted-prox |") == 1
 
 
 def test_recorder_takes_no_step(load_script):
