@@ -397,8 +397,8 @@ def test_mirror_bcd_trains_and_checks_its_settings():
 
 
 def test_mirror_steps_are_the_default_of_the_matched_gradient():
-    """BCD(gradient='matched') takes small mirror steps unless told otherwise; other gradients, MAC and
-    the restoration trainer (clip layers, where the prox is the same step and cheaper) take the prox."""
+    """BCD(gradient='matched') takes small mirror steps unless told otherwise, the restoration trainer
+    included (since 2026-12-07); other gradients and MAC take the prox."""
     from liftinv.denoising.models import default_arch
     from liftinv.restoration import TrainConfig, build_network, make_solver
     from liftinv.solvers.bcd import MIRROR_STEP_SCALE
@@ -415,7 +415,10 @@ def test_mirror_steps_are_the_default_of_the_matched_gradient():
     assert mac.settings()["aux_step"] == "prox"
     dfb = build_network(default_arch("dfb", 1, 12, depth=2, features=4), device="cpu", seed=0)
     restoration = make_solver(dfb, TrainConfig(trainer="lifted", epochs=1))
-    assert restoration.settings()["gradient"] == "matched" and restoration.settings()["aux_step"] == "prox"
+    assert restoration.settings()["gradient"] == "matched" and restoration.settings()["aux_step"] == "mirror"
+    assert restoration.settings()["step_scale"] == MIRROR_STEP_SCALE
+    isgm = make_solver(dfb, TrainConfig(trainer="isgm", epochs=1))  # a matched sweep every inner iteration
+    assert isgm.settings()["gradient"] == "matched" and isgm.settings()["aux_step"] == "mirror"
 
 
 @pytest.mark.parametrize("mirror, act", [(False, "relu"), (True, "tanh")])
