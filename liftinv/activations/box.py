@@ -23,7 +23,7 @@ __all__ = ["Clip", "HardTanh", "SoftThreshold"]
 #: (float32, mirror step scale 0.01, the ratio 0.01-0.02) its weight gradient's cosine with the
 #: exact one is that of the cancellation-free form to four digits (0.9999); ten times smaller
 #: steps (ratio 0.1-0.2) gave 0.9996 against 0.99999, a hundred times smaller 0.93
-#: (docs/results.md, "the direct mirror residual").
+#: (docs/results.md, "Mirror steps with the direct clip residual").
 DIRECT_SECANT_ROUNDOFF = 0.05
 
 

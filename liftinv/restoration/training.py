@@ -45,9 +45,9 @@ def make_solver(network: torch.nn.Module, config: TrainConfig, **options):
     networks four in-place passes, fewer than the prox step's five, and a weight gradient whose
     cosine with back-propagation's is 0.9999 where the prox step's lets gradient through saturated
     units, 0.993-0.998; over 1000 steps at sigma 15 it is -0.01 dB at equal steps and +0.09 at equal
-    time against the prox step's +0.01 / +0.07, and after 10,000 it kept the seed level on which the
-    prox step fell 0.1 dB behind; docs/results.md rows [ab], [ac]), the hidden penalties weighted by
-    ``config.lam`` (a name is a rule of ``registry.PENALTY_RULES``).
+    time against the prox step's +0.01 / +0.07, and after 10,000 steps +0.01 / +0.00 on three seeds
+    where the prox step was -0.04 / -0.02; docs/results.md rows [ab]-[ad]), the hidden penalties
+    weighted by ``config.lam`` (a name is a rule of ``registry.PENALTY_RULES``).
     ``'isgm'``: the same with the ISGM proximal term (``tau = 1``, two inner iterations).  The
     lifted objective is monitored every 50 steps (it costs about a forward pass).  ``options``
     override these :class:`~liftinv.solvers.BCD` settings (e.g. ``order='even-odd'``,
