@@ -169,7 +169,8 @@ class ProxActivation(nn.Module, ABC):
     def secant_(self, v: torch.Tensor, g: torch.Tensor, h: float, sigma_v: torch.Tensor | None = None) -> torch.Tensor:
         r"""The secant residual :math:`(\sigma(v) - \sigma(v - h g))/h` of a mirror step of length
         :math:`h > 0` along :math:`-g` (``sigma_v``: :math:`\sigma(v)` if known), with
-        :meth:`increment`'s precision, written into the scratch ``g``'s memory where the
+        :meth:`increment`'s precision (or, where a subclass says so, a round-off it bounds against
+        ``g``: :meth:`Clip.secant_`), written into the scratch ``g``'s memory where the
         activation can.  Here: ``increment(v, h g) / h``."""
         return self.increment(v, g.mul_(h), sigma_v).div_(h)
 

@@ -262,7 +262,8 @@ class LiftedProblem:
         one evaluation of :math:`\sigma_m`, where the prox of a smooth activation (tanh, sigmoid) is a
         Newton solve.  Then :math:`\varepsilon_m = (\sigma_m(v_m^f) - \sigma_m(v_m^f - h_mg_m))/h_m`,
         the secant of :math:`\sigma_m` along the step times :math:`g_m`, evaluated without
-        cancellation (:meth:`~liftinv.activations.ProxActivation.secant_`): back-propagation's
+        cancellation, or with a round-off bounded against :math:`g_m` (a clip's direct form,
+        :meth:`~liftinv.activations.ProxActivation.secant_`): back-propagation's
         pre-activation gradient with :math:`\sigma_m'` replaced by a secant slope, exactly so where
         the step crosses no kink of a piecewise-linear activation, and in the limit of small steps.
         The two steps agree wherever :math:`\sigma_m` is locally the identity (an unsaturated clip or
@@ -297,7 +298,7 @@ class LiftedProblem:
             mu = step_scale / max(lip, 1e-12)
             c = mu * self.lam_of(m)
             act = net.activation(m)
-            if mirror:  # x_m = sigma(v - h g): eps = (sigma(v) - x_m) / h, the cancellation-free secant
+            if mirror:  # x_m = sigma(v - h g): eps = (sigma(v) - x_m) / h, the secant (secant_)
                 h = self.penalty.mirror_scale(mu, c)
                 eps[m] = act.secant_(preacts[m], g, h, forward[m])
                 if keep_states:
