@@ -81,24 +81,50 @@ def test_secant_is_exactly_zero_where_a_unit_stays_saturated(act, h, g_scale):
 
 
 CLIPS = [c for c in ELEMENTWISE if type(c).__name__ in ("Clip", "HardTanh") and isinstance(c.low, float)]
+DIRECT = CLIPS + [c for c in ELEMENTWISE if type(c).__name__ == "Sigmoid"]  # the activations with a direct form
+SMOOTH = [c for c in ELEMENTWISE if type(c).__name__ in ("Sigmoid", "Tanh")]
 
 
-@pytest.mark.parametrize("act", CLIPS, ids=repr)
+@pytest.mark.parametrize("act", DIRECT, ids=repr)
 @pytest.mark.parametrize("h", [1e-3, 0.0123, 0.7])
-def test_clip_secant_direct_form_stays_within_its_roundoff_bound(act, h):
-    """Where the step is large against the float32 round-off, a clip's secant is the direct
-    (c - clip(v - hg))/h, to the bit, and within eps B / h (B the larger bound's magnitude, plus
-    the division's relative round-off) of the exact secant, across both bounds."""
-    from liftinv.activations.box import DIRECT_SECANT_ROUNDOFF
+def test_secant_direct_form_stays_within_its_roundoff_bound(act, h):
+    """Where the step is large against the float32 round-off, a clip's or sigmoid's secant is the
+    direct (sigma(v) - sigma(v - hg))/h, to the bit, and within eps B / h (B = secant_roundoff: a
+    clip's larger bound, the sigmoid's 2) of the exact secant, plus the division's round-off."""
+    from liftinv.activations.base import DIRECT_SECANT_ROUNDOFF
 
     v64, g64 = _points((64, 3, 5))
     v, g = v64.float(), g64.float()
-    bound = torch.finfo(torch.float32).eps * max(abs(act.low), abs(act.high))
+    bound = torch.finfo(torch.float32).eps * act.secant_roundoff
     assert bound <= DIRECT_SECANT_ROUNDOFF * h * float(g.pow(2).mean().sqrt())  # the direct form applies
     got = act.secant_(v, g.clone(), h)
     assert torch.equal(got, (act.sigma(v) - act.sigma(torch.add(v, g, alpha=-h))) / h)
     exact = act.increment(v.double(), h * g.double()) / h
     assert bool(((got.double() - exact).abs() <= bound / h + 1e-6 * exact.abs()).all())
+
+
+@pytest.mark.parametrize("act", SMOOTH, ids=repr)
+@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["f32", "f64"])
+def test_smooth_secant_expansion_is_exact_to_the_dtype_where_it_applies(act, dtype):
+    """For displacements hg below sqrt(eps / 1.5) / kappa the secant is the expansion
+    sigma'(v) g (1 + kappa T h g) (no transcendental function), as accurate as the exact form:
+    within a few eps of the float64 secant relative to the largest entry, and for the sigmoid
+    entry by entry where 1 - s keeps its relative precision (|v| < 2; back-propagation's
+    s (1 - s) has the same round-off)."""
+    v64, g64 = _points((64, 3, 5))
+    eps = torch.finfo(dtype).eps
+    h = 0.5 * (eps / 1.5) ** 0.5 / (act._kappa * float(g64.abs().max()))  # half the expansion's reach
+    v, g = v64.to(dtype), g64.to(dtype)
+    expanded = act._expanded_secant_(v, g.clone(), h, act.sigma(v))
+    assert expanded is not None
+    assert torch.equal(act.secant_(v, g.clone(), h), expanded)  # the form secant_ takes
+    exact = act.increment(v64, h * g64) / h  # float64, cancellation-free
+    err = (expanded.double() - exact).abs()
+    assert float(err.max()) <= 8 * eps * float(exact.abs().max())
+    if type(act).__name__ == "Sigmoid":
+        moderate = v64.abs() < 2
+        assert bool((err[moderate] <= 8 * eps * exact[moderate].abs()).all())
+    assert act._expanded_secant_(v, g.clone(), 4 * h, act.sigma(v)) is None  # beyond its reach
 
 
 @pytest.mark.parametrize("act", CLIPS, ids=repr)

@@ -8,23 +8,14 @@ every call.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..utils.checks import check_nonneg
-from .base import DOMAIN_RTOL, ProxActivation, as_like, describe
+from .base import DIRECT_SECANT_ROUNDOFF, DOMAIN_RTOL, ProxActivation, as_like, describe  # noqa: F401 (re-exported)
 
 __all__ = ["Clip", "HardTanh", "SoftThreshold"]
 
 
-#: :meth:`Clip.secant_` takes its direct form where the round-off bound on a residual is at most this
-#: fraction of the RMS of the step's direction: on a DFB-PNN trained for 3706 steps at sigma 15
-#: (float32, mirror step scale 0.01, the ratio 0.01-0.02) its weight gradient's cosine with the
-#: exact one is that of the cancellation-free form to four digits (0.9999); ten times smaller
-#: steps (ratio 0.1-0.2) gave 0.9996 against 0.99999, a hundred times smaller 0.93
-#: (docs/results.md, "Mirror steps with the direct clip residual").
-DIRECT_SECANT_ROUNDOFF = 0.05
 
 
 def _value(x) -> torch.Tensor:
@@ -137,7 +128,7 @@ class Clip(ProxActivation):
           round-off is small (on the CPU): rounding :math:`v - hg` costs at most
           :math:`\epsilon B` (:math:`B = \max(|l_b|, |h_b|)`: only points inside the box are kept), so
           :math:`\epsilon B/h` on a residual, used when that is at most
-          :data:`DIRECT_SECANT_ROUNDOFF` times the RMS of ``g``;
+          :data:`DIRECT_SECANT_ROUNDOFF` times the RMS of ``g`` (:meth:`_direct_secant_`);
         * **cancellation-free** otherwise (tiny steps, or on a GPU, where the test would cost a
           synchronisation): with :math:`e = v - c` (0 inside the box, exactly),
           :math:`\mathrm{clamp}(g - e/h, (c - h_b)/h, (c - l_b)/h)` in eight passes, exactly
@@ -147,21 +138,22 @@ class Clip(ProxActivation):
         if not self._float_bounds or g.requires_grad:
             return super().secant_(v, g, h, sigma_v)
         c = self._clip(v) if sigma_v is None else sigma_v
-        if g.device.type == "cpu" and self._direct_is_exact_enough(g, h):
-            x = torch.add(v, g, alpha=-h, out=g).clamp_(self.low, self.high)
-            return torch.sub(c, x, out=g).div_(h)
+        direct = self._direct_secant_(v, g, h, c)
+        if direct is not None:
+            return direct
         e = torch.sub(v, c)
         g.sub_(e, alpha=1.0 / h)
         torch.maximum(g, torch.sub(c, self.high, out=e).div_(h), out=g)
         return torch.minimum(g, torch.sub(c, self.low, out=e).div_(h), out=g)
 
-    def _direct_is_exact_enough(self, g, h: float) -> bool:
-        r""":math:`\epsilon B/h \le \rho\,\mathrm{RMS}(g)` (:meth:`secant_`), the RMS estimated from
-        about 4096 evenly spaced entries (a full reduction would cost a third of the step it saves)."""
-        flat = g.reshape(-1)
-        sample = flat[:: max(1, flat.numel() // 4096)]
-        rms = float(torch.linalg.vector_norm(sample)) / math.sqrt(sample.numel())
-        return torch.finfo(g.dtype).eps * max(abs(self.low), abs(self.high)) <= DIRECT_SECANT_ROUNDOFF * h * rms
+    @property
+    def secant_roundoff(self) -> float | None:
+        r""":math:`B = \max(|l_b|, |h_b|)`: rounding :math:`v - hg` costs at most :math:`\epsilon B` on
+        the points the clip keeps (float bounds only)."""
+        return max(abs(self.low), abs(self.high)) if self._float_bounds else None
+
+    def _sigma_(self, x):
+        return x.clamp_(self.low, self.high)
 
 
 class HardTanh(Clip):

@@ -57,6 +57,65 @@ class _OpenInterval(ProxActivation):
     def _u_of_z(self, z):
         raise NotImplementedError
 
+    #: :meth:`_direct_secant_`'s :math:`B`: both values of :math:`\sigma` lie in :math:`[-1, 1]` and
+    #: rounding the argument :math:`w` moves :math:`\sigma` by at most
+    #: :math:`\epsilon|w|\sigma'(w) \le 0.45\,\epsilon` (tanh; 0.23 for the sigmoid).
+    secant_roundoff = 2.0
+
+    def secant_(self, v, g, h, sigma_v=None):
+        r"""In ``g``'s memory, the first of three forms that is accurate for this step (on a CPU,
+        where one or two reductions of ``g`` decide; on a GPU the third):
+
+        * **expanded**, where every displacement :math:`d = hg` is so small that the secant's
+          expansion :math:`\sigma'(v) - \sigma''(v)d/2` is exact to the dtype's precision
+          (:meth:`_expanded_secant_`, four to six cheap passes);
+        * **direct**, the plain difference, where its round-off :math:`2\epsilon/h` is small
+          against ``g`` (:meth:`~liftinv.activations.ProxActivation._direct_secant_`, four passes);
+        * **exact**, :meth:`increment`'s cancellation-free form divided by ``h`` (two ``tanh``, or
+          an ``expm1``: each costs three to eight cheap passes on a CPU).
+
+        The expanded form serves the steps too small for the direct one: in a deep network the
+        directions ``g`` of the lower layers shrink (by up to 1/4 per sigmoid layer).  Its test
+        (one ``aminmax``) is the cheaper, so it comes first."""
+        if g.requires_grad:
+            return super().secant_(v, g, h, sigma_v)
+        s = self.sigma(v) if sigma_v is None else sigma_v
+        out = self._expanded_secant_(v, g, h, s)
+        if out is None:
+            out = self._direct_secant_(v, g, h, s)
+        return self._exact_secant_(v, g, h, s) if out is None else out
+
+    def _expanded_secant_(self, v, g, h: float, s):
+        r"""With :math:`\sigma = m + r\tanh(\kappa\,\cdot)` and :math:`T = (\sigma(v) - m)/r`:
+        :math:`\sigma' = r\kappa(1 - T^2)` and :math:`\sigma''/\sigma' = -2\kappa T`, so
+
+        .. math:: \frac{\sigma(v) - \sigma(v - hg)}{h} = \sigma'(v)\,g\,(1 + \kappa T hg)
+                  + \sigma'(v)\,g\,\rho,\qquad |\rho| \le \tfrac23\kappa^2 (hg)^2
+
+        (the next term: :math:`\sigma^{(3)}/\sigma' = -2\kappa^2(1 - 3T^2)`), taken where
+        :math:`\tfrac32 (\kappa h\max|g|)^2 \le \epsilon`, that is :math:`|\rho| \le \epsilon`;
+        else ``None``.  Six cheap passes (tanh: four), no transcendental function."""
+        if g.device.type != "cpu":
+            return None
+        lo, hi = torch.aminmax(g)
+        reach = self._kappa * h * max(-float(lo), float(hi))
+        if 1.5 * reach * reach > torch.finfo(g.dtype).eps:
+            return None
+        c = self._kappa * h / self._r  # kappa T h g = c (s - m) g
+        if self._m == 0.0:
+            factor = torch.addcmul(g.new_ones(()), s, g, value=c)
+        else:
+            factor = torch.mul(g, -c * self._m).add_(1.0).addcmul_(s, g, value=c)
+        return self._times_slope_(g.mul_(factor), v, s)
+
+    def _times_slope_(self, x, v, s):
+        r"""``x`` times :math:`\sigma'(v)`, in ``x``'s memory (``s``: :math:`\sigma(v)`)."""
+        raise NotImplementedError
+
+    def _exact_secant_(self, v, g, h, s):
+        """:meth:`increment`'s cancellation-free form divided by ``h``, in ``g``'s memory."""
+        raise NotImplementedError
+
     def increment(self, v, d, sigma_v=None):
         r"""With :math:`\sigma = m + r\tanh(\kappa\,\cdot)`: :math:`\sigma(v) - \sigma(v - d) =
         r\tanh(\kappa d)\,(1 - \tanh(\kappa v)\tanh(\kappa(v - d)))`, free of cancellation."""
@@ -134,13 +193,18 @@ class Sigmoid(_OpenInterval):
         s = torch.sigmoid(v) if sigma_v is None else sigma_v
         return torch.sigmoid(d - v).mul_(torch.expm1(-d)).mul_(s).neg_()
 
-    def secant_(self, v, g, h, sigma_v=None):
-        r""":meth:`increment`'s form divided by ``h``, :math:`-\sigma(v)\sigma(hg - v)\,\mathrm{expm1}(-hg)/h`,
-        the step's exponential in ``g``'s memory (eight kernels where ``increment(v, h g) / h``
-        takes nine)."""
-        if g.requires_grad:
-            return super().secant_(v, g, h, sigma_v)
-        s = torch.sigmoid(v) if sigma_v is None else sigma_v
+    def _sigma_(self, x):
+        return x.sigmoid_()
+
+    def _times_slope_(self, x, v, s):
+        r""":math:`\sigma' = s(1 - s)`, :math:`s = \sigma(v)`, as back-propagation forms it: two
+        passes, ``x s`` then ``x s - x s s``."""
+        x.mul_(s)
+        return x.addcmul_(x, s, value=-1.0)
+
+    def _exact_secant_(self, v, g, h, s):
+        r""":math:`-\sigma(v)\sigma(hg - v)\,\mathrm{expm1}(-hg)/h` (eight passes, one of them
+        ``expm1``, which costs as much as six others on a CPU)."""
         far = torch.add(v, g, alpha=-h).neg_().sigmoid_()  # sigma(hg - v)
         return far.mul_(g.mul_(-h).expm1_()).mul_(s).div_(-h)
 
@@ -186,12 +250,16 @@ class Tanh(_OpenInterval):
         t = torch.tanh(v)
         return 1.0 - t * t
 
-    def secant_(self, v, g, h, sigma_v=None):
-        r""":meth:`increment`'s form divided by ``h``, :math:`\tanh(hg)(1 - \tanh v\tanh(v - hg))/h`,
-        in ``g``'s memory (seven kernels where ``increment(v, h g) / h`` takes nine)."""
-        if g.requires_grad:
-            return super().secant_(v, g, h, sigma_v)
-        tv = torch.tanh(v) if sigma_v is None else sigma_v
+    #: no direct form: its ``tanh`` costs what the exact form's second one costs
+    secant_roundoff = None
+
+    def _times_slope_(self, x, v, s):
+        r""":math:`\tanh' = 1 - \tanh^2 v`, formed from :math:`\tanh v` as back-propagation and the
+        exact form have it."""
+        return x.addcmul_(torch.mul(x, s), s, value=-1.0)
+
+    def _exact_secant_(self, v, g, h, tv):
+        r""":math:`\tanh(hg)(1 - \tanh v\tanh(v - hg))/h` (seven passes, two ``tanh``)."""
         product = torch.add(v, g, alpha=-h).tanh_().mul_(tv)  # tanh v tanh(v - hg)
         step = g.mul_(h).tanh_()
         return step.addcmul_(step, product, value=-1.0).div_(h)
