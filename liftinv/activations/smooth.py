@@ -57,11 +57,6 @@ class _OpenInterval(ProxActivation):
     def _u_of_z(self, z):
         raise NotImplementedError
 
-    #: :meth:`_direct_secant_`'s :math:`B`: both values of :math:`\sigma` lie in :math:`[-1, 1]` and
-    #: rounding the argument :math:`w` moves :math:`\sigma` by at most
-    #: :math:`\epsilon|w|\sigma'(w) \le 0.45\,\epsilon` (tanh; 0.23 for the sigmoid).
-    secant_roundoff = 2.0
-
     def secant_(self, v, g, h, sigma_v=None):
         r"""In ``g``'s memory, the first of three forms that is accurate for this step (on a CPU,
         where one or two reductions of ``g`` decide; on a GPU the third):
@@ -193,6 +188,11 @@ class Sigmoid(_OpenInterval):
         s = torch.sigmoid(v) if sigma_v is None else sigma_v
         return torch.sigmoid(d - v).mul_(torch.expm1(-d)).mul_(s).neg_()
 
+    #: :meth:`_direct_secant_`'s :math:`B`: both values of :math:`\sigma` lie in :math:`[0, 1]` and
+    #: rounding the argument :math:`w` moves :math:`\sigma` by at most
+    #: :math:`\epsilon|w|\sigma'(w) \le 0.23\,\epsilon`.
+    secant_roundoff = 2.0
+
     def _sigma_(self, x):
         return x.sigmoid_()
 
@@ -250,8 +250,8 @@ class Tanh(_OpenInterval):
         t = torch.tanh(v)
         return 1.0 - t * t
 
-    #: no direct form: its ``tanh`` costs what the exact form's second one costs
-    secant_roundoff = None
+    # no direct form (``secant_roundoff`` stays None): its ``tanh`` costs what the exact form's
+    # second one costs
 
     def _times_slope_(self, x, v, s):
         r""":math:`\tanh' = 1 - \tanh^2 v`, formed from :math:`\tanh v` as back-propagation and the
