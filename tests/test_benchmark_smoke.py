@@ -214,3 +214,16 @@ def test_pnp_family_compares_one_model_with_the_family(tmp_path, load_script):
     assert [r["image"] for r in rows] == ["camera", "astronaut", "coins"]
     assert all({"blurred", "fixed 15", "family"} <= set(r) for r in rows)
     assert "family minus fixed" in (tmp_path / "pnp_family_test.md").read_text()
+
+
+def test_relu_autoencoder_trains_every_method_from_one_start(tmp_path, load_script):
+    """Every method trains the same initial autoencoder (one epoch here) and is scored on the test
+    patches; the prox step keeps more hidden ReLU units active than back-propagation does."""
+    bench = load_script("benchmarks/relu_autoencoder.py")
+    assert bench.main(["--epochs", "1", "--seeds", "0", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "relu_autoencoder.json").read_text())
+    rows = {r["method"]: r for r in report["rows"]}
+    assert set(rows) == {"lifted-prox", "lifted-mirror", "backprop"}
+    assert all(r["steps"] == rows["backprop"]["steps"] > 0 and math.isfinite(r["test_loss"]) for r in rows.values())
+    assert rows["lifted-prox"]["active"] > rows["backprop"]["active"]
+    assert "| lifted-prox |" in (tmp_path / "relu_autoencoder.md").read_text()
