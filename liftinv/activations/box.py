@@ -16,8 +16,6 @@ from .base import DIRECT_SECANT_ROUNDOFF, DOMAIN_RTOL, ProxActivation, as_like, 
 __all__ = ["Clip", "HardTanh", "SoftThreshold"]
 
 
-
-
 def _value(x) -> torch.Tensor:
     return x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(float(x))
 
