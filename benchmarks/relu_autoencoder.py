@@ -3,7 +3,7 @@
 The network is the inversion benchmark's autoencoder (:func:`liftinv.inversion.autoencoder_arch`:
 two strided 3x3 convolutions, a 64-unit code and a 256-unit hidden layer, all ReLU, then a dense
 layer back to the 16x16 patch), trained to reproduce grid patches of the embedded *training*
-images (:func:`liftinv.restoration.train`, Adam lr 2e-3, batch 64) by
+images (:func:`liftinv.inversion.train_autoencoder`: Adam lr 2e-3, batch 64) by
 
 * ``lifted-prox``: lifted Bregman BCD, matched sweep, proximal auxiliary steps of ``1/L_m``
   (``aux_step="prox"``, the restoration trainer's step before 2026-12-07);
@@ -35,13 +35,13 @@ import torch
 
 from liftinv import tune_cpu_allocator
 from liftinv.data import load_embedded
-from liftinv.inversion.autoencoder import autoencoder_arch
+from liftinv.inversion.autoencoder import autoencoder_arch, train_autoencoder
 from liftinv.restoration import TrainConfig
-from liftinv.restoration.registry import build_network
 from liftinv.restoration.report import write_report
-from liftinv.restoration.training import make_solver, train, training_patches
+from liftinv.restoration.training import training_patches
 
-METHODS = {"lifted-prox": {"aux_step": "prox"}, "lifted-mirror": {}, "backprop": None}
+#: method -> (trainer, aux_step) of :func:`train_autoencoder` (``None``: BCD's default, mirror steps)
+METHODS = {"lifted-prox": ("lifted", "prox"), "lifted-mirror": ("lifted", None), "backprop": ("backprop", None)}
 
 
 @torch.no_grad()
@@ -55,15 +55,11 @@ def scores(net, patches: torch.Tensor) -> tuple[float, float]:
 
 
 def run(method: str, seed: int, args, train_images, test_patches) -> dict:
-    arch = autoencoder_arch(16, (8, 16), 64, 256)
-    trainer = "backprop" if METHODS[method] is None else "lifted"
-    config = TrainConfig(trainer=trainer, budget=None if args.epochs else args.budget, epochs=args.epochs or None,
-                         batch_size=64, lr=args.lr, lipschitz_every=10, patch=16, max_patches=20000, seed=seed)
-    net = build_network(arch, seed=seed)
-    solver = make_solver(net, config) if trainer == "backprop" else make_solver(net, config, monitor_every=50,
-                                                                                   **METHODS[method])
-    history = train(net, None, train_images, config, arch=arch, task={"task": "autoencoder"}, solver=solver,
-                    target=lambda x: x.flatten(1), progress=False)
+    trainer, aux_step = METHODS[method]
+    net, history = train_autoencoder(train_images, autoencoder_arch(16, (8, 16), 64, 256), budget=args.budget,
+                                     epochs=args.epochs or None, lr=args.lr, seed=seed, progress=False,
+                                     trainer=trainer, aux_step=aux_step)
+    config = TrainConfig(epochs=1, patch=16, max_patches=20000, seed=seed)  # train_autoencoder's patches
     train_loss, _ = scores(net, training_patches(train_images, config))
     test_loss, active = scores(net, test_patches)
     final = history.final

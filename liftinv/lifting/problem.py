@@ -262,7 +262,8 @@ class LiftedProblem:
         one evaluation of :math:`\sigma_m`, where the prox of a smooth activation (tanh, sigmoid) is a
         Newton solve.  Then :math:`\varepsilon_m = (\sigma_m(v_m^f) - \sigma_m(v_m^f - h_mg_m))/h_m`,
         the secant of :math:`\sigma_m` along the step times :math:`g_m`, evaluated without
-        cancellation, or with a round-off bounded against :math:`g_m` (a clip's direct form,
+        cancellation, or with a round-off bounded against :math:`g_m` (the direct form of a clip or
+        sigmoid), or by an expansion exact to the dtype for tiny steps (tanh, sigmoid;
         :meth:`~liftinv.activations.ProxActivation.secant_`): back-propagation's
         pre-activation gradient with :math:`\sigma_m'` replaced by a secant slope, exactly so where
         the step crosses no kink of a piecewise-linear activation, and in the limit of small steps.
