@@ -119,9 +119,12 @@ def curve(result) -> list:
     return [(h["iteration"], h["seconds"], h["psnr"]) for h in result.history]
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="benchmarks/results/invert_solver_study")
+def encoder_study(argv, description: str, out: str):
+    """The command line shared by the inversion studies (``--out``, ``--iters``, ``--crops``,
+    ``--torch-steps``), then bench case 5's encoder trained by torch (seed 0), converted, and the
+    training crops with their codes: ``(args, net, x_true, code, info)``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--out", default=out)
     p.add_argument("--iters", type=int, default=400)
     p.add_argument("--crops", type=int, default=8, help="32x32 crops of the training images (2 per image)")
     p.add_argument("--torch-steps", type=int, default=1500)
@@ -133,6 +136,12 @@ def main(argv=None) -> int:
     x_true = random_crops(train, 2, 7)[:args.crops]
     with torch.no_grad():
         code = net(x_true)
+    return args, net, x_true, code, info
+
+
+def main(argv=None) -> int:
+    args, net, x_true, code, info = encoder_study(argv, __doc__.split("\n")[0],
+                                                  "benchmarks/results/invert_solver_study")
     runs = []
     for level, alphas in ((0.0, (1e-3, 1e-2)), (0.05, (1e-2, 1e-1))):
         y = noisy_code(code, level, 11).clamp_min(0.0) if level else code
