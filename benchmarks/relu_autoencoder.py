@@ -15,9 +15,11 @@ each from the same initial weights (``--seeds``) for the same wall-clock budget 
 training seconds) or number of epochs (``--epochs``). Reported per method, mean (min..max) over
 the seeds: the reconstruction loss ``1/2 |N(x) - x|^2`` per patch on all training patches and on
 the grid patches of the embedded *test* images, the fraction of hidden ReLU units that are active
-(positive) on the test patches, steps and seconds. The question (issue 14): does a lifted step
-that lets gradient through inactive ReLU units (the prox step does, back-propagation and the
-mirror step do not) train a ReLU network to a lower loss?
+(positive) on the test patches, steps and seconds; the JSON also keeps every run's curve
+(seconds, mean training loss of the epoch's mini-batches, constraint violation per epoch;
+``--lr-schedule cosine`` decays every method's rate to 0 at the budget's end). The question
+(issue 14): does a lifted step that lets gradient through inactive ReLU units (the prox step
+does, back-propagation and the mirror step do not) train a ReLU network to a lower loss?
 
 Usage: ``OMP_NUM_THREADS=1 python3 benchmarks/relu_autoencoder.py --budget 60 --seeds 0 1 2 --out
 benchmarks/results/relu_autoencoder``. Outputs ``relu_autoencoder.{json,md}``.
@@ -39,6 +41,7 @@ from liftinv.inversion.autoencoder import autoencoder_arch, train_autoencoder
 from liftinv.restoration import TrainConfig
 from liftinv.restoration.report import write_report
 from liftinv.restoration.training import training_patches
+from liftinv.utils.schedules import LR_SCHEDULES
 
 #: method -> (trainer, aux_step) of :func:`train_autoencoder` (``None``: BCD's default, mirror steps)
 METHODS = {"lifted-prox": ("lifted", "prox"), "lifted-mirror": ("lifted", None), "backprop": ("backprop", None)}
@@ -58,13 +61,14 @@ def run(method: str, seed: int, args, train_images, test_patches) -> dict:
     trainer, aux_step = METHODS[method]
     net, history = train_autoencoder(train_images, autoencoder_arch(16, (8, 16), 64, 256), budget=args.budget,
                                      epochs=args.epochs or None, lr=args.lr, seed=seed, progress=False,
-                                     trainer=trainer, aux_step=aux_step)
+                                     trainer=trainer, aux_step=aux_step, lr_schedule=args.lr_schedule)
     config = TrainConfig(epochs=1, patch=16, max_patches=20000, seed=seed)  # train_autoencoder's patches
     train_loss, _ = scores(net, training_patches(train_images, config))
     test_loss, active = scores(net, test_patches)
     final = history.final
     return {"method": method, "seed": seed, "train_loss": train_loss, "test_loss": test_loss, "active": active,
-            "steps": final.get("iterations"), "seconds": final.get("seconds")}
+            "steps": final.get("iterations"), "seconds": final.get("seconds"),
+            "curve": [[r["seconds"], r.get("loss"), r.get("violation")] for r in history]}
 
 
 def summary(rows: list[dict]) -> list[dict]:
@@ -82,8 +86,9 @@ def markdown(rows: list[dict], summ: list[dict], command: str, args) -> str:
     budget = f"{args.epochs} epochs" if args.epochs else f"{args.budget:g} s of training"
     lines = ["# A ReLU autoencoder: lifted prox / mirror steps against backprop", "", f"Command: `{command}`", "",
              f"The inversion benchmark's autoencoder on 16x16 patches, {budget} per method and seed, Adam lr "
-             f"{args.lr:g}, batch 64, 1 torch thread; seeds {args.seeds}. Loss: 1/2 |N(x) - x|^2 per patch "
-             "(mean); active: fraction of hidden ReLU units > 0 on the test patches. Mean (min..max) over seeds.", "",
+             f"{args.lr:g} ({args.lr_schedule}), batch 64, 1 torch thread; seeds {args.seeds}. Loss: 1/2 |N(x) - x|^2 "
+             "per patch (mean); active: fraction of hidden ReLU units > 0 on the test patches. Mean (min..max) over "
+             "seeds.", "",
              "| method | train loss | test loss | test loss / backprop's | active units | steps | seconds |",
              "|---|---|---|---|---|---|---|"]
     base = next((s["test_loss"][0] for s in summ if s["method"] == "backprop"), None)
@@ -106,6 +111,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr-schedule", default="constant", choices=sorted(LR_SCHEDULES),
+                   help="the learning rate over the run, for every method (cosine: to 0 at the budget's end)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)

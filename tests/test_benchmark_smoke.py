@@ -226,4 +226,5 @@ def test_relu_autoencoder_trains_every_method_from_one_start(tmp_path, load_scri
     assert set(rows) == {"lifted-prox", "lifted-mirror", "backprop"}
     assert all(r["steps"] == rows["backprop"]["steps"] > 0 and math.isfinite(r["test_loss"]) for r in rows.values())
     assert rows["lifted-prox"]["active"] > rows["backprop"]["active"]
+    assert all(len(r["curve"]) == 1 and _finite(r["curve"][0][1]) for r in rows.values())  # one epoch, its loss
     assert "| lifted-prox |" in (tmp_path / "relu_autoencoder.md").read_text()

@@ -48,12 +48,14 @@ def build_autoencoder(arch: dict) -> LiftedNetwork:
 
 def train_autoencoder(images, arch: dict, *, budget: float = 120.0, epochs: int | None = None,
                       batch_size: int = 64, lr: float = 2e-3, max_patches: int | None = 20000, device=None,
-                      seed: int = 0, progress: bool = True, trainer: str = "lifted", aux_step: str | None = "prox"):
+                      seed: int = 0, progress: bool = True, trainer: str = "lifted", aux_step: str | None = "prox",
+                      lr_schedule: str = "constant"):
     """Train by lifted Bregman BCD (Adam on the weight blocks, backward auxiliary sweeps, step
     sizes refreshed every 10 steps) to reproduce grid patches of ``images``; returns
     ``(network, history)`` (:func:`liftinv.restoration.train` with no physics).  ``trainer``
-    (``'lifted'``, ``'backprop'``) and ``aux_step`` (``None``: BCD's default, small mirror steps)
-    let ``benchmarks/relu_autoencoder.py`` train the same recipe other ways.
+    (``'lifted'``, ``'backprop'``), ``aux_step`` (``None``: BCD's default, small mirror steps) and
+    ``lr_schedule`` (``'constant'``, ``'cosine'``) let ``benchmarks/relu_autoencoder.py`` train the
+    same recipe other ways.
 
     The auxiliary blocks take proximal steps of ``1/L_m`` (``aux_step="prox"``), not the restoration
     trainer's small mirror steps: the prox step passes gradient through inactive ReLU units, which
@@ -66,8 +68,8 @@ def train_autoencoder(images, arch: dict, *, budget: float = 120.0, epochs: int 
     from ..restoration.training import make_solver, train
 
     config = TrainConfig(trainer=trainer, budget=None if epochs else budget, epochs=epochs, batch_size=batch_size,
-                         lr=lr, lipschitz_every=10, patch=arch["patch"], max_patches=max_patches, seed=seed,
-                         device=None if device is None else str(device))
+                         lr=lr, lr_schedule=lr_schedule, lipschitz_every=10, patch=arch["patch"],
+                         max_patches=max_patches, seed=seed, device=None if device is None else str(device))
     network = build_network(arch, device=rank_device(config.device), seed=seed)
     options = {} if aux_step is None else {"aux_step": aux_step}
     solver = make_solver(network, config) if trainer == "backprop" else make_solver(network, config, monitor_every=50,
