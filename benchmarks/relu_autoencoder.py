@@ -112,7 +112,8 @@ def main(argv=None) -> int:
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--lr-schedule", default="constant", choices=sorted(LR_SCHEDULES),
-                   help="the learning rate over the run, for every method (cosine: to 0 at the budget's end)")
+                   help="the learning rate over the run, for every method (cosine: to 0 at the budget's end; "
+                        "default constant, as in the 60-s runs, where train_autoencoder's own default is cosine)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
