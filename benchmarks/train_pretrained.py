@@ -311,14 +311,15 @@ def compare(args, variants: list[str], command: str) -> None:
     print(f"best: {best['variant'] or '(the recipe)'}")
 
 
-def record_baseline(out: Path, key: str, recipe: dict, arch: dict, net, final: dict, command: str) -> None:
+def record_baseline(out: Path, key: str, recipe: dict, arch: dict, net, final: dict, command: str,
+                    solver: dict) -> None:
     """Score a ``--baseline`` network on the test images and record it under ``baselines`` (one entry
-    per model and recipe: a re-run replaces the older one)."""
+    per model and recipe: a re-run replaces the older one); ``solver``: the trainer's resolved settings."""
     spec = MODELS[key]
     test, noisy, _ = test_set(spec["sigma"], spec["color"])
     result = score(restore_images(net, noisy), test)
     entry = {"key": key, "recipe": recipe, "arch": arch, "trainer": recipe["trainer"], "command": command,
-             "seconds": final.get("seconds"), "steps": final.get("iterations"),
+             "solver": solver, "seconds": final.get("seconds"), "steps": final.get("iterations"),
              "parameters": n_parameters(net), "psnr": result["psnr_mean"],
              "ssim": result["ssim_mean"], "machine": machine(),
              "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": _commit()}
@@ -400,8 +401,9 @@ def main(argv=None) -> int:
         net, history, arch, task, config = train(key, recipe, args.budget, args.seed,
                                                  load_embedded("train", color=spec["color"]), not args.no_progress)
         final = dict(history.final)
+        solver = make_solver(build_network(arch, device="cpu"), config).config  # e.g. the auxiliary step
         if args.baseline:
-            record_baseline(args.output, key, recipe, arch, net, final, command)
+            record_baseline(args.output, key, recipe, arch, net, final, command, solver)
             continue
         path = save_checkpoint(args.output / spec["file"], arch=arch, network=net, config=config.to_dict(),
                                task=task, history=[final], solver=None)
@@ -413,7 +415,7 @@ def main(argv=None) -> int:
         entry = {
             "key": key, "sigma": spec["sigma"], "color": spec["color"], "arch": arch, "task": task, "recipe": recipe,
             "config": config.to_dict(), "trainer": config.trainer, "command": single,
-            "weight_gradient": make_solver(build_network(arch, device="cpu"), config).config["gradient"],
+            "solver": solver, "weight_gradient": solver.get("gradient"),
             "commit": _commit(),
             "seconds": final.get("seconds"), "steps": final.get("iterations"), "epochs": final.get("epoch"),
             "parameters": n_parameters(net), "bytes": path.stat().st_size,

@@ -271,16 +271,30 @@ def plot(report: dict, path: Path) -> None:
 
 
 #: the settings that runs must share to be merged into one report
-MERGE_KEYS = ("task", "steps", "eval_every", "holdout", "scored_on", "arch", "crop", "lifted", "lr")
+MERGE_KEYS = ("task", "steps", "eval_every", "holdout", "scored_on", "arch", "crop", "lr")
+
+
+def lifted_setup(report: dict) -> object:
+    """What the lifted trainer of a report ran with: the solver configuration each run resolved
+    (so ``--lifted aux_step=mirror`` and no option merge once mirror is the default), or the
+    command-line options for reports written before runs kept it."""
+    solvers = [run.get("lifted_solver") for run in report["runs"]]
+    if any(s is None for s in solvers):
+        return {"options": report["settings"].get("lifted")}
+    resolved = {json.dumps({k: v for k, v in s.items() if k != "monitor_every"}, sort_keys=True) for s in solvers}
+    return {"solver": sorted(resolved)}
 
 
 def merge(folders: list[str], command: str) -> dict:
     """One report from the ``parity.json`` of earlier runs (e.g. seeds run in separate processes):
-    their runs together, summarised again; each source's metadata is kept under ``merged_from``."""
+    their runs together, summarised again; each source's metadata is kept under ``merged_from``.
+    Runs merge when they share :data:`MERGE_KEYS` and their lifted trainer's resolved configuration."""
     reports = [json.loads((Path(f) / "parity.json").read_text()) for f in folders]
     first = reports[0]["settings"]
     for folder, report in zip(folders[1:], reports[1:]):
         differ = [k for k in MERGE_KEYS if report["settings"].get(k) != first.get(k)]
+        if lifted_setup(report) != lifted_setup(reports[0]):
+            differ.append("the lifted solver's configuration")
         if differ:
             raise SystemExit(f"--merge: {folder} differs from {folders[0]} in {', '.join(differ)}")
     runs = [run for report in reports for run in report["runs"]]

@@ -144,6 +144,12 @@ def test_trainer_parity_merges_seeds_run_apart(tmp_path, load_script):
     bench.main(common + ["--seeds", "2", "--steps", "3", "-o", str(tmp_path / "s2")])
     with pytest.raises(SystemExit, match="steps"):
         bench.main(["--merge", str(tmp_path / "s0"), str(tmp_path / "s2"), "-o", str(tmp_path / "bad")])
+    # the default spelled out merges; another aux step does not
+    bench.main(common + ["--seeds", "3", "--lifted", "aux_step=mirror", "-o", str(tmp_path / "s3")])
+    bench.main(["--merge", str(tmp_path / "s0"), str(tmp_path / "s3"), "-o", str(tmp_path / "s03")])
+    bench.main(common + ["--seeds", "4", "--lifted", "aux_step=prox", "-o", str(tmp_path / "s4")])
+    with pytest.raises(SystemExit, match="lifted solver"):
+        bench.main(["--merge", str(tmp_path / "s0"), str(tmp_path / "s4"), "-o", str(tmp_path / "bad")])
 
 
 def test_step_ratio_times_both_trainers_for_every_activation(tmp_path, load_script):

@@ -253,6 +253,9 @@ def test_every_setting_is_a_hyperparameter_in_the_groups_the_state_dict_and_the_
     assert BCD(problem, weights="adam", aux="keep").config == BCD(problem, weights=Adam(), aux=KeptAux()).config
     assert BCD(problem).config["weights"] == ProxGrad().to_dict()
     assert BCD(problem, aux=ForwardAux()).config == BCD(problem).config
+    # backprop states its optimiser in the same form, lifted solvers' Adam settings included
+    backprop = Backprop(MLP([8, 16, 2]), lr=2e-3, betas=(0.8, 0.99), weight_decay=1e-4)
+    assert json.loads(json.dumps(backprop.config)) == {"solver": "Backprop", "weights": config["weights"]}
 
 
 def test_per_layer_settings_and_solver_wide_settings():

@@ -83,6 +83,15 @@ class Backprop:
         """Adam's parameter groups (``lr``, ``betas`` ...), like a lifted solver's."""
         return self.optimizer.param_groups
 
+    @property
+    def config(self) -> dict:
+        """The trainer's settings as plain (JSON-able) data, in the form of the lifted solvers'
+        ``config`` (``{'solver': 'Backprop', 'weights': {'name': 'adam', 'lr': ...}}``)."""
+        group = self.optimizer.param_groups[0]
+        return {"solver": type(self).__name__,
+                "weights": {"name": "adam", "lr": group["lr"], "betas": list(group["betas"]),
+                            "eps": group["eps"], "weight_decay": group["weight_decay"]}}
+
     def prepare(self, n_samples: int) -> None:
         """Backprop keeps no per-sample state; in data-parallel training the loss is
         wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` (which copies rank
