@@ -42,7 +42,7 @@ def test_lifted_objective_equals_loss_after_forward_pass(name, penalty):
     states, cache = problem.init_aux(x0)
     stats = problem.evaluate(states, y, cache)
     assert stats["violation"] == pytest.approx(0.0, abs=1e-20)
-    assert stats["lifted"] == pytest.approx(float(problem.loss(x0, y)), rel=1e-12, abs=1e-12)
+    assert stats["lifted"] == pytest.approx(float(problem.loss(x0, y).detach()), rel=1e-12, abs=1e-12)
 
 
 def test_lifted_objective_is_above_loss_floor_and_zero_only_on_constraint():
