@@ -50,12 +50,12 @@ def test_lifted_objective_is_above_loss_floor_and_zero_only_on_constraint():
     problem = LiftedProblem(net)
     x0, y = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
     states, _ = problem.init_aux(x0)
-    base = problem.evaluate(states, y)["lifted"] - float(problem.loss(x0, y))
+    base = problem.evaluate(states, y)["lifted"] - float(problem.loss(x0, y).detach())
     states[1] = states[1] + 0.3 * torch.rand_like(states[1])  # stays feasible (>= 0)
     stats = problem.evaluate(states, y)
     hidden = stats["lifted"] - problem.loss_penalty.value(
         net.activation(2), y, net.preactivation(2, states)
-    ).mean().item()
+    ).mean().detach().item()
     assert base == pytest.approx(0.0, abs=1e-12)
     assert hidden > 0 and stats["violation"] > 0
 
