@@ -60,20 +60,21 @@ def methods(hidden: int) -> list[dict]:
             {"label": "L-BFGS", "kind": "lbfgs"}]
 
 
+def lam_text(record: dict) -> str:
+    return "-" if record["lam"] is None else "/".join(f"{v:.2g}" for v in record["lam"])
+
+
+def violation_text(record: dict) -> str:
+    """The final constraint violation; nested L-BFGS has no constraint."""
+    return "-" if record["lam"] is None else f"{record['curve'][-1][2]:.1e}"
+
+
 def main(argv=None) -> int:
     args, net, x_true, code, info = study.encoder_study(argv, __doc__.split("\n")[0],
                                                         "benchmarks/results/invert_lam_profile")
     torch.set_num_threads(1)
     ys = {lv: noisy_code(code, lv, 11 + i).clamp_min(0.0) if lv else code for i, lv in enumerate(mult.LEVELS)}
-    best = []
-    for level in mult.LEVELS:
-        for meth in methods(net.depth - 1):
-            runs = [(a, *mult.solve(net, ys[level], x_true, meth, a, args.iters)) for a in mult.GRID]
-            alpha, x, curve, secs = max(runs, key=lambda r: r[2][-1][1])
-            best.append({"level": level, "method": meth["label"], "lam": meth.get("lam"), "alpha": alpha,
-                         "curve": curve, "seconds": secs, "nested": mult.nested_objective(net, x, ys[level], alpha)})
-            print(level, meth["label"], alpha, [(i, round(q, 2)) for i, q, _ in curve if i in mult.MARKS],
-                  f"{secs:.1f} s", flush=True)
+    best = mult.best_per_level(net, ys, x_true, methods(net.depth - 1), args.iters)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "OMP_NUM_THREADS=1 python3 " + shlex.join(["benchmarks/invert_lam_profile.py", *sys.argv[1:]])
@@ -84,16 +85,7 @@ def main(argv=None) -> int:
              f"Encoder: {info['steps']} Adam steps, final MSE {info['final_mse']:.2e}; {x_true.shape[0]} crops; "
              f"{args.iters} iterations; TV weight per method and level, the best of {list(mult.GRID)}; 1 torch "
              "thread. lam: the hidden layers' weights from the input side.", "",
-             "| code noise | method | lam | alpha | " + " | ".join(f"@{m}" for m in mult.MARKS)
-             + " | seconds | nested objective | violation |",
-             "|---" * (7 + len(mult.MARKS)) + "|"]
-    for r in best:
-        at = {i: q for i, q, _ in r["curve"]}
-        cells = " | ".join(f"{at[m]:.2f}" if m in at else "-" for m in mult.MARKS)
-        lam = "-" if r["lam"] is None else "/".join(f"{v:.2g}" for v in r["lam"])
-        viol = r["curve"][-1][2] if r["lam"] is not None else None  # nested L-BFGS has no constraint
-        lines.append(f"| {r['level']:g} | {r['method']} | {lam} | {r['alpha']:g} | {cells} | {r['seconds']:.1f} | "
-                     f"{r['nested']:.4f} | {'-' if viol is None else f'{viol:.1e}'} |")
+             *mult.best_table(best, before=[("lam", lam_text)], after=[("violation", violation_text)])]
     (out / "invert_lam_profile.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

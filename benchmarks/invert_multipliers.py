@@ -121,6 +121,37 @@ def solve(net, y, x_true, method: dict, alpha: float, iters: int, x_init="half")
     return res.x.detach(), curve, time.perf_counter() - t0
 
 
+def best_per_level(net, ys: dict, x_true, methods, iters: int, solve=solve) -> list[dict]:
+    """Every method at every code noise level of ``ys`` at its best TV weight of :data:`GRID` (the
+    final PSNR decides): one record per pair with the PSNR curve, seconds and nested objective."""
+    best = []
+    for level, y in ys.items():
+        for meth in methods:
+            runs = [(a, *solve(net, y, x_true, meth, a, iters)) for a in GRID]
+            alpha, x, curve, secs = max(runs, key=lambda r: r[2][-1][1])
+            best.append({"level": level, "method": meth["label"], "lam": meth.get("lam"), "alpha": alpha,
+                         "curve": curve, "seconds": secs, "nested": nested_objective(net, x, y, alpha)})
+            print(level, meth["label"], alpha, [(i, round(q, 2)) for i, q, _ in curve if i in MARKS],
+                  f"{secs:.1f} s", flush=True)
+    return best
+
+
+def best_table(best: list[dict], before=(), after=()) -> list[str]:
+    """The markdown table of :func:`best_per_level`'s records: noise, method, the ``before``
+    columns, TV weight, PSNR at :data:`MARKS`, seconds, nested objective, the ``after`` columns
+    (each column a ``(header, record -> text)`` pair)."""
+    heads = ["code noise", "method", *(h for h, _ in before), "alpha", *(f"@{m}" for m in MARKS), "seconds",
+             "nested objective", *(h for h, _ in after)]
+    lines = ["| " + " | ".join(heads) + " |", "|---" * len(heads) + "|"]
+    for r in best:
+        at = {i: q for i, q, _ in r["curve"]}
+        cells = [f"{r['level']:g}", r["method"], *(f(r) for _, f in before), f"{r['alpha']:g}",
+                 *(f"{at[m]:.2f}" if m in at else "-" for m in MARKS), f"{r['seconds']:.1f}", f"{r['nested']:.4f}",
+                 *(f(r) for _, f in after)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 METHODS = ({"label": "fixed lam = 1", "kind": "lifted", "every": 0},
            {"label": "continuation 1.02", "kind": "lifted", "every": 0, "lam_growth": 1.02},
            {"label": "multipliers K = 20", "kind": "lifted", "every": 20},
@@ -133,15 +164,7 @@ def main(argv=None) -> int:
                                                         "benchmarks/results/invert_multipliers")
     torch.set_num_threads(1)
     ys = {lv: noisy_code(code, lv, 11 + i).clamp_min(0.0) if lv else code for i, lv in enumerate(LEVELS)}
-    best, part2 = [], []
-    for level in LEVELS:  # part 1: every method at its best TV weight
-        for meth in METHODS:
-            runs = [(a, *solve(net, ys[level], x_true, meth, a, args.iters)) for a in GRID]
-            alpha, x, curve, secs = max(runs, key=lambda r: r[2][-1][1])
-            best.append({"level": level, "method": meth["label"], "alpha": alpha, "curve": curve, "seconds": secs,
-                         "nested": nested_objective(net, x, ys[level], alpha)})
-            print(level, meth["label"], alpha, [(i, round(q, 2)) for i, q, _ in curve if i in MARKS],
-                  f"{secs:.1f} s", flush=True)
+    best, part2 = best_per_level(net, ys, x_true, METHODS, args.iters), []  # part 1
     level, alpha = 0.05, 0.1  # part 2: the nested objective, and L-BFGS's estimate as a start
     y = ys[level]
     x_lbfgs, _, _ = solve(net, y, x_true, METHODS[-1], alpha, args.iters)
@@ -163,14 +186,7 @@ def main(argv=None) -> int:
              f"Encoder: {info['steps']} Adam steps, final MSE {info['final_mse']:.2e}; {x_true.shape[0]} crops; "
              f"{args.iters} iterations; TV weight per method and level, the best of {list(GRID)}; 1 torch thread.",
              "", "## 1. PSNR (dB) at the best TV weight", "",
-             "| code noise | method | alpha | " + " | ".join(f"@{m}" for m in MARKS)
-             + " | seconds | nested objective |",
-             "|---" * (5 + len(MARKS)) + "|"]
-    for r in best:
-        at = {i: q for i, q, _ in r["curve"]}
-        cells = " | ".join(f"{at[m]:.2f}" if m in at else "-" for m in MARKS)
-        lines.append(f"| {r['level']:g} | {r['method']} | {r['alpha']:g} | {cells} | {r['seconds']:.1f} | "
-                     f"{r['nested']:.4f} |")
+             *best_table(best)]
     lines += ["", f"## 2. Code noise {level:g}, alpha {alpha:g}: the nested objective, and L-BFGS's estimate as a "
               "start", "", "| method | start | PSNR @0 / 10 / 50 / 400 | violation @10 / 400 | nested objective |",
               "|---|---|---|---|---|"]
