@@ -27,14 +27,10 @@ on the 8 *training* crops of that study (same encoder, same noise draws).  Usage
 
 from __future__ import annotations
 
-import json
-import shlex
 import sys
 from pathlib import Path
 
 import torch
-
-from liftinv.inversion.noise import noisy_code
 
 _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:  # run as a script it is there already; loaded from a file (the tests) it is not
@@ -73,21 +69,13 @@ def main(argv=None) -> int:
     args, net, x_true, code, info = study.encoder_study(argv, __doc__.split("\n")[0],
                                                         "benchmarks/results/invert_lam_profile")
     torch.set_num_threads(1)
-    ys = {lv: noisy_code(code, lv, 11 + i).clamp_min(0.0) if lv else code for i, lv in enumerate(mult.LEVELS)}
+    ys = mult.noisy_codes(code)
     best = mult.best_per_level(net, ys, x_true, methods(net.depth - 1), args.iters)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    command = "OMP_NUM_THREADS=1 python3 " + shlex.join(["benchmarks/invert_lam_profile.py", *sys.argv[1:]])
-    (out / "invert_lam_profile.json").write_text(json.dumps({"command": command, "train": info, "args": vars(args),
-                                                             "best": best}))
-    lines = ["# Per-layer penalty weights for lifted inversion (the torch encoder, training crops)", "",
-             f"Command: `{command}`", "",
-             f"Encoder: {info['steps']} Adam steps, final MSE {info['final_mse']:.2e}; {x_true.shape[0]} crops; "
-             f"{args.iters} iterations; TV weight per method and level, the best of {list(mult.GRID)}; 1 torch "
-             "thread. lam: the hidden layers' weights from the input side.", "",
-             *mult.best_table(best, before=[("lam", lam_text)], after=[("violation", violation_text)])]
-    (out / "invert_lam_profile.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    mult.write_study("invert_lam_profile", args, info, x_true, best,
+                     "Per-layer penalty weights for lifted inversion (the torch encoder, training crops)",
+                     f"TV weight per method and level, the best of {list(mult.GRID)}; 1 torch thread. "
+                     "lam: the hidden layers' weights from the input side.",
+                     mult.best_table(best, before=[("lam", lam_text)], after=[("violation", violation_text)]))
     return 0
 
 

@@ -152,6 +152,28 @@ def best_table(best: list[dict], before=(), after=()) -> list[str]:
     return lines
 
 
+def noisy_codes(code: torch.Tensor) -> dict:
+    """The codes at every level of :data:`LEVELS` (relative noise, fixed draws, clamped to the
+    ReLU's range), the same in every inversion study."""
+    return {lv: noisy_code(code, lv, 11 + i).clamp_min(0.0) if lv else code for i, lv in enumerate(LEVELS)}
+
+
+def write_study(name: str, args, info: dict, x_true, best: list[dict], title: str, note: str,
+                table: list[str]) -> None:
+    """``benchmarks/results/.../NAME.json`` (command, encoder, arguments, records) and ``NAME.md``
+    (title, command, the encoder and ``note``, then ``table``) of a study of :func:`best_per_level`."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "OMP_NUM_THREADS=1 python3 " + shlex.join([f"benchmarks/{name}.py", *sys.argv[1:]])
+    (out / f"{name}.json").write_text(json.dumps({"command": command, "train": info, "args": vars(args),
+                                                  "best": best}))
+    lines = [f"# {title}", "", f"Command: `{command}`", "",
+             f"Encoder: {info['steps']} Adam steps, final MSE {info['final_mse']:.2e}; {x_true.shape[0]} crops; "
+             f"{args.iters} iterations; {note}", "", *table]
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 METHODS = ({"label": "fixed lam = 1", "kind": "lifted", "every": 0},
            {"label": "continuation 1.02", "kind": "lifted", "every": 0, "lam_growth": 1.02},
            {"label": "multipliers K = 20", "kind": "lifted", "every": 20},
@@ -163,7 +185,7 @@ def main(argv=None) -> int:
     args, net, x_true, code, info = study.encoder_study(argv, __doc__.split("\n")[0],
                                                         "benchmarks/results/invert_multipliers")
     torch.set_num_threads(1)
-    ys = {lv: noisy_code(code, lv, 11 + i).clamp_min(0.0) if lv else code for i, lv in enumerate(LEVELS)}
+    ys = noisy_codes(code)
     best, part2 = best_per_level(net, ys, x_true, METHODS, args.iters), []  # part 1
     level, alpha = 0.05, 0.1  # part 2: the nested objective, and L-BFGS's estimate as a start
     y = ys[level]

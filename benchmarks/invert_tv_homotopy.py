@@ -22,8 +22,6 @@ code noise on the 8 *training* crops of those studies (same encoder, same noise 
 from __future__ import annotations
 
 import functools
-import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -32,7 +30,6 @@ import torch
 
 from liftinv.inversion import LiftedInversion
 from liftinv.inversion.accelerated import JointStep
-from liftinv.inversion.noise import noisy_code
 
 _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:  # run as a script it is there already; loaded from a file (the tests) it is not
@@ -87,21 +84,13 @@ def main(argv=None) -> int:
     args, net, x_true, code, info = study.encoder_study(argv, __doc__.split("\n")[0],
                                                         "benchmarks/results/invert_tv_homotopy")
     torch.set_num_threads(1)
-    ys = {lv: noisy_code(code, lv, 11 + i).clamp_min(0.0) if lv else code for i, lv in enumerate(mult.LEVELS)}
+    ys = mult.noisy_codes(code)
     best = mult.best_per_level(net, ys, x_true, METHODS, args.iters, solve=solve)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    command = "OMP_NUM_THREADS=1 python3 " + shlex.join(["benchmarks/invert_tv_homotopy.py", *sys.argv[1:]])
-    (out / "invert_tv_homotopy.json").write_text(json.dumps({"command": command, "train": info, "args": vars(args),
-                                                             "best": best}))
-    lines = ["# Homotopy on the TV weight for lifted inversion (the torch encoder, training crops)", "",
-             f"Command: `{command}`", "",
-             f"Encoder: {info['steps']} Adam steps, final MSE {info['final_mse']:.2e}; {x_true.shape[0]} crops; "
-             f"{args.iters} iterations; target TV weight per method and level, the best of {list(mult.GRID)}; "
-             "homotopy: the weight starts at x10 or x100 and decays by 0.98 per iteration; 1 torch thread.", "",
-             *mult.best_table(best)]
-    (out / "invert_tv_homotopy.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    mult.write_study("invert_tv_homotopy", args, info, x_true, best,
+                     "Homotopy on the TV weight for lifted inversion (the torch encoder, training crops)",
+                     f"target TV weight per method and level, the best of {list(mult.GRID)}; "
+                     "homotopy: the weight starts at x10 or x100 and decays by 0.98 per iteration; 1 torch thread.",
+                     mult.best_table(best))
     return 0
 
 
