@@ -13,6 +13,7 @@ from ..distributed import all_reduce_scalars, is_distributed, world_size
 from ..lifting.problem import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..utils.checks import check_tensor
+from .strategies import Adam
 
 
 class SquaredError:
@@ -88,9 +89,8 @@ class Backprop:
         """The trainer's settings as plain (JSON-able) data, in the form of the lifted solvers'
         ``config`` (``{'solver': 'Backprop', 'weights': {'name': 'adam', 'lr': ...}}``)."""
         group = self.optimizer.param_groups[0]
-        return {"solver": type(self).__name__,
-                "weights": {"name": "adam", "lr": group["lr"], "betas": list(group["betas"]),
-                            "eps": group["eps"], "weight_decay": group["weight_decay"]}}
+        adam = Adam(**{k: group[k] for k in ("lr", "betas", "eps", "weight_decay")})
+        return {"solver": type(self).__name__, "weights": adam.to_dict()}
 
     def prepare(self, n_samples: int) -> None:
         """Backprop keeps no per-sample state; in data-parallel training the loss is
