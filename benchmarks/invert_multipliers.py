@@ -108,15 +108,18 @@ def nested_objective(net, x, y, alpha: float) -> float:
         return float((misfit + alpha * get_regulariser("tv").value(x)).mean())
 
 
-def solve(net, y, x_true, method: dict, alpha: float, iters: int, x_init="half"):
+def solve(net, y, x_true, method: dict, alpha: float, iters: int, x_init="half", inversion=None):
+    """``(estimate, [(iteration, psnr, violation)], seconds)`` of one method at TV weight ``alpha``:
+    nested L-BFGS, or the lifted solver ``inversion`` (default :class:`MultiplierInversion`) with
+    the method's other entries as keywords."""
     t0 = time.perf_counter()
     if method["kind"] == "lbfgs":
         res = invert_gradient(net, y, method="lbfgs", regulariser="tv", alpha=alpha, iters=iters, x_true=x_true,
                               monitor_every=10, x_init=x_init)
     else:
         opts = {k: v for k, v in method.items() if k not in ("kind", "label")}
-        res = MultiplierInversion(net, "tv", alpha, tol=0.0, **opts).run(y, iters, x_true=x_true, monitor_every=10,
-                                                                          x_init=x_init)
+        res = (inversion or MultiplierInversion)(net, "tv", alpha, tol=0.0, **opts).run(
+            y, iters, x_true=x_true, monitor_every=10, x_init=x_init)
     curve = [(h["iteration"], h["psnr"], h.get("violation")) for h in res.history]
     return res.x.detach(), curve, time.perf_counter() - t0
 
@@ -186,7 +189,8 @@ def main(argv=None) -> int:
                                                         "benchmarks/results/invert_multipliers")
     torch.set_num_threads(1)
     ys = noisy_codes(code)
-    best, part2 = best_per_level(net, ys, x_true, METHODS, args.iters), []  # part 1
+    best = best_per_level(net, ys, x_true, METHODS, args.iters)  # part 1
+    part2 = []
     level, alpha = 0.05, 0.1  # part 2: the nested objective, and L-BFGS's estimate as a start
     y = ys[level]
     x_lbfgs, _, _ = solve(net, y, x_true, METHODS[-1], alpha, args.iters)

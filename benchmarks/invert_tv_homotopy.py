@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -34,7 +33,7 @@ from liftinv.inversion.accelerated import JointStep
 _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:  # run as a script it is there already; loaded from a file (the tests) it is not
     sys.path.insert(0, _HERE)
-import invert_multipliers as mult  # noqa: E402  (solve for L-BFGS, nested_objective, the grid and levels)
+import invert_multipliers as mult  # noqa: E402  (solve, best_per_level, the grid and noise levels)
 import invert_solver_study as study  # noqa: E402  (encoder_study: the encoder and the training crops)
 
 
@@ -69,23 +68,13 @@ METHODS = ({"label": "fixed", "kind": "lifted", "start": 1.0},
            {"label": "L-BFGS", "kind": "lbfgs"})
 
 
-def solve(net, y, x_true, method: dict, alpha: float, iters: int):
-    """``(estimate, [(iteration, psnr, violation)], seconds)`` of one method at TV weight ``alpha``."""
-    if method["kind"] == "lbfgs":
-        return mult.solve(net, y, x_true, method, alpha, iters)
-    t0 = time.perf_counter()
-    opts = {k: v for k, v in method.items() if k not in ("kind", "label")}
-    res = HomotopyInversion(net, "tv", alpha, tol=0.0, **opts).run(y, iters, x_true=x_true, monitor_every=10)
-    curve = [(h["iteration"], h["psnr"], h.get("violation")) for h in res.history]
-    return res.x.detach(), curve, time.perf_counter() - t0
-
-
 def main(argv=None) -> int:
     args, net, x_true, code, info = study.encoder_study(argv, __doc__.split("\n")[0],
                                                         "benchmarks/results/invert_tv_homotopy")
     torch.set_num_threads(1)
     ys = mult.noisy_codes(code)
-    best = mult.best_per_level(net, ys, x_true, METHODS, args.iters, solve=solve)
+    best = mult.best_per_level(net, ys, x_true, METHODS, args.iters,
+                               solve=functools.partial(mult.solve, inversion=HomotopyInversion))
     mult.write_study("invert_tv_homotopy", args, info, x_true, best,
                      "Homotopy on the TV weight for lifted inversion (the torch encoder, training crops)",
                      f"target TV weight per method and level, the best of {list(mult.GRID)}; "

@@ -274,7 +274,7 @@ def plot(report: dict, path: Path) -> None:
 MERGE_KEYS = ("task", "steps", "eval_every", "holdout", "scored_on", "arch", "crop", "lr")
 
 
-def lifted_setup(report: dict) -> object:
+def lifted_setup(report: dict) -> dict:
     """What the lifted trainer of a report ran with: the solver configuration each run resolved
     (so ``--lifted aux_step=mirror`` and no option merge once mirror is the default), or the
     command-line options for reports written before runs kept it."""

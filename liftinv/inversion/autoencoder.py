@@ -64,7 +64,8 @@ def train_autoencoder(images, arch: dict, *, budget: float = 120.0, epochs: int 
     ``benchmarks/relu_autoencoder.py``, docs/results.md).  The learning rate decays to 0 over the
     run (``lr_schedule="cosine"``): at a constant rate the prox-step run blows up now and then (an
     epoch's mean loss of 51.7 against a plateau of 0.17 in a 400-s run), so where it stops would
-    decide the network; with the decay the 400-s runs end at 0.158-0.161 on all three seeds."""
+    decide the network; with the decay the 400-s runs end at a training loss of 0.158-0.161 on
+    all three seeds."""
     from ..distributed import rank_device
     from ..restoration import TrainConfig
     from ..restoration.registry import build_network
