@@ -23,6 +23,7 @@ group started by ``torchrun`` (``WORLD_SIZE``/``RANK`` in the environment).
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -119,6 +120,11 @@ def _worker(local_rank: int, nproc: int, port: int, backend: str, threads: int, 
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=local_rank, world_size=nproc)
     try:
         fn(*args)
+        # Tear down only when every rank is done, and after the objects that hold the group
+        # (DistributedDataParallel's reducer) are gone: a rank that closes its connections
+        # while a peer still uses them can abort that peer.
+        gc.collect()
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.multiprocessing.spawn import ProcessExitedException
 
 from liftinv import MLP, LiftedProblem
 from liftinv.distributed import launch, shard
@@ -78,11 +79,24 @@ def _worker_fit(out: str) -> None:
     torch.save({"state": solver.network.state_dict(), "history": list(history)}, f"{out}.{dist.get_rank()}")
 
 
+def _launch_gloo(fn, out: str) -> None:
+    """``launch`` on 2 gloo processes, once more if a process was killed by a signal.
+
+    CI saw one rank abort ("terminate called without an active exception", SIGABRT) in
+    gloo's native code once in many runs; it never reproduced here (30 runs of this file, up to 3 at once).
+    A Python error in a worker (ProcessRaisedException) is not retried, nor is a second
+    signal: those fail the test."""
+    try:
+        launch(fn, WORLD, out, backend="gloo")
+    except ProcessExitedException:
+        launch(fn, WORLD, out, backend="gloo")
+
+
 @pytest.fixture(scope="module")
 def two_process_states(tmp_path_factory):
     """Every solver trained once by 2 gloo processes (one launch for all of them)."""
     out = str(tmp_path_factory.mktemp("dist") / "state")
-    launch(_worker, WORLD, out, backend="gloo")
+    _launch_gloo(_worker, out)
     return [torch.load(f"{out}.{r}") for r in range(WORLD)]
 
 
@@ -99,7 +113,7 @@ def test_two_processes_match_one(name, two_process_states):
 
 def test_fit_data_parallel_agrees_across_ranks(tmp_path):
     out = str(tmp_path / "fit")
-    launch(_worker_fit, WORLD, out, backend="gloo")
+    _launch_gloo(_worker_fit, out)
     runs = [torch.load(f"{out}.{r}") for r in range(WORLD)]
     for key in runs[0]["state"]:
         torch.testing.assert_close(runs[0]["state"][key], runs[1]["state"][key])

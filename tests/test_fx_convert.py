@@ -323,3 +323,11 @@ def test_a_wrong_input_shape_says_what_in_shape_must_be(bad, says):
     model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU())
     with pytest.raises(ConversionError, match="without the batch dimension.*" + says):
         from_module(model, bad)
+
+
+def test_an_input_shape_the_module_cannot_run_gives_torchs_reason_and_no_traceback(capfd):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU())
+    with pytest.raises(ConversionError, match=r"does not run on inputs of shape \(batch, 3, 8, 8\): .*channels") as err:
+        from_module(model, (3, 8, 8))
+    assert "ShapeProp" not in str(err.value)
+    assert "Traceback" not in capfd.readouterr().err

@@ -293,6 +293,25 @@ def test_both_inversions_name_a_bad_setting(invert, kwargs, match):
         invert(net, y, **{"iters": 2, **kwargs})
 
 
+@pytest.mark.parametrize("invert", [invert_lifted, invert_gradient], ids=["lifted", "gradient"])
+@pytest.mark.parametrize("bad, match", [
+    (lambda x: x[..., :4], r"x_true has shape \(2, 1, 8, 4\); expected \(batch, 1, 8, 8\)"),
+    (lambda x: x[:1], r"x_true has 1 samples but y has 2"),
+    (lambda x: x * float("nan"), r"x_true contains NaN"),
+], ids=["shape", "batch", "nan"])
+def test_both_inversions_name_a_bad_x_true(invert, bad, match):
+    net = _relu_encoder()
+    x = torch.rand(2, 1, 8, 8)
+    with pytest.raises(ValueError, match=match):
+        invert(net, net(x).detach(), iters=2, x_true=bad(x))
+
+
+def test_lifted_inversion_of_a_plain_module_says_how_to_convert_it():
+    module = _plain_relu_encoder()
+    with pytest.raises(TypeError, match=r"got Sequential: convert a torch module with .*as_lifted\(module, in_shape"):
+        invert_lifted(module, module(torch.rand(2, 1, 8, 8)).detach(), iters=2)
+
+
 def test_gradient_inversion_of_a_plain_module_needs_its_input_shape():
     module = _plain_relu_encoder()
     y = module(torch.rand(2, 1, 8, 8)).detach()

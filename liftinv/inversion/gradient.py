@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..utils.checks import check_number, check_tensor
 from .regularisers import Box, Regulariser, get_regulariser
-from .result import InversionResult, data_misfit, psnr_values
+from .result import InversionResult, check_reference, data_misfit, psnr_values
 
 METHODS = ("adam", "lbfgs")
 
@@ -52,6 +52,7 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
     check_tensor(y, "y", shape=out_shape)
     y = y.detach().to(p)
     x = initial_input(network, y, x_init)
+    x_true = check_reference(x_true, x)
     if out_shape is None:  # a plain module: check y against its output
         with torch.no_grad():
             check_tensor(y, "y", shape=network(x[:1]).shape[1:])
@@ -77,7 +78,7 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
             rec = {"iteration": it, "seconds": seconds, "objective": float(objective(x, smooth=False).mean()),
                    "misfit": float(data_misfit(network, x, y).mean()), "violation": 0.0}
             if x_true is not None:
-                rec["psnr"] = float(psnr_values(x.detach(), x_true.to(p)).mean())
+                rec["psnr"] = float(psnr_values(x.detach(), x_true).mean())
         history.append(rec)
 
     record(0)

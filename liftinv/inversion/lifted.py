@@ -56,7 +56,7 @@ from ..models.network import LiftedNetwork
 from ..utils.checks import check_number, check_tensor
 from .accelerated import JointStep
 from .regularisers import Regulariser, get_regulariser
-from .result import InversionResult, data_misfit, psnr_values
+from .result import InversionResult, check_reference, data_misfit, psnr_values
 
 
 def initial_input(network: torch.nn.Module, y: torch.Tensor, init) -> torch.Tensor:
@@ -115,8 +115,8 @@ class LiftedInversion:
                  tv_iters: int | None = None, order: str = "backward", lam_growth: float | None = None,
                  lam_max: float | None = None, method: str | None = None, tol: float = 1e-5) -> None:
         if not isinstance(network, LiftedNetwork):
-            raise TypeError(f"LiftedInversion needs a LiftedNetwork (see from_sequential), got "
-                            f"{type(network).__name__}")
+            raise TypeError(f"LiftedInversion needs a LiftedNetwork, got {type(network).__name__}: convert "
+                            "a torch module with liftinv.inversion.as_lifted(module, in_shape=...)")
         alpha = check_number(alpha, "alpha")
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"beta must be in [0, 1), got {beta}")
@@ -218,6 +218,7 @@ class LiftedInversion:
         iters = check_number(iters, "iters", integer=True)
         y = self.check_target(y).to(p)
         x0 = initial_input(net, y, x_init)
+        x_true = check_reference(x_true, x0)
         self.regulariser.reset()
         lam0 = list(self.problem.lam)
         states, cache = self.problem.init_aux(x0)
@@ -233,7 +234,7 @@ class LiftedInversion:
         def record(it):
             rec = {"iteration": it, "seconds": seconds, **self.objective(states, y, cache)}
             if x_true is not None:
-                rec["psnr"] = float(psnr_values(states[0], x_true.to(p)).mean())
+                rec["psnr"] = float(psnr_values(states[0], x_true).mean())
             history.append(rec)
             if callback is not None:
                 callback(rec)

@@ -8,6 +8,7 @@ import torch
 
 from ..metrics import psnr
 from ..solvers.fit import History
+from ..utils.checks import check_tensor
 
 
 @dataclass
@@ -36,6 +37,17 @@ def data_misfit(network, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     r"""Per-sample :math:`\tfrac12\|N(x) - y\|^2` (the nested data misfit, no regulariser)."""
     with torch.no_grad():
         return 0.5 * (network(x) - y).flatten(1).pow(2).sum(1)
+
+
+def check_reference(x_true: torch.Tensor | None, x0: torch.Tensor) -> torch.Tensor | None:
+    """``x_true`` checked against the estimate ``x0`` (same shape, finite) and moved to its
+    device and dtype; ``None`` stays ``None``."""
+    if x_true is None:
+        return None
+    check_tensor(x_true, "x_true", shape=x0.shape[1:])
+    if x_true.shape[0] != x0.shape[0]:
+        raise ValueError(f"x_true has {x_true.shape[0]} samples but y has {x0.shape[0]}")
+    return x_true.detach().to(x0)
 
 
 def psnr_values(x: torch.Tensor, x_true: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from ..models.network import LiftedNetwork
 from ..utils.tv import div2d, grad2d, project_unit_ball
 from .regularisers import TV, Regulariser, get_regulariser
-from .result import InversionResult, data_misfit, psnr_values
+from .result import InversionResult, check_reference, data_misfit, psnr_values
 
 
 def _per_sample(t):
@@ -68,6 +68,7 @@ def invert_single_layer(network: LiftedNetwork, y: torch.Tensor, *, alpha, regul
     lw = 1.01 * est
     tau_x = 0.99 / lw
     x = initial_input(network, y, x_init)
+    x_true = check_reference(x_true, x)
     tv = isinstance(reg, TV)
     if tv:
         TV._check(x)
@@ -90,7 +91,7 @@ def invert_single_layer(network: LiftedNetwork, y: torch.Tensor, *, alpha, regul
                "bregman_misfit": float(breg.mean()), "misfit": float(data_misfit(network, x, y).mean()),
                "violation": 0.0}
         if x_true is not None:
-            rec["psnr"] = float(psnr_values(x, x_true.to(p)).mean())
+            rec["psnr"] = float(psnr_values(x, x_true).mean())
         history.append(rec)
 
     record(0)

@@ -378,11 +378,12 @@ def _propagate(gm: fx.GraphModule, model: nn.Module, sample: torch.Tensor, seque
     if isinstance(first, nn.Linear) and sample.dim() > 2 and first.in_features == sample[0].numel():
         sample = sample.flatten(1)
     with torch.no_grad():
-        try:
-            ShapeProp(gm).propagate(sample)
+        try:  # a plain run first: ShapeProp prints a traceback of its own and hides the cause
+            gm(sample)
         except Exception as err:
             raise ConversionError(f"{type(model).__name__} does not run on inputs of shape (batch, "
                                   f"{', '.join(map(str, sample.shape[1:]))}): {err}") from err
+        ShapeProp(gm).propagate(sample)
     return sample
 
 
