@@ -28,6 +28,10 @@ _EXPORTS = {
     "ISGM": ("liftinv.solvers", "ISGM"),
     "Backprop": ("liftinv.solvers", "Backprop"),
     "fit": ("liftinv.solvers", "fit"),
+    # inverting a trained network: as_lifted(module, in_shape) converts a torch module
+    "as_lifted": ("liftinv.inversion", "as_lifted"),
+    "invert_lifted": ("liftinv.inversion", "invert_lifted"),
+    "invert_gradient": ("liftinv.inversion", "invert_gradient"),
     "TrainConfig": ("liftinv.restoration", "TrainConfig"),
     "train_network": ("liftinv.restoration", "train_network"),
     "tune_cpu_allocator": ("liftinv.utils.allocator", "tune_cpu_allocator"),

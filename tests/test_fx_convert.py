@@ -331,3 +331,11 @@ def test_an_input_shape_the_module_cannot_run_gives_torchs_reason_and_no_traceba
         from_module(model, (3, 8, 8))
     assert "ShapeProp" not in str(err.value)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_inversion_entry_points_are_exported_at_the_top_level():
+    import liftinv
+    from liftinv import inversion
+
+    for name in ("as_lifted", "invert_lifted", "invert_gradient"):
+        assert name in liftinv.__all__ and getattr(liftinv, name) is getattr(inversion, name)
