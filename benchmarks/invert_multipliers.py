@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from liftinv.bench.tuning import search_grid
 from liftinv.inversion import LiftedInversion, invert_gradient
 from liftinv.inversion.accelerated import JointStep
 from liftinv.inversion.noise import noisy_code
@@ -125,13 +126,20 @@ def solve(net, y, x_true, method: dict, alpha: float, iters: int, x_init="half",
 
 
 def best_per_level(net, ys: dict, x_true, methods, iters: int, solve=solve) -> list[dict]:
-    """Every method at every code noise level of ``ys`` at its best TV weight of :data:`GRID` (the
+    """Every method at every code noise level of ``ys`` at its best TV weight of :data:`GRID`,
+    extended past an end while the best is there (:func:`liftinv.bench.tuning.search_grid`; the
     final PSNR decides): one record per pair with the PSNR curve, seconds and nested objective."""
     best = []
     for level, y in ys.items():
         for meth in methods:
-            runs = [(a, *solve(net, y, x_true, meth, a, iters)) for a in GRID]
-            alpha, x, curve, secs = max(runs, key=lambda r: r[2][-1][1])
+            runs = {}
+
+            def final_psnr(a, y=y, meth=meth, runs=runs):
+                runs[a] = solve(net, y, x_true, meth, a, iters)
+                return runs[a][1][-1][1]
+
+            alpha, _ = search_grid(final_psnr, GRID)
+            x, curve, secs = runs[alpha]
             best.append({"level": level, "method": meth["label"], "lam": meth.get("lam"), "alpha": alpha,
                          "curve": curve, "seconds": secs, "nested": nested_objective(net, x, y, alpha)})
             print(level, meth["label"], alpha, [(i, round(q, 2)) for i, q, _ in curve if i in MARKS],

@@ -233,7 +233,8 @@ def test_every_setting_is_a_hyperparameter_in_the_groups_the_state_dict_and_the_
                     monitor_every=4, prox_weight=0.0, exact_norms=False, step_scale=1.0)
     for group in solver.param_groups:
         assert {k: group[k] for k in expected} == expected
-    solver.step_batch(x, y)
+    solver.prepare(x.shape[0])
+    solver.step_batch(x, y, torch.arange(x.shape[0]))
     state = copy.deepcopy(solver.state_dict())
     for group in state["param_groups"]:
         assert {k: group[k] for k in expected} == expected
@@ -306,3 +307,138 @@ def test_state_dict_of_the_former_adam_layout_loads():
     resumed.step_batch(x, y)
     for a, b in zip(net.parameters(), net2.parameters()):
         torch.testing.assert_close(a, b)
+
+
+def test_nesterov_with_the_forward_anchored_gradient_takes_it_at_the_extrapolated_weights():
+    torch.manual_seed(0)
+    net = MLP([4, 8, 8, 2], "relu").double()
+    problem = LiftedProblem(net)
+    solver = BCD(problem, weights=ProxGrad(momentum="nesterov", beta=0.9), gradient="forward")
+    x, y = torch.randn(16, 4, dtype=torch.double), torch.randn(16, 2, dtype=torch.double)
+    params = [p for g in solver.param_groups for p in g["params"]]
+    gaps, update = [], solver._update_weights
+
+    def checked(grads, states, anchor, batch):  # at the weights the step is taken from
+        inputs, _, graphs = problem.forward_graphs(x)
+        at_theta_hat, _ = problem.weight_gradients(states, y, params, inputs=inputs, graphs=graphs)
+        gaps.append(max(float((g - r).abs().max()) for g, r in zip(grads, at_theta_hat)))
+        update(grads, states, anchor, batch)
+
+    solver._update_weights = checked
+    before = [p.detach().clone() for p in params]
+    for _ in range(3):
+        solver.step_batch(x, y)
+    assert max(gaps) < 1e-12
+    assert any(not torch.equal(p, b) for p, b in zip(params, before))
+
+
+@pytest.mark.parametrize("aux_step, step_scale", [("mirror", 1.0), ("mirror", None), ("prox", 0.5), ("prox", None)])
+def test_config_round_trip_keeps_the_auxiliary_step_scale(aux_step, step_scale):
+    problem = LiftedProblem(MLP([4, 8, 8, 2], "relu"))
+    solver = BCD(problem, weights=Adam(), gradient="matched", order="backward", aux_step=aux_step,
+                 step_scale=step_scale)
+    rebuilt = BCD.from_config(problem, json.loads(json.dumps(solver.config)))
+    assert rebuilt.settings()["step_scale"] == solver.settings()["step_scale"]
+    assert rebuilt.config == solver.config
+
+
+def test_a_growing_penalty_weight_reaches_the_weight_steps_between_lipschitz_refreshes():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 6, generator=gen, dtype=torch.double), torch.randn(64, 3, generator=gen, dtype=torch.double)
+    torch.manual_seed(0)
+    problem = LiftedProblem(MLP([6, 32, 32, 3], "relu").double())
+    solver = BCD(problem, schedule=PenaltySchedule(growth=2.0), lipschitz_every=10)
+    changes, update = [], solver._update_weights
+
+    def watched(grads, states, anchor, batch):  # a 1/L step on a block cannot raise its objective
+        before = problem.evaluate(states, y)["lifted"]
+        update(grads, states, anchor, batch)
+        changes.append(problem.evaluate(states, y)["lifted"] - before)
+
+    solver._update_weights = watched
+    for _ in range(10):
+        solver.step_batch(x, y)
+    assert problem.lam[0] == 2.0**10 and max(changes) <= 1e-12
+
+
+@pytest.mark.parametrize("kwargs", [{"lipschitz_every": 5}, {"monitor_every": 5, "weights": Adam(lr=1e-2)}],
+                         ids=["lipschitz-every", "monitor-every"])
+def test_a_resumed_solver_continues_exactly_where_it_stopped(kwargs):
+    x, y = torch.randn(32, 4, dtype=torch.double), torch.randn(32, 2, dtype=torch.double)
+
+    def solver(seed):
+        torch.manual_seed(seed)
+        return BCD(LiftedProblem(MLP([4, 16, 16, 2], "relu").double()), **copy.deepcopy(kwargs))
+
+    first = solver(0)
+    for _ in range(3):
+        first.step_batch(x, y)
+    saved = copy.deepcopy((first.network.state_dict(), first.state_dict()))
+    stats = [bool(first.step_batch(x, y)) for _ in range(3)]
+    resumed = solver(1)
+    resumed.network.load_state_dict(saved[0])
+    resumed.load_state_dict(saved[1])
+    assert [bool(resumed.step_batch(x, y)) for _ in range(3)] == stats  # monitored on the same steps
+    for a, b in zip(first.network.parameters(), resumed.network.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_fit_continued_from_its_history_draws_what_one_run_draws():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 4, generator=gen), torch.randn(64, 2, generator=gen)
+
+    def run(split: bool):
+        torch.manual_seed(0)
+        solver, seen = Backprop(MLP([4, 8, 2], "relu"), lr=1e-2), []
+
+        def noisy(xb, yb, g):  # the batch transform draws from fit's generator too
+            seen.append(float(torch.rand((), generator=g)))
+            return xb, yb
+
+        kw = dict(batch_size=32, progress=False, seed=3, eval_train=False, batch_transform=noisy)
+        history = fit(solver, x, y, epochs=1 if split else 3, **kw)
+        if split:
+            fit(solver, x, y, epochs=3, history=history, **kw)
+        return seen, [p.detach().clone() for p in solver.network.parameters()]
+
+    (seen_one, once), (seen_two, resumed) = run(False), run(True)
+    assert seen_two == seen_one and len(set(seen_one)) == 6
+    assert all(torch.equal(a, b) for a, b in zip(once, resumed))
+
+
+def test_kept_auxiliaries_without_their_memory_are_refused():
+    x, y = _teacher_data(16)
+    solver = BCD(LiftedProblem(MLP([8, 16, 16, 2])), aux=KeptAux())
+    with pytest.raises(ValueError, match=r"aux='keep'.*prepare\(n_samples\)"):
+        solver.step_batch(x, y, torch.arange(16))
+    solver.prepare(16)
+    with pytest.raises(ValueError, match=r"indices"):
+        solver.step_batch(x, y)
+    solver.step_batch(x, y, torch.arange(16))
+
+
+@pytest.mark.parametrize("schedule", ["cosine"])
+def test_a_learning_rate_schedule_needs_a_learning_rate(schedule):
+    x, y = _teacher_data(16)
+    with pytest.raises(ValueError, match=r"lr_schedule='cosine'.*ProxGrad.*weights=Adam"):
+        fit(BCD(LiftedProblem(MLP([8, 16, 2]))), x, y, epochs=1, batch_size=8, progress=False, lr_schedule=schedule)
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: LiftedProblem(MLP([4, 8, 2]), lam=NAN), r"lam must be positive and finite"),
+    (lambda: LiftedProblem(MLP([4, 8, 2]), lam=float("inf")), r"lam must be positive and finite"),
+    (lambda: Adam(lr=NAN), r"lr, eps and weight_decay must be finite"),
+    (lambda: ProxGrad(weight_decay=NAN), r"weight_decay must be a finite number"),
+    (lambda: ProxGrad(momentum="heavy-ball", beta=NAN), r"beta must lie in \[0, 1\)"),
+    (lambda: ProxGrad(momentum="nesterov", beta=1.0), r"beta must lie in \[0, 1\)"),
+    (lambda: PenaltySchedule(growth=NAN), r"penalty growth must be a finite number >= 1"),
+    (lambda: ISGM(LiftedProblem(MLP([4, 8, 2])), tau=NAN), r"tau must be positive and finite"),
+    (lambda: ISGM(LiftedProblem(MLP([4, 8, 2])), tau=float("inf")), r"tau must be positive and finite"),
+], ids=["lam-nan", "lam-inf", "adam-lr-nan", "weight-decay-nan", "beta-nan", "beta-1", "growth-nan", "tau-nan",
+        "tau-inf"])
+def test_non_finite_hyperparameters_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

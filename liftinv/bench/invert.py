@@ -41,7 +41,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="TV weight of the feature inversions (and of the autoencoder ones when --alpha-grid "
                         "is given no value)")
     p.add_argument("--alpha-grid", type=float, nargs="*", default=[3e-5, 1e-4, 2e-4, 3e-4, 6e-4, 1e-3],
-                   help="TV weights tried per (noise level, method) on a training crop (empty: use --ae-alpha)")
+                   help="TV weights tried per (noise level, method) on a training crop, up to 3 more "
+                        "(x3 or /3) past an end while the best is there (empty: use --ae-alpha)")
     p.add_argument("--iters", type=int, default=300, help="iteration budget of every inversion method")
     p.add_argument("--beta", type=float, default=0.95, help="inertia of the lifted block steps")
     p.add_argument("--lam", type=float, default=0.3, help="weight of the hidden-layer Bregman penalties")

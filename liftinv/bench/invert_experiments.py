@@ -33,6 +33,7 @@ from ..models.convert import prefix_network
 from ..models.linear_maps import Dense
 from ..models.network import Layer, LiftedNetwork
 from ..utils.tv import div2d
+from .tuning import search_grid
 
 
 def square_crops(images, size: int) -> torch.Tensor:
@@ -150,7 +151,8 @@ def invert_tiles(enc: LiftedNetwork, image: torch.Tensor, y: torch.Tensor, metho
 
 def tune_alphas(net: LiftedNetwork, image: torch.Tensor, *, levels, methods, grid, iters: int, crop: int = 64,
                 seed: int = 0) -> dict:
-    """For every noise level and method, the TV weight of ``grid`` with the best PSNR on a
+    """For every noise level and method, the TV weight of ``grid`` (extended past an end while
+    the best is there, :func:`~liftinv.bench.tuning.search_grid`) with the best PSNR on a
     central ``crop`` of ``image`` (a *training* image: the test images are never used
     for tuning).  Returns ``{(level, label): alpha}`` and the scores."""
     enc = prefix_network(net, ENCODER_DEPTH)
@@ -165,14 +167,12 @@ def tune_alphas(net: LiftedNetwork, image: torch.Tensor, *, levels, methods, gri
     for j, level in enumerate(levels):
         y = noisy_code(code, level, seed + 7 + j)
         for meth in methods:
-            for alpha in grid:
-                rec_img, _, _ = invert_tiles(enc, img, y, meth, iters, alpha)
-                score = float(psnr(rec_img, img))
-                scores.append({"level": level, "method": meth["label"], "alpha": alpha, "psnr": score})
-                key = (level, meth["label"])
-                if key not in best or score > best[key][1]:
-                    best[key] = (alpha, score)
-    return {k: a for k, (a, _) in best.items()}, scores
+            def score(alpha, meth=meth, y=y):
+                return float(psnr(invert_tiles(enc, img, y, meth, iters, alpha)[0], img))
+
+            best[(level, meth["label"])], tried = search_grid(score, grid)
+            scores += [{"level": level, "method": meth["label"], "alpha": a, "psnr": v} for a, v in tried.items()]
+    return best, scores
 
 
 def autoencoder_experiment(net: LiftedNetwork, images, names, *, crop: int = 64, levels=(0.01, 0.05, 0.1),

@@ -8,8 +8,9 @@ and inverted from the codes of 32x32 crops of the *test* images with relative Ga
 (:func:`~liftinv.inversion.noise.noisy_code`), TV regularised, by the lifted solver (its
 default, ``method='apg'``, and block coordinate descent with inertia, ``method='bcd'``), L-BFGS and
 Adam.  Every method's TV weight (and, for the lifted
-solver, its penalty schedule: fixed ``lam`` or the default continuation) is tuned per noise
-level on crops of the training images.  Each run records PSNR against iterations and against
+solver, its penalty schedule: the default fixed ``lam`` or continuation) is tuned per noise
+level on crops of the training images, on a grid extended past its end while the best weight is
+there (:func:`~liftinv.bench.tuning.search_grid`).  Each run records PSNR against iterations and against
 seconds; the summary gives the final PSNR and the PSNR each method had reached at the time the
 fastest method finished.
 """
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ..inversion import from_module, invert_gradient, invert_lifted
 from ..inversion.noise import noisy_code
+from .tuning import search_grid
 
 PATCH = 32
 
@@ -113,13 +115,14 @@ def torch_encoder_experiment(encoder: nn.Module, train_crops, test_crops, *, lev
         variants = [{**meth, **s} for s in SCHEDULES] if meth["label"] == "lifted (apg)" else [meth]
         best = None
         for var in variants:
-            for alpha in grid:
-                res = _invert(net, y_tr, train_crops, var, alpha, tune_iters, tune_iters)
-                score = res.final["psnr"]
-                tuning.append({"level": level, "method": meth["label"], "alpha": alpha, "psnr": score,
-                               **{k: var[k] for k in ("lam", "lam_growth") if k in var}})
-                if best is None or score > best[0]:
-                    best = (score, alpha, var)
+            def score(alpha, var=var, y_tr=y_tr):
+                return _invert(net, y_tr, train_crops, var, alpha, tune_iters, tune_iters).final["psnr"]
+
+            alpha, tried = search_grid(score, grid)
+            tuning += [{"level": level, "method": meth["label"], "alpha": a, "psnr": v,
+                        **{k: var[k] for k in ("lam", "lam_growth") if k in var}} for a, v in tried.items()]
+            if best is None or tried[alpha] > best[0]:
+                best = (tried[alpha], alpha, var)
         _, alpha, var = best
         res = _invert(net, y_te, test_crops, var, alpha, iters, monitor_every)
         records.append({"level": level, "method": meth["label"], "alpha": alpha,

@@ -71,8 +71,8 @@ class LiftedProblem:
         self.loss_penalty = LiftedBregman()
         n_hidden = network.depth - 1
         lam = [float(lam)] * n_hidden if isinstance(lam, (int, float)) else [float(t) for t in lam]
-        if len(lam) != n_hidden or any(t <= 0 for t in lam):
-            raise ValueError(f"lam must be positive, one per hidden layer ({n_hidden}); got {lam}")
+        if len(lam) != n_hidden or not all(0 < t < float("inf") for t in lam):
+            raise ValueError(f"lam must be positive and finite, one per hidden layer ({n_hidden}); got {lam}")
         self.lam = lam
         for li in range(1, network.depth):
             self.penalty.check(network.activation(li), li)

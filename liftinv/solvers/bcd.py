@@ -218,11 +218,9 @@ class BCD(torch.optim.Optimizer):
             if params:
                 groups.append({"params": params, "layer": li})
         super().__init__(groups, defaults)
-        self._norms: dict | None = None
         self.memory: AuxMemory | None = None
         self._pending: tuple | None = None
         self._stats: dict = {}
-        self._steps = 0
 
     # -- settings -------------------------------------------------------------------------------
     def settings(self) -> dict:
@@ -257,7 +255,7 @@ class BCD(torch.optim.Optimizer):
                                  "monitor_every", "exact_norms", "gradient", "aux_step")},
             "prox_weight": first["prox_weight"],
         }
-        if s["weights"] == "adam" and s["step_scale"] != 1.0:
+        if s["weights"] == "adam":  # always: its default depends on aux_step (ProxGrad keeps its own)
             out["step_scale"] = s["step_scale"]
         per_layer = PER_LAYER[s["weights"]]
         layers = {}
@@ -355,11 +353,22 @@ class BCD(torch.optim.Optimizer):
         saved_lam = self._solver_state.get("lam")
         if saved_lam is not None:  # a continued schedule (e.g. after load_state_dict)
             problem.lam = list(saved_lam)
+        if s["aux"] == "keep" and (self.memory is None or index is None):
+            raise ValueError("aux='keep' keeps every training sample's auxiliaries between visits: call "
+                             "solver.prepare(n_samples) once and give step_batch the samples' indices "
+                             "(fit does both), or use aux='forward'")
         kept = self.memory is not None and index is not None and self.memory.has(index)
         anchored, matched = s["gradient"] == "forward", s["gradient"] == "matched"
         fused = matched and self._fuse_matched  # weight gradients inside the matched sweep
         mirror = s["aux_step"] == "mirror"
         graphs = residuals = None  # anchored gradients: the forward pass keeps its one-layer graphs
+        # Nesterov: the gradient is taken at the extrapolated weights.  The forward-anchored
+        # gradient reads the step's forward pass, so it extrapolates before that pass; the
+        # gradient at the auxiliaries extrapolates after the sweep (its auxiliaries are the ones
+        # reached before).  (The matched gradient takes Adam weights: no extrapolation.)
+        early = s["weights"] == "prox-grad" and anchored
+        if early:
+            self._extrapolate()
         if kept:
             states, cache = [x0] + self.memory.load(index), {}
         elif anchored or matched:
@@ -374,6 +383,8 @@ class BCD(torch.optim.Optimizer):
         exact, every = s["exact_norms"], s["lipschitz_every"]
         stats: dict = {}
         for it in range(s["inner_iters"]):
+            if early and it > 0:
+                self._extrapolate()  # the graphs of the last inner iteration are gone: rebuilt below
             if self._norms is None or self._steps % every == 0 or exact:
                 self._norms = problem.map_norms(self._norm_vecs(), exact=exact)
             params = [p for g in self.param_groups for p in g["params"]]
@@ -392,7 +403,7 @@ class BCD(torch.optim.Optimizer):
                     residuals = problem.matched_sweep(states, cache, y, self._norms, s["step_scale"], **sweep)
             for _ in range(0 if matched else s["aux_iters"]):
                 problem.aux_sweep(states, y, cache, self._norms, s["step_scale"], s["order"], s["layer_batching"])
-            if s["weights"] == "prox-grad":
+            if s["weights"] == "prox-grad" and not early:
                 self._extrapolate()
             if anchored and graphs is None:  # kept auxiliaries, or weights changed by an inner step
                 forward, _, graphs = problem.forward_graphs(x0)
@@ -434,6 +445,24 @@ class BCD(torch.optim.Optimizer):
         parameter so that ``state_dict``/``load_state_dict`` carry it."""
         return self.state[self.param_groups[0]["params"][0]]
 
+    @property
+    def _steps(self) -> int:
+        """Steps taken (refreshes and monitoring fall on its multiples; resumed runs continue it)."""
+        return self._solver_state.get("steps", 0)
+
+    @_steps.setter
+    def _steps(self, value: int) -> None:
+        self._solver_state["steps"] = int(value)
+
+    @property
+    def _norms(self) -> dict | None:
+        """:math:`\\|M_{r,m}\\|^2` of the last refresh (``None`` before the first step)."""
+        return self._solver_state.get("norms")
+
+    @_norms.setter
+    def _norms(self, value: dict) -> None:
+        self._solver_state["norms"] = value
+
     def _norm_vecs(self) -> dict:
         """Warm starts of the operator-norm power iterations."""
         return self._solver_state.setdefault("norm_vecs", {})
@@ -458,16 +487,17 @@ class BCD(torch.optim.Optimizer):
                     p.add_(p - prev, alpha=beta)
 
     def _lipschitz(self, group, states, batch: int) -> float:
-        """:math:`L_\\theta` of a layer's weight block (refreshed every ``lipschitz_every`` steps)."""
+        """:math:`L_\\theta` of a layer's weight block: :math:`\\lambda_l` (the current one, which a
+        schedule may grow between refreshes) times :math:`\\kappa\\|J\\|^2/S`, refreshed every
+        ``lipschitz_every`` steps."""
         li, s = group["layer"], self.param_groups[0]
         gstate = self.state[group["params"][0]]
         exact = s["exact_norms"]
-        if "lip" not in gstate or self._steps % s["lipschitz_every"] == 0 or exact:
+        if "lip_unit" not in gstate or self._steps % s["lipschitz_every"] == 0 or exact:
             vecs = None if exact else gstate.get("power")
             est, gstate["power"] = self.problem.jacobian_norm_sq(li, states, vecs, 200 if exact else 1)
-            pen = self.problem.penalty_of(li)
-            gstate["lip"] = self.problem.lam_of(li) * pen.curvature * est / batch
-        return gstate["lip"] + group["prox_weight"]
+            gstate["lip_unit"] = self.problem.penalty_of(li).curvature * est / batch
+        return self.problem.lam_of(li) * gstate["lip_unit"] + group["prox_weight"]
 
     @torch.no_grad()
     def _update_weights(self, grads, states, anchor, batch: int) -> None:
@@ -543,8 +573,8 @@ class ISGM(BCD):
     """
 
     def __init__(self, problem: LiftedProblem, *, tau: float = 1.0, inner_iters: int = 5, **kwargs) -> None:
-        if tau <= 0:
-            raise ValueError(f"tau must be positive, got {tau}")
+        if not 0 < tau < math.inf:
+            raise ValueError(f"tau must be positive and finite, got {tau}")
         if "prox_weight" in kwargs:
             raise ValueError("ISGM sets prox_weight = 1/tau; give tau instead")
         super().__init__(problem, inner_iters=inner_iters, prox_weight=1.0 / tau, **kwargs)

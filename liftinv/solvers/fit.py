@@ -30,6 +30,10 @@ from tqdm.auto import tqdm
 from ..distributed import all_reduce_scalars, rank, rank_device, shard, world_size
 from ..utils.schedules import lr_factor, run_fraction, set_learning_rate
 
+#: epoch e (from 1) shuffles and draws its noise from seed + 7919 rank + EPOCH_SEED_STRIDE (e - 1):
+#: the first epoch draws what fit drew before per-epoch seeds (2026-12-07), later ones differ
+EPOCH_SEED_STRIDE = 1_000_003
+
 
 class History(list):
     """A list of per-epoch records (dicts) with small conveniences."""
@@ -99,7 +103,9 @@ def fit(
     x_train, y_train: the training set (any device; moved once to ``device``).
     epochs, time_budget: stop after this many epochs or training seconds (the
         budget is checked after every mini-batch; evaluation time is not counted).
-    batch_size: mini-batch size; the order is reshuffled every epoch from ``seed``.
+    batch_size: mini-batch size; the order is reshuffled every epoch from ``seed`` and the
+        epoch's number (so a run continued with ``history`` draws what one uninterrupted run
+        would have drawn).
         In data-parallel training (an initialised ``torch.distributed`` group of
         ``world`` processes) it is the global batch: each rank trains on its shard of the
         samples (see :func:`liftinv.distributed.shard`) with ``batch_size / world`` of
@@ -130,6 +136,10 @@ def fit(
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     lr_factor(lr_schedule, 0.0)  # an unknown name fails here, before any work
+    if lr_schedule != "constant" and any("lr" not in g for g in solver.param_groups):
+        raise ValueError(f"lr_schedule={lr_schedule!r} schedules a learning rate, and this solver's weight "
+                         "step has none (ProxGrad takes 1/L steps): use weights=Adam(...) or "
+                         "lr_schedule='constant'")
     net = solver.network
     if device != "auto":
         net.to(rank_device(device))
@@ -143,7 +153,7 @@ def fit(
         if x_test is not None:
             x_test, y_test = x_test[rank() :: world], y_test[rank() :: world]
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 7919 * rank())  # own shuffles and noise per rank
+    gen = torch.Generator()  # seeded per epoch and rank (below): a resumed run draws what it would have
     x_train, y_train = x_train.to(dev), y_train.to(dev)
     n = x_train.shape[0]
     solver.prepare(n)
@@ -169,6 +179,7 @@ def fit(
     stop = (epochs is not None and epoch >= epochs) or (time_budget is not None and elapsed >= time_budget)
     while not stop:
         epoch += 1
+        gen.manual_seed(seed + 7919 * rank() + EPOCH_SEED_STRIDE * (epoch - 1))  # own shuffles and noise
         perm = torch.randperm(n, generator=gen).to(dev)
         lifted = viol = batch_loss = 0.0
         n_monitored = 0

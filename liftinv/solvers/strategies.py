@@ -33,6 +33,11 @@ class _Strategy:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def _finite_at_least(value: float, minimum: float) -> bool:
+    """``minimum <= value < inf`` (False for NaN, which every comparison lets through)."""
+    return math.isfinite(value) and value >= minimum
+
+
 @dataclass(frozen=True)
 class ProxGrad(_Strategy):
     r"""Lipschitz (proximal-gradient) steps on each layer's weight block.
@@ -59,8 +64,10 @@ class ProxGrad(_Strategy):
             raise ValueError(f"momentum must be one of {MOMENTA}, got {self.momentum!r}")
         if not 0 < self.step_scale < 2:
             raise ValueError(f"step_scale must lie in (0, 2), got {self.step_scale}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not _finite_at_least(self.weight_decay, 0.0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if self.beta is not None and not 0 <= self.beta < 1:
+            raise ValueError(f"beta must lie in [0, 1) (or be None: the method's default), got {self.beta}")
 
 
 @dataclass(frozen=True)
@@ -83,8 +90,9 @@ class Adam(_Strategy):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        if self.lr < 0 or self.eps < 0 or self.weight_decay < 0:
-            raise ValueError(f"lr, eps and weight_decay must be >= 0, got {self.lr}, {self.eps}, {self.weight_decay}")
+        if not all(_finite_at_least(v, 0.0) for v in (self.lr, self.eps, self.weight_decay)):
+            raise ValueError(f"lr, eps and weight_decay must be finite numbers >= 0, got {self.lr}, {self.eps}, "
+                             f"{self.weight_decay}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
 
@@ -127,8 +135,9 @@ class PenaltySchedule(_Strategy):
     def __post_init__(self) -> None:
         object.__setattr__(self, "growth", float(self.growth))
         object.__setattr__(self, "max", math.inf if self.max is None else float(self.max))
-        if self.growth < 1 or self.max <= 0:
-            raise ValueError(f"penalty growth must be >= 1 and max > 0, got {self.growth}, {self.max}")
+        if not (_finite_at_least(self.growth, 1.0) and self.max > 0):  # max may be inf (no cap)
+            raise ValueError(f"penalty growth must be a finite number >= 1 and max > 0, got {self.growth}, "
+                             f"{self.max}")
 
     def to_dict(self) -> dict:
         return {"growth": self.growth, "max": None if math.isinf(self.max) else self.max}

@@ -1,0 +1,34 @@
+"""search_grid: a weight tuned on a grid is never decided by the grid's end."""
+
+import doctest
+
+import pytest
+
+import liftinv.bench.tuning as tuning
+from liftinv.bench.tuning import search_grid
+
+
+def test_the_module_examples_hold():
+    assert doctest.testmod(tuning).failed == 0
+
+
+@pytest.mark.parametrize("peak, expected", [(0.02, 0.01), (1.0, 0.9), (5e-4, 1e-3 / 3)])
+def test_an_interior_best_is_kept_and_an_end_best_is_extended(peak, expected):
+    grid = [1e-3, 1e-2, 0.1]
+    best, scores = search_grid(lambda a: -abs(a - peak) / peak, grid)
+    assert best == pytest.approx(expected)
+    assert list(scores)[:3] == grid  # the grid first, then any extension
+    inside = min(scores) < best < max(scores)
+    assert inside or len(scores) == len(grid) + 3  # interior, or the extension budget spent
+
+
+def test_no_extension_past_a_peak_inside_the_grid():
+    calls = []
+    search_grid(lambda a: calls.append(a) or -abs(a - 0.01), [1e-3, 1e-2, 0.1])
+    assert calls == [1e-3, 1e-2, 0.1]
+
+
+@pytest.mark.parametrize("grid, step, match", [([], 3.0, "at least one"), ([1.0], 1.0, "step must be > 1")])
+def test_bad_settings_are_named(grid, step, match):
+    with pytest.raises(ValueError, match=match):
+        search_grid(lambda a: 0.0, grid, step=step)
