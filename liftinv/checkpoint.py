@@ -87,6 +87,26 @@ def require(checkpoint: dict, path: str | Path, *keys: str) -> dict:
     return checkpoint
 
 
+#: the command that uses a checkpoint trained for each task
+TASK_COMMANDS = {"denoising": "liftinv denoise (or liftinv deblur, as the denoiser of PnP-HQS)",
+                 "deblurring": "liftinv deblur", "autoencoder": "liftinv invert"}
+
+
+def require_task(checkpoint: dict, path: str | Path, *tasks: str, wanted: str | None = None) -> dict:
+    """``checkpoint`` when it was trained for one of ``tasks`` (``'denoising'``, ...), else a
+    ``ValueError`` naming the file, what it holds (against ``wanted``, by default the tasks) and
+    the command that takes it."""
+    require(checkpoint, path, "task")
+    task = checkpoint["task"].get("task")
+    if task not in tasks:
+        name = (checkpoint.get("arch") or {}).get("name", "?")
+        use = TASK_COMMANDS.get(task)
+        wanted = wanted or f"a network trained for {' or '.join(map(repr, tasks))}"
+        raise ValueError(f"checkpoint {str(path)!r} holds a network trained for {task!r} ({name}), not "
+                         f"{wanted}" + (f": use it with {use}" if use else ""))
+    return checkpoint
+
+
 def load_weights(network: torch.nn.Module, arch: dict, checkpoint: dict) -> None:
     """Load the checkpoint's weights into ``network`` built from ``arch``.
 

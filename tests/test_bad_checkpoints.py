@@ -77,3 +77,14 @@ def test_a_foreign_format_tag_is_named(tmp_path):
     torch.save({"format": FORMAT + "-other", "arch": {"name": "dfb"}, "state_dict": {}}, tmp_path / "c.pt")
     with pytest.raises(ValueError, match="not a liftinv checkpoint"):
         load_checkpoint(tmp_path / "c.pt")
+
+
+def test_a_checkpoint_of_another_task_names_the_command_that_takes_it(ws, tmp_path, capsys):  # noqa: F811
+    deblurring = _edit(ws, tmp_path, lambda s: s["task"].update(task="deblurring"))
+    line = refused(["denoise", ws / "gray.png", "-o", tmp_path / "o.png", "--checkpoint", deblurring], capsys,
+                   tmp_path, ws, names=[str(deblurring), "'deblurring'", "liftinv deblur"])
+    autoencoder = _edit(ws, tmp_path, lambda s: s.update(task={"task": "autoencoder"}))
+    for command in ("denoise", "deblur"):
+        line = refused([command, ws / "gray.png", "-o", tmp_path / "o.png", "--checkpoint", autoencoder], capsys,
+                       tmp_path, ws, names=[str(autoencoder), "'autoencoder'", "liftinv invert"])
+    assert "denoiser (for PnP-HQS)" in line

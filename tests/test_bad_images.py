@@ -102,3 +102,36 @@ def test_same_channels_print_no_note(ws, tmp_path, capsys):  # noqa: F811
                             capsys)
     assert status == 0 and "note:" not in stdout
     assert torch.isfinite(load_image(tmp_path / "o.png")).all()
+
+
+def test_a_broken_file_in_a_train_folder_is_named_not_skipped(ws, tmp_path, capsys):  # noqa: F811
+    import shutil
+
+    for split in ("train", "test"):
+        shutil.copytree(ws / "data", tmp_path / "set" / split)
+    shutil.copy(ws / "gray.png", tmp_path / "set" / "root.png")  # a flat-folder fallback would train on this
+    (tmp_path / "set" / "train" / "broken.png").write_text("not an image")
+    refused(["train", "--data", tmp_path / "set", "--epochs", "1", "-o", tmp_path / "r.pt"], capsys, tmp_path,
+            names=["broken.png", "text file"])
+
+
+def test_a_training_image_smaller_than_the_patch_is_named(ws, tmp_path, capsys):  # noqa: F811
+    import shutil
+
+    shutil.copytree(ws / "data", tmp_path / "imgs")
+    skimage.io.imsave(tmp_path / "imgs" / "thin.png", np.zeros((3, 40), np.uint8), check_contrast=False)
+    refused(["train", "--data", tmp_path / "imgs", "--epochs", "1", "--patch", "8", "-o", tmp_path / "r.pt"],
+            capsys, tmp_path, names=["--patch 8", "thin (3x40)"])
+
+
+def test_a_cmyk_jpeg_is_read_in_its_colours(tmp_path):
+    from PIL import Image
+
+    from liftinv.data import load_image
+
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[..., 0], rgb[..., 2] = 200, 40
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg", quality=100)
+    image = load_image(tmp_path / "c.jpg", color=True)
+    assert image.shape == (3, 16, 16)
+    assert torch.allclose(image.mean((1, 2)), torch.tensor([200, 0, 40]) / 255, atol=0.03)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_bad_common import TINY, TINY_DFB, refused, ws  # noqa: F401  (ws is a fixture)
+from test_bad_common import TINY, TINY_DFB, refused, run, ws  # noqa: F401  (ws is a fixture)
 
 # (option, value) pairs refused by argparse (exit status 2) in `liftinv train`
 TRAIN_OPTIONS = [
@@ -88,3 +88,17 @@ def test_cuda_without_a_gpu_is_refused_before_any_work(command, ws, tmp_path, ca
                 "--device", "cuda"]
     line = refused(argv, capsys, tmp_path, ws, names=["--device", "cuda"])
     assert "no CUDA device" in line
+
+
+def test_a_network_that_is_not_lifted_asks_for_backprop_before_any_work(ws, tmp_path, capsys):  # noqa: F811
+    refused(["train", "--model", "dncnn", "--data", ws / "data", *TINY, "--epochs", "1", "-o", tmp_path / "d.pt"],
+            capsys, tmp_path, names=["--model dncnn", "--trainer backprop"])
+
+
+def test_deblur_says_which_options_a_checkpoint_overrides(ws, tmp_path, capsys):  # noqa: F811
+    status, out, err = run(["deblur", ws / "gray.png", "-o", tmp_path / "o.png", "--checkpoint", ws / "gray.pt",
+                            "--method", "rl", "--sigma", "0", "--kernel", "box:3"], capsys)
+    assert "--method rl is ignored" in out and "PnP-HQS" in out
+    assert "--sigma 0 is below the rounding noise" in out
+    # the workspace's denoiser (one epoch on noise images) cannot hold the iteration: said so
+    assert status == 0 or "PnP-HQS diverged" in err

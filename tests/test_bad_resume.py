@@ -133,3 +133,22 @@ def test_checkpoint_every_minutes_parses():
     from liftinv.restoration.arguments import every
 
     assert every("2m") == (None, 120.0) and every("30s") == (None, 30.0) and every("100") == (100, None)
+
+
+def test_resume_on_other_images_is_refused(ws, run_pt, tmp_path, capsys):  # noqa: F811
+    other = tmp_path / "other"
+    shutil.copytree(ws / "data", other)
+    (other / "im1.png").unlink()
+    refused(["train", "--data", other, *TINY_DFB, "--epochs", "2", "--resume", "-o", run_pt], capsys, tmp_path, ws,
+            names=["--resume", str(run_pt), "other images", "--data"])
+
+
+def test_resume_of_a_finished_run_says_to_raise_the_budget(ws, run_pt, tmp_path, capsys):  # noqa: F811
+    refused(_train(ws, run_pt, "--resume"), capsys, tmp_path, ws,
+            names=["--resume", str(run_pt), "has finished its run", "--epochs"])
+
+
+def test_resume_of_a_denoiser_by_the_deblurring_command_names_both_tasks(ws, run_pt, tmp_path, capsys):  # noqa: F811
+    line = refused(["train-deblur", "--data", ws / "data", *TINY, "--epochs", "2", "--resume", "-o", run_pt], capsys,
+                   tmp_path, ws, names=["--resume"])
+    assert "was trained for 'denoising', not 'deblurring'" in line

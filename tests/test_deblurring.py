@@ -232,3 +232,18 @@ def test_deblur_checkpoint_uses_the_kernel_it_was_trained_with(tmp_path, capsys)
     assert torch.allclose(torch.tensor(state["task"]["kernel"]), kernel)
     assert main(["deblur", str(tmp_path / "blur.png"), "-o", str(tmp_path / "out.png"), "--checkpoint", str(ckpt)]) == 0
     assert f"kernel {tuple(kernel.shape)}" in capsys.readouterr().out
+
+
+def test_pnp_hqs_says_when_it_diverges():
+    from liftinv.deblurring.pnp import pnp_hqs
+
+    class Amplifier(torch.nn.Module):  # a "denoiser" that pushes every iterate away from [0, 1]
+        def __init__(self):
+            super().__init__()
+            self.gain = torch.nn.Parameter(torch.tensor(20.0))
+
+        def forward(self, x):
+            return self.gain * x + 1.0
+
+    with pytest.raises(ValueError, match=r"PnP-HQS diverged: its iterate reached .* try a larger --sigma"):
+        pnp_hqs(torch.rand(1, 16, 16), torch.ones(3, 3) / 9, 0.01, Amplifier(), 0.1)

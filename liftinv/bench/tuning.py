@@ -36,6 +36,7 @@ def search_grid(score: Callable[[float], float], grid: Sequence[float], *, step:
             nxt = best / step
         else:
             break
+        nxt = float(f"{nxt:.6g}")  # 0.9, not 0.8999999999999999
         if nxt in scores:
             break
         scores[nxt] = float(score(nxt))

@@ -303,6 +303,12 @@ def _read_file(file: Path, prefix: str = "load_folder: ") -> np.ndarray:
         raise ValueError(f"{prefix}cannot read image file {str(file)!r}: {_unreadable(file, exc)}") from None
     if not isinstance(a, np.ndarray) or a.ndim < 2 or a.size == 0:
         raise ValueError(f"{prefix}cannot read image file {str(file)!r} (no pixel data)")
+    if a.ndim == 3 and a.shape[-1] == 4 and Path(file).suffix.lower() in (".jpg", ".jpeg"):
+        # a JPEG has no alpha: four channels are CMYK, which PIL converts (not a 4th channel to drop)
+        from PIL import Image
+
+        with Image.open(file) as im:
+            a = np.asarray(im.convert("RGB"))
     return a
 
 

@@ -16,6 +16,8 @@ from ..restoration import arguments
 TRAIN_DEFAULTS = {"trainer": "lifted", "batch_size": 16, "lr": 2e-3, "lam": 10.0, "patch": 40,
                   "lipschitz_every": 10}
 DEFAULT_KERNEL = "gaussian:2.0"
+#: the default noise level of `liftinv deblur`, on the 0-255 scale (1%)
+DEFAULT_SIGMA = 2.55
 KERNEL_HELP = f"blur kernel: gaussian:STD, box:SIZE or motion:LENGTH:ANGLE (default {DEFAULT_KERNEL})"
 METHODS = ("auto", "wiener", "tv", "rl")
 
@@ -47,7 +49,7 @@ def configure_deblur(p: argparse.ArgumentParser) -> None:
                         "given), or a denoiser from `liftinv train` (used in PnP-HQS); without it, --method")
     p.add_argument("--method", choices=METHODS, default="auto",
                    help="without a checkpoint: wiener (default), tv or rl")
-    p.add_argument("--sigma", type=arguments.nonneg_float, default=2.55,
+    p.add_argument("--sigma", type=arguments.nonneg_float, default=DEFAULT_SIGMA,
                    help="noise std on the 0-255 scale (default 2.55 = 1%%)")
     p.add_argument("--clean", default=None, help="clean reference: report PSNR and SSIM")
     arguments.add_device_argument(p)
@@ -56,34 +58,45 @@ def configure_deblur(p: argparse.ArgumentParser) -> None:
 def run_deblur(args: argparse.Namespace) -> int:
     import torch
 
-    from ..checkpoint import require
+    from ..checkpoint import require_task
     from ..data import save_image
     from ..restoration import report_against_clean, restore_images
     from ..restoration.evaluation import load_reference
     from .classical import richardson_lucy, tv_deconvolve, wiener_deconvolve
     from .physics import check_kernel_fits, normalise_kernel
-    from .pnp import pnp_hqs
+    from .pnp import QUANTISATION_SIGMA, pnp_hqs
 
     arguments.check_image_output(args)
     sigma = args.sigma / 255
     net, ckpt = arguments.load_trained(args.checkpoint, args.device) if args.checkpoint is not None else (None, None)
     unrolled = ckpt is not None and ckpt["arch"]["name"] == "unrolled-deblur"
-    if ckpt is not None and not unrolled:
-        require(ckpt, args.checkpoint, "task")
+    if ckpt is not None and not unrolled:  # any other network is the denoiser of PnP-HQS
+        require_task(ckpt, args.checkpoint, "denoising",
+                     wanted="an unrolled deblurring network or a denoiser (for PnP-HQS)")
     kernel = kernel_from_args(args, default=None if unrolled else DEFAULT_KERNEL)
     if unrolled and kernel is None:
         kernel = normalise_kernel(torch.tensor(ckpt["arch"]["kernel"]), f"the kernel of {args.checkpoint!r}")
     y = arguments.load_input_image(args.input, None if ckpt is None else ckpt["arch"]["channels"])
     check_kernel_fits(kernel, y.shape, f"input image {args.input!r}")
     ref = None if args.clean is None else load_reference(args.clean, y)
+    if ckpt is not None and args.method != "auto":
+        print(f"note: --method {args.method} is ignored: --checkpoint {args.checkpoint} restores with "
+              f"{'the unrolled net' if unrolled else 'PnP-HQS'}")
+    if unrolled and args.sigma != DEFAULT_SIGMA:
+        trained = ckpt["task"].get("sigma") if isinstance(ckpt.get("task"), dict) else None
+        at = f" (trained at sigma {trained * 255:.3g}/255)" if isinstance(trained, (int, float)) else ""
+        print(f"note: --sigma {args.sigma:g} is ignored: the unrolled net has its noise level built in{at}")
     if unrolled:
         net.set_kernel(kernel)
         x = restore_images(net, [y])[0]
-        how = f"unrolled net ({ckpt.get('config', {}).get('trainer', 'trained')})"
+        how = f"unrolled net ({(ckpt.get('config') or {}).get('trainer', 'trained')})"
     elif net is not None:
         if not (isinstance(ckpt["task"].get("sigma"), (int, float)) and ckpt["task"]["sigma"] > 0):
             raise ValueError(f"--checkpoint {args.checkpoint!r}: PnP-HQS needs a denoiser trained at a noise level "
                              f"> 0, this one was trained for {ckpt['task']}")
+        if sigma < QUANTISATION_SIGMA:
+            print(f"note: --sigma {args.sigma:g} is below the rounding noise of an 8-bit image; PnP-HQS "
+                  f"weighs the data as if sigma were {QUANTISATION_SIGMA * 255:.2f}")
         x = pnp_hqs(y, kernel, sigma, net, ckpt["task"]["sigma"])
         how = f"PnP-HQS with {ckpt['arch']['name']}"
     else:
@@ -105,7 +118,7 @@ def run_deblur(args: argparse.Namespace) -> int:
 # -- liftinv train-deblur -----------------------------------------------------------------------
 def configure_train_deblur(p: argparse.ArgumentParser) -> None:
     add_kernel_arguments(p)
-    p.add_argument("--sigma", type=arguments.nonneg_float, default=2.55,
+    p.add_argument("--sigma", type=arguments.nonneg_float, default=DEFAULT_SIGMA,
                    help="noise std on the 0-255 scale (default 2.55 = 1%%)")
     p.add_argument("--iters", type=arguments.positive_int, default=6, help="unrolled iterations K (default 6)")
     p.add_argument("--features", type=arguments.positive_int, default=16, help="channels F (default 16)")

@@ -22,6 +22,10 @@ import torch
 from ..utils.checks import check_positive
 from .physics import CircularBlur
 
+#: the noise an 8-bit image carries at least (rounding: 1/sqrt(12) of a grey level), the floor of
+#: sigma in mu (at sigma -> 0 the x-step becomes an inverse filter and amplifies that rounding)
+QUANTISATION_SIGMA = 1.0 / (255.0 * 12.0**0.5)
+
 
 class _Fixed(torch.nn.Module):
     """``denoiser(x)`` under deepinv's denoiser signature ``(x, sigma)`` (its level is fixed)."""
@@ -31,6 +35,10 @@ class _Fixed(torch.nn.Module):
         self.denoiser = denoiser
 
     def forward(self, x: torch.Tensor, sigma=None, **kwargs) -> torch.Tensor:
+        peak = float(x.detach().abs().amax()) if x.numel() else 0.0
+        if not peak <= 10.0:  # far outside [0, 1] (or NaN): the iteration diverged
+            raise ValueError(f"PnP-HQS diverged: its iterate reached {peak:.3g} where images lie in [0, 1]; the "
+                             "denoiser does not hold it for these data: try a larger --sigma or another denoiser")
         return self.denoiser(x)
 
 
@@ -38,14 +46,15 @@ class _Fixed(torch.nn.Module):
 def pnp_hqs(y: torch.Tensor, kernel, sigma: float, denoiser: torch.nn.Module, sigma_d: float,
             iters: int = 8, scale: float = 1.0) -> torch.Tensor:
     """PnP-HQS restoration of ``y`` ((C, H, W) or (B, C, H, W)); ``scale`` multiplies
-    :math:`\\mu` (1 = the Bayesian weighting above). Output clipped to [0, 1], on the CPU."""
+    :math:`\\mu` (1 = the Bayesian weighting above; ``sigma`` below :data:`QUANTISATION_SIGMA` counts
+    as that). Output clipped to [0, 1], on the CPU."""
     import deepinv as dinv
 
     sigma_d = check_positive(sigma_d, "sigma_d")
     blur = kernel if isinstance(kernel, CircularBlur) else CircularBlur(kernel)
     single = y.dim() == 3
     yb = (y[None] if single else y).to(next(denoiser.parameters()).device)
-    mu = scale * max(sigma, 1e-4) ** 2 / sigma_d**2
+    mu = scale * max(sigma, QUANTISATION_SIGMA) ** 2 / sigma_d**2
     solver = dinv.optim.HQS(data_fidelity=dinv.optim.L2(), prior=dinv.optim.PnP(_Fixed(denoiser)),
                             stepsize=1.0 / mu, lambda_reg=1.0, g_param=sigma_d, max_iter=int(iters))
     was = denoiser.training

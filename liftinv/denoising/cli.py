@@ -108,7 +108,7 @@ def _shipped(args: argparse.Namespace, channels: int):
 
 
 def run_denoise(args: argparse.Namespace) -> int:
-    from ..checkpoint import require
+    from ..checkpoint import require_task
     from ..data import load_image, save_image
     from ..restoration import report_against_clean, restore_images
     from ..restoration.evaluation import load_reference
@@ -121,7 +121,7 @@ def run_denoise(args: argparse.Namespace) -> int:
         net, ckpt = _shipped(args, z.shape[0])
     else:
         net, ckpt = arguments.load_trained(args.checkpoint, args.device)
-        require(ckpt, args.checkpoint, "task")
+        require_task(ckpt, args.checkpoint, "denoising")
         z = arguments.load_input_image(args.input, ckpt["arch"]["channels"])
     ref = None if args.clean is None else load_reference(args.clean, z)
     sigma = ckpt["task"].get("sigma")

@@ -152,11 +152,13 @@ def load_split(data: str, split: str, color: bool):
     if data == "embedded":
         return load_embedded(split, color=color), embedded_names(split, color)
     try:
-        return load_folder(data, color=color, split=split), [f.stem for f in list_image_files(data, split)]
-    except (FileNotFoundError, ValueError):
-        if split == "test":  # a flat folder: train and test on the same images would be a leak
+        files = list_image_files(data, split)
+    except FileNotFoundError:  # no split folder: a flat folder of training images
+        if split == "test":  # train and test on the same images would be a leak
             raise
         return load_folder(data, color=color), [f.stem for f in list_image_files(data)]
+    # the split folder exists: its errors (no images, a file that cannot be read) are the answer
+    return load_folder(data, color=color, split=split), [f.stem for f in files]
 
 
 def load_train_test(args: argparse.Namespace):
@@ -283,13 +285,33 @@ def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict) ->
         if not output.is_file():
             raise FileNotFoundError(f"--resume: there is no checkpoint {args.output!r} to continue; "
                                     "drop --resume to start a new run")
-        check_resumable(load_checkpoint(output), args.output, arch=arch, task=task, config=config)
+        state = load_checkpoint(output)
+        check_resumable(state, args.output, arch=arch, task=task, config=config)
+        final = (state.get("history") or [{}])[-1]
+        if (config.epochs is not None and final.get("epoch", 0) >= config.epochs) or \
+                (config.budget is not None and final.get("seconds", 0.0) >= config.budget):
+            raise ValueError(f"--resume: {args.output!r} has finished its run ({_checkpoint_summary(output)}; "
+                             f"--budget {config.budget}, --epochs {config.epochs}): raise --budget or --epochs "
+                             "to train it longer")
     elif output.is_file() and not args.overwrite:
         summary = _checkpoint_summary(output)
         held = f"a checkpoint ({summary})" if summary else "a file"
         raise ValueError(f"-o/--output {args.output!r} already holds {held}; continue it with --resume, "
                          "or replace it with --overwrite")
-    images, _ = load_split(args.data, "train", args.color)
+    if config.trainer != "backprop":
+        from ..models.network import LiftedNetwork
+        from .registry import build_network
+
+        if not isinstance(build_network(arch, device="cpu", seed=0), LiftedNetwork):
+            raise ValueError(f"--model {arch.get('name')}: it is not a lifted network, so --trainer "
+                             f"{config.trainer} cannot train it; use --trainer backprop")
+    images, names = load_split(args.data, "train", args.color)
+    small = [f"{name} ({im.shape[-2]}x{im.shape[-1]})" for im, name in zip(images, names)
+             if min(im.shape[-2:]) < config.patch]
+    if small:
+        raise ValueError(f"--patch {config.patch}: {len(small)} training image(s) are smaller than a patch: "
+                         f"{', '.join(small[:5])}{' ...' if len(small) > 5 else ''}; lower --patch or "
+                         f"remove them from {args.data!r}")
     steps, secs = args.checkpoint_every
     job = {"arch": arch, "task": task, "config": config.to_dict(), "images": images, "output": args.output,
            "resume": args.resume, "progress": not args.no_progress, "save_every_steps": steps,

@@ -12,6 +12,7 @@ description (noise level, kernel ...) and the history.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -106,6 +107,8 @@ RESUMABLE_CHANGES = ("budget", "epochs", "device")
 
 def _differences(saved: dict, now: dict, skip=()) -> list[str]:
     def show(key, value):
+        if value is None:
+            return "none"
         return f"{value * 255:g}/255" if key == "sigma" and isinstance(value, float) else \
             "another kernel" if key == "kernel" else repr(value)
 
@@ -113,14 +116,36 @@ def _differences(saved: dict, now: dict, skip=()) -> list[str]:
             for k in sorted(set(saved) | set(now)) if k not in skip and saved.get(k) != now.get(k)]
 
 
-def check_resumable(state: dict, path, *, arch: dict, task: dict, config: TrainConfig) -> None:
+def data_fingerprint(images) -> dict:
+    """What identifies a training set in a checkpoint: the number of images and a checksum of
+    their shapes and pixels (so that a resumed run can refuse other images)."""
+    digest = hashlib.sha256()
+    for im in images:
+        t = im.detach().to("cpu", torch.float32).contiguous()
+        digest.update(repr(tuple(t.shape)).encode())
+        digest.update(t.numpy().tobytes())
+    return {"images": len(images), "sha256": digest.hexdigest()[:16]}
+
+
+def check_resumable(state: dict, path, *, arch: dict, task: dict, config: TrainConfig,
+                    data: dict | None = None) -> None:
     """``ValueError`` unless the checkpoint ``state`` (read from ``path``) continues the run of
     ``arch``, ``task`` and ``config``: the same task (noise level, kernel ...), architecture and
-    settings, except those of :data:`RESUMABLE_CHANGES`."""
+    settings, except those of :data:`RESUMABLE_CHANGES`, and (given ``data``, a
+    :func:`data_fingerprint`, and held by the checkpoint) the same training images."""
     remedy = "; give the same options to continue it, or start a new run (--overwrite on the command line)"
     if state.get("task") not in (None, task):
+        saved_task = state["task"].get("task")
+        if saved_task != task.get("task"):
+            raise ValueError(f"--resume: {str(path)!r} was trained for {saved_task!r}, not {task.get('task')!r}"
+                             + remedy)
         raise ValueError(f"--resume: {str(path)!r} was trained for another task: "
                          + ", ".join(_differences(state["task"], task)) + remedy)
+    if data is not None and state.get("data") not in (None, data):
+        saved = state["data"]
+        raise ValueError(f"--resume: {str(path)!r} was trained on other images ({saved.get('images')} images, "
+                         f"checksum {saved.get('sha256')}; now {data['images']}, {data['sha256']}); give the "
+                         "same --data and --color to continue it, or start a new run (--overwrite)")
     diff = _differences(state["arch"], arch)
     if state.get("config") is not None:
         saved = {**TrainConfig.field_defaults(), **state["config"]}  # older files lack newer settings
@@ -190,6 +215,7 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
     rank 0 writes the checkpoint.  Returns the :class:`~liftinv.solvers.History`.
     """
     patches = training_patches(images, config)
+    fingerprint = data_fingerprint(images)
     targets = patches if target is None else target(patches)
     if solver is None:  # monitor at least once per epoch: no epoch record without an objective
         world = world_size()
@@ -202,7 +228,7 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
             raise FileNotFoundError(f"--resume: there is no checkpoint {str(checkpoint)!r} to continue; "
                                     "start a new run without --resume")
         state = load_checkpoint(checkpoint, map_location=next(network.parameters()).device)
-        check_resumable(state, checkpoint, arch=arch, task=task, config=config)
+        check_resumable(state, checkpoint, arch=arch, task=task, config=config, data=fingerprint)
         load_weights(network, arch, state)
         if state.get("solver") is not None:
             solver.load_state_dict(state["solver"])
@@ -219,7 +245,7 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
             records.append({**done, "partial": True})
         if rank() == 0:  # data parallel: one rank writes
             save_checkpoint(checkpoint, arch=arch, network=network, solver=solver.state_dict(),
-                            config=config.to_dict(), task=task, history=records)
+                            config=config.to_dict(), task=task, data=fingerprint, history=records)
         saved.clear()
         saved.update(done)
         clock.update(last_save=time.monotonic(), steps=0)
