@@ -78,8 +78,9 @@ def psnr(x: torch.Tensor, ref: torch.Tensor, *, clip: bool = True, unit_ref: boo
     x, ref, single = _check_pair(x, ref, unit_ref)
     if clip:
         x = x.clamp(0.0, 1.0)
-    mse = (x.float() - ref.float()).square().mean(dim=(1, 2, 3))
-    out = -10.0 * torch.log10(mse)  # data_range 1; mse == 0 gives +inf
+    dtype = torch.promote_types(torch.promote_types(x.dtype, ref.dtype), torch.float32)  # float64 stays
+    mse = (x.to(dtype) - ref.to(dtype)).square().mean(dim=(1, 2, 3))
+    out = (-10.0 * torch.log10(mse)).float()  # data_range 1; mse == 0 gives +inf
     return out[0] if single else out
 
 

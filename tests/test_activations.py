@@ -537,3 +537,14 @@ def test_modules_compose_and_tensor_bounds_carry_gradients():
     act(torch.tensor([2.0, -3.0, 0.1])).sum().backward()
     assert nu.grad.item() == pytest.approx(0.0)  # +nu - nu
     assert "Clip(low=-0.5, high=0.5)" == repr(act)
+
+
+@pytest.mark.parametrize("dtype, t", [(torch.float32, 2e7), (torch.float64, 1e16)])
+@pytest.mark.parametrize("tensor_t", [False, True], ids=["number-t", "tensor-t"])
+def test_tanh_prox_at_a_step_whose_one_minus_t_rounds_to_minus_t(dtype, t, tensor_t):
+    from liftinv.activations import Tanh
+
+    w = torch.tensor([0.0, 1e-3, -0.5, 0.5], dtype=dtype)
+    x = Tanh().prox_psi(w, torch.full_like(w, t) if tensor_t else t)
+    assert torch.isfinite(x).all() and x[0] == 0  # the root of W = 0 is 0, not 0/0
+    assert x[2] == -x[3] and (x[1:].abs() < 0.01).all()  # odd, and pulled towards argmin Psi = 0

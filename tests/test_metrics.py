@@ -168,3 +168,9 @@ def test_ssim_too_small():
     ref = _images(h=8, w=8)
     with pytest.raises(ValueError, match="at least 11x11"):
         ssim(ref, ref)
+
+
+def test_psnr_of_float64_images_is_computed_before_rounding_to_float32():
+    ref = torch.full((1, 1, 8, 8), 0.5, dtype=torch.float64)
+    value = psnr(ref + 1e-9, ref)  # float32 would round both to 0.5: inf
+    assert value.dtype == torch.float32 and float(value) == pytest.approx(180.0, abs=1e-3)

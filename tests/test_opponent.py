@@ -130,3 +130,10 @@ def test_the_module_examples_hold():
     import liftinv.denoising.opponent as module
 
     assert doctest.testmod(module).failed == 0
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float64, 1e-14)])
+def test_identity_denoisers_give_the_input_back_in_its_own_precision(dtype, tol):
+    z = torch.rand(2, 3, 8, 8, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    out = OpponentDenoiser([torch.nn.Identity()] * 3, scales=[0.5, 0.6, 0.6])(z)
+    assert out.dtype == dtype and float((out - z).abs().max()) < tol

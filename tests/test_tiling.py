@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 
 from liftinv.denoising.models import build_denoiser, default_arch
 from liftinv.denoising.tiling import (
@@ -106,3 +107,16 @@ def test_automatic_tile_fits_the_budget():
     assert (tile + 40) ** 2 * bytes_per_pixel(net) <= 1024 * 2**20
     with pytest.raises(ValueError, match="tile > overlap"):
         denoise_tiled(net, torch.rand(1, 100, 100), tile=16, overlap=16)
+
+
+@pytest.mark.parametrize("padding, mode, radius", [(1, "zeros", 2), ("same", "reflect", 2), (1, "circular", None),
+                                                   (0, "zeros", None)])
+def test_receptive_radius_counts_only_convolutions_that_keep_tiles_exact(padding, mode, radius):
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=padding, padding_mode=mode), nn.ReLU(),
+                        nn.Conv2d(2, 1, 3, padding=padding, padding_mode=mode))
+    assert receptive_radius(net) == radius
+
+
+def test_a_network_that_changes_the_size_is_refused_by_tiling():
+    with pytest.raises(ValueError, match=r"output has its input's size.*\(40, 40\) pixels to \(38, 38\)"):
+        denoise_tiled(nn.Conv2d(1, 1, 3), torch.rand(1, 1, 50, 50), tile=32, overlap=8)

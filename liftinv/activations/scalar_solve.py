@@ -79,14 +79,17 @@ def solve_saturating(a, b, w, m: float, r: float, kappa: float, start=None) -> t
         A_safe = torch.where(A > 0, A, torch.ones_like(A))
         ratio = torch.where(A > 0, Wa / A_safe, torch.zeros_like(Wa)).clamp(0.0, 1.0 - tiny)
         z_inv = newton(torch.atanh(ratio) / kappa)
-    else:  # the tangent at the guess (mirrored to z >= 0 like W): a bound on the same side
-        z_inv = newton((sign * start).clamp(0.0, zcap))
+    else:  # the tangent at the guess (mirrored to z >= 0 like W): a bound on the same side, taken
+        # (concave case) no farther out than the root's upper bound |W|/b, as in the scalar path
+        guess = (sign * start).clamp(0.0, zcap)
+        z_inv = newton(torch.where(concave, torch.minimum(guess, Wa / bs), guess))
     z = torch.where(
         concave, torch.maximum(torch.maximum(z_lin, z_sat), z_inv),
         torch.minimum(torch.minimum(z_lin, z_sat), z_inv) if start is not None else torch.minimum(z_lin, z_sat),
     )
     z = _iterate(newton, z, concave, dtype)
-    return torch.where(bpos, sign * z, torch.zeros_like(z))
+    # b = 0, or W = 0 (whose root is 0; 0/0 above where a + b has lost a term to round-off)
+    return torch.where(bpos & (Wa > 0), sign * z, torch.zeros_like(z))
 
 
 def _solve_saturating_scalar(a: float, b: float, w, m, r, kappa, start) -> torch.Tensor:
@@ -113,14 +116,17 @@ def _solve_saturating_scalar(a: float, b: float, w, m, r, kappa, start) -> torch
     def newton(z):
         th = torch.tanh(z if kappa == 1.0 else z * kappa)
         neg_f = torch.add(Wa, z, alpha=-b).sub_(th, alpha=A)  # -F(z) = |W| - b z - A th
-        if A >= 0:  # F' = A kappa (1 - th^2) + b as two non-negative terms (b survives when tiny) ...
+        if A >= 0 or Ak + b <= 0:  # F' = A kappa (1 - th^2) + b as two non-negative terms (b survives
+            # when tiny; also where a = 1 - t has lost its 1 to round-off, t > 1/eps) ...
             fp = torch.addcmul(one, th, th, value=-1.0).mul_(Ak).add_(b)
         else:  # ... and for A < 0 as (A kappa + b) + |A| kappa th^2: no cancellation when t >> 1
             fp = torch.addcmul(one, th, th, value=-Ak / (Ak + b)).mul_(Ak + b)
         return torch.addcdiv(z, neg_f, fp).clamp_(0.0, zcap)
 
     if start is not None and A >= 0:  # the guess's tangent: a lower bound of the root
-        z = newton((sign * start).clamp_(0.0, zcap))
+        # from a guess no farther than the root's upper bound |W|/b: a tangent taken far out carries
+        # a round-off of eps |guess|, which the monotone iterations could not undo
+        z = newton(torch.minimum((sign * start).clamp_(0.0, zcap), Wa / b))
         return sign * _iterate(newton, z, True, w.dtype, quadratic=kappa)
     # the bounds of solve_saturating; the guess's tangent, or the arctanh start, where it helps
     z = (Wa / (Ak + b)).clamp_(0.0, zcap)
@@ -131,7 +137,8 @@ def _solve_saturating_scalar(a: float, b: float, w, m, r, kappa, start) -> torch
         z = pick(z, newton((sign * start).clamp_(0.0, zcap)))
     elif A > 0:
         z = pick(z, newton(torch.atanh((Wa / A).clamp_(0.0, 1.0 - torch.finfo(w.dtype).eps)) / kappa))
-    return sign * _iterate(newton, z, A >= 0, w.dtype)
+    z = _iterate(newton, z, A >= 0, w.dtype)
+    return torch.where(Wa > 0, sign * z, 0.0)  # W = 0: the root is 0 (0/0 where the slope rounds to 0)
 
 
 def _iterate(newton, z, increasing, dtype, quadratic: float | None = None) -> torch.Tensor:

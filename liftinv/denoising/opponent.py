@@ -104,12 +104,11 @@ class OpponentDenoiser(nn.Module):
         self.denoisers = nn.ModuleList(denoisers)
         self.scales = tuple(float(s) for s in scales)
         self.centres = tuple(0.5 * (lo + hi) for lo, hi in CHANNEL_RANGES)
-        self.register_buffer("transform", torch.tensor(OPPONENT), persistent=False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 4 or z.shape[1] != 3:
             raise ValueError(f"OpponentDenoiser: expected an RGB batch (B, 3, H, W), got shape {tuple(z.shape)}")
-        o = self.transform.to(z)  # dtype and device of the input
+        o = torch.tensor(OPPONENT, dtype=z.dtype, device=z.device)  # exact in the input's precision
         c = torch.einsum("kj,bjhw->bkhw", o, z)
         out = torch.empty_like(c)
         for k, (net, s, m) in enumerate(zip(self.denoisers, self.scales, self.centres)):

@@ -76,7 +76,8 @@ def receptive_radius(net: nn.Module) -> int | None:
     the DFB- and ScCP-PNN of ``K`` iterations with 3x3 kernels have :math:`R = 2K`).  Other
     modules (deepinv's DnCNN): the sum of the radii of their stride-1 ``nn.Conv2d`` layers, an
     upper bound for chains and residual chains of convolutions; ``None`` when the module holds
-    anything that changes the resolution (pooling, strides, transposed convolutions, dense layers).
+    anything that changes the resolution (pooling, strides, transposed convolutions, dense layers,
+    convolutions without 'same' padding) or wraps around the image (circular padding).
     """
     lifted = [m for m in net.modules() if isinstance(m, LiftedNetwork)]
     if lifted:
@@ -87,9 +88,14 @@ def receptive_radius(net: nn.Module) -> int | None:
                nn.PixelShuffle, nn.PixelUnshuffle)
     if not convs or any(isinstance(m, unknown) for m in net.modules()):
         return None
-    if any(_pair(c.stride) != (1, 1) for c in convs):
-        return None
-    return sum(max(d * (k - 1) // 2 for k, d in zip(_pair(c.kernel_size), _pair(c.dilation))) for c in convs)
+    reaches = []
+    for c in convs:  # only stride-1 'same' convolutions padded with zeros (or reflections) keep tiles exact
+        reach = tuple(d * (k - 1) // 2 for k, d in zip(_pair(c.kernel_size), _pair(c.dilation)))
+        same = c.padding == "same" or _pair(c.padding) == reach
+        if _pair(c.stride) != (1, 1) or not same or c.padding_mode == "circular":
+            return None
+        reaches.append(max(reach))
+    return sum(reaches)
 
 
 # -- tile size ------------------------------------------------------------------------------------
@@ -194,6 +200,10 @@ def _blend_tiles(net, x, tile, overlap, halo, device):
             top, left = max(y0 - halo, 0), max(x0 - halo, 0)
             crop = x[..., top:min(y0 + th + halo, h), left:min(x0 + tw + halo, w)]
             res = net(crop.to(device)).to(x.device)
+            if res.shape[-2:] != crop.shape[-2:]:
+                raise ValueError(f"tiling needs a network whose output has its input's size; this one maps "
+                                 f"{tuple(crop.shape[-2:])} pixels to {tuple(res.shape[-2:])}: run it on the "
+                                 "whole image (--tile 0 on the command line)")
             res = res[..., y0 - top:y0 - top + th, x0 - left:x0 - left + tw]
             if out is None:
                 out = x.new_zeros(x.shape[:-3] + (res.shape[-3], h, w))
