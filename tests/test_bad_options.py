@@ -102,3 +102,23 @@ def test_deblur_says_which_options_a_checkpoint_overrides(ws, tmp_path, capsys):
     assert "--sigma 0 is below the rounding noise" in out
     # the workspace's denoiser (one epoch on noise images) cannot hold the iteration: said so
     assert status == 0 or "PnP-HQS diverged" in err
+
+
+def test_invert_caps_the_penalty_growth_and_reports_the_iterations_run(ws, tmp_path, capsys, monkeypatch):  # noqa: F811
+    from liftinv.inversion import lifted
+
+    seen = {}
+    original = lifted.LiftedInversion.run
+
+    def spy(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        seen.update(result.settings)
+        return result
+
+    monkeypatch.setattr(lifted.LiftedInversion, "run", spy)
+    status, out, err = run(["invert", "--input", ws / "gray.png", "-o", tmp_path / "x.png", "--checkpoint",
+                            ws / "gray.pt", "--layer", "3", "--solver", "bcd", "--lam-growth", "1.1", "--iters", "300",
+                            "--no-progress"], capsys)
+    assert status == 0, err
+    assert max(seen["lam_final"]) <= 1e3
+    assert f"(lifted, {seen['iterations']} iterations," in out

@@ -339,3 +339,9 @@ def test_the_inversion_entry_points_are_exported_at_the_top_level():
 
     for name in ("as_lifted", "invert_lifted", "invert_gradient"):
         assert name in liftinv.__all__ and getattr(liftinv, name) is getattr(inversion, name)
+
+
+def test_a_linear_layer_on_unflattened_input_is_refused_by_name():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Linear(4, 3), nn.ReLU()).eval()
+    with pytest.raises(ConversionError, match=r"module 2 \(nn.Linear\) is applied to inputs of shape .*nn.Flatten"):
+        from_sequential(model, (1, 6, 6))

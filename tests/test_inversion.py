@@ -14,6 +14,7 @@ from liftinv.inversion import (
     ConversionError,
     LiftedInversion,
     Tikhonov,
+    as_lifted,
     div2d,
     from_sequential,
     grad2d,
@@ -22,6 +23,7 @@ from liftinv.inversion import (
     invert_single_layer,
     prefix_network,
 )
+from liftinv.inversion.result import data_misfit
 from liftinv.metrics import psnr
 
 
@@ -347,3 +349,67 @@ def test_bench_invert_torch_case_runs_and_reports_curves(tmp_path):
     assert "| 0.05 | L-BFGS |" in "\n".join(markdown_lines(res, info))
     plot_torch_curves(res, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def _positive_conv_net():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                      nn.Conv2d(4, 2, 3, padding=1)).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.abs_()
+    return as_lifted(m, (1, 8, 8))
+
+
+def test_bcd_stops_only_when_every_block_has_settled():
+    net = _positive_conv_net()
+    with torch.no_grad():
+        y = net(3 * torch.ones(1, 1, 8, 8))  # its pre-image lies outside the box
+    stopped = LiftedInversion(net, "box", 1.0, method="bcd", tol=1e-5).run(y, 3000, monitor_every=1000)
+    k = stopped.settings["iterations"]
+    assert k < 3000
+    one_more = LiftedInversion(net, "box", 1.0, method="bcd", tol=0).run(y, k + 1, monitor_every=1000)
+    for after, at_stop in zip(one_more.states, stopped.states):  # no block moves by more than tol
+        assert float((after - at_stop).norm()) <= 1e-5 * float(at_stop.norm()) * 1.5
+
+
+def test_penalty_weights_come_back_when_a_run_raises():
+    net = _positive_conv_net()
+    y = net(torch.rand(1, 1, 8, 8)).detach()
+    solver = LiftedInversion(net, lam_growth=1.5)
+
+    def stop(record):
+        if record["iteration"] >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        solver.run(y, 100, callback=stop)
+    assert solver.problem.lam == [1.0, 1.0]
+
+
+def test_tv_iters_reach_a_tv_named_in_any_case():
+    net = _positive_conv_net()
+    assert LiftedInversion(net, "TV", tv_iters=7).regulariser.iters == 7
+    assert LiftedInversion(net, "Tv").regulariser.iters == LiftedInversion(net, "tv").regulariser.iters == 3
+
+
+def test_networks_without_parameters_invert():
+    net = as_lifted(nn.Sequential(nn.AvgPool2d(2), nn.ReLU()), (1, 8, 8))
+    h = as_lifted(_SumOfItself().eval(), (1, 8, 8))  # relu(x + x): a sum of identity maps
+    for network in (net, h):
+        y = network(torch.rand(2, 1, 8, 8)).detach()
+        for result in (invert_lifted(network, y, iters=5), invert_gradient(network, y, iters=5)):
+            assert torch.isfinite(result.x).all()
+
+
+class _SumOfItself(nn.Module):
+    def forward(self, x):
+        h = torch.relu(x)
+        return torch.relu(h + h)
+
+
+def test_the_final_lbfgs_record_describes_the_clamped_estimate():
+    net = _positive_conv_net()
+    y = net(3 * torch.ones(1, 1, 8, 8)).detach()
+    res = invert_gradient(net, y, regulariser="box", method="lbfgs", iters=20, monitor_every=20)
+    assert res.history[-1]["misfit"] == pytest.approx(float(data_misfit(net, res.x, y).mean()))

@@ -12,6 +12,8 @@ from ..restoration.arguments import add_device_argument, add_progress_argument
 
 METHODS = ("lifted", "adam", "lbfgs")
 REGULARISERS = ("tv", "tikhonov", "box", "none")
+#: the cap of --lam-growth for both lifted solvers (the library caps apg there and leaves bcd free)
+LAM_MAX = 1e3
 
 
 # -- liftinv invert -------------------------------------------------------------------------------
@@ -36,7 +38,8 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lam", type=arguments.positive_float, default=1.0,
                    help="weight of the hidden-layer Bregman penalties (the initial one with --lam-growth)")
     p.add_argument("--lam-growth", type=arguments.positive_float, default=1.0,
-                   help="penalty continuation: lam grows by this factor per iteration, up to 1000 (default 1: none)")
+                   help=f"penalty continuation: lam grows by this factor per iteration, up to {LAM_MAX:g} "
+                        "(default 1: none)")
     p.add_argument("--seed", type=arguments.nonneg_int, default=0, help="seed of the feature noise")
     add_device_argument(p)
     add_progress_argument(p)
@@ -103,8 +106,8 @@ def run_invert(args: argparse.Namespace) -> int:
         y = noisy_code(y, args.noise, args.seed)
     if args.method == "lifted":
         res = invert_lifted(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
-                            method=args.solver, beta=args.beta, lam=args.lam, lam_growth=args.lam_growth, x_true=x,
-                            progress=not args.no_progress)
+                            method=args.solver, beta=args.beta, lam=args.lam, lam_growth=args.lam_growth,
+                            lam_max=LAM_MAX, x_true=x, progress=not args.no_progress)
     else:
         res = invert_gradient(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
                               method=args.method, x_true=x, progress=not args.no_progress)
@@ -115,7 +118,9 @@ def run_invert(args: argparse.Namespace) -> int:
     rec = untile(out.cpu(), image.shape) if patch is not None else out[0].cpu()
     save_image(args.output, rec)
     f = res.final
-    print(f"inverted layer {args.layer} of {ckpt['arch']['name']} ({args.method}, {args.iters} iterations, "
+    # the iterations run (the lifted stopping rule may end early; L-BFGS counts its evaluations)
+    done = res.settings.get("iterations", res.settings.get("evaluations", args.iters))
+    print(f"inverted layer {args.layer} of {ckpt['arch']['name']} ({args.method}, {done} iterations, "
           f"{args.regulariser} alpha {args.alpha:g}, noise {args.noise:g}) -> {args.output}")
     print(f"PSNR {float(psnr(rec, image)):.2f} dB, SSIM {float(ssim(rec, image)):.3f} ({SSIM_CONVENTION}); "
           f"misfit {f.get('misfit', float('nan')):.3g}, violation {f.get('violation', 0.0):.3g}")

@@ -6,7 +6,9 @@ Minimise, per sample, the nested objective
 
 by back-propagation through the frozen network, with Adam or L-BFGS, for a given
 number of iterations (one iteration = one forward and one backward pass; for L-BFGS one
-function evaluation, line-search evaluations included).  The regulariser is the same
+function evaluation, line-search evaluations included: torch's strong-Wolfe search does not stop
+at ``max_eval``, so the last one may run a few evaluations past ``iters``, which
+``settings['evaluations']`` and the history count).  The regulariser is the same
 as the lifted solver's; its non-smooth parts are handled as users usually do: TV
 through its smoothed form :math:`\sum\sqrt{|\nabla x|^2 + \epsilon^2} - \epsilon`
 (``eps``), the box by projecting after each Adam step (and clamping the final L-BFGS
@@ -22,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..utils.checks import check_number, check_tensor
 from .regularisers import Box, Regulariser, get_regulariser
-from .result import InversionResult, check_reference, data_misfit, psnr_values
+from .result import InversionResult, check_reference, data_misfit, psnr_values, reference_tensor
 
 METHODS = ("adam", "lbfgs")
 
@@ -47,7 +49,7 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
     alpha = check_number(alpha, "alpha")
     iters = check_number(iters, "iters", integer=True)
     reg = get_regulariser(regulariser)
-    p = next(network.parameters())
+    p = reference_tensor(network, y)
     out_shape = getattr(network, "out_shape", None)  # None for a plain module
     check_tensor(y, "y", shape=out_shape)
     y = y.detach().to(p)
@@ -124,6 +126,8 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
                 with torch.no_grad():
                     x.clamp_(0.0, 1.0)
             seconds += time.perf_counter() - clock[0]
+            if box and history[-1]["iteration"] == count[0]:
+                history.pop()  # it described the point before the clamp
             if history[-1]["iteration"] != count[0]:
                 record(count[0])
     finally:

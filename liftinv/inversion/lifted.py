@@ -56,7 +56,7 @@ from ..models.network import LiftedNetwork
 from ..utils.checks import check_number, check_tensor
 from .accelerated import JointStep
 from .regularisers import Regulariser, get_regulariser
-from .result import InversionResult, check_reference, data_misfit, psnr_values
+from .result import InversionResult, check_reference, data_misfit, psnr_values, reference_tensor
 
 
 def initial_input(network: torch.nn.Module, y: torch.Tensor, init) -> torch.Tensor:
@@ -81,6 +81,13 @@ def initial_input(network: torch.nn.Module, y: torch.Tensor, init) -> torch.Tens
     raise ValueError(f"init must be a tensor, 'half' or 'zeros', got {init!r}")
 
 
+def _relative_change(new, old) -> float:
+    """:math:`\\|x^+ - x\\| / \\|x\\|` over all blocks (the stopping rule's measure)."""
+    num = sum(float((a - b).square().sum(dtype=torch.float64)) for a, b in zip(new, old))
+    den = sum(float(b.square().sum(dtype=torch.float64)) for b in old)
+    return (num / max(den, 1e-60)) ** 0.5
+
+
 class LiftedInversion:
     """Lifted Bregman inversion solver (see the module docstring).
 
@@ -97,7 +104,8 @@ class LiftedInversion:
     tv_iters: dual iterations of the TV prox per outer iteration (warm-started; ``None``: 3 for
         ``'apg'``, where 10, 5, 3 and 2 gave the same PSNR to 0.05 dB on the training crops of the
         torch encoder of ``liftinv bench invert --cases torch`` at 0, 1, 5 and 10% noise, 3 with
-        iterations 8-9% shorter than 5; 10 for ``'bcd'``).
+        iterations 8-9% shorter than 5; 10 for ``'bcd'``; a TV instance passed as ``regulariser`` keeps
+        its own).
     method: ``'apg'`` (joint accelerated steps; Bregman penalty only) or ``'bcd'``; ``None``:
         ``'apg'`` for the Bregman penalty, ``'bcd'`` otherwise.
     lam_growth, lam_max: penalty continuation :math:`\\lambda \\leftarrow \\min(g\\lambda, \\lambda_{\\max})`
@@ -139,7 +147,10 @@ class LiftedInversion:
         self.network = network
         self.problem = LiftedProblem(network, penalty=penalty, lam=lam if network.depth > 1 else [])
         tv_iters = (3 if apg else 10) if tv_iters is None else tv_iters
-        self.regulariser = get_regulariser(regulariser, **({"iters": tv_iters} if regulariser == "tv" else {}))
+        # a name ('tv', 'TV' ...) builds a fresh regulariser with tv_iters (ignored unless TV); an
+        # instance keeps its own settings
+        named = regulariser is None or isinstance(regulariser, str)
+        self.regulariser = get_regulariser(regulariser, **({"iters": tv_iters} if named else {}))
         self.alpha, self.beta, self.step_scale, self.order = float(alpha), float(beta), float(step_scale), order
         self._norms: dict | None = None
 
@@ -214,7 +225,7 @@ class LiftedInversion:
         about one forward pass, not counted in ``seconds``).
         """
         net = self.network
-        p = next(net.parameters())
+        p = reference_tensor(net, y)
         iters = check_number(iters, "iters", integer=True)
         y = self.check_target(y).to(p)
         x0 = initial_input(net, y, x_init)
@@ -242,44 +253,47 @@ class LiftedInversion:
 
         record(0)
         bar = tqdm(range(1, iters + 1), desc=desc, disable=not progress, leave=False)
-        for it in bar:
-            t0 = time.perf_counter()
-            if apg:
-                states, z, change = step(z, states, y)
-                cache.clear()
-            else:
-                old = states[0].clone() if self.tol > 0 else None
-                if self.beta > 0:
-                    for m in range(len(states)):
-                        cur = states[m]
-                        states[m] = cur + self.beta * (cur - prev[m])
-                        prev[m] = cur
+        try:
+            for it in bar:
+                t0 = time.perf_counter()
+                if apg:
+                    states, z, change = step(z, states, y)
                     cache.clear()
-                if net.depth > 1:
-                    self.problem.aux_sweep(states, y, cache, hidden_norms, step_scale=self.step_scale,
-                                           order=self.order)
-                self.input_step(states, y, cache)
-                change = float((states[0] - old).norm() / old.norm().clamp_min(1e-30)) if old is not None else 1.0
-            if self.lam_growth != 1.0:
-                self.problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in self.problem.lam]
-            if p.is_cuda:
-                torch.cuda.synchronize(p.device)
-            seconds += time.perf_counter() - t0
-            calm = calm + 1 if change < self.tol else 0
-            grown = self.lam_growth == 1.0 or all(lam >= self.lam_max for lam in self.problem.lam)
-            done = calm >= 5 and grown
-            if it % monitor_every == 0 or it == iters or done:
-                rec = record(it)
-                bar.set_postfix(obj=f"{rec['objective']:.4g}", viol=f"{rec['violation']:.2g}")
-            if done:
-                break
-        bar.close()
+                else:
+                    old = [t.clone() for t in states] if self.tol > 0 else None
+                    if self.beta > 0:
+                        for m in range(len(states)):
+                            cur = states[m]
+                            states[m] = cur + self.beta * (cur - prev[m])
+                            prev[m] = cur
+                        cache.clear()
+                    if net.depth > 1:
+                        self.problem.aux_sweep(states, y, cache, hidden_norms, step_scale=self.step_scale,
+                                               order=self.order)
+                    self.input_step(states, y, cache)
+                    change = _relative_change(states, old) if old is not None else 1.0
+                if self.lam_growth != 1.0:
+                    self.problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in self.problem.lam]
+                if p.is_cuda:
+                    torch.cuda.synchronize(p.device)
+                seconds += time.perf_counter() - t0
+                calm = calm + 1 if change < self.tol else 0
+                grown = self.lam_growth == 1.0 or all(lam >= self.lam_max for lam in self.problem.lam)
+                done = calm >= 5 and grown
+                if it % monitor_every == 0 or it == iters or done:
+                    rec = record(it)
+                    bar.set_postfix(obj=f"{rec['objective']:.4g}", viol=f"{rec['violation']:.2g}")
+                if done:
+                    break
+        finally:  # the penalty weights come back even when a callback or a step raises
+            bar.close()
+            lam_final = list(self.problem.lam)
+            self.problem.lam = lam0
         settings = {"method": "lifted", "solver": self.method, "regulariser": self.regulariser.name,
                     "alpha": self.alpha, "iters": iters, "iterations": it, "tol": self.tol, "beta": self.beta,
                     "step_scale": self.step_scale,
-                    "lam": lam0, "lam_final": list(self.problem.lam), "lam_growth": self.lam_growth,
+                    "lam": lam0, "lam_final": lam_final, "lam_growth": self.lam_growth,
                     "lam_max": self.lam_max, "order": self.order}
-        self.problem.lam = lam0
         return InversionResult(states[0], history, states, settings)
 
 

@@ -39,6 +39,15 @@ def data_misfit(network, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 0.5 * (network(x) - y).flatten(1).pow(2).sum(1)
 
 
+def reference_tensor(network: torch.nn.Module, y: torch.Tensor) -> torch.Tensor:
+    """The tensor whose device and dtype a solver works in: the network's first parameter, else
+    its first buffer (a network of parameter-free maps), else ``y``."""
+    for t in (next(network.parameters(), None), next(network.buffers(), None)):
+        if t is not None:
+            return t
+    return y
+
+
 def check_reference(x_true: torch.Tensor | None, x0: torch.Tensor) -> torch.Tensor | None:
     """``x_true`` checked against the estimate ``x0`` (same shape, finite) and moved to its
     device and dtype; ``None`` stays ``None``."""

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from ..models.network import LiftedNetwork
 from ..utils.tv import div2d, grad2d, project_unit_ball
 from .regularisers import TV, Regulariser, get_regulariser
-from .result import InversionResult, check_reference, data_misfit, psnr_values
+from .result import InversionResult, check_reference, data_misfit, psnr_values, reference_tensor
 
 
 def _per_sample(t):
@@ -50,7 +50,7 @@ def invert_single_layer(network: LiftedNetwork, y: torch.Tensor, *, alpha, regul
 
     if not isinstance(network, LiftedNetwork) or network.depth != 1:
         raise ValueError("invert_single_layer needs a one-layer LiftedNetwork (use prefix_network(net, 1))")
-    p = next(network.parameters())
+    p = reference_tensor(network, y)
     y = y.to(p)
     layer, act = network.layer(1), network.activation(1)
     amap = layer.linear

@@ -235,6 +235,12 @@ class _Converter:
             return self.batchnorm(node, mod, arg)
         if isinstance(mod, LinearMap):
             return self.affine(node, copy.deepcopy(mod), arg)
+        if isinstance(mod, nn.Linear):  # torch applies it to the last dim; a lifted Dense reads a flat input
+            src = arg.meta.get("tensor_meta") if isinstance(arg, fx.Node) else None
+            if src is not None and len(src.shape) > 2:
+                raise self.fail(node, f"is applied to inputs of shape {tuple(src.shape)}: torch maps their last "
+                                      "dimension, a lifted dense layer reads the whole sample flat; put nn.Flatten() "
+                                      "before it")
         amap = torch_affine_map(self.label(node), mod)
         if amap is not None:
             return self.affine(node, amap, arg)

@@ -302,22 +302,6 @@ class ConvTranspose2d(_ConvBase):
                 f"output_padding={self.output_padding}, {self._options()}")
 
 
-class IdentityMap(LinearMap):
-    """The identity :math:`v = x` (a residual skip); no parameters, norm 1."""
-
-    def A(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-    def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
-        return r
-
-    def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(x_shape)
-
-    def closed_norm_sq(self, x_shape):
-        return 1.0
-
-
 class ParameterFreeMap(LinearMap):
     """Base of the maps without parameters (pooling, upsampling, reshapes, scalings): a
     non-persistent 0-dim buffer follows ``.to()``/``.double()`` and gives the power
@@ -336,6 +320,23 @@ class ParameterFreeMap(LinearMap):
 def _spatial(name: str, x_shape: tuple[int, ...]) -> None:
     if len(x_shape) != 3:
         raise ValueError(f"{name} expects a per-sample shape (C, H, W), got {tuple(x_shape)}")
+
+
+class IdentityMap(ParameterFreeMap):
+    """The identity :math:`v = x` (a residual skip); no parameters, norm 1 (its reference buffer
+    serves a sum of identities, e.g. ``h + h``, whose norm is a power iteration)."""
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def A_adjoint(self, r: torch.Tensor, x_shape: tuple[int, ...]) -> torch.Tensor:
+        return r
+
+    def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(x_shape)
+
+    def closed_norm_sq(self, x_shape):
+        return 1.0
 
 
 class AvgPool2d(ParameterFreeMap):
