@@ -247,3 +247,16 @@ def test_pnp_hqs_says_when_it_diverges():
 
     with pytest.raises(ValueError, match=r"PnP-HQS diverged: its iterate reached .* try a larger --sigma"):
         pnp_hqs(torch.rand(1, 16, 16), torch.ones(3, 3) / 9, 0.01, Amplifier(), 0.1)
+
+
+def test_a_loaded_kernel_replaces_the_cached_spectrum():
+    net = UnrolledDeblurNet("gaussian:1.0", (1, 16, 16), iters=2, features=3)
+    other = UnrolledDeblurNet("motion:9:30", (1, 16, 16), iters=2, features=3)
+    x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    net.load_state_dict(other.state_dict())
+    torch.testing.assert_close(net(x), other(x))
+    blur = CircularBlur("gaussian:1.0")
+    blur.norm_sq(16, 16)  # fills the cache
+    blur.load_state_dict(CircularBlur("motion:9:30").state_dict())
+    by_fft = torch.fft.ifft2(torch.fft.fft2(x) * blur.transfer(16, 16)).real
+    torch.testing.assert_close(blur.A(x), by_fft, atol=1e-5, rtol=0)

@@ -192,8 +192,11 @@ class CircularBlur(torch.nn.Module):
         from deepinv.physics.functional import filter_fft
 
         device = torch.device(device or self.kernel.device)
-        key = (h, w, str(device), dtype)
+        # the kernel's identity and version in the key: load_state_dict (or any in-place change)
+        # of a kernel of the same shape must not leave its old spectrum here
+        key = (h, w, str(device), dtype, self.kernel.data_ptr(), self.kernel._version)
         if key not in self._cache:
+            self._cache = {k: v for k, v in self._cache.items() if k[4:] == key[4:]}  # drop old kernels
             check_kernel_fits(self.kernel, (h, w))
             k = self.kernel.to(device=device, dtype=dtype)[None, None]
             self._cache[key] = filter_fft(k, (h, w), real_fft=False, dims=(-2, -1))[0, 0]
