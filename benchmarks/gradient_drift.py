@@ -12,8 +12,8 @@ Usage: ``OMP_NUM_THREADS=1 python3 benchmarks/gradient_drift.py lifted-aux 3000 
 both at once, each on one core, and was stopped after 2500 steps).
 """
 
+import argparse
 import json
-import sys
 import time
 
 import torch
@@ -22,11 +22,17 @@ import liftinv.restoration as R
 from liftinv.data import embedded_names, load_embedded
 from liftinv.denoising.models import default_arch
 from liftinv.denoising.task import describe
+from liftinv.restoration.arguments import nonneg_int, positive_float, positive_int
 
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("method", choices=("lifted-aux", "lifted-forward", "backprop"))
+parser.add_argument("steps", type=positive_int, help="training steps")
+parser.add_argument("every", type=positive_int, help="steps between evaluations")
+parser.add_argument("seed", type=nonneg_int, nargs="?", default=0)
+parser.add_argument("lr", type=positive_float, nargs="?", default=1e-3)
+args = parser.parse_args()
 torch.set_num_threads(1)
-method, steps, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-lr = float(sys.argv[5]) if len(sys.argv) > 5 else 1e-3
+method, steps, every, seed, lr = args.method, args.steps, args.every, args.seed, args.lr
 names, imgs = embedded_names("train"), load_embedded("train")
 held = [i for n, i in zip(names, imgs) if n in ("chelsea", "coffee")]
 train = [i for n, i in zip(names, imgs) if n not in ("chelsea", "coffee")]

@@ -22,17 +22,18 @@ import argparse
 import sys
 
 from liftinv.bench.deblur import run_deblur_benchmark
+from liftinv.restoration.arguments import device_name, nonneg_float, seconds
 from liftinv.utils.allocator import tune_cpu_allocator
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=90.0, help="training seconds per unrolled net")
-    parser.add_argument("--denoiser-budget", type=float, default=45.0, help="training seconds per PnP denoiser")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=seconds, default=90.0, help="training seconds per unrolled net")
+    parser.add_argument("--denoiser-budget", type=seconds, default=45.0, help="training seconds per PnP denoiser")
     parser.add_argument("--kernel", default="gaussian:2.0")
-    parser.add_argument("--sigma", type=float, default=2.55, help="noise std, 0-255 scale")
+    parser.add_argument("--sigma", type=nonneg_float, default=2.55, help="noise std, 0-255 scale")
     parser.add_argument("-o", "--output", default="results/demo_deblurring", help="output folder")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     report = run_deblur_benchmark(kernels=(args.kernel,), sigmas=(args.sigma,), budget=args.budget,

@@ -22,6 +22,7 @@ import argparse
 import sys
 
 from liftinv.bench.denoise import run_denoise_benchmark
+from liftinv.restoration.arguments import device_name, seconds
 from liftinv.utils.allocator import tune_cpu_allocator
 
 
@@ -39,10 +40,10 @@ def step_count_note(lifted_steps: int, backprop_steps: int, step_ratio: float) -
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=150.0, help="training seconds per trained method")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=seconds, default=150.0, help="training seconds per trained method")
     parser.add_argument("-o", "--output", default="results/denoising", help="output folder")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     report = run_denoise_benchmark(sigmas=(25,), budget=args.budget, out=args.output, device=args.device,

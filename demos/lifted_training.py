@@ -29,6 +29,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from liftinv import BCD, CNN, MLP, Backprop, LiftedProblem, fit  # noqa: E402
 from liftinv.data import patch_classification_dataset  # noqa: E402
+from liftinv.restoration.arguments import device_name, seconds
 from liftinv.solvers import Adam, accuracy  # noqa: E402
 from liftinv.utils.allocator import tune_cpu_allocator  # noqa: E402
 
@@ -90,10 +91,10 @@ def plot(all_results, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=20.0, help="seconds per trainer and task")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=seconds, default=20.0, help="seconds per trainer and task")
     parser.add_argument("-o", "--output", default="results/lifted_training", help="output folder")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda if available)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -34,6 +34,7 @@ from liftinv.deblurring.physics import blurred_test_set, gaussian_kernel
 from liftinv.denoising import as_deepinv_denoiser
 from liftinv.metrics import psnr
 from liftinv.pretrained import WEIGHTS_DIR, deepinv_denoiser, pretrained
+from liftinv.restoration.arguments import nonneg_float, nonneg_int, positive_float, positive_int
 from liftinv.restoration.report import pyplot, save_figure
 
 
@@ -52,16 +53,16 @@ def pnp_hqs_dpir(y: torch.Tensor, physics, denoiser, noise: float) -> torch.Tens
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", default="results/pnp_deblur", help="output folder")
     parser.add_argument("--image", default="camera", choices=embedded_names("test"), help="embedded test image")
-    parser.add_argument("--crop", type=int, default=256, help="centre crop side (0: the whole image)")
-    parser.add_argument("--blur", type=float, default=2.0, help="Gaussian blur std in pixels")
-    parser.add_argument("--noise", type=float, default=2.55, help="noise std, 0-255 scale (default 1%%)")
+    parser.add_argument("--crop", type=nonneg_int, default=256, help="centre crop side (0: the whole image)")
+    parser.add_argument("--blur", type=positive_float, default=2.0, help="Gaussian blur std in pixels")
+    parser.add_argument("--noise", type=nonneg_float, default=2.55, help="noise std, 0-255 scale (default 1%%)")
     parser.add_argument("--sigma-denoiser", type=float, default=None,
                         help="one shipped grayscale denoiser (its trained sigma, 0-255); default: all of them, "
                              "each at the strengths it suits")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()

@@ -105,3 +105,18 @@ def test_atomic_write_keeps_permissions_and_uses_unique_temporaries(tmp_path):
 def test_check_output_path_accepts_missing_folders(tmp_path):
     assert check_output_path(tmp_path / "new" / "deeper" / "x.png", {".png"}).name == "x.png"
     assert not (tmp_path / "new").exists()  # created only when writing
+
+
+@pytest.mark.parametrize("task", ["denoise", "deblur", "invert", "scale"])
+def test_a_benchmark_refuses_a_file_as_its_output_folder_before_any_work(task, tmp_path, capsys):
+    target = tmp_path / "report.txt"
+    target.write_text("keep me")
+    refused(["bench", task, "-o", target], capsys, tmp_path, names=["-o/--output", str(target), "is a file"])
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["bench", "denoise", "--budget", "-1"], "--budget"), (["bench", "deblur", "--sigmas", "-2"], "--sigmas"),
+    (["bench", "invert", "--iters", "0"], "--iters"), (["bench", "scale", "--nproc", "0"], "--nproc"),
+])
+def test_benchmark_options_are_checked_by_argparse(argv, option, tmp_path, capsys):
+    refused([*argv, "-o", tmp_path / "out"], capsys, tmp_path, status=2, names=[option])

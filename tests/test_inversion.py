@@ -413,3 +413,13 @@ def test_the_final_lbfgs_record_describes_the_clamped_estimate():
     y = net(3 * torch.ones(1, 1, 8, 8)).detach()
     res = invert_gradient(net, y, regulariser="box", method="lbfgs", iters=20, monitor_every=20)
     assert res.history[-1]["misfit"] == pytest.approx(float(data_misfit(net, res.x, y).mean()))
+
+
+def test_autoencoder_panels_draw_a_single_noise_level(tmp_path):
+    from liftinv.bench.invert_figures import plot_ae_panels
+
+    image = np.zeros((8, 8))
+    ae = {"settings": {"levels": [0.05], "methods": [{"label": "lifted"}, {"label": "L-BFGS"}]},
+          "panels": {"truth": [image], (0.05, "lifted"): [image], (0.05, "L-BFGS"): [image]}}
+    plot_ae_panels(ae, tmp_path / "panels.png")
+    assert (tmp_path / "panels.png").stat().st_size > 0

@@ -49,6 +49,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    out = Path(args.output)  # the folder of reports exists before any work (a bad path fails now)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o/--output {args.output!r} is a file; a benchmark writes a folder of reports there: "
+                         "choose another path")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"-o/--output {args.output!r}: cannot create the folder ({exc.strerror})") from None
     return args._bench_run(args)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..restoration.arguments import nonneg_float, positive_float, positive_int, seconds
 from . import add_common_arguments, images_of, print_report
 
 HELP = "unrolled, plug-and-play and classical deblurring: PSNR, SSIM; JSON, Markdown, figures"
@@ -31,17 +32,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     from ..restoration.arguments import parse_lam
 
     p.add_argument("--kernels", nargs="+", default=["gaussian:2.0", "motion:9:30"])
-    p.add_argument("--sigmas", type=float, nargs="+", default=[2.55, 12.75], help="0-255 scale (1%% and 5%%)")
-    p.add_argument("--budget", type=float, default=120.0, help="seconds per unrolled net and setting")
-    p.add_argument("--denoiser-budget", type=float, default=60.0, help="seconds per PnP denoiser")
-    p.add_argument("--denoiser-sigma", type=float, default=10.0)
-    p.add_argument("--iters", type=int, default=6)
-    p.add_argument("--features", type=int, default=16)
+    p.add_argument("--sigmas", type=nonneg_float, nargs="+", default=[2.55, 12.75], help="0-255 scale (1%% and 5%%)")
+    p.add_argument("--budget", type=seconds, default=120.0, help="seconds per unrolled net and setting")
+    p.add_argument("--denoiser-budget", type=seconds, default=60.0, help="seconds per PnP denoiser")
+    p.add_argument("--denoiser-sigma", type=positive_float, default=10.0)
+    p.add_argument("--iters", type=positive_int, default=6)
+    p.add_argument("--features", type=positive_int, default=16)
     p.add_argument("--data-step", choices=("proximal", "gradient"), default="proximal")
     p.add_argument("--lam", type=parse_lam, default=TRAIN_DEFAULTS["lam"],
                    help=f"lifted penalty weight: a number or 'balanced' (default {TRAIN_DEFAULTS['lam']:g})")
-    p.add_argument("--crop", type=int, default=None, help="crop test images to CROP x CROP (top-left)")
-    p.add_argument("--max-patches", type=int, default=3000)
+    p.add_argument("--crop", type=positive_int, default=None, help="crop test images to CROP x CROP (top-left)")
+    p.add_argument("--max-patches", type=positive_int, default=3000)
     add_common_arguments(p, "deblur", data=True)
 
 
@@ -67,8 +68,9 @@ def _denoisers(train_images, sigma_d, budget, device, progress, checkpoints, max
             net, state = load_network(ckpt, device)
             out[label] = (net, state["task"]["sigma"], {"checkpoint": str(ckpt)})
             continue
-        arch = (default_arch("dncnn", 1, depth=4, features=24) if model == "dncnn"
-                else default_arch(model, 1, 40, depth=8, features=24))
+        channels = train_images[0].shape[0]  # 1, or 3 with --color
+        arch = (default_arch("dncnn", channels, depth=4, features=24) if model == "dncnn"
+                else default_arch(model, channels, 40, depth=8, features=24))
         config = TrainConfig(trainer=trainer, budget=budget, max_patches=max_patches, device=str(device))
         net, hist = train_network(arch, describe(sigma_d), train_images, config, progress=progress)
         out[label] = (net, sigma_d, {"arch": arch, "train_seconds": hist.final.get("seconds"),
@@ -143,7 +145,8 @@ def run_deblur_benchmark(*, kernels=("gaussian:2.0", "motion:9:30"), sigmas=(2.5
             for trainer, label in (("lifted", "unrolled net, lifted BCD"), ("backprop", "unrolled net, backprop")):
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(device)
-                arch = default_deblur_arch(kernel, 1, patch, iters=iters, features=features, data_step=data_step)
+                arch = default_deblur_arch(kernel, train_images[0].shape[0], patch, iters=iters, features=features,
+                                           data_step=data_step)
                 net, hist = train_network(arch, task, train_images, base.replace(trainer=trainer),
                                           progress=progress, desc=f"deblur/{trainer}")
                 results[label] = (restore_images(net, blurred), {

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..restoration.arguments import positive_float, positive_int, seconds
 from . import add_common_arguments, images_of, median_step_seconds, print_report
 
 HELP = "trained vs classical denoisers: PSNR, SSIM, time, memory; JSON, Markdown, figures"
@@ -31,13 +32,13 @@ TRAINED = (("DFB-PNN, lifted Bregman BCD", "dfb", "lifted"),
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sigmas", type=float, nargs="+", default=[15, 25, 50], help="0-255 scale")
-    p.add_argument("--budget", type=float, default=600.0, help="seconds per trained method at --main-sigma")
-    p.add_argument("--other-budget", type=float, default=None, help="seconds at the other sigmas")
-    p.add_argument("--main-sigma", type=float, default=25.0)
-    p.add_argument("--depth", type=int, default=10)
-    p.add_argument("--features", type=int, default=32)
-    p.add_argument("--max-patches", type=int, default=None, help="subsample the training patches")
+    p.add_argument("--sigmas", type=positive_float, nargs="+", default=[15, 25, 50], help="0-255 scale")
+    p.add_argument("--budget", type=seconds, default=600.0, help="seconds per trained method at --main-sigma")
+    p.add_argument("--other-budget", type=seconds, default=None, help="seconds at the other sigmas")
+    p.add_argument("--main-sigma", type=positive_float, default=25.0)
+    p.add_argument("--depth", type=positive_int, default=10)
+    p.add_argument("--features", type=positive_int, default=32)
+    p.add_argument("--max-patches", type=positive_int, default=None, help="subsample the training patches")
     add_common_arguments(p, "denoise", data=True)
 
 

@@ -18,6 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ..restoration.arguments import nonneg_float, nonneg_int, positive_float, positive_int, seconds
 from . import add_common_arguments, print_report
 
 CASES = ("perceptron", "autoencoder", "features", "denoiser", "torch")
@@ -26,33 +27,33 @@ HELP = ("network inversion: perceptron rate vs delta, autoencoder lifted vs grad
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--size", type=int, default=64, help="perceptron image side (default 64: 4096 -> 512)")
-    p.add_argument("--m", type=int, default=512, help="perceptron outputs")
-    p.add_argument("--perceptron-iters", type=int, default=2000)
-    p.add_argument("--n-perceptron", type=int, default=3, help="test images used by the perceptron")
-    p.add_argument("--alpha-per-delta", type=float, default=0.01, help="alpha = this x delta")
-    p.add_argument("--ae-epochs", type=int, default=36,
+    p.add_argument("--size", type=positive_int, default=64, help="perceptron image side (default 64: 4096 -> 512)")
+    p.add_argument("--m", type=positive_int, default=512, help="perceptron outputs")
+    p.add_argument("--perceptron-iters", type=positive_int, default=2000)
+    p.add_argument("--n-perceptron", type=positive_int, default=3, help="test images used by the perceptron")
+    p.add_argument("--alpha-per-delta", type=nonneg_float, default=0.01, help="alpha = this x delta")
+    p.add_argument("--ae-epochs", type=nonneg_int, default=36,
                    help="autoencoder training epochs of 313 steps (reproducible; 0: train for --ae-budget seconds)")
-    p.add_argument("--ae-budget", type=float, default=60.0, help="autoencoder training seconds with --ae-epochs 0")
-    p.add_argument("--ae-code", type=int, default=64, help="code size")
-    p.add_argument("--crop", type=int, default=128, help="test crop side inverted tile by tile")
-    p.add_argument("--levels", type=float, nargs="+", default=[0.01, 0.05, 0.1], help="relative code noise")
-    p.add_argument("--ae-alpha", type=float, default=1e-4,
+    p.add_argument("--ae-budget", type=seconds, default=60.0, help="autoencoder training seconds with --ae-epochs 0")
+    p.add_argument("--ae-code", type=positive_int, default=64, help="code size")
+    p.add_argument("--crop", type=positive_int, default=128, help="test crop side inverted tile by tile")
+    p.add_argument("--levels", type=nonneg_float, nargs="+", default=[0.01, 0.05, 0.1], help="relative code noise")
+    p.add_argument("--ae-alpha", type=nonneg_float, default=1e-4,
                    help="TV weight of the feature inversions (and of the autoencoder ones when --alpha-grid "
                         "is given no value)")
-    p.add_argument("--alpha-grid", type=float, nargs="*", default=[3e-5, 1e-4, 2e-4, 3e-4, 6e-4, 1e-3],
+    p.add_argument("--alpha-grid", type=positive_float, nargs="*", default=[3e-5, 1e-4, 2e-4, 3e-4, 6e-4, 1e-3],
                    help="TV weights tried per (noise level, method) on a training crop, up to 3 more "
                         "(x3 or /3) past an end while the best is there (empty: use --ae-alpha)")
-    p.add_argument("--iters", type=int, default=300, help="iteration budget of every inversion method")
-    p.add_argument("--beta", type=float, default=0.95, help="inertia of the lifted block steps")
-    p.add_argument("--lam", type=float, default=0.3, help="weight of the hidden-layer Bregman penalties")
-    p.add_argument("--adam-lr", type=float, default=0.03, help="Adam's learning rate (gradient baseline)")
-    p.add_argument("--dfb-budget", type=float, default=20.0, help="DFB-PNN denoiser training seconds")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iters", type=positive_int, default=300, help="iteration budget of every inversion method")
+    p.add_argument("--beta", type=nonneg_float, default=0.95, help="inertia of the lifted block steps")
+    p.add_argument("--lam", type=positive_float, default=0.3, help="weight of the hidden-layer Bregman penalties")
+    p.add_argument("--adam-lr", type=positive_float, default=0.03, help="Adam's learning rate (gradient baseline)")
+    p.add_argument("--dfb-budget", type=seconds, default=20.0, help="DFB-PNN denoiser training seconds")
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="cases to run (default: all)")
-    p.add_argument("--torch-steps", type=int, default=1500, help="Adam steps training the torch autoencoder")
-    p.add_argument("--torch-iters", type=int, default=400, help="iterations of every method in the torch case")
-    p.add_argument("--torch-levels", type=float, nargs="+", default=[0.0, 0.01, 0.05, 0.1],
+    p.add_argument("--torch-steps", type=positive_int, default=1500, help="Adam steps training the torch autoencoder")
+    p.add_argument("--torch-iters", type=positive_int, default=400, help="iterations of every method in the torch case")
+    p.add_argument("--torch-levels", type=nonneg_float, nargs="+", default=[0.0, 0.01, 0.05, 0.1],
                    help="relative code noise of the torch case")
     add_common_arguments(p, "invert")
 
@@ -228,10 +229,10 @@ def _ae_lines(report: dict) -> list[str]:
     st = ae["settings"]
     trained = (f"{ae['train_epochs']} epochs, {ae['train_seconds']:.0f} s" if ae.get("train_epochs")
                else f"{ae['train_seconds']:.0f} s")
+    alpha = ("alpha per (level, method) tuned on a training crop" if ae.get("tuning")
+             else f"alpha fixed at {ae['records'][0]['alpha']:g} (--ae-alpha; no --alpha-grid)")
     lines += [f"## 2. Autoencoder (trained {trained} by lifted BCD), encoder inverted from noisy "
-              f"codes, TV, {st['iters']} iterations each, {st['crop']}x{st['crop']} test crops; "
-              "alpha per (level, method) "
-              "tuned on a training crop", "",
+              f"codes, TV, {st['iters']} iterations each, {st['crop']}x{st['crop']} test crops; {alpha}", "",
               "| noise level | method | alpha | PSNR (dB) | SSIM | seconds |", "|---|---|---|---|---|---|"]
     for level in st["levels"]:
         for meth in st["methods"]:

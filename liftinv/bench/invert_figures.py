@@ -29,7 +29,8 @@ def plot_ae_panels(ae: dict, path) -> None:
     panels = ae["panels"]
     levels = ae["settings"]["levels"]
     labels = [m["label"] for m in ae["settings"]["methods"]]
-    fig, ax = plt.subplots(len(levels), len(labels) + 1, figsize=(2.6 * (len(labels) + 1), 2.6 * len(levels)))
+    fig, ax = plt.subplots(len(levels), len(labels) + 1, figsize=(2.6 * (len(labels) + 1), 2.6 * len(levels)),
+                           squeeze=False)  # one noise level: still a 2-d grid of axes
     for i, level in enumerate(levels):
         ax[i, 0].imshow(panels["truth"][0], cmap="gray", vmin=0, vmax=1)
         ax[i, 0].set_title("truth" if i == 0 else "")

@@ -37,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..restoration.arguments import nonneg_int, positive_float, positive_int
 from . import add_common_arguments, print_report
 
 HELP = "lifted vs backprop step throughput and memory, 1 vs N processes, kept-auxiliary memory"
@@ -136,7 +137,7 @@ def _time_trainer(trainer: str, arch: dict, batch: int, steps: int, device: str,
         "processes": world_size(), "threads": torch.get_num_threads(), "device": str(dev),
         "batch_per_process": batch, "seconds_per_step": seconds,
         "patches_per_second": world_size() * batch / seconds,
-        "conv_gflops_per_second": conv_flops(arch, trainer) * batch / seconds / 1e9,
+        "conv_gflops_per_second": world_size() * conv_flops(arch, trainer) * batch / seconds / 1e9,  # all ranks
     }
     if dev.type == "cuda":
         record["peak_memory_mb"] = peak_memory_mb(dev)
@@ -349,15 +350,15 @@ def markdown(report: dict) -> str:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--depth", type=int, default=None, help="layers K (default 20 on CUDA, 10 on CPU)")
-    p.add_argument("--features", type=int, default=None, help="channels F (default 64 on CUDA, 32 on CPU)")
-    p.add_argument("--patch", type=int, default=40)
-    p.add_argument("--batch", type=int, default=None, help="patches per process (default 128 CUDA, 32 CPU)")
-    p.add_argument("--steps", type=int, default=50, help="timed steps per measurement")
-    p.add_argument("--nproc", type=int, default=2, help="processes for the CPU scaling measurement")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    p.add_argument("--keep", type=int, default=256, help="patches whose auxiliaries are kept (0: skip)")
-    p.add_argument("--peak-tflops", type=float, default=None,
+    p.add_argument("--depth", type=positive_int, default=None, help="layers K (default 20 on CUDA, 10 on CPU)")
+    p.add_argument("--features", type=positive_int, default=None, help="channels F (default 64 on CUDA, 32 on CPU)")
+    p.add_argument("--patch", type=positive_int, default=40)
+    p.add_argument("--batch", type=positive_int, default=None, help="patches per process (default 128 CUDA, 32 CPU)")
+    p.add_argument("--steps", type=positive_int, default=50, help="timed steps per measurement")
+    p.add_argument("--nproc", type=positive_int, default=2, help="processes for the CPU scaling measurement")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads per process")
+    p.add_argument("--keep", type=nonneg_int, default=256, help="patches whose auxiliaries are kept (0: skip)")
+    p.add_argument("--peak-tflops", type=positive_float, default=None,
                    help="the GPU's dense TF32 peak, for the fraction reached (default: data sheet of H100/H200/A100)")
     add_common_arguments(p, "scale")
 
