@@ -41,6 +41,18 @@ def _pair(value) -> tuple[int, int]:
     return (int(value), int(value)) if isinstance(value, int) else tuple(int(v) for v in value)
 
 
+def _same_conv_radius(conv) -> int | None:
+    """The radius of a stride-1 'same' convolution (a lifted ``Conv2d`` or an ``nn.Conv2d``) padded
+    with zeros or reflections; ``None`` for any other (its tiles would not be exact)."""
+    k, s, d = (_pair(getattr(conv, name, 1)) for name in ("kernel_size", "stride", "dilation"))
+    reach = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d))
+    padding = getattr(conv, "padding", 0)
+    same = padding == "same" or _pair(padding) == reach
+    if s != (1, 1) or not same or getattr(conv, "padding_mode", "zeros") == "circular":
+        return None
+    return max(reach)
+
+
 def _map_radius(amap) -> int | None:
     """How far an output pixel of a lifted map reads its input (None: unknown or not a stride-1
     convolution)."""
@@ -49,9 +61,7 @@ def _map_radius(amap) -> int | None:
     if isinstance(amap, IdentityMap):
         return 0
     if isinstance(amap, Conv2d):
-        k, s, p, d = (_pair(getattr(amap, name, 1)) for name in ("kernel_size", "stride", "padding", "dilation"))
-        reach = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d))
-        return max(reach) if s == (1, 1) and p == reach else None  # a stride-1 'same' convolution
+        return _same_conv_radius(amap)
     op = getattr(amap, "op", None)
     if op is not None and hasattr(op, "weight"):  # the DFB maps: D, D^* or D D^*
         r = op.weight.shape[-1] // 2
@@ -88,14 +98,8 @@ def receptive_radius(net: nn.Module) -> int | None:
                nn.PixelShuffle, nn.PixelUnshuffle)
     if not convs or any(isinstance(m, unknown) for m in net.modules()):
         return None
-    reaches = []
-    for c in convs:  # only stride-1 'same' convolutions padded with zeros (or reflections) keep tiles exact
-        reach = tuple(d * (k - 1) // 2 for k, d in zip(_pair(c.kernel_size), _pair(c.dilation)))
-        same = c.padding == "same" or _pair(c.padding) == reach
-        if _pair(c.stride) != (1, 1) or not same or c.padding_mode == "circular":
-            return None
-        reaches.append(max(reach))
-    return sum(reaches)
+    reaches = [_same_conv_radius(c) for c in convs]
+    return None if any(r is None for r in reaches) else sum(reaches)
 
 
 # -- tile size ------------------------------------------------------------------------------------
