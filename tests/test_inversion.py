@@ -130,6 +130,24 @@ def test_prefix_inversion_recovers_input_from_intermediate_features(solver):
     assert float(psnr(res.x, x).mean()) >= 40.0
 
 
+@pytest.mark.parametrize("solver", [*SOLVERS, "adam", "lbfgs"])
+def test_box_is_a_constraint_whatever_alpha(solver):
+    """regulariser='box' with alpha=0 still keeps the estimate in [0, 1] (it used to be dropped by
+    the lifted solvers at alpha=0 while the gradient methods projected)."""
+    torch.manual_seed(0)
+    net = from_sequential(nn.Sequential(nn.Linear(16, 8)), (16,))
+    with torch.no_grad():
+        y = net(3 * torch.ones(2, 16))  # its least-squares pre-images leave the box
+    if solver in SOLVERS:
+        res = invert_lifted(net, y, regulariser="box", alpha=0.0, iters=30, **SOLVERS[solver])
+    else:
+        opts = {"iters": 100, "method": solver, "lr": 0.1 if solver == "adam" else None}
+        res = invert_gradient(net, y, regulariser="box", alpha=0.0, **opts)
+        free = invert_gradient(net, y, regulariser="none", alpha=0.0, **opts)
+        assert float(free.x.max()) > 1.05  # without the box the estimate does leave it
+    assert float(res.x.min()) >= 0.0 and float(res.x.max()) <= 1.0
+
+
 def test_single_layer_pdhg_decreases_objective_and_fits_data():
     torch.manual_seed(1)
     seq = nn.Sequential(nn.Linear(64, 96), nn.ReLU())

@@ -130,7 +130,7 @@ class JointStep:
         return grads
 
     def prox(self, w: list[torch.Tensor], mus: list[float]) -> list[torch.Tensor]:
-        out = [self.regulariser.prox(w[0], mus[0] * self.alpha) if self.alpha > 0 else w[0]]
+        out = [self.regulariser.prox(w[0], mus[0] * self.alpha) if self.regulariser.active(self.alpha) else w[0]]
         for m in range(1, len(w)):
             out.append(self.net.activation(m).prox_psi(w[m], mus[m] * self.problem.lam_of(m)))
         return out

@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..utils.checks import check_number, check_tensor
-from .regularisers import Box, Regulariser, get_regulariser
+from .regularisers import Regulariser, get_regulariser
 from .result import InversionResult, check_reference, data_misfit, psnr_values, reference_tensor
 
 METHODS = ("adam", "lbfgs")
@@ -65,7 +65,7 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
     flags = [q.requires_grad for q in params]
     for q in params:
         q.requires_grad_(False)
-    box = isinstance(reg, Box)
+    box = reg.indicator  # a constraint: projected onto after each step, whatever alpha
 
     def objective(z, smooth=True):
         misfit = 0.5 * (network(z) - y).flatten(1).pow(2).sum(1)
@@ -95,7 +95,7 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
                 opt.step()
                 if box:
                     with torch.no_grad():
-                        x.clamp_(0.0, 1.0)
+                        x.copy_(reg.prox(x, 0.0))
                 if p.is_cuda:
                     torch.cuda.synchronize(p.device)
                 seconds += time.perf_counter() - t0
@@ -124,7 +124,7 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
             opt.step(closure)
             if box:
                 with torch.no_grad():
-                    x.clamp_(0.0, 1.0)
+                    x.copy_(reg.prox(x, 0.0))
             seconds += time.perf_counter() - clock[0]
             if box and history[-1]["iteration"] == count[0]:
                 history.pop()  # it described the point before the clamp

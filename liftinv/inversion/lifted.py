@@ -197,7 +197,7 @@ class LiftedInversion:
             lip += lam_r * pen.curvature * norms[(r, 0)]
         mu = self.step_scale / max(lip, 1e-12)
         w = states[0] - mu * grad
-        states[0] = self.regulariser.prox(w, mu * self.alpha) if self.alpha > 0 else w
+        states[0] = self.regulariser.prox(w, mu * self.alpha) if self.regulariser.active(self.alpha) else w
         for r, _ in net.readers(0):
             cache.pop(r, None)
 

@@ -55,6 +55,13 @@ class Regulariser:
     name = "none"
     #: True when ``prox`` is exact (closed form).
     exact_prox = True
+    #: True for a constraint (the indicator of a set): its prox is a projection, applied whatever
+    #: the weight alpha (0 included), and alpha times its value is 0 on the set.
+    indicator = False
+
+    def active(self, alpha: float) -> bool:
+        """Whether the solvers apply this regulariser at weight ``alpha``."""
+        return alpha > 0 or self.indicator
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(x.shape[0])
@@ -109,6 +116,7 @@ class Box(Regulariser):
     r"""Indicator of :math:`[0, 1]^n` (0 inside, :math:`+\infty` outside); prox = clamp."""
 
     name = "box"
+    indicator = True
 
     def value(self, x):
         inside = ((x >= -1e-6) & (x <= 1 + 1e-6)).flatten(1).all(1)
