@@ -15,6 +15,7 @@ iterations so far) let a training run resume where it stopped.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     file, a folder, a file that is no torch file, no liftinv checkpoint, or one without its
     architecture or weights)."""
     path = check_input_file(path, "checkpoint")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
+    try:  # weights_only: tensors and plain data only, so opening a file never runs code from it
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if plain_reason(path) is None and "GLOBAL" in str(err):  # a class or function, not plain data
+            found = next((ln.strip() for ln in str(err).splitlines() if "GLOBAL" in ln), "")
+            raise ValueError(f"checkpoint {str(path)!r} holds Python objects other than tensors and plain "
+                             "data (numbers, strings, lists, dicts); liftinv does not unpickle those, since "
+                             f"that could run code from the file: it was not written by liftinv ({found[:120]})"
+                             ) from None
+        raise ValueError(f"checkpoint {str(path)!r} could not be read: "
+                         f"{plain_reason(path) or 'not a torch file, or a damaged one'}") from None
     except Exception as err:  # corrupted or not a torch file
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         reason = plain_reason(path) or f"not a torch file, or a damaged one ({first[:120]})"

@@ -17,8 +17,9 @@ all-reduced, so all ranks take bitwise the same step as one process on the whole
 would (up to the order of floating-point sums).
 
 Everything here is a no-op in a single process, so the solvers call it unconditionally.
-The launch helpers start ``nproc`` local processes (gloo on CPU, NCCL on GPUs) or join a
-group started by ``torchrun`` (``WORLD_SIZE``/``RANK`` in the environment).
+The launch helpers start ``nproc`` local processes (gloo on CPU; on GPUs NCCL for CUDA tensors
+and gloo for CPU ones) or join a group started by ``torchrun`` (``WORLD_SIZE``/``RANK`` in the
+environment).
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ def rank_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+#: the process group's backend on GPUs: NCCL serves only CUDA tensors, and some collectives
+#: (step counts, losses, the scalars of :func:`all_reduce_scalars`) are on the CPU, so those go
+#: through gloo in the same group
+GPU_BACKEND = "cpu:gloo,cuda:nccl"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -115,7 +122,7 @@ def _worker(local_rank: int, nproc: int, port: int, backend: str, threads: int, 
     os.environ.update(LOCAL_RANK=str(local_rank), RANK=str(local_rank), WORLD_SIZE=str(nproc))
     tune_cpu_allocator()  # a fresh interpreter: the parent's malloc settings are not inherited
     torch.set_num_threads(threads)
-    if backend == "nccl":
+    if "nccl" in backend:
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=local_rank, world_size=nproc)
     try:
@@ -132,14 +139,15 @@ def _worker(local_rank: int, nproc: int, port: int, backend: str, threads: int, 
 def launch(fn: Callable, nproc: int, *args, backend: str | None = None, threads: int = 1) -> None:
     """Run ``fn(*args)`` in ``nproc`` local processes joined in one process group.
 
-    ``backend`` defaults to NCCL when CUDA is available (one GPU per process) and to gloo
-    otherwise; each process uses ``threads`` torch threads.  ``fn`` must be picklable (a
-    module-level function); a failure in any process raises here.
+    ``backend`` defaults to :data:`GPU_BACKEND` (NCCL for CUDA tensors, gloo for the CPU
+    ones) when CUDA is available with a GPU per process, and to gloo otherwise; each process
+    uses ``threads`` torch threads.  ``fn`` must be picklable (a module-level function); a
+    failure in any process raises here.
     """
     if nproc < 1:
         raise ValueError(f"nproc must be >= 1, got {nproc}")
     if backend is None:
-        backend = "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= nproc else "gloo"
+        backend = GPU_BACKEND if torch.cuda.is_available() and torch.cuda.device_count() >= nproc else "gloo"
     torch.multiprocessing.spawn(_worker, args=(nproc, _free_port(), backend, threads, fn, args), nprocs=nproc)
 
 
@@ -151,8 +159,8 @@ def init_from_env(backend: str | None = None) -> bool:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
         return is_distributed()
     if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend == "nccl":
+        backend = GPU_BACKEND if torch.cuda.is_available() else "gloo"
+    if "nccl" in backend:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend)
     return True

@@ -25,6 +25,7 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import types
 import warnings
@@ -57,9 +58,9 @@ def available(color: bool | None = None) -> list[dict]:
 
 
 def _check_sigma(sigma) -> float:
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"sigma: expected a finite noise level > 0 on the 0-255 scale (e.g. 25), got {sigma!r}")
-    return float(sigma)
+    return float(sigma)  # numpy scalars included
 
 
 def select(sigma: float, color: bool = False) -> tuple[str, dict]:
@@ -180,8 +181,8 @@ def deepinv_denoiser(color: bool = False, device=None):
 class _CallableModule(types.ModuleType):
     """This module, callable as :func:`pretrained`."""
 
-    def __call__(self, sigma: float, color: bool = False, device=None, color_model: str = "opponent"):
-        return pretrained(sigma, color=color, device=device, color_model=color_model)
+    # the function itself (no wrapper frame), so that its warnings point at the caller's line
+    __call__ = staticmethod(pretrained)
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -88,3 +88,34 @@ def test_a_checkpoint_of_another_task_names_the_command_that_takes_it(ws, tmp_pa
         line = refused([command, ws / "gray.png", "-o", tmp_path / "o.png", "--checkpoint", autoencoder], capsys,
                        tmp_path, ws, names=[str(autoencoder), "'autoencoder'", "liftinv invert"])
     assert "denoiser (for PnP-HQS)" in line
+
+
+class _RunsCode:
+    """Unpickling this calls ``Path.touch`` on a marker file: what a malicious checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_opening_a_checkpoint_never_runs_code_from_it(tmp_path):
+    marker = tmp_path / "ran"
+    torch.save({"format": FORMAT, "arch": {"name": "dfb"}, "state_dict": {}, "config": _RunsCode(marker)},
+               tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="Python objects other than tensors"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"\x00" * 4096, "not a torch file, or a damaged one"),  # zeroed by a crash: not "a text file"
+    (("a" * 511 + "\u00e9 and more text\n").encode(), "it is a text file"),  # a character cut at byte 512
+])
+def test_a_damaged_or_text_file_is_named_for_what_it_is(content, words, tmp_path):
+    (tmp_path / "c.pt").write_bytes(content)
+    with pytest.raises(ValueError, match=words):
+        load_checkpoint(tmp_path / "c.pt")

@@ -135,3 +135,18 @@ def test_a_cmyk_jpeg_is_read_in_its_colours(tmp_path):
     image = load_image(tmp_path / "c.jpg", color=True)
     assert image.shape == (3, 16, 16)
     assert torch.allclose(image.mean((1, 2)), torch.tensor([200, 0, 40]) / 255, atol=0.03)
+
+
+def test_a_cmyk_tiff_is_read_in_its_colours_and_a_page_stack_is_refused(tmp_path):
+    import tifffile
+
+    from liftinv.data import load_image
+
+    cmyk = np.zeros((8, 8, 4), np.uint8)
+    cmyk[..., 1] = cmyk[..., 2] = 255  # magenta + yellow: red
+    tifffile.imwrite(tmp_path / "red.tif", cmyk, photometric="separated")
+    assert load_image(tmp_path / "red.tif", color=True)[:, 0, 0].tolist() == [1.0, 0.0, 0.0]
+    # three grey pages: skimage hands them over as one (H, W, 3) array, which read as RGB
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
+    with pytest.raises(ValueError, match="multi-page TIFF \\(3 pages\\)"):
+        load_image(tmp_path / "stack.tif")

@@ -47,6 +47,12 @@ def test_save_image_refuses_other_shapes(image, words, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_save_image_refuses_an_integer_image(tmp_path):
+    with pytest.raises(TypeError, match="x.float\\(\\) / 255"):  # 0-255 values would all be clipped to white
+        save_image(tmp_path / "x.png", torch.full((1, 4, 4), 128, dtype=torch.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("value, kwargs", [
     (float("nan"), {}), (float("inf"), {}), (-1.0, {}), (0.0, {"strict": True}), (True, {}), ("3", {}),
     (None, {}), (1.5, {"integer": True}), (0, {"minimum": 1, "integer": True}),

@@ -129,3 +129,24 @@ def test_shard_is_a_no_op_in_one_process():
     x = torch.arange(10)
     (s,) = shard(x)
     assert torch.equal(s, x)
+
+
+def test_gpu_backend_routes_cpu_tensors_to_gloo(monkeypatch):
+    """On GPUs the default process group must serve the CPU scalars too (NCCL alone refuses
+    them: 'No backend type associated with device type cpu')."""
+    import torch.distributed as dist
+    from torch.distributed.distributed_c10d import BackendConfig
+
+    from liftinv import distributed
+
+    assert BackendConfig(dist.Backend(distributed.GPU_BACKEND)).get_device_backend_map() == {
+        "cpu": "gloo", "cuda": "nccl"}
+    seen = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.multiprocessing, "spawn", lambda fn, args, nprocs: seen.update(backend=args[2]))
+    launch(print, 2)
+    assert seen["backend"] == distributed.GPU_BACKEND
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # fewer GPUs than processes: CPU only
+    launch(print, 2)
+    assert seen["backend"] == "gloo"

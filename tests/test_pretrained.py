@@ -52,8 +52,10 @@ def test_nearest_sigma_with_a_notice():
     with pytest.warns(UserWarning, match=f"nearest.*{MODELS['gray25']['file']}"):
         _, info = pretrained(22)
     assert info["sigma"] == 25 and info["requested_sigma"] == 22
-    with pytest.warns(UserWarning, match=MODELS["gray50"]["file"]):
+    with pytest.warns(UserWarning, match=MODELS["gray50"]["file"]) as record:
         assert liftinv.pretrained(45)[1]["sigma"] == 50  # the module is callable as the function
+    assert record[0].filename == __file__  # the warning points at the caller's line, not liftinv's
+    assert pretrained(np.float32(25.0))[1]["sigma"] == 25  # numpy scalars are numbers too
 
 
 @pytest.mark.parametrize("sigma", [0, -5, float("nan"), float("inf"), "25", True])

@@ -303,13 +303,33 @@ def _read_file(file: Path, prefix: str = "load_folder: ") -> np.ndarray:
         raise ValueError(f"{prefix}cannot read image file {str(file)!r}: {_unreadable(file, exc)}") from None
     if not isinstance(a, np.ndarray) or a.ndim < 2 or a.size == 0:
         raise ValueError(f"{prefix}cannot read image file {str(file)!r} (no pixel data)")
-    if a.ndim == 3 and a.shape[-1] == 4 and Path(file).suffix.lower() in (".jpg", ".jpeg"):
-        # a JPEG has no alpha: four channels are CMYK, which PIL converts (not a 4th channel to drop)
+    suffix = Path(file).suffix.lower()
+    cmyk = suffix in (".jpg", ".jpeg")  # a JPEG has no alpha: four channels are CMYK
+    if suffix in (".tif", ".tiff"):
+        cmyk = _check_tiff(file, prefix)
+    if a.ndim == 3 and a.shape[-1] == 4 and cmyk:  # PIL converts CMYK (not a 4th channel to drop)
         from PIL import Image
 
         with Image.open(file) as im:
             a = np.asarray(im.convert("RGB"))
     return a
+
+
+def _check_tiff(file: Path, prefix: str) -> bool:
+    """Refuse a multi-page TIFF (skimage reads a stack of 3 or 4 pages as one colour image);
+    True when the file is CMYK (photometric 'separated')."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(file) as tif:
+            pages = [p for p in tif.pages if not getattr(p, "is_reduced", False)]  # no thumbnails
+            separated = tif.pages[0].photometric == tifffile.PHOTOMETRIC.SEPARATED
+    except Exception:  # skimage read it: leave it as read
+        return False
+    if len(pages) > 1:
+        raise ValueError(f"{prefix}{str(file)!r} is a multi-page TIFF ({len(pages)} pages); one image per file "
+                         "is supported: save each page as its own file")
+    return separated
 
 
 def load_folder(
@@ -373,7 +393,8 @@ def save_image(path: str | Path, image: torch.Tensor) -> Path:
     extension), atomically; values outside [0, 1] are clipped.
 
     Refuses (``ValueError``, nothing written) an image with NaN or Inf values, another shape, and
-    a path without one of the extensions of :data:`SAVE_EXTENSIONS`.
+    a path without one of the extensions of :data:`SAVE_EXTENSIONS`; ``TypeError`` for an integer
+    tensor (0-255 values are not in [0, 1]).
     """
     import skimage.io
 
@@ -384,6 +405,9 @@ def save_image(path: str | Path, image: torch.Tensor) -> Path:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"save_image: expected a (C, H, W) tensor with C = 1 or 3, got {shape}; "
                          f"nothing written to {str(path)!r}")
+    if not image.is_floating_point():  # uint8 0..255 would be clipped to white
+        raise TypeError(f"save_image: expected a float tensor with values in [0, 1], got dtype {image.dtype}; "
+                        f"convert 8-bit images with x.float() / 255; nothing written to {str(path)!r}")
     a = image.detach().cpu().double()
     if not bool(torch.isfinite(a).all()):
         raise ValueError(f"save_image: the image contains NaN or Inf values; nothing written to {str(path)!r}")

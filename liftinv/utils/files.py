@@ -103,12 +103,20 @@ def check_input_file(path: str | Path, what: str = "file") -> Path:
 
 def plain_reason(path: str | Path) -> str | None:
     """Why a file that a reader refused is obviously not what was expected, when it is: ``"it is
-    empty (0 bytes)"`` or ``"it is a text file"``; ``None`` otherwise (binary content)."""
-    head = Path(path).read_bytes()[:512] if Path(path).is_file() else b""
+    empty (0 bytes)"`` or ``"it is a text file"`` (its first 512 bytes are UTF-8 without NUL
+    bytes); ``None`` otherwise (binary content: a damaged file zeroed by a crash included)."""
+    import codecs
+
+    head = b""
+    if Path(path).is_file():
+        with open(path, "rb") as f:  # the head only: the file may be gigabytes
+            head = f.read(512)
     if not head:
         return "it is empty (0 bytes)"
-    try:
-        head.decode("utf-8")
+    if b"\x00" in head:
+        return None
+    try:  # incremental: a character cut by the 512-byte window is not an error
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
         return None
     return "it is a text file"
