@@ -371,6 +371,9 @@ def test_bad_arguments():
         extract_patches([], 4)
     with pytest.raises(ValueError, match="channels"):
         extract_patches([torch.rand(1, 8, 8), torch.rand(3, 8, 8)], 4)
+    for mode, n in (("grid", None), ("random", 3)):  # grid mode returned float64, random mode crashed
+        with pytest.raises(ValueError, match="one dtype and device"):
+            extract_patches([torch.rand(1, 8, 8), torch.rand(1, 8, 8, dtype=torch.float64)], 4, mode=mode, n=n)
     with pytest.raises(ValueError, match="shape"):
         extract_patches(torch.rand(8, 8), 4)
 

@@ -139,6 +139,11 @@ def extract_patches(
             raise ValueError(
                 f"extract_patches: images[{i}] has {c} channels but images[0] has {channels}"
             )
+        if (im.dtype, im.device) != (items[0].dtype, items[0].device):
+            raise ValueError(
+                f"extract_patches: images[{i}] is {im.dtype} on {im.device} but images[0] is "
+                f"{items[0].dtype} on {items[0].device}; convert them to one dtype and device"
+            )
         if h < size or w < size:
             raise ValueError(
                 f"extract_patches: patch size {size} is larger than images[{i}] of size "
