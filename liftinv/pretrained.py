@@ -14,7 +14,9 @@ both as ``liftinv.pretrained(25)`` and as ``liftinv.pretrained.available()``, wh
 module or the function an import bound it to).
 
 ``sigma`` is on the 0-255 scale, like the command line's ``--sigma``.  A grayscale noise level
-without its own model gets the model of the nearest trained one, with a warning.  A colour image
+without its own model gets the model trained at the largest level below it, run on the image
+scaled so that it sees its own level (the rule of :func:`deepinv_denoiser`; below the smallest
+trained level, that model as trained), with a warning.  A colour image
 is denoised, by default, by the grayscale models applied to its opponent colour channels
 (:mod:`liftinv.denoising.opponent`), built for the requested noise level itself.  The files live in
 ``liftinv/weights/`` (package data) and were made by ``benchmarks/train_pretrained.py``; their
@@ -110,6 +112,8 @@ def pretrained(sigma: float, color: bool = False, device=None, color_model: str 
         raise ValueError(f"color_model: expected one of {', '.join(map(repr, COLOR_MODELS))}, got {color_model!r}")
     if color and color_model == "opponent":
         return _opponent(_check_sigma(sigma), device)
+    if not color:
+        return _grayscale(_check_sigma(sigma), device)
     key, spec = select(sigma, color)
     net, info = _load(key, device)
     info["requested_sigma"] = float(sigma)
@@ -117,6 +121,31 @@ def pretrained(sigma: float, color: bool = False, device=None, color_model: str 
         info["color_model"] = "rgb"
     info["summary"] = (f"{'colour' if color else 'grayscale'} {info['arch']['name']}, trained {info['trainer']} "
                        f"at sigma {info['sigma']:g}/255")
+    return net, info
+
+
+def _grayscale(sigma: float, device):
+    """The grayscale denoiser for ``sigma`` (0-255): its own model, or a trained one rescaled."""
+    from .denoising.deepinv_denoiser import Rescaled, family_choice
+
+    grays = sorted((spec["sigma"], key) for key, spec in MODELS.items() if not spec["color"])
+    k, scale = family_choice(sigma, [level for level, _ in grays])
+    net, info = _load(grays[k][1], device)
+    info["requested_sigma"] = sigma
+    trained = info["sigma"]
+    summary = f"grayscale {info['arch']['name']}, trained {info['trainer']} at sigma {trained:g}/255"
+    if trained != sigma:
+        levels = ", ".join(f"{level:g}" for level, _ in grays)
+        how = (f"{info['file']} (sigma {trained:g}/255) on the image scaled by {scale:.3g}, so that it sees "
+               "its own level" if scale < 1 else f"the lowest, {info['file']} (sigma {trained:g}/255), as trained")
+        warnings.warn(f"no shipped grayscale denoiser for sigma {sigma:g}/255 (trained: {levels}); using {how}",
+                      UserWarning, stacklevel=3)
+        if scale < 1:
+            net = Rescaled(net, scale).eval()
+            # like the opponent denoiser, it is built for the requested level
+            info.update(sigma=sigma, sigma_01=sigma / 255, trained_sigma=trained, scale=scale)
+            summary += f", rescaled by {scale:.3g} for sigma {sigma:g}/255"
+    info["summary"] = summary
     return net, info
 
 

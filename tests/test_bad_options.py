@@ -120,5 +120,5 @@ def test_invert_caps_the_penalty_growth_and_reports_the_iterations_run(ws, tmp_p
                             ws / "gray.pt", "--layer", "3", "--solver", "bcd", "--lam-growth", "1.1", "--iters", "300",
                             "--no-progress"], capsys)
     assert status == 0, err
-    assert max(seen["lam_final"]) <= 1e3
+    assert seen["iterations"] > 0 and seen["lam_final"] == [1e3] * len(seen["lam_final"])  # grown, capped
     assert f"(lifted, {seen['iterations']} iterations," in out

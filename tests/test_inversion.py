@@ -184,18 +184,27 @@ def test_lifted_inversion_on_device(device):
 
 
 @pytest.mark.parametrize("solver", [[], ["--solver", "bcd", "--beta", "0.9"]], ids=["apg", "bcd"])
-def test_cli_invert_on_autoencoder_checkpoint(tmp_path, solver, capsys):
+def test_cli_invert_on_autoencoder_checkpoint(tmp_path, solver, capsys, monkeypatch):
     from liftinv.checkpoint import save_checkpoint
     from liftinv.cli import main
-    from liftinv.data import save_image
-    from liftinv.inversion import autoencoder_arch, build_autoencoder
+    from liftinv.data import load_image, save_image
+    from liftinv.inversion import autoencoder_arch, build_autoencoder, lifted
+    from liftinv.inversion.autoencoder import untile
 
     arch = autoencoder_arch(16, (4, 8), 32, 64)
     save_checkpoint(tmp_path / "ae.pt", arch=arch, network=build_autoencoder(arch))
     save_image(tmp_path / "in.png", torch.rand(1, 32, 32))
+    results, run = [], lifted.LiftedInversion.run
+    monkeypatch.setattr(lifted.LiftedInversion, "run", lambda self, *a, **k: results.append(run(self, *a, **k))
+                        or results[-1])
     rc = main(["invert", "--checkpoint", str(tmp_path / "ae.pt"), "--layer", "1", "--input", str(tmp_path / "in.png"),
                "-o", str(tmp_path / "out.png"), "--iters", "20", "--no-progress", *solver])
-    assert rc == 0 and (tmp_path / "out.png").is_file()
+    assert rc == 0 and len(results) == 1
+    res = results[0]
+    assert res.settings["iterations"] > 0 and res.history[-1]["objective"] < res.history[0]["objective"]
+    written = load_image(tmp_path / "out.png")  # the estimate itself (its 16x16 patches), in 8 bits
+    estimate = untile(res.x.clamp(0, 1), (1, 32, 32))
+    assert written.shape == (1, 32, 32) and float((written - estimate).abs().max()) <= 0.5 / 255 + 1e-6
     if not solver:  # --beta belongs to --solver bcd
         rc = main(["invert", "--checkpoint", str(tmp_path / "ae.pt"), "--layer", "1", "--input",
                    str(tmp_path / "in.png"), "-o", str(tmp_path / "out2.png"), "--beta", "0.9", "--no-progress"])

@@ -47,13 +47,19 @@ def test_weights_hold_no_optimiser_state():
     assert {"arch", "task", "config", "state_dict"} <= set(ckpt)
 
 
-def test_nearest_sigma_with_a_notice():
-    _require("gray25", "gray50")
-    with pytest.warns(UserWarning, match=f"nearest.*{MODELS['gray25']['file']}"):
-        _, info = pretrained(22)
-    assert info["sigma"] == 25 and info["requested_sigma"] == 22
-    with pytest.warns(UserWarning, match=MODELS["gray50"]["file"]) as record:
-        assert liftinv.pretrained(45)[1]["sigma"] == 50  # the module is callable as the function
+def test_an_untrained_sigma_gets_the_model_below_rescaled_with_a_notice():
+    """Between trained levels: the model of the largest level below, on the image scaled so that it
+    sees its own level, which is what the deepinv family denoiser does at that level (it scored
+    above the nearest model as trained on the training images, +2.7 dB at sigma 35, docs)."""
+    _require("gray10", "gray15", "gray25", "gray50")
+    with pytest.warns(UserWarning, match=f"{MODELS['gray25']['file']} \\(sigma 25/255\\) on the image scaled by 0.714"):
+        net, info = pretrained(35)
+    assert info["sigma"] == 35 and info["trained_sigma"] == 25 and info["file"] == MODELS["gray25"]["file"]
+    z = torch.rand(1, 1, 24, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(net(z), liftinv.pretrained.deepinv_denoiser()(z, 35 / 255))
+    with pytest.warns(UserWarning, match="the lowest") as record:
+        assert liftinv.pretrained(5)[1]["sigma"] == 10  # below every level: the lowest, as trained
     assert record[0].filename == __file__  # the warning points at the caller's line, not liftinv's
     assert pretrained(np.float32(25.0))[1]["sigma"] == 25  # numpy scalars are numbers too
 
@@ -107,12 +113,13 @@ def test_denoise_without_checkpoint_uses_the_shipped_weights(channels, keys, tmp
     assert load_image(out).shape[0] == channels
 
 
-def test_denoise_without_checkpoint_notes_the_nearest_sigma(tmp_path, capsys):
+def test_denoise_without_checkpoint_notes_the_rescaled_model(tmp_path, capsys):
     _require("gray10")
     assert cli.main(["denoise", _image(tmp_path / "in.png", 1), "-o", str(tmp_path / "o.png"), "--sigma", "12",
                      "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "note: no shipped grayscale denoiser for sigma 12/255" in out and MODELS["gray10"]["file"] in out
+    assert "scaled by 0.833" in out and "trained at sigma 10/255" in out
 
 
 def test_denoise_needs_sigma_or_checkpoint(tmp_path, capsys):
@@ -184,3 +191,19 @@ def test_denoise_uses_the_self_ensemble_by_default(tmp_path, capsys):
         said = capsys.readouterr().out
         assert ("self-ensemble of 8" in said) == (n == "8")
     assert float((load_image(tmp_path / "o8.png") - load_image(tmp_path / "o1.png")).abs().max()) > 1 / 255
+
+
+def test_denoise_writes_an_image_far_better_than_its_input(tmp_path):
+    """What the command writes, not only that it wrote: the shipped sigma-25 model on a smooth image."""
+    from liftinv.data import load_image, save_image
+    from liftinv.metrics import psnr
+
+    _require("gray25")
+    g = torch.Generator().manual_seed(1)
+    clean = torch.nn.functional.interpolate(torch.rand(1, 1, 12, 12, generator=g), size=(48, 48), mode="bilinear",
+                                            align_corners=False)[0]
+    save_image(tmp_path / "in.png", (clean + 25 / 255 * torch.randn(clean.shape, generator=g)).clamp(0, 1))
+    assert cli.main(["denoise", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--sigma", "25",
+                     "--ensemble", "1", "--device", "cpu"]) == 0
+    noisy, out = load_image(tmp_path / "in.png"), load_image(tmp_path / "out.png")
+    assert float(psnr(out, clean)) > float(psnr(noisy, clean)) + 3.0

@@ -117,6 +117,29 @@ def test_receptive_radius_counts_only_convolutions_that_keep_tiles_exact(padding
     assert receptive_radius(net) == radius
 
 
+def test_even_same_convolutions_reach_their_larger_half_and_tile_exactly():
+    """padding='same' with a 4x4 kernel reaches 2 pixels on one side (torch pads unevenly); an
+    explicit padding 1 with it changes the size (not 'same')."""
+    torch.manual_seed(0)
+    net = nn.Sequential(*[nn.Conv2d(1, 1, 4, padding="same") for _ in range(6)])
+    assert receptive_radius(net) == 12
+    assert receptive_radius(nn.Conv2d(1, 1, 4, padding=1)) is None
+    assert receptive_radius(nn.Conv2d(1, 1, 5, padding=2, dilation=1)) == 2
+    z = torch.rand(1, 1, 70, 90, dtype=torch.float64)
+    net = net.double()
+    with torch.no_grad():
+        torch.testing.assert_close(denoise_tiled(net, z, tile=32, overlap=8), net(z), rtol=0, atol=1e-12)
+
+
+def test_automatic_tiles_share_the_memory_budget_among_the_batch(monkeypatch):
+    from liftinv.denoising import tiling
+
+    seen = []
+    monkeypatch.setattr(tiling, "auto_tile", lambda net, h, w, budget, halo: seen.append(budget) or max(h, w))
+    denoise_tiled(_dfb(), torch.rand(4, 1, 16, 16, dtype=torch.float64), budget_mb=100.0)
+    assert seen == [25.0]
+
+
 def test_a_network_that_changes_the_size_is_refused_by_tiling():
     with pytest.raises(ValueError, match=r"output has its input's size.*\(40, 40\) pixels to \(38, 38\)"):
         denoise_tiled(nn.Conv2d(1, 1, 3), torch.rand(1, 1, 50, 50), tile=32, overlap=8)

@@ -54,7 +54,8 @@ def configure_denoise(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="where to write the denoised image (.png, .jpg or .tif)")
     p.add_argument("--sigma", type=arguments.positive_float, default=None,
                    help="noise std on the 0-255 scale; without --checkpoint it picks the shipped denoiser "
-                        "(grayscale or colour from the image; the nearest trained sigma, with a note)")
+                        "(grayscale or colour from the image; between trained levels the model below, "
+                        "rescaled, with a note)")
     p.add_argument("--checkpoint", default=None,
                    help="a checkpoint written by `liftinv train` (default: the shipped weights for --sigma)")
     p.add_argument("--tile", type=arguments.nonneg_int, default=None,
@@ -90,7 +91,7 @@ def tiled(net, tile: int | None):
 
 def _shipped(args: argparse.Namespace, channels: int):
     """``(network, checkpoint-like dict)`` of the shipped denoiser for ``--sigma`` and the image's
-    channels; the nearest trained sigma's model becomes a ``note:`` line."""
+    channels; a sigma without its own model (the model below, rescaled) becomes a ``note:`` line."""
     import warnings
 
     from ..pretrained import pretrained
@@ -104,7 +105,8 @@ def _shipped(args: argparse.Namespace, channels: int):
     for w in caught:
         print(f"note: {w.message}")
     print(f"using the shipped weights {info['path']} ({info['summary']})")
-    return net, {"arch": info["arch"], "task": {"task": "denoising", "sigma": info["sigma"] / 255}}
+    trained = info.get("trained_sigma", info["sigma"])  # a rescaled model: the level it was trained at
+    return net, {"arch": info["arch"], "task": {"task": "denoising", "sigma": trained / 255}}
 
 
 def run_denoise(args: argparse.Namespace) -> int:

@@ -69,6 +69,37 @@ class LiftinvDenoiser(Denoiser):
         return f"sigma_trained={self.sigma_trained:.4g}, rescale={self.rescale}, scale_up={self.scale_up}"
 
 
+def family_choice(sigma: float, levels) -> tuple[int, float]:
+    r"""``(k, s)``: the grayscale rule of :class:`FamilyDenoiser` at noise level ``sigma`` among the
+    increasing trained ``levels`` (same scale): the largest :math:`\sigma_k \le \sigma` with
+    :math:`s = \sigma_k/\sigma`, below the smallest level that one with :math:`s = 1`.
+
+    >>> family_choice(35, [10, 15, 25, 50]), family_choice(5, [10, 15, 25, 50])
+    ((2, 0.7142857142857143), (0, 1.0))
+    """
+    below = [k for k, level in enumerate(levels) if level <= sigma * (1 + 1e-6)]
+    k = below[-1] if below else 0
+    return k, min(levels[k] / sigma, 1.0)
+
+
+class Rescaled(torch.nn.Module):
+    r"""A grayscale denoiser run at a noise level above its own: :math:`x \mapsto N(s\,x)/s`,
+    :math:`s \le 1` (the image scaled so that the network sees the noise level it was trained at;
+    safe for networks that clip to :math:`[0, 1]`)."""
+
+    def __init__(self, network: torch.nn.Module, scale: float) -> None:
+        super().__init__()
+        if not 0 < scale <= 1:
+            raise ValueError(f"Rescaled: scale must be in (0, 1], got {scale}")
+        self.network, self.scale = network, float(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x * self.scale) / self.scale
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale:.4g}"
+
+
 class FamilyDenoiser(Denoiser):
     r"""Networks trained at several noise levels :math:`\sigma_1 < \dots < \sigma_n` as one deepinv
     denoiser for every :math:`\sigma`, for plug-and-play schedules that sweep the strength.
@@ -104,9 +135,8 @@ class FamilyDenoiser(Denoiser):
             plan = opponent_plan(sigma, self.levels)
             nets = [self.networks[self.levels.index(level)] for level, _ in plan]
             return OpponentDenoiser(nets, [scale for _, scale in plan]), 1.0
-        below = [k for k, level in enumerate(self.levels) if level <= sigma * (1 + 1e-6)]
-        k = below[-1] if below else 0
-        return self.networks[k], min(self.levels[k] / sigma, 1.0)
+        k, s = family_choice(sigma, self.levels)
+        return self.networks[k], s
 
     def forward(self, x: torch.Tensor, sigma=None, **kwargs) -> torch.Tensor:
         if sigma is None:

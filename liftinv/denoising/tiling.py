@@ -45,10 +45,15 @@ def _same_conv_radius(conv) -> int | None:
     """The radius of a stride-1 'same' convolution (a lifted ``Conv2d`` or an ``nn.Conv2d``) padded
     with zeros or reflections; ``None`` for any other (its tiles would not be exact)."""
     k, s, d = (_pair(getattr(conv, name, 1)) for name in ("kernel_size", "stride", "dilation"))
-    reach = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d))
+    span = tuple(di * (ki - 1) for ki, di in zip(k, d))  # the footprint minus one pixel
     padding = getattr(conv, "padding", 0)
-    same = padding == "same" or _pair(padding) == reach
-    if s != (1, 1) or not same or getattr(conv, "padding_mode", "zeros") == "circular":
+    if padding == "same":  # an odd span is padded unevenly: the far side gets the larger half
+        reach = tuple(t - t // 2 for t in span)
+    elif all(t % 2 == 0 for t in span) and _pair(padding) == tuple(t // 2 for t in span):
+        reach = tuple(t // 2 for t in span)  # explicit padding keeps the size only for an even span
+    else:
+        return None
+    if s != (1, 1) or getattr(conv, "padding_mode", "zeros") == "circular":
         return None
     return max(reach)
 
@@ -181,7 +186,7 @@ def denoise_tiled(net: nn.Module, image: torch.Tensor, tile: int | None = None, 
         halo = receptive_radius(net)
         halo = overlap if halo is None else halo
     if tile is None:
-        tile = auto_tile(net, h, w, budget_mb, halo)
+        tile = auto_tile(net, h, w, budget_mb / x.shape[0], halo)  # the budget is for the whole batch
     whole = h <= tile and w <= tile
     if overlap < 0 or halo < 0 or (tile <= overlap and not whole):
         raise ValueError(f"need tile > overlap >= 0 and halo >= 0, got tile={tile}, overlap={overlap}, halo={halo}")

@@ -1,0 +1,90 @@
+"""The shipped grayscale denoisers at noise levels they were not trained at, on the TRAINING images.
+
+``liftinv.pretrained(sigma)`` (and ``liftinv denoise --sigma``) must denoise at any level with the
+four grayscale models (sigma 10, 15, 25, 50).  Four rules, scored by the mean PSNR on 192x192
+crops of the embedded *training* images (white Gaussian noise, seed 0; no test image is used):
+
+* ``nearest``: the model trained nearest sigma (ties: the larger), as trained;
+* ``below``: the model of the largest trained level not above sigma, on the image scaled by
+  ``s = level / sigma`` (``N(s x) / s``, so that it sees its own noise level; below the smallest
+  level that model as trained): the rule of ``liftinv.pretrained.deepinv_denoiser``;
+* ``nearest centred`` and ``below centred``: the same models with the scaling centred on mid-grey,
+  ``(N((x - 1/2) s + 1/2) - 1/2) / s + 1/2`` with ``s = min(level / sigma, 1)``, as the opponent
+  colour denoiser scales its channels.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python3 benchmarks/pretrained_between_levels.py \
+        --out benchmarks/results/pretrained_between_levels
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from liftinv.data import load_embedded
+from liftinv.denoising.deepinv_denoiser import family_choice
+from liftinv.denoising.opponent import nearest_level
+from liftinv.metrics import psnr
+from liftinv.pretrained import deepinv_denoiser
+from liftinv.restoration.report import write_report
+
+RULES = ("nearest", "below", "nearest centred", "below centred")
+
+
+def rule_denoiser(rule: str, family, sigma: float):
+    """``x -> denoised x`` at ``sigma`` (0-255) by ``rule`` over the networks of ``family``."""
+    levels = [level * 255 for level in family.levels]
+    if rule.startswith("nearest"):
+        k = levels.index(nearest_level(sigma, levels))
+        s = min(levels[k] / sigma, 1.0)
+    else:
+        k, s = family_choice(sigma, levels)
+    net = family.networks[k]
+    if rule == "nearest":
+        return net
+    if rule == "below":
+        return lambda x: net(x * s) / s
+    return lambda x: (net((x - 0.5) * s + 0.5) - 0.5) / s + 0.5
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sigmas", nargs="+", type=float, default=[12, 20, 30, 35, 40, 45, 60, 75, 100])
+    p.add_argument("--crop", type=int, default=192)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    command = "OMP_NUM_THREADS=1 python3 benchmarks/pretrained_between_levels.py " + " ".join(argv or sys.argv[1:])
+    images = [im[..., :args.crop, :args.crop] for im in load_embedded("train")]
+    family = deepinv_denoiser(color=False, device="cpu")
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    with torch.no_grad():
+        for sigma in args.sigmas:
+            noisy = [x + sigma / 255 * torch.randn(x.shape, generator=gen) for x in images]
+            row = {"sigma": sigma}
+            for rule in RULES:
+                f = rule_denoiser(rule, family, sigma)
+                row[rule] = sum(float(psnr(f(z[None])[0].clamp(0, 1), x)) for z, x in zip(noisy, images)) / len(images)
+            rows.append(row)
+            print(f"sigma {sigma:g}: " + ", ".join(f"{r} {row[r]:.2f}" for r in RULES), flush=True)
+    means = {r: sum(row[r] for row in rows) / len(rows) for r in RULES}
+    lines = ["# The shipped grayscale denoisers between their trained levels (training images)", "",
+             f"Command: `{command}`", "",
+             f"Mean PSNR (dB) on {args.crop}x{args.crop} crops of the {len(images)} embedded training images, "
+             "noise seed 0, 1 torch thread; the rules are in the script's docstring.", "",
+             "| sigma | " + " | ".join(RULES) + " |", "|---|" + "---|" * len(RULES)]
+    lines += [f"| {row['sigma']:g} | " + " | ".join(f"{row[r]:.2f}" for r in RULES) + " |" for row in rows]
+    lines.append("| mean | " + " | ".join(f"{means[r]:.2f}" for r in RULES) + " |")
+    if args.out:
+        write_report(args.out, "pretrained_between_levels", {"command": command, "rows": rows, "means": means},
+                     "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
