@@ -87,3 +87,28 @@ def test_resolve_device_refuses(device, words):
 def test_train_config_refuses(bad, name):
     with pytest.raises(ValueError, match=name):
         TrainConfig(**{"epochs": 1, **bad})
+
+
+def _sigma_entry_points():
+    from liftinv.deblurring.task import describe as deblur_task
+    from liftinv.denoising import as_deepinv_denoiser
+    from liftinv.denoising.classical import bm3d_denoise, default_tv_grid, tune_tv_weight
+    from liftinv.denoising.task import describe as denoise_task
+
+    z = torch.rand(1, 1, 16, 16)
+    return {
+        "denoising task": lambda s: denoise_task(s),
+        "deblurring task": lambda s: deblur_task(torch.ones(3, 3) / 9, s),
+        "as_deepinv_denoiser": lambda s: as_deepinv_denoiser(torch.nn.Conv2d(1, 1, 3, padding=1), s),
+        "bm3d_denoise": lambda s: bm3d_denoise(z, s),
+        "default_tv_grid": lambda s: default_tv_grid(s),
+        "tune_tv_weight": lambda s: tune_tv_weight([z[0]], s),
+    }
+
+
+@pytest.mark.parametrize("entry", list(_sigma_entry_points()))
+def test_a_sigma_on_the_0_255_scale_is_named_where_the_api_takes_0_1(entry):
+    """liftinv.pretrained(25) and the command line take 0-255; the Python API [0, 1]: 25 there is
+    the likely mix-up (bm3d_denoise(z, 25) gave 9.1 dB where 25/255 gives 29.2)."""
+    with pytest.raises(ValueError, match="0-255 scale it is 25/255 = 0.09804"):
+        _sigma_entry_points()[entry](25)

@@ -207,3 +207,12 @@ def test_denoise_writes_an_image_far_better_than_its_input(tmp_path):
                      "--ensemble", "1", "--device", "cpu"]) == 0
     noisy, out = load_image(tmp_path / "in.png"), load_image(tmp_path / "out.png")
     assert float(psnr(out, clean)) > float(psnr(noisy, clean)) + 3.0
+
+
+def test_a_tiny_image_with_clean_gets_its_psnr_and_no_ssim(tmp_path, capsys):
+    _require("gray25")
+    _image(tmp_path / "tiny.png", 1, size=(5, 7))
+    assert cli.main(["denoise", str(tmp_path / "tiny.png"), "-o", str(tmp_path / "o.png"), "--sigma", "25",
+                     "--clean", str(tmp_path / "tiny.png"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "PSNR input" in out and "SSIM n/a" in out

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from ..utils.checks import check_positive
+from ..utils.checks import check_sigma01
 from .physics import CircularBlur
 
 #: the noise an 8-bit image carries at least (rounding: 1/sqrt(12) of a grey level), the floor of
@@ -50,7 +50,8 @@ def pnp_hqs(y: torch.Tensor, kernel, sigma: float, denoiser: torch.nn.Module, si
     as that). Output clipped to [0, 1], on the CPU."""
     import deepinv as dinv
 
-    sigma_d = check_positive(sigma_d, "sigma_d")
+    sigma_d = check_sigma01(sigma_d, "sigma_d")
+    sigma = check_sigma01(sigma, positive=False)
     blur = kernel if isinstance(kernel, CircularBlur) else CircularBlur(kernel)
     single = y.dim() == 3
     yb = (y[None] if single else y).to(next(denoiser.parameters()).device)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from ..utils.checks import check_nonneg
+from ..utils.checks import check_sigma01
 from .physics import as_kernel, blur_physics
 
 
 def describe(kernel, sigma: float) -> dict:
     """The task dictionary saved with a deblurring network (``sigma`` on the [0, 1] scale)."""
-    check_nonneg("sigma", sigma)
+    sigma = check_sigma01(sigma, positive=False)
     return {"task": "deblurring", "kernel": as_kernel(kernel).tolist(), "sigma": float(sigma)}
 
 

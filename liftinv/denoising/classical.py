@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from liftinv.metrics import psnr
-from liftinv.utils.checks import check_image, check_positive
+from liftinv.utils.checks import check_image, check_positive, check_sigma01
 
 __all__ = ["bm3d_available", "bm3d_denoise", "default_tv_grid", "tune_tv_weight", "tv_denoise"]
 
@@ -73,7 +73,7 @@ def tv_denoise(z: torch.Tensor, weight: float) -> torch.Tensor:
 
 def default_tv_grid(sigma: float, num: int = 10) -> list[float]:
     """The default weights tried by :func:`tune_tv_weight`: ``sigma * geomspace(0.4, 4, num)``."""
-    sigma = check_positive(sigma, "sigma")
+    sigma = check_sigma01(sigma)
     return [float(w) for w in sigma * np.geomspace(0.4, 4.0, num)]
 
 
@@ -142,7 +142,7 @@ def tune_tv_weight(
     """
     import deepinv as dinv
 
-    sigma = check_positive(sigma, "sigma")
+    sigma = check_sigma01(sigma)
     if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1:
         raise ValueError(f"max_side: expected a positive int, got {max_side!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -217,7 +217,7 @@ def bm3d_denoise(z: torch.Tensor, sigma: float) -> torch.Tensor:
     except ImportError as err:
         raise ImportError(f"bm3d_denoise needs the optional 'bm3d' package; {_BM3D_HINT}") from err
 
-    sigma = check_positive(sigma, "sigma")
+    sigma = check_sigma01(sigma)
     check_image(z, "z", unit_range=False)
     channels = z.shape[-3]
     if channels not in (1, 3):

@@ -27,7 +27,7 @@ from deepinv.models import Denoiser
 
 from ..activations import Clip
 from ..models.network import LiftedNetwork
-from ..utils.checks import check_positive
+from ..utils.checks import check_sigma01
 
 
 def clips_output(net: torch.nn.Module) -> bool:
@@ -51,7 +51,7 @@ class LiftinvDenoiser(Denoiser):
     def __init__(self, net: torch.nn.Module, sigma_trained: float, rescale: bool = True) -> None:
         super().__init__(device=next(net.parameters()).device)
         self.net = net
-        self.sigma_trained = check_positive(sigma_trained, "sigma_trained")
+        self.sigma_trained = check_sigma01(sigma_trained, "sigma_trained")
         self.rescale = bool(rescale)
         self.scale_up = not clips_output(net)
 
@@ -120,7 +120,7 @@ class FamilyDenoiser(Denoiser):
     def __init__(self, networks: dict, color: bool = False) -> None:
         if not networks:
             raise ValueError("FamilyDenoiser: give at least one {sigma: network}")
-        levels = sorted(check_positive(s, "FamilyDenoiser noise level") for s in networks)
+        levels = sorted(check_sigma01(s, "FamilyDenoiser noise level") for s in networks)
         first = networks[next(iter(networks))]
         super().__init__(device=next(first.parameters()).device)
         self.levels = levels

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import torch
 
-from ..utils.checks import check_nonneg
+from ..utils.checks import check_sigma01
 
 
 def describe(sigma: float) -> dict:
     """The task dictionary saved with a denoiser (``sigma`` on the [0, 1] scale)."""
-    check_nonneg("sigma", sigma)
+    sigma = check_sigma01(sigma, positive=False)
     return {"task": "denoising", "sigma": float(sigma)}
 
 

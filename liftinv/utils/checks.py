@@ -126,6 +126,17 @@ def check_positive(value, name: str) -> float:
     return out
 
 
+def check_sigma01(value, name: str = "sigma", *, positive: bool = True) -> float:
+    """A noise standard deviation on the [0, 1] scale of the images, as a float: finite, > 0 (>= 0
+    with ``positive=False``) and at most 1; a larger value is named as the likely 0-255 mix-up
+    (``liftinv.pretrained`` and the command line take 0-255, the Python API [0, 1])."""
+    out = check_positive(value, name) if positive else check_number(value, name)
+    if out > 1.0:
+        raise ValueError(f"{name}: {out:g} is above 1, but noise levels here are on the [0, 1] scale of the "
+                         f"images; on the 0-255 scale it is {out:g}/255 = {out / 255:.4g}")
+    return out
+
+
 def check_nonneg(name: str, value) -> None:
     """``ValueError`` unless a real ``value`` is >= 0 (tensors are not checked: they may be learned)."""
     if isinstance(value, numbers.Real) and not value >= 0:
