@@ -250,6 +250,23 @@ def test_deblur_checkpoint_uses_the_kernel_it_was_trained_with(tmp_path, capsys)
     assert f"kernel {tuple(kernel.shape)}" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("data_step", DATA_STEPS)
+def test_a_kernel_larger_than_the_training_patch_restores_a_large_enough_image(data_step):
+    """The weights do not depend on the kernel: a 25x25 kernel on a net trained on 16x16 patches
+    restores a 64x64 image (it was refused), with the gradient step's gamma = 1/||A||^2 = 1."""
+    torch.manual_seed(0)
+    net = UnrolledDeblurNet(parse_kernel("gaussian:1.0"), (1, 16, 16), iters=2, features=4, data_step=data_step)
+    big = parse_kernel("motion:25:0")
+    net.set_kernel(big)
+    if data_step == "gradient":
+        assert net.steps[0].gamma == pytest.approx(1.0, rel=1e-6)
+    y = blurred_test_set(_smooth_images(1, 64, seed=2), big, 0.01)[0][None]
+    with torch.no_grad():
+        assert torch.isfinite(net(y)).all()
+    with pytest.raises(ValueError, match="larger than the x"):  # an image the kernel does not fit
+        net(torch.rand(1, 1, 20, 20))
+
+
 def test_pnp_hqs_says_when_it_diverges():
     from liftinv.deblurring.pnp import pnp_hqs
 

@@ -259,14 +259,15 @@ class UnrolledDeblurNet(LiftedNetwork):
 
     @torch.no_grad()
     def set_kernel(self, kernel) -> None:
-        """Use another blur kernel (the learned weights do not depend on it)."""
+        """Use another blur kernel (the learned weights do not depend on it).  It may be larger than
+        the training patch: :meth:`check_input` checks it against each image it restores."""
         k = as_kernel(kernel).to(self.blur.kernel.device)
-        check_kernel_fits(k, self.in_shape, "training patch")
         blur = CircularBlur(k, channels=self.in_shape[0]).to(self.blur.kernel.device)
+        grid = [max(n, s) for n, s in zip(self.in_shape[1:], k.shape[-2:])]  # a grid the kernel fits
         for step in self.steps:
             step.blur = blur
             if step.kind == "gradient":
-                step.gamma = 1.0 / blur.norm_sq(*self.in_shape[1:])
+                step.gamma = 1.0 / blur.norm_sq(*grid)
         self.blur = blur
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
