@@ -42,10 +42,11 @@ def test_layers_at_once_equal_the_layer_loop():
 
 
 def test_gpu_report_states_the_share_of_the_tf32_peak():
-    from liftinv.bench.scale import tf32_peak_tflops
+    from liftinv.bench.scale import share_of_peak, tf32_peak_tflops
 
     assert tf32_peak_tflops("NVIDIA H100 80GB HBM3") == 494.7 and tf32_peak_tflops("NVIDIA H100 PCIe") == 378.0
     assert tf32_peak_tflops("Some other GPU") is None
+    assert share_of_peak(49470.0, 494.7) == pytest.approx(0.1) and share_of_peak(1.0, None) is None
     rec = {"trainer": "lifted", "processes": 1, "seconds_per_step": 0.01, "patches_per_second": 1e4,
            "conv_gflops_per_second": 49470.0, "peak_memory_mb": 100.0, "fraction_of_peak": 0.1}
     report = {"meta": run_metadata("cuda:0", "liftinv bench scale"),

@@ -49,8 +49,9 @@ def test_json_has_every_task_and_method(quick_run):
         ):
             assert _finite(r[key]) and r[key] > 0, (r["task"], r["method"], key, r[key])
         assert isinstance(r["iterations"], int) and r["iterations"] > 0
-        # the budget is checked after every step: it is reached, and overshot by at most one step
-        assert 2.0 <= r["seconds"] < 2.0 + 5 * r["ms_per_step"] / 1e3 + 1.0
+        # the budget is checked after every step, so it is reached (the stopping step itself: the
+        # fake-clock test of fit in test_solvers.py; no upper bound on a busy machine's wall clock)
+        assert r["seconds"] >= 2.0
         assert r["settings"]["batch_size"] == 64
         if r["method"] != "adam-backprop":  # Adam rows: the trainers' forward-anchored gradient
             assert r["settings"]["gradient"] == ("aux" if r["method"] == "bregman-prox-grad" else "matched")

@@ -313,8 +313,10 @@ def test_converted_networks_invert():
         x = torch.rand((2,) + shape)
         with torch.no_grad():
             y = network(x)
-        res = invert_lifted(net, y, regulariser="tv", alpha=0.01, iters=3)
+        res = invert_lifted(net, y, regulariser="tv", alpha=0.01, iters=10)
         assert res.x.shape == x.shape and torch.isfinite(res.x).all()
+        if network is dncnn:  # (the small ResNet's outputs barely depend on x: its misfit starts near 0)
+            assert res.final["misfit"] < 0.6 * res.history[0]["misfit"]  # 4.28 -> 1.84 in 10 iterations
 
 
 @pytest.mark.parametrize("bad, says", [(torch.zeros(2, 1, 8, 8), "got a tensor"), ((1, 0, 8), r"got \(1, 0, 8\)"),

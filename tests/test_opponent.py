@@ -124,14 +124,6 @@ def test_unknown_colour_model_is_refused():
         pretrained(25, color=True, color_model="joint")
 
 
-def test_the_module_examples_hold():
-    import doctest
-
-    import liftinv.denoising.opponent as module
-
-    assert doctest.testmod(module).failed == 0
-
-
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float64, 1e-14)])
 def test_identity_denoisers_give_the_input_back_in_its_own_precision(dtype, tol):
     z = torch.rand(2, 3, 8, 8, dtype=dtype, generator=torch.Generator().manual_seed(0))

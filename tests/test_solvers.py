@@ -2,6 +2,7 @@
 
 import copy
 import json
+import sys
 
 import pytest
 import torch
@@ -77,10 +78,23 @@ def test_runs_are_reproducible_from_the_seed():
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
 
 
-def test_time_budget_and_callback_stop_training():
+def test_time_budget_stops_at_the_step_that_reaches_it_and_callback_stops_training(monkeypatch):
+    """A fake clock in fit (every read 1/128 s after the last: each step "takes" 1/128 s), so the
+    budget rule is checked exactly, not against the wall clock of a busy machine."""
+    import types
+
+    fit_module = sys.modules[fit.__module__]
+    clock = {"t": 0.0}
+
+    def perf_counter():
+        clock["t"] += 1 / 128
+        return clock["t"]
+
+    monkeypatch.setattr(fit_module, "time", types.SimpleNamespace(perf_counter=perf_counter))
     x, y = _teacher_data()
-    hist = fit(BCD(LiftedProblem(MLP([8, 16, 2]))), x, y, time_budget=0.3, batch_size=16, progress=False)
-    assert hist.final["seconds"] >= 0.3 and hist.final["seconds"] < 5
+    hist = fit(BCD(LiftedProblem(MLP([8, 16, 2]))), x, y, time_budget=0.25, batch_size=16, progress=False)
+    assert hist.final["iterations"] == 32 and hist.final["seconds"] == 0.25  # 0.25 s / (1/128 s per step)
+    monkeypatch.undo()
     seen = []
     hist = fit(Backprop(MLP([8, 16, 2])), x, y, epochs=10, progress=False,
                callback=lambda r: seen.append(r) or len(seen) < 2)

@@ -55,6 +55,15 @@ def tf32_peak_tflops(device_name: str) -> float | None:
     return next((v for k, v in TF32_PEAK_TFLOPS.items() if k in device_name), None)
 
 
+def share_of_peak(conv_gflops_per_second: float, peak_tflops: float | None) -> float | None:
+    """The convolutions' share of a TF32 peak (GFLOP/s against TFLOP/s), None without a peak.
+
+    >>> share_of_peak(49470.0, 494.7)
+    0.1
+    """
+    return None if peak_tflops is None else conv_gflops_per_second / (peak_tflops * 1e3)
+
+
 def _reset_peak_rss() -> None:
     """Reset the kernel's resident-set high-water mark (Linux >= 4.0; otherwise a no-op)."""
     try:
@@ -282,7 +291,7 @@ def run_scale_benchmark(*, device: str | None = None, depth: int | None = None, 
         peak = peak_tflops or tf32_peak_tflops(lifted.get("device_name", ""))
         report["tf32_peak_tflops"] = peak
         for r in report["steps_records"]:
-            r["fraction_of_peak"] = None if peak is None else r["conv_gflops_per_second"] / (peak * 1e3)
+            r["fraction_of_peak"] = share_of_peak(r["conv_gflops_per_second"], peak)
     if not gpu and nproc > 1:
         for trainer in ("lifted", "backprop"):
             one = next(r for r in report["steps_records"] if r["trainer"] == trainer)
