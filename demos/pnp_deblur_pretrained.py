@@ -31,25 +31,12 @@ import torch
 from liftinv.data import embedded_names, load_embedded
 from liftinv.deblurring.classical import tune, tv_deconvolve, wiener_deconvolve, wiener_grid
 from liftinv.deblurring.physics import blurred_test_set, gaussian_kernel
+from liftinv.deblurring.pnp import pnp_dpir
 from liftinv.denoising import as_deepinv_denoiser
 from liftinv.metrics import psnr
 from liftinv.pretrained import WEIGHTS_DIR, deepinv_denoiser, pretrained
 from liftinv.restoration.arguments import nonneg_float, nonneg_int, positive_float, positive_int
 from liftinv.restoration.report import pyplot, save_figure
-
-
-def pnp_hqs_dpir(y: torch.Tensor, physics, denoiser, noise: float) -> torch.Tensor:
-    """deepinv's PnP-HQS with ``denoiser`` and the DPIR schedule for noise level ``noise``."""
-    import deepinv as dinv
-    from deepinv.optim.dpir import get_DPIR_params
-
-    sigmas, stepsizes, iters = get_DPIR_params(noise)
-    solver = dinv.optim.optim_builder(
-        iteration="HQS", prior=dinv.optim.PnP(denoiser=denoiser), data_fidelity=dinv.optim.L2(),
-        early_stop=False, max_iter=iters, verbose=False,
-        params_algo={"stepsize": stepsizes.tolist(), "g_param": sigmas.tolist(), "lambda": 1.0})
-    with torch.no_grad():
-        return solver(y[None], physics)[0].clamp(0, 1)
 
 
 def main(argv=None) -> int:
@@ -75,9 +62,6 @@ def main(argv=None) -> int:
     kernel, noise = gaussian_kernel(args.blur), args.noise / 255
     blurred = blurred_test_set([clean], kernel, noise)[0]  # the evaluation seed: reproducible
 
-    import deepinv as dinv
-
-    physics = dinv.physics.BlurFFT(img_size=tuple(clean.shape), filter=kernel[None, None])
     if args.sigma_denoiser is None:  # every shipped level: the family picks the model per strength
         denoiser = deepinv_denoiser(color=False, device="cpu")
         trained_at = ", ".join(f"{level * 255:g}" for level in denoiser.levels)
@@ -94,7 +78,7 @@ def main(argv=None) -> int:
     weight, _ = tune(tv_deconvolve, train, kernel, noise, [noise * f for f in (0.1, 0.2, 0.4, 0.8)])
     restored["TV (tuned on train)"] = tv_deconvolve(blurred, kernel, weight)
     t_pnp = time.perf_counter()
-    restored[f"PnP-HQS (deepinv) + shipped {info['file']}"] = pnp_hqs_dpir(blurred, physics, denoiser, noise)
+    restored[f"PnP-HQS (deepinv) + shipped {info['file']}"] = pnp_dpir(blurred, kernel, noise, denoiser)
     t_pnp = time.perf_counter() - t_pnp
 
     scores = {name: float(psnr(x, clean)) for name, x in restored.items()}

@@ -195,19 +195,28 @@ def test_wiener_tv_and_rl_beat_the_blurred_input():
             assert float(psnr(restore(y), c)) > float(psnr(y.clamp(0, 1), c)) + 0.5
 
 
-def test_command_line_deblur_writes_the_wiener_estimate_that_beats_its_input(tmp_path):
+@pytest.mark.parametrize("options, method", [(["--method", "wiener"], "wiener"), ([], "pnp"),
+                                             (["--sigma", "1"], "tv")], ids=["wiener", "auto", "auto-low-noise"])
+def test_command_line_deblur_writes_the_estimate_of_its_method_and_beats_its_input(options, method, tmp_path, capsys):
+    """--method auto: PnP with the shipped denoisers from sigma 2 (0-255) on, TV below."""
     from liftinv.cli import main
     from liftinv.data import load_image, save_image
-    from liftinv.deblurring.cli import WIENER_BALANCE
+    from liftinv.deblurring.cli import TV_WEIGHT, WIENER_BALANCE
+    from liftinv.deblurring.pnp import pnp_dpir
 
-    kernel = parse_kernel("gaussian:1.0")  # a mild blur: the old balance rule made it worse than the input
+    kernel = parse_kernel("gaussian:1.0")  # a mild blur: the old Wiener balance made it worse than the input
     clean = _smooth_images(1, 48, seed=3)[0]
-    save_image(tmp_path / "blur.png", blurred_test_set([clean], kernel, 0.01)[0].clamp(0, 1))
+    sigma = 0.01 if "--sigma" not in options else 1 / 255
+    save_image(tmp_path / "blur.png", blurred_test_set([clean], kernel, sigma)[0].clamp(0, 1))
     y = load_image(tmp_path / "blur.png")  # what the command reads (8 bits)
     assert main(["deblur", str(tmp_path / "blur.png"), "-o", str(tmp_path / "out.png"), "--kernel", "gaussian:1.0",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", *options]) == 0
+    assert f"({method}" in capsys.readouterr().out
     out = load_image(tmp_path / "out.png")
-    assert float((out - wiener_deconvolve(y, kernel, WIENER_BALANCE * 0.01)).abs().max()) <= 1 / 255
+    want = {"wiener": lambda: wiener_deconvolve(y, kernel, WIENER_BALANCE * sigma),
+            "pnp": lambda: pnp_dpir(y, kernel, sigma),
+            "tv": lambda: tv_deconvolve(y, kernel, TV_WEIGHT * sigma)}[method]()
+    assert float((out - want).abs().max()) <= 1 / 255
     assert float(psnr(out, clean)) > float(psnr(y, clean)) + 1.0
 
 

@@ -66,3 +66,34 @@ def pnp_hqs(y: torch.Tensor, kernel, sigma: float, denoiser: torch.nn.Module, si
         denoiser.train(was)
     z = z.clamp(0, 1).cpu()
     return z[0] if single else z
+
+
+@torch.no_grad()
+def pnp_dpir(y: torch.Tensor, kernel, sigma: float, denoiser=None) -> torch.Tensor:
+    r"""PnP-HQS with a schedule of denoising strengths: deepinv's HQS with the DPIR parameters
+    (``deepinv.optim.dpir.get_DPIR_params``: 8 iterations, :math:`\sigma_d` from 49/255 down to
+    ``sigma``, the step sizes that go with them), the prior a deepinv denoiser ``denoiser(x, sigma_d)``
+    for every strength: by default liftinv's shipped grayscale models as one
+    (:func:`liftinv.pretrained.deepinv_denoiser`, colour images in the opponent colour space).
+
+    ``y``: (C, H, W) or (B, C, H, W) in [0, 1]; ``sigma``: its noise std on the [0, 1] scale
+    (floored at :data:`QUANTISATION_SIGMA`).  Output clipped to [0, 1], on the CPU.
+    """
+    import deepinv as dinv
+    from deepinv.optim.dpir import get_DPIR_params
+
+    sigma = max(check_sigma01(sigma, positive=False), QUANTISATION_SIGMA)
+    single = y.dim() == 3
+    yb = y[None] if single else y
+    if denoiser is None:
+        from ..pretrained import deepinv_denoiser
+
+        denoiser = deepinv_denoiser(color=yb.shape[1] == 3, device=yb.device)
+    blur = kernel if isinstance(kernel, CircularBlur) else CircularBlur(kernel)
+    sigmas, stepsizes, iters = get_DPIR_params(sigma)
+    solver = dinv.optim.optim_builder(
+        iteration="HQS", prior=dinv.optim.PnP(denoiser=denoiser), data_fidelity=dinv.optim.L2(),
+        early_stop=False, max_iter=iters, verbose=False,
+        params_algo={"stepsize": list(map(float, stepsizes)), "g_param": list(map(float, sigmas)), "lambda": 1.0})
+    z = solver(yb, blur.blur_fft(yb.shape[1:], yb.device)).clamp(0, 1).cpu()
+    return z[0] if single else z
