@@ -235,3 +235,36 @@ def test_relu_autoencoder_trains_every_method_from_one_start(tmp_path, load_scri
     assert rows["lifted-prox"]["active"] > rows["backprop"]["active"]
     assert all(len(r["curve"]) == 1 and _finite(r["curve"][0][1]) for r in rows.values())  # one epoch, its loss
     assert "| lifted-prox |" in (tmp_path / "relu_autoencoder.md").read_text()
+
+
+def test_bench_deblur_runs_every_method_and_writes_its_report(tmp_path):
+    from test_denoising import _images
+
+    from liftinv.bench.deblur import run_deblur_benchmark
+
+    train, test = _images(2, 48, seed=1), _images(2, 48, seed=2)
+    report = run_deblur_benchmark(kernels=("box:3",), sigmas=(2.55,), budget=1.0, denoiser_budget=1.0, iters=1,
+                                  features=4, patch=16, train_images=train, test_images=test, test_names=["a", "b"],
+                                  out=tmp_path, progress=False, max_patches=64, pnp_iters=2)
+    records = {r["method"]: r for r in report["records"]}
+    assert {"blurred input", "Wiener (balance tuned on train)", "unrolled net, lifted BCD", "unrolled net, backprop",
+            "PnP-HQS + DFB-PNN lifted"} <= set(records)
+    assert all(len(r["psnr"]) == 2 for r in records.values())
+    wiener, blurred = records["Wiener (balance tuned on train)"], records["blurred input"]
+    assert wiener["psnr_mean"] > blurred["psnr_mean"]  # tuned on the training images, it helps on the test ones
+    assert "| unrolled net, lifted BCD |" in (tmp_path / "deblur.md").read_text()
+
+
+def test_bench_invert_runs_its_cases_on_small_images(tmp_path):
+    from test_denoising import _images
+
+    from liftinv.bench.invert import run_invert_benchmark
+
+    train, test = _images(2, 48, seed=1), _images(2, 48, seed=2)
+    report = run_invert_benchmark(train_images=train, test_images=test, test_names=["a", "b"], out=tmp_path,
+                                  cases=("perceptron", "autoencoder", "features"), progress=False, size=16, m=32,
+                                  perceptron_iters=20, n_perceptron=1, ae_budget=1.0, ae_code=8, crop=64, iters=5,
+                                  alpha_grid=(1e-4, 1e-3))
+    assert report["autoencoder"]["settings"]["crop"] == 48  # cut to the images (it crashed on a 64 crop)
+    assert {r["method"] for r in report["autoencoder"]["records"]} >= {"lifted (apg)", "gradient (L-BFGS)"}
+    assert (tmp_path / "autoencoder.pt").is_file() and "invert" in (tmp_path / "invert.md").read_text()

@@ -149,6 +149,16 @@ def invert_tiles(enc: LiftedNetwork, image: torch.Tensor, y: torch.Tensor, metho
     return untile(res.x.clamp(0, 1), image.shape), res, seconds
 
 
+def _tile_crop(crop: int, patch: int, images) -> int:
+    """The crop side: ``crop`` cut to the smallest image and to a multiple of the patch side;
+    a clear error when no whole patch fits."""
+    side = min([crop] + [min(im.shape[-2:]) for im in images]) // patch * patch
+    if side < patch:
+        raise ValueError(f"a crop of {crop} px of images as small as {min(min(im.shape[-2:]) for im in images)} px "
+                         f"holds no whole {patch}x{patch} patch of the autoencoder: use larger images or --crop")
+    return side
+
+
 def tune_alphas(net: LiftedNetwork, image: torch.Tensor, *, levels, methods, grid, iters: int, crop: int = 64,
                 seed: int = 0) -> dict:
     """For every noise level and method, the TV weight of ``grid`` (extended past an end while
@@ -158,7 +168,7 @@ def tune_alphas(net: LiftedNetwork, image: torch.Tensor, *, levels, methods, gri
     enc = prefix_network(net, ENCODER_DEPTH)
     dev = next(net.parameters()).device
     p = enc.in_shape[-1]
-    crop = crop // p * p
+    crop = _tile_crop(crop, p, [image])
     top, left = (image.shape[-2] - crop) // 2, (image.shape[-1] - crop) // 2
     img = image[:, top:top + crop, left:left + crop].to(dev)
     with torch.no_grad():
@@ -186,7 +196,7 @@ def autoencoder_experiment(net: LiftedNetwork, images, names, *, crop: int = 64,
     enc = prefix_network(net, ENCODER_DEPTH)
     dev = next(net.parameters()).device
     p = enc.in_shape[-1]
-    crop = crop // p * p
+    crop = _tile_crop(crop, p, images)
     methods = methods or [{"label": "lifted BCD", "kind": "lifted"}, {"label": "gradient (Adam)", "kind": "adam"},
                           {"label": "gradient (L-BFGS)", "kind": "lbfgs"}]
     alphas = alphas or [1e-3] * len(levels)
@@ -223,7 +233,7 @@ def features_experiment(net: LiftedNetwork, images, names, *, layers, alpha: flo
     layer in ``layers`` (layer = depth: the output), lifted versus gradient."""
     dev = next(net.parameters()).device
     p = net.in_shape[-1]
-    crop = crop // p * p
+    crop = _tile_crop(crop, p, images)
     methods = methods or [{"label": "lifted BCD", "kind": "lifted"}, {"label": "gradient (Adam)", "kind": "adam"}]
     records = []
     for im, name in zip(images, names):
