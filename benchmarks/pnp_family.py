@@ -23,15 +23,11 @@ import torch
 
 from liftinv.data import embedded_names, load_embedded
 from liftinv.deblurring.physics import blurred_test_set, gaussian_kernel
+from liftinv.deblurring.pnp import pnp_dpir
 from liftinv.denoising import as_deepinv_denoiser
 from liftinv.metrics import psnr
 from liftinv.pretrained import deepinv_denoiser, pretrained
 from liftinv.restoration.report import write_report
-
-_DEMOS = str(Path(__file__).resolve().parent.parent / "demos")
-if _DEMOS not in sys.path:
-    sys.path.insert(0, _DEMOS)
-from pnp_deblur_pretrained import pnp_hqs_dpir  # noqa: E402  (the demo's solver)
 
 
 def centre(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -49,8 +45,6 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    import deepinv as dinv
-
     command = "OMP_NUM_THREADS=1 python3 benchmarks/pnp_family.py " + " ".join(argv or sys.argv[1:])
     start = time.time()
     net, info = pretrained(args.fixed, device="cpu")
@@ -59,12 +53,11 @@ def main(argv=None) -> int:
     kernel, rows = gaussian_kernel(2.0), []
     for name, clean in zip(embedded_names(args.split), load_embedded(args.split)):
         clean = centre(clean, args.crop)
-        physics = dinv.physics.BlurFFT(img_size=tuple(clean.shape), filter=kernel[None, None])
         for noise in args.noises:
             blurred = blurred_test_set([clean], kernel, noise / 255)[0]
             row = {"image": name, "noise": noise, "blurred": float(psnr(blurred.clamp(0, 1), clean))}
             for prior, denoiser in priors.items():
-                row[prior] = float(psnr(pnp_hqs_dpir(blurred, physics, denoiser, noise / 255), clean))
+                row[prior] = float(psnr(pnp_dpir(blurred, kernel, noise / 255, denoiser), clean))
             rows.append(row)
             print(", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
                   flush=True)

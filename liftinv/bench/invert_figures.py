@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..restoration.report import pyplot as _plt
 from ..restoration.report import save_figure
+
+
+def _array(image) -> np.ndarray:
+    """A tensor (any device) or an array, as a NumPy array for matplotlib."""
+    return image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
 
 
 def plot_perceptron(per: dict, path) -> None:
@@ -32,11 +39,11 @@ def plot_ae_panels(ae: dict, path) -> None:
     fig, ax = plt.subplots(len(levels), len(labels) + 1, figsize=(2.6 * (len(labels) + 1), 2.6 * len(levels)),
                            squeeze=False)  # one noise level: still a 2-d grid of axes
     for i, level in enumerate(levels):
-        ax[i, 0].imshow(panels["truth"][0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+        ax[i, 0].imshow(_array(panels["truth"][0]), cmap="gray", vmin=0, vmax=1)
         ax[i, 0].set_title("truth" if i == 0 else "")
         ax[i, 0].set_ylabel(f"noise {level:g}")
         for j, lab in enumerate(labels):
-            ax[i, j + 1].imshow(panels[(level, lab)][0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            ax[i, j + 1].imshow(_array(panels[(level, lab)][0]), cmap="gray", vmin=0, vmax=1)
             ax[i, j + 1].set_title(lab, fontsize=8)
     for a in ax.flat:
         a.set_xticks([]), a.set_yticks([])
