@@ -142,6 +142,26 @@ def test_bad_input_gives_clear_errors():
         get_penalty("l2")
     with pytest.raises(ValueError, match="lam"):
         LiftedProblem(MLP([4, 5, 5, 2]), lam=[1.0])
+    for bad in ("25", "0.5", [1.0, "2"]):  # a string was read digit by digit ("25" -> [2.0, 5.0])
+        with pytest.raises(ValueError, match="lam must be a number"):
+            LiftedProblem(MLP([4, 5, 5, 2]), lam=bad)
+    import numpy as np
+
+    for scalar in (np.float32(0.5), torch.tensor(0.5)):  # scalars of numpy and torch are numbers
+        assert LiftedProblem(MLP([4, 5, 5, 2]), lam=scalar).lam == [0.5, 0.5]
+    assert LiftedProblem(MLP([4, 5, 5, 2]), lam=torch.tensor([1.0, 2.0])).lam == [1.0, 2.0]
+
+
+def test_two_skips_from_one_state_are_refused():
+    """The maps are keyed by (reader, state): two skips of one layer from one state gave the second
+    map's adjoint twice (weight gradients 0.37 off backprop); they must be summed into one skip."""
+    from liftinv.models.linear_maps import Dense
+    from liftinv.models.network import Layer, LiftedNetwork
+
+    layers = [Layer(Dense(4, 5), "relu"), Layer(Dense(5, 5), "relu"),
+              Layer(Dense(5, 3), "identity", skip=[(1, Dense(5, 3, bias=False)), (1, Dense(5, 3, bias=False))])]
+    with pytest.raises(ValueError, match="several skips read state 1; sum their maps"):
+        LiftedNetwork(layers, (4,))
 
 
 @pytest.mark.cuda

@@ -456,3 +456,12 @@ NAN = float("nan")
 def test_non_finite_hyperparameters_are_named(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_isgm_monitors_every_monitor_every_batches():
+    """ISGM takes inner_iters steps per batch; monitoring counted those, so with 2 inner iterations
+    and an even monitor_every it never fell on a batch's last one (every record NaN)."""
+    x, y = _teacher_data()
+    solver = ISGM(LiftedProblem(MLP([8, 16, 2])), inner_iters=2, monitor_every=2)
+    seen = [bool(solver.step_batch(x[:16], y[:16])) for _ in range(6)]
+    assert seen == [True, False, True, False, True, False]

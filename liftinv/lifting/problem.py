@@ -70,12 +70,32 @@ class LiftedProblem:
         self.penalty = get_penalty(penalty)
         self.loss_penalty = LiftedBregman()
         n_hidden = network.depth - 1
-        lam = [float(lam)] * n_hidden if isinstance(lam, (int, float)) else [float(t) for t in lam]
+        lam = self._lam_list(lam, n_hidden)
         if len(lam) != n_hidden or not all(0 < t < float("inf") for t in lam):
             raise ValueError(f"lam must be positive and finite, one per hidden layer ({n_hidden}); got {lam}")
         self.lam = lam
         for li in range(1, network.depth):
             self.penalty.check(network.activation(li), li)
+
+    @staticmethod
+    def _lam_list(lam, n_hidden: int) -> list[float]:
+        """``lam`` as one float per hidden layer: a number (numpy and 0-d torch scalars included) for
+        all, or a sequence of numbers; anything else (a string, say) is refused by name."""
+        import numbers
+
+        def number(t):
+            if isinstance(t, torch.Tensor) and t.numel() == 1:
+                t = t.item()
+            if isinstance(t, bool) or not isinstance(t, numbers.Real):
+                raise ValueError(f"lam must be a number or one number per hidden layer ({n_hidden}); "
+                                 f"got {lam!r}")
+            return float(t)
+
+        if isinstance(lam, (numbers.Real, torch.Tensor)) and not (isinstance(lam, torch.Tensor) and lam.numel() > 1):
+            return [number(lam)] * n_hidden
+        if isinstance(lam, (str, bytes)) or not hasattr(lam, "__iter__"):
+            number(lam)  # raises
+        return [number(t) for t in lam]
 
     # -- per-layer data ----------------------------------------------------------------
     @property

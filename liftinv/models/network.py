@@ -87,6 +87,10 @@ class LiftedNetwork(nn.Module):
         shapes = [self.in_shape]
         for li, layer in enumerate(self.layers, start=1):
             out = layer.linear.out_shape(shapes[li - 1])
+            repeated = sorted({s for s in layer.skip_from if list(layer.skip_from).count(s) > 1})
+            if repeated:  # one map per (reader, state): the adjoints and step sizes are keyed so
+                raise ValueError(f"Layer {li}: several skips read state {repeated[0]}; sum their maps into one "
+                                 "skip (liftinv.models.composite_maps.SumMap([A, B]))")
             for s, amap in zip(layer.skip_from, layer.skips):
                 if not 0 <= s <= li - 2:
                     raise ValueError(f"Layer {li}: skip source {s} must be in [0, {li - 2}]")

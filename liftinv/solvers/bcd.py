@@ -132,7 +132,8 @@ class BCD(torch.optim.Optimizer):
     lipschitz_every: refresh the Lipschitz estimates (operator norms of the maps,
         weight-block constants) every this many steps; 1 tracks them exactly.
     monitor_every: evaluate the lifted objective and violation every this many
-        steps (they cost about one forward pass); other steps return ``{}``.
+        mini-batches, after their last inner iteration (they cost about one forward pass);
+        other steps return ``{}``.
     prox_weight: :math:`1/\\tau` of the ISGM proximal term (0 disables it).
     exact_norms: operator norms to convergence instead of one warm iteration (tests).
     gradient: where the weight gradient is taken: ``'aux'``, the lifted objective's gradient
@@ -382,6 +383,7 @@ class BCD(torch.optim.Optimizer):
         n_total = int(all_reduce_scalars([y.shape[0]])[0])  # the global batch (all ranks)
         exact, every = s["exact_norms"], s["lipschitz_every"]
         stats: dict = {}
+        batch = self._steps // s["inner_iters"]  # mini-batches before this one (_steps counts inner iterations)
         for it in range(s["inner_iters"]):
             if early and it > 0:
                 self._extrapolate()  # the graphs of the last inner iteration are gone: rebuilt below
@@ -389,7 +391,7 @@ class BCD(torch.optim.Optimizer):
                 self._norms = problem.map_norms(self._norm_vecs(), exact=exact)
             params = [p for g in self.param_groups for p in g["params"]]
             grads = None
-            monitored = it == s["inner_iters"] - 1 and self._steps % s["monitor_every"] == 0
+            monitored = it == s["inner_iters"] - 1 and batch % s["monitor_every"] == 0
             if matched:  # from the forward pass of the current weights, every inner iteration
                 if graphs is None:
                     states, cache, graphs = problem.forward_graphs(x0, inputs_require_grad=fused)
