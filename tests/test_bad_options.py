@@ -104,6 +104,29 @@ def test_deblur_says_which_options_a_checkpoint_overrides(ws, tmp_path, capsys):
     assert status == 0 or "PnP-HQS diverged" in err
 
 
+def test_invert_with_noise_keeps_the_codes_in_the_layer_s_range(ws, tmp_path, capsys):  # noqa: F811
+    """--noise on a DFB layer (a clip to [-1, 1]): the noisy codes were clamped at 0 from below only
+    (negative features wiped out: L-BFGS 87.9 -> 12.5 dB), and the lifted solver refused them."""
+    import torch
+
+    from liftinv.activations import Clip
+    from liftinv.inversion.noise import noisy_code
+
+    code = torch.linspace(-1, 1, 50).reshape(1, 50)
+    noisy = noisy_code(code, 0.5, 0, Clip(-1.0, 1.0))
+    assert float(noisy.min()) == -1.0 and float(noisy.max()) == 1.0 and float((noisy < 0).float().mean()) > 0.3
+    common = ["invert", "--input", ws / "gray.png", "-o", tmp_path / "x.png", "--checkpoint", ws / "gray.pt",
+              "--layer", "2", "--iters", "20", "--no-progress"]
+    status, _, err = run([*common, "--noise", "0.05"], capsys)  # lifted: refused the codes before
+    assert status == 0, err
+    psnr = {}
+    for noise in ("0", "0.0001"):  # a tiny noise changes little (it wiped out the negative features)
+        status, out, err = run([*common, "--method", "lbfgs", "--noise", noise], capsys)
+        assert status == 0, err
+        psnr[noise] = float(out.split("PSNR ")[1].split(" dB")[0])
+    assert abs(psnr["0.0001"] - psnr["0"]) < 3.0, psnr
+
+
 def test_invert_caps_the_penalty_growth_and_reports_the_iterations_run(ws, tmp_path, capsys, monkeypatch):  # noqa: F811
     from liftinv.inversion import lifted
 

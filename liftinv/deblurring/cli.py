@@ -7,6 +7,7 @@ functions so that ``liftinv --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..restoration import arguments
 
@@ -18,12 +19,27 @@ TRAIN_DEFAULTS = {"trainer": "lifted", "batch_size": 16, "lr": 2e-3, "lam": 10.0
 DEFAULT_KERNEL = "gaussian:2.0"
 #: the default noise level of `liftinv deblur`, on the 0-255 scale (1%)
 DEFAULT_SIGMA = 2.55
-KERNEL_HELP = f"blur kernel: gaussian:STD, box:SIZE or motion:LENGTH:ANGLE (default {DEFAULT_KERNEL})"
+KERNEL_HELP = (f"blur kernel: gaussian:STD, box:SIZE or motion:LENGTH[:ANGLE] (degrees, default 0) "
+               f"(default {DEFAULT_KERNEL})")
 METHODS = ("auto", "pnp", "wiener", "tv", "rl")
 
 
+def kernel_spec(text: str) -> str:
+    """argparse type of ``--kernel``: a named kernel is built once here, so that a bad one is an
+    option error (exit 2) before anything runs; a file path is checked when it is read."""
+    from .physics import KERNEL_FILE_EXTENSIONS, parse_kernel
+
+    if Path(text).exists() or Path(text).suffix.lower() in KERNEL_FILE_EXTENSIONS:
+        return text
+    try:
+        parse_kernel(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_kernel_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kernel", default=None, help=KERNEL_HELP)
+    p.add_argument("--kernel", type=kernel_spec, default=None, help=KERNEL_HELP)
     p.add_argument("--kernel-file", default=None, help="blur kernel as a .npy array or a grayscale image")
 
 

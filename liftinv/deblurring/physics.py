@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-KERNEL_HELP = "gaussian:STD, box:SIZE or motion:LENGTH:ANGLE (degrees)"
+KERNEL_HELP = "gaussian:STD, box:SIZE or motion:LENGTH[:ANGLE] (degrees, default 0)"
 #: The largest kernel side built from a specification (a larger one is a typo, not a blur).
 MAX_KERNEL_SIZE = 1025
 #: Files :func:`parse_kernel` reads as kernels: a NumPy array or a grayscale image.

@@ -26,11 +26,16 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="image whose layer-L features are computed and inverted")
     p.add_argument("-o", "--output", required=True, help="where to write the recovered image (.png, .jpg or .tif)")
     p.add_argument("--noise", type=arguments.nonneg_float, default=0.0,
-                   help="relative noise level added to the features")
-    p.add_argument("--method", choices=METHODS, default="lifted")
-    p.add_argument("--regulariser", choices=REGULARISERS, default="tv")
-    p.add_argument("--alpha", type=arguments.nonneg_float, default=1e-3, help="regularisation weight")
-    p.add_argument("--iters", type=arguments.positive_int, default=300)
+                   help="relative noise level added to the features (std = NOISE x their rms; default 0), "
+                        "the noisy features projected onto the layer's output range")
+    p.add_argument("--method", choices=METHODS, default="lifted",
+                   help="lifted inversion (default), or the gradient baselines adam and lbfgs")
+    p.add_argument("--regulariser", choices=REGULARISERS, default="tv", help="prior on the image (default tv)")
+    p.add_argument("--alpha", type=arguments.nonneg_float, default=1e-3,
+                   help="regularisation weight (default 0.001; raise it with the noise: the benchmarks' weights "
+                        "tuned at 5%% code noise are 0.001-0.1)")
+    p.add_argument("--iters", type=arguments.positive_int, default=300,
+                   help="iteration budget (default 300; the lifted solvers may stop earlier)")
     p.add_argument("--solver", choices=("apg", "bcd"), default="apg",
                    help="lifted solver: accelerated steps on all blocks (apg, default) or block coordinate descent")
     p.add_argument("--beta", type=arguments.nonneg_float, default=0.0,
@@ -103,7 +108,7 @@ def run_invert(args: argparse.Namespace) -> int:
     with torch.no_grad():
         y = sub(x)
     if args.noise > 0:
-        y = noisy_code(y, args.noise, args.seed)
+        y = noisy_code(y, args.noise, args.seed, sub.activation(sub.depth))  # a possible output of that layer
     if args.method == "lifted":
         res = invert_lifted(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
                             method=args.solver, beta=args.beta, lam=args.lam, lam_growth=args.lam_growth,

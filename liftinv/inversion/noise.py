@@ -7,10 +7,13 @@ import math
 import torch
 
 
-def noisy_code(code: torch.Tensor, level: float, seed: int) -> torch.Tensor:
-    """Code plus Gaussian noise of relative level ``level`` (std = level x rms of each code),
-    projected onto the ReLU domain :math:`\\ge 0` (drawn once from ``seed``)."""
+def noisy_code(code: torch.Tensor, level: float, seed: int, activation=None) -> torch.Tensor:
+    """Code plus Gaussian noise of relative level ``level`` (std = level x rms of each code, drawn
+    once from ``seed``), projected onto the range of the layer's output ``activation`` (its
+    ``project``: a possible output), by default that of a ReLU, :math:`\\ge 0` (the benchmarks'
+    encoders end in one)."""
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn(code.shape, generator=g).to(code)
     rms = code.flatten(1).norm(dim=1).view(-1, *([1] * (code.dim() - 1))) / math.sqrt(code[0].numel())
-    return (code + level * rms * noise).clamp_min(0)
+    noisy = code + level * rms * noise
+    return noisy.clamp_min(0) if activation is None else activation.project(noisy)
