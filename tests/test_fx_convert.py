@@ -241,11 +241,13 @@ class _Encoder(nn.Module):
 @pytest.mark.parametrize("model, match, cls", [
     (_Encoder(act=nn.GELU()), r"nn.GELU at 'encoder.3' is not a proximal activation: .*not monotone",
      NotProximalError),
-    (_Encoder(pool=nn.MaxPool2d(2)), r"nn.MaxPool2d at 'pool' is not affine or proximal", ConversionError),
+    (_Encoder(pool=nn.MaxPool2d(2)),
+     r"nn.MaxPool2d at 'pool' is neither an affine map that liftinv converts nor a proximal.*invert_gradient",
+     ConversionError),
     (_Encoder(act=nn.PReLU(init=1.5)), r"nn.PReLU at 'encoder.3' is not a proximal activation: .*slope a=1.5",
      NotProximalError),
     (_Encoder(act=nn.ELU(2.0)), r"nn.ELU at 'encoder.3' .*alpha = 2 > 1", NotProximalError),
-    (_Encoder(act=nn.Softplus()), r"nn.Softplus at 'encoder.3' is not affine or proximal.*proximal map, but",
+    (_Encoder(act=nn.Softplus()), r"nn.Softplus at 'encoder.3' cannot be part of a lifted network: .*proximal map, but",
      ConversionError),
     (_Encoder(pool=nn.Upsample(scale_factor=2, mode="bicubic")), r"nn.Upsample at 'pool' cannot be converted: "
      r"mode='bicubic'", ConversionError),
@@ -282,7 +284,7 @@ class _Branching(nn.Module):
 
 @pytest.mark.parametrize("model, match", [
     (_Product(), r"operator.mul at node 'mul' is not affine"),
-    (_Concat(), r"torch.cat at node 'cat' is not affine or proximal"),
+    (_Concat(), r"torch.cat at node 'cat' is neither an affine map that liftinv converts"),
     (_Shift(), r"operator.add at node 'add' adds a constant"),
     (_Branching(), r"torch.fx cannot trace _Branching"),
     (nn.Flatten(0), r"mixing the batch dim"),
@@ -293,7 +295,7 @@ def test_unsupported_operations_name_the_node(model, match):
 
 
 def test_from_sequential_keeps_its_errors_and_exports():
-    with pytest.raises(ConversionError, match=r"module 2 \(nn.MaxPool2d\) is not affine or proximal"):
+    with pytest.raises(ConversionError, match=r"module 2 \(nn.MaxPool2d\) is neither an affine map"):
         from_sequential(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2)), (1, 8, 8))
     with pytest.raises(ConversionError, match="expects an nn.Sequential"):
         from_sequential(_Product(), (3,))

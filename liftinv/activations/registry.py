@@ -159,10 +159,14 @@ def _from_module(module: nn.Module) -> ProxActivation:
         raise ValueError(f"nn.{type(module).__name__} is monotone and 1-Lipschitz, hence a proximal map, but "
                          f"liftinv has no closed form of its Psi (supported names: {supported_names()})")
     raise ValueError(
-        f"Cannot convert {module!r} to a proximal activation; supported torch modules: "
-        "nn.Identity, nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU (alpha <= 1), nn.CELU, nn.Hardtanh, nn.ReLU6, "
-        f"nn.Sigmoid, nn.Tanh, nn.Softshrink, nn.Softmax(dim=1); supported names: {supported_names()}"
+        f"Cannot convert {module!r} to a proximal activation; supported torch modules: {PROXIMAL_MODULES}; "
+        f"supported names: {supported_names()}"
     )
+
+
+#: the torch activation modules that convert (for messages)
+PROXIMAL_MODULES = ("nn.Identity, nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU (alpha <= 1), nn.CELU, nn.Hardtanh, "
+                    "nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Softshrink, nn.Softmax(dim=1)")
 
 
 def get_activation(spec, **kwargs) -> ProxActivation:

@@ -149,8 +149,9 @@ class TV(Regulariser):
     def _check(x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[-1] < 2 or x.shape[-2] < 2:
             raise ValueError(
-                f"TV needs images shaped (B, C, H, W) with H, W >= 2, got {tuple(x.shape)}; "
-                "give the network an image-shaped in_shape, e.g. (1, 64, 64)"
+                f"TV needs images shaped (B, C, H, W) with H, W >= 2, got {tuple(x.shape)}; for a "
+                "network on flat vectors use regulariser='tikhonov', 'box' or 'none' (or, if its input is an "
+                "image, start it with nn.Flatten() and convert it with an image-shaped in_shape, e.g. (1, 8, 8))"
             )
 
     def value(self, x):

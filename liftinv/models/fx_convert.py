@@ -46,6 +46,7 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..activations import NotProximalError, ProxActivation, get_activation
+from ..activations.registry import PROXIMAL_MODULES
 from .composite_maps import ChainMap, SumMap
 from .convert import ConversionError, NotProximalConversionError, fold_batchnorm, torch_affine_map
 from .linear_maps import (
@@ -214,8 +215,9 @@ class _Converter:
         except NotProximalError as err:
             raise NotProximalConversionError(f"{self.label(node)} is not a proximal activation: {err}") from err
         except ValueError as err:
-            raise self.fail(node, f"is not affine or proximal, so it cannot be part of a lifted network (affine: "
-                                  f"{_AFFINE_MODULES}; {err})") from err
+            if not str(err).startswith("Cannot convert"):  # a reason of its own (Softmax's dim, Softplus ...)
+                raise self.fail(node, f"cannot be part of a lifted network: {err}") from err
+            raise self.fail(node, _NOT_LIFTED) from err
         return self.close(self.expr(node, arg), act, node)
 
     def call_module(self, node: fx.Node):
@@ -271,7 +273,7 @@ class _Converter:
             return self.expr(node, args[0])
         module = _functional_module(fn, args[1:], kwargs)
         if module is None:
-            raise self.fail(node, "is not affine or proximal, so it cannot be part of a lifted network")
+            raise self.fail(node, _NOT_LIFTED)
         if isinstance(module, LinearMap):
             return self.affine(node, module, args[0])
         return self.activation(node, module, args[0])
@@ -284,7 +286,7 @@ class _Converter:
             return self.reshape(node, args[0])
         if name in ("contiguous", "clone"):
             return self.expr(node, args[0])
-        raise self.fail(node, "is not affine or proximal, so it cannot be part of a lifted network")
+        raise self.fail(node, _NOT_LIFTED)
 
     # -- driver --------------------------------------------------------------------------------
     def run(self, graph: fx.Graph, input_map: LinearMap) -> None:
@@ -323,6 +325,9 @@ class _Converter:
 
 _AFFINE_MODULES = ("nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Upsample "
                    "(nearest, bilinear), nn.Flatten, nn.Unflatten, eval-mode BatchNorm and Dropout")
+_NOT_LIFTED = ("is neither an affine map that liftinv converts nor a proximal activation, so it cannot be part of "
+               f"a lifted network (affine: {_AFFINE_MODULES}; proximal: {PROXIMAL_MODULES}); the gradient "
+               "baselines invert any module: invert_gradient(module, y, x_init=<a tensor of the input's shape>)")
 _ADD = {operator.add, operator.iadd, torch.add}
 _SUB = {operator.sub, operator.isub, torch.sub, torch.subtract}
 _MUL = {operator.mul, operator.imul, torch.mul, torch.multiply}
