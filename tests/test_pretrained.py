@@ -128,7 +128,7 @@ def test_denoise_needs_sigma_or_checkpoint(tmp_path, capsys):
     assert "--sigma" in capsys.readouterr().err and not out.exists()
 
 
-@pytest.mark.parametrize("value", ["-1", "2.5", "x"])
+@pytest.mark.parametrize("value", ["-1", "2.5", "x", "4"])
 def test_tile_is_validated(value, tmp_path, capsys):
     assert cli.main(["denoise", _image(tmp_path / "in.png", 1), "-o", str(tmp_path / "o.png"), "--sigma", "25",
                      "--tile", value]) == 2

@@ -266,7 +266,8 @@ def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict) ->
 
     Everything that can be checked is checked before the images are loaded: the settings, the
     device, ``-o/--output`` (a .pt/.pth file; an existing one only with ``--resume`` or
-    ``--overwrite``) and, with ``--resume``, that the checkpoint continues this very run."""
+    ``--overwrite``) and, with ``--resume``, that the checkpoint continues this very run; then
+    the images against ``--patch`` and the network against the trainer, before any training."""
     import logging
 
     from ..checkpoint import CHECKPOINT_EXTENSIONS, load_checkpoint
@@ -298,6 +299,13 @@ def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict) ->
         held = f"a checkpoint ({summary})" if summary else "a file"
         raise ValueError(f"-o/--output {args.output!r} already holds {held}; continue it with --resume, "
                          "or replace it with --overwrite")
+    images, names = load_split(args.data, "train", args.color)
+    small = [f"{name} ({im.shape[-2]}x{im.shape[-1]})" for im, name in zip(images, names)
+             if min(im.shape[-2:]) < config.patch]
+    if small:  # before the network is built: its step sizes cost power iterations on a patch
+        raise ValueError(f"--patch {config.patch}: {len(small)} training image(s) are smaller than a patch: "
+                         f"{', '.join(small[:5])}{' ...' if len(small) > 5 else ''}; lower --patch or "
+                         f"remove them from {args.data!r}")
     if config.trainer != "backprop":
         from ..models.network import LiftedNetwork
         from .registry import build_network
@@ -305,13 +313,6 @@ def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict) ->
         if not isinstance(build_network(arch, device="cpu", seed=0), LiftedNetwork):
             raise ValueError(f"--model {arch.get('name')}: it is not a lifted network, so --trainer "
                              f"{config.trainer} cannot train it; use --trainer backprop")
-    images, names = load_split(args.data, "train", args.color)
-    small = [f"{name} ({im.shape[-2]}x{im.shape[-1]})" for im, name in zip(images, names)
-             if min(im.shape[-2:]) < config.patch]
-    if small:
-        raise ValueError(f"--patch {config.patch}: {len(small)} training image(s) are smaller than a patch: "
-                         f"{', '.join(small[:5])}{' ...' if len(small) > 5 else ''}; lower --patch or "
-                         f"remove them from {args.data!r}")
     steps, secs = args.checkpoint_every
     job = {"arch": arch, "task": task, "config": config.to_dict(), "images": images, "output": args.output,
            "resume": args.resume, "progress": not args.no_progress, "save_every_steps": steps,
