@@ -7,7 +7,8 @@ crops of the embedded *training* images (white Gaussian noise, seed 0; no test i
 * ``nearest``: the model trained nearest sigma (ties: the larger), as trained;
 * ``below``: the model of the largest trained level not above sigma, on the image scaled by
   ``s = level / sigma`` (``N(s x) / s``, so that it sees its own noise level; below the smallest
-  level that model as trained): the rule of ``liftinv.pretrained.deepinv_denoiser``;
+  level that model's output blended with the input, weight ``sigma / level``): the rule of
+  ``liftinv.pretrained.deepinv_denoiser``;
 * ``nearest centred`` and ``below centred``: the same models with the scaling centred on mid-grey,
   ``(N((x - 1/2) s + 1/2) - 1/2) / s + 1/2`` with ``s = min(level / sigma, 1)``, as the opponent
   colour denoiser scales its channels.
@@ -26,7 +27,7 @@ import sys
 import torch
 
 from liftinv.data import load_embedded
-from liftinv.denoising.deepinv_denoiser import family_choice
+from liftinv.denoising.deepinv_denoiser import Rescaled, family_choice
 from liftinv.denoising.opponent import nearest_level
 from liftinv.metrics import psnr
 from liftinv.pretrained import deepinv_denoiser
@@ -42,18 +43,18 @@ def rule_denoiser(rule: str, family, sigma: float):
         k = levels.index(nearest_level(sigma, levels))
         s = min(levels[k] / sigma, 1.0)
     else:
-        k, s = family_choice(sigma, levels)
+        k, s, w = family_choice(sigma, levels)
     net = family.networks[k]
     if rule == "nearest":
         return net
     if rule == "below":
-        return lambda x: net(x * s) / s
+        return Rescaled(net, s, w)
     return lambda x: (net((x - 0.5) * s + 0.5) - 0.5) / s + 0.5
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sigmas", nargs="+", type=float, default=[12, 20, 30, 35, 40, 45, 60, 75, 100])
+    p.add_argument("--sigmas", nargs="+", type=float, default=[2, 5, 8, 12, 20, 30, 35, 40, 45, 60, 75, 100])
     p.add_argument("--crop", type=int, default=192)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)

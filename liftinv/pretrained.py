@@ -16,7 +16,8 @@ module or the function an import bound it to).
 ``sigma`` is on the 0-255 scale, like the command line's ``--sigma``.  A grayscale noise level
 without its own model gets the model trained at the largest level below it, run on the image
 scaled so that it sees its own level (the rule of :func:`deepinv_denoiser`; below the smallest
-trained level, that model as trained), with a warning.  A colour image
+trained level, that model's output blended with the input in proportion sigma / its level), with a
+warning.  A colour image
 is denoised, by default, by the grayscale models applied to its opponent colour channels
 (:mod:`liftinv.denoising.opponent`), built for the requested noise level itself.  The files live in
 ``liftinv/weights/`` (package data) and were made by ``benchmarks/train_pretrained.py``; their
@@ -129,7 +130,7 @@ def _grayscale(sigma: float, device):
     from .denoising.deepinv_denoiser import Rescaled, family_choice
 
     grays = sorted((spec["sigma"], key) for key, spec in MODELS.items() if not spec["color"])
-    k, scale = family_choice(sigma, [level for level, _ in grays])
+    k, scale, weight = family_choice(sigma, [level for level, _ in grays])
     net, info = _load(grays[k][1], device)
     info["requested_sigma"] = sigma
     trained = info["sigma"]
@@ -137,14 +138,16 @@ def _grayscale(sigma: float, device):
     if trained != sigma:
         levels = ", ".join(f"{level:g}" for level, _ in grays)
         how = (f"{info['file']} (sigma {trained:g}/255) on the image scaled by {scale:.3g}, so that it sees "
-               "its own level" if scale < 1 else f"the lowest, {info['file']} (sigma {trained:g}/255), as trained")
+               "its own level" if scale < 1 else
+               f"the lowest, {info['file']} (sigma {trained:g}/255), its output weighted {weight:.3g} against "
+               f"the input's {1 - weight:.3g}")
         warnings.warn(f"no shipped grayscale denoiser for sigma {sigma:g}/255 (trained: {levels}); using {how}",
                       UserWarning, stacklevel=3)
-        if scale < 1:
-            net = Rescaled(net, scale).eval()
-            # like the opponent denoiser, it is built for the requested level
-            info.update(sigma=sigma, sigma_01=sigma / 255, trained_sigma=trained, scale=scale)
-            summary += f", rescaled by {scale:.3g} for sigma {sigma:g}/255"
+        net = Rescaled(net, scale, weight).eval()
+        # like the opponent denoiser, it is built for the requested level
+        info.update(sigma=sigma, sigma_01=sigma / 255, trained_sigma=trained, scale=scale, weight=weight)
+        summary += (f", rescaled by {scale:.3g}" if scale < 1 else f", blended {weight:.3g} with its input") + \
+            f" for sigma {sigma:g}/255"
     info["summary"] = summary
     return net, info
 

@@ -196,9 +196,10 @@ def test_wiener_tv_and_rl_beat_the_blurred_input():
 
 
 @pytest.mark.parametrize("options, method", [(["--method", "wiener"], "wiener"), ([], "pnp"),
-                                             (["--sigma", "1"], "tv")], ids=["wiener", "auto", "auto-low-noise"])
+                                             (["--sigma", "1"], "pnp"), (["--method", "tv"], "tv")],
+                         ids=["wiener", "auto", "auto-low-noise", "tv"])
 def test_command_line_deblur_writes_the_estimate_of_its_method_and_beats_its_input(options, method, tmp_path, capsys):
-    """--method auto: PnP with the shipped denoisers from sigma 2 (0-255) on, TV below."""
+    """--method auto is PnP with the shipped denoisers, at any noise level."""
     from liftinv.cli import main
     from liftinv.data import load_image, save_image
     from liftinv.deblurring.cli import TV_WEIGHT, WIENER_BALANCE

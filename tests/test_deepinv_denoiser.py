@@ -114,10 +114,17 @@ def _family(color=False):
 
 
 @pytest.mark.parametrize("sigma, tag, s", [(0.2, 1.0, 0.5), (0.1, 1.0, 1.0), (0.06, 2.0, 0.04 / 0.06),
-                                           (0.04, 2.0, 1.0), (0.01, 2.0, 1.0)])
+                                           (0.04, 2.0, 1.0)])
 def test_family_takes_the_largest_level_not_above_sigma_rescaled_down(sigma, tag, s):
     x = torch.rand(1, 1, 5, 4, dtype=torch.float64)
     torch.testing.assert_close(_family().double()(x, sigma), (x * s + tag) / s)
+
+
+def test_below_the_lowest_level_the_lowest_network_is_blended_with_the_input():
+    """At sigma = 0.01 below the lowest level 0.04: w N(x) + (1 - w) x with w = 0.01 / 0.04 (the
+    network as trained would remove four times the noise there is)."""
+    x = torch.rand(1, 1, 5, 4, dtype=torch.float64)
+    torch.testing.assert_close(_family().double()(x, 0.01), 0.25 * (x + 2.0) + 0.75 * x)
 
 
 def test_family_denoises_each_sample_at_its_own_level():

@@ -58,8 +58,11 @@ def test_an_untrained_sigma_gets_the_model_below_rescaled_with_a_notice():
     z = torch.rand(1, 1, 24, 24)
     with torch.no_grad():
         torch.testing.assert_close(net(z), liftinv.pretrained.deepinv_denoiser()(z, 35 / 255))
-    with pytest.warns(UserWarning, match="the lowest") as record:
-        assert liftinv.pretrained(5)[1]["sigma"] == 10  # below every level: the lowest, as trained
+    with pytest.warns(UserWarning, match="the lowest.*weighted 0.5 against") as record:
+        net, info = liftinv.pretrained(5)  # below every level: the lowest, blended with the input
+    assert info["trained_sigma"] == 10 and info["weight"] == 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(net(z), 0.5 * net.network(z) + 0.5 * z)
     assert record[0].filename == __file__  # the warning points at the caller's line, not liftinv's
     assert pretrained(np.float32(25.0))[1]["sigma"] == 25  # numpy scalars are numbers too
 

@@ -69,35 +69,44 @@ class LiftinvDenoiser(Denoiser):
         return f"sigma_trained={self.sigma_trained:.4g}, rescale={self.rescale}, scale_up={self.scale_up}"
 
 
-def family_choice(sigma: float, levels) -> tuple[int, float]:
-    r"""``(k, s)``: the grayscale rule of :class:`FamilyDenoiser` at noise level ``sigma`` among the
-    increasing trained ``levels`` (same scale): the largest :math:`\sigma_k \le \sigma` with
-    :math:`s = \sigma_k/\sigma`, below the smallest level that one with :math:`s = 1`.
+def family_choice(sigma: float, levels) -> tuple[int, float, float]:
+    r"""``(k, s, w)``: the grayscale rule of :class:`FamilyDenoiser` at noise level ``sigma`` among
+    the increasing trained ``levels`` (same scale), the denoiser
+    :math:`D(x) = w\,N_k(s\,x)/s + (1 - w)\,x` (:class:`Rescaled`): the largest
+    :math:`\sigma_k \le \sigma` with :math:`s = \sigma_k/\sigma`, :math:`w = 1`; below the smallest
+    level that network as trained (:math:`s = 1`), blended with the identity,
+    :math:`w = \sigma/\sigma_1` (it would remove noise of level :math:`\sigma_1`: on the training
+    images at sigma 1/255 it gave 36.3 dB where the noisy input has 48.1 and the blend 48.0).
 
     >>> family_choice(35, [10, 15, 25, 50]), family_choice(5, [10, 15, 25, 50])
-    ((2, 0.7142857142857143), (0, 1.0))
+    ((2, 0.7142857142857143, 1.0), (0, 1.0, 0.5))
     """
     below = [k for k, level in enumerate(levels) if level <= sigma * (1 + 1e-6)]
-    k = below[-1] if below else 0
-    return k, min(levels[k] / sigma, 1.0)
+    if not below:
+        return 0, 1.0, sigma / levels[0]
+    k = below[-1]
+    return k, min(levels[k] / sigma, 1.0), 1.0
 
 
 class Rescaled(torch.nn.Module):
-    r"""A grayscale denoiser run at a noise level above its own: :math:`x \mapsto N(s\,x)/s`,
-    :math:`s \le 1` (the image scaled so that the network sees the noise level it was trained at;
-    safe for networks that clip to :math:`[0, 1]`)."""
+    r"""A grayscale denoiser run at a noise level other than its own:
+    :math:`x \mapsto w\,N(s\,x)/s + (1 - w)\,x`, :math:`s, w \in (0, 1]`.  Above its level
+    (:math:`s < 1`, :math:`w = 1`) the image is scaled so that the network sees the noise level it
+    was trained at (safe for networks that clip to :math:`[0, 1]`); below it (:math:`s = 1`,
+    :math:`w < 1`) its output is blended with the input (:func:`family_choice`)."""
 
-    def __init__(self, network: torch.nn.Module, scale: float) -> None:
+    def __init__(self, network: torch.nn.Module, scale: float, weight: float = 1.0) -> None:
         super().__init__()
-        if not 0 < scale <= 1:
-            raise ValueError(f"Rescaled: scale must be in (0, 1], got {scale}")
-        self.network, self.scale = network, float(scale)
+        if not (0 < scale <= 1 and 0 < weight <= 1):
+            raise ValueError(f"Rescaled: scale and weight must be in (0, 1], got {scale} and {weight}")
+        self.network, self.scale, self.weight = network, float(scale), float(weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x * self.scale) / self.scale
+        out = self.network(x * self.scale) / self.scale if self.scale != 1.0 else self.network(x)
+        return out if self.weight == 1.0 else torch.lerp(x, out, self.weight)
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale:.4g}"
+        return f"scale={self.scale:.4g}, weight={self.weight:.4g}"
 
 
 class FamilyDenoiser(Denoiser):
@@ -106,8 +115,9 @@ class FamilyDenoiser(Denoiser):
 
     Grayscale: at :math:`\sigma`, the network of the largest :math:`\sigma_m \le \sigma`, rescaled
     so that it sees its own level, :math:`D_\sigma(x) = N_m(s\,x)/s`, :math:`s = \sigma_m/\sigma \le 1`
-    (safe for networks that clip to :math:`[0, 1]`); below :math:`\sigma_1`, :math:`N_1` as
-    trained.  Colour (``color=True``): the grayscale networks on the opponent colour channels,
+    (safe for networks that clip to :math:`[0, 1]`); below :math:`\sigma_1`, :math:`N_1` as trained
+    blended with the identity, :math:`D_\sigma(x) = wN_1(x) + (1 - w)x`, :math:`w = \sigma/\sigma_1`
+    (:func:`family_choice`).  Colour (``color=True``): the grayscale networks on the opponent colour channels,
     planned for :math:`\sigma` (:class:`~liftinv.denoising.opponent.OpponentDenoiser`).  A batch
     whose samples carry different :math:`\sigma` is denoised sample by sample.
 
@@ -127,16 +137,16 @@ class FamilyDenoiser(Denoiser):
         self.networks = torch.nn.ModuleList(networks[s] for s in sorted(networks))
         self.color = bool(color)
 
-    def denoiser_for(self, sigma: float) -> tuple[torch.nn.Module, float]:
-        """``(network, s)``: what denoises at level ``sigma`` ([0, 1] scale): ``network(s x) / s``."""
+    def denoiser_for(self, sigma: float) -> torch.nn.Module:
+        """The module that denoises at level ``sigma`` ([0, 1] scale)."""
         if self.color:
             from .opponent import OpponentDenoiser, opponent_plan
 
             plan = opponent_plan(sigma, self.levels)
             nets = [self.networks[self.levels.index(level)] for level, _ in plan]
-            return OpponentDenoiser(nets, [scale for _, scale in plan]), 1.0
-        k, s = family_choice(sigma, self.levels)
-        return self.networks[k], s
+            return OpponentDenoiser(nets, [scale for _, scale in plan])
+        k, s, w = family_choice(sigma, self.levels)
+        return Rescaled(self.networks[k], s, w)
 
     def forward(self, x: torch.Tensor, sigma=None, **kwargs) -> torch.Tensor:
         if sigma is None:
@@ -144,8 +154,7 @@ class FamilyDenoiser(Denoiser):
         values = _positive_sigma(self, x, sigma).flatten().tolist()
         if len(set(values)) > 1:  # one level per sample
             return torch.cat([self.forward(x[i:i + 1], v) for i, v in enumerate(values)])
-        net, s = self.denoiser_for(values[0])
-        return net(x) if s == 1.0 else net(x * s) / s
+        return self.denoiser_for(values[0])(x)
 
     def extra_repr(self) -> str:
         return "levels=(" + ", ".join(f"{level * 255:.3g}/255" for level in self.levels) + f"), color={self.color}"
