@@ -13,6 +13,12 @@ crops of the embedded *training* images (white Gaussian noise, seed 0; no test i
   ``(N((x - 1/2) s + 1/2) - 1/2) / s + 1/2`` with ``s = min(level / sigma, 1)``, as the opponent
   colour denoiser scales its channels.
 
+With ``--color`` the same for the colour denoiser of ``liftinv.pretrained(sigma, color=True)``
+(the grayscale models in the opponent colour space) on the colour training images, at levels
+below the lowest model's: ``noisy input``, ``opponent as planned`` (each channel's model as
+``opponent_plan`` picks it) and ``opponent, blended`` (the library's: a channel given the lowest
+model blended with its input, ``opponent_weights``).
+
 Usage::
 
     OMP_NUM_THREADS=1 python3 benchmarks/pretrained_between_levels.py \
@@ -52,14 +58,55 @@ def rule_denoiser(rule: str, family, sigma: float):
     return lambda x: (net((x - 0.5) * s + 0.5) - 0.5) / s + 0.5
 
 
+COLOR_RULES = ("noisy input", "opponent as planned", "opponent, blended")
+
+
+def color_rows(sigmas, crop: int) -> tuple[list[dict], int]:
+    """The ``--color`` comparison (module docstring): rows of mean PSNR, and the image count."""
+    from liftinv.denoising.opponent import OpponentDenoiser, opponent_plan, opponent_weights
+
+    images = [im[..., :crop, :crop] for im in load_embedded("train", color=True)]
+    family = deepinv_denoiser(color=False, device="cpu")
+    levels = family.levels
+    gen, rows = torch.Generator().manual_seed(0), []
+    with torch.no_grad():
+        for sigma in sigmas:
+            s01 = sigma / 255
+            plan = opponent_plan(s01, levels)
+            nets = [family.networks[levels.index(level)] for level, _ in plan]
+            scales = [scale for _, scale in plan]
+            rules = {"noisy input": lambda z: z, "opponent as planned": OpponentDenoiser(nets, scales),
+                     "opponent, blended": OpponentDenoiser(nets, scales, opponent_weights(s01, plan, levels))}
+            noisy = [x + s01 * torch.randn(x.shape, generator=gen) for x in images]
+            row = {"sigma": sigma}
+            for name, f in rules.items():
+                row[name] = sum(float(psnr(f(z[None])[0].clamp(0, 1), x)) for z, x in zip(noisy, images)) / len(images)
+            rows.append(row)
+            print(f"colour sigma {sigma:g}: " + ", ".join(f"{r} {row[r]:.2f}" for r in COLOR_RULES), flush=True)
+    return rows, len(images)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sigmas", nargs="+", type=float, default=[2, 5, 8, 12, 20, 30, 35, 40, 45, 60, 75, 100])
     p.add_argument("--crop", type=int, default=192)
+    p.add_argument("--color", action="store_true", help="the colour denoiser below the lowest level instead")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python3 benchmarks/pretrained_between_levels.py " + " ".join(argv or sys.argv[1:])
+    if args.color:
+        rows, n = color_rows(args.sigmas, args.crop)
+        lines = ["# The shipped colour denoiser below its lowest level (colour training images)", "",
+                 f"Command: `{command}`", "",
+                 f"Mean PSNR (dB) on {args.crop}x{args.crop} crops of the {n} embedded colour training images, "
+                 "noise seed 0, 1 torch thread; the rules are in the script's docstring.", "",
+                 "| sigma | " + " | ".join(COLOR_RULES) + " |", "|---|" + "---|" * len(COLOR_RULES)]
+        lines += [f"| {row['sigma']:g} | " + " | ".join(f"{row[r]:.2f}" for r in COLOR_RULES) + " |" for row in rows]
+        if args.out:
+            write_report(args.out, "pretrained_between_levels_color", {"command": command, "rows": rows},
+                         "\n".join(lines) + "\n")
+        return 0
     images = [im[..., :args.crop, :args.crop] for im in load_embedded("train")]
     family = deepinv_denoiser(color=False, device="cpu")
     gen = torch.Generator().manual_seed(0)

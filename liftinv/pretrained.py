@@ -174,13 +174,14 @@ def _load(key: str, device):
 
 def _opponent(sigma: float, device):
     """The colour denoiser of the grayscale models in the opponent space, built for ``sigma``."""
-    from .denoising.opponent import OpponentDenoiser, opponent_plan
+    from .denoising.opponent import OpponentDenoiser, opponent_plan, opponent_weights
 
     grays = {spec["sigma"]: key for key, spec in MODELS.items() if not spec["color"]}
     plan = opponent_plan(sigma, sorted(grays))
     loaded = {level: _load(grays[level], device) for level in sorted({level for level, _ in plan})}
     nets = [loaded[level][0] for level, _ in plan]
-    net = OpponentDenoiser(nets, [scale for _, scale in plan]).to(next(nets[0].parameters()).device).eval()
+    weights = opponent_weights(sigma, plan, sorted(grays))
+    net = OpponentDenoiser(nets, [scale for _, scale in plan], weights).to(next(nets[0].parameters()).device).eval()
     infos = [info for _, info in loaded.values()]
     luminance, chrominance = (loaded[plan[k][0]][1]["file"] for k in (0, 1))
     roles = (f"{luminance} (every channel)" if luminance == chrominance

@@ -31,3 +31,11 @@ def test_tiny_run_writes_the_table(load_script, tmp_path):
     data = json.loads((tmp_path / "pretrained_between_levels.json").read_text())
     assert [r["sigma"] for r in data["rows"]] == [35] and set(study.RULES) <= set(data["rows"][0])
     assert "| 35 |" in (tmp_path / "pretrained_between_levels.md").read_text()
+
+
+def test_colour_run_compares_the_planned_and_blended_opponent_denoisers(load_script, tmp_path):
+    study = load_script("benchmarks/pretrained_between_levels.py")
+    assert study.main(["--color", "--sigmas", "2", "--crop", "96", "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "pretrained_between_levels_color.json").read_text())["rows"]
+    assert set(study.COLOR_RULES) <= set(row)
+    assert row["opponent, blended"] > row["opponent as planned"]  # at 2/255 the lowest model as planned over-smooths

@@ -140,11 +140,11 @@ class FamilyDenoiser(Denoiser):
     def denoiser_for(self, sigma: float) -> torch.nn.Module:
         """The module that denoises at level ``sigma`` ([0, 1] scale)."""
         if self.color:
-            from .opponent import OpponentDenoiser, opponent_plan
+            from .opponent import OpponentDenoiser, opponent_plan, opponent_weights
 
             plan = opponent_plan(sigma, self.levels)
             nets = [self.networks[self.levels.index(level)] for level, _ in plan]
-            return OpponentDenoiser(nets, [scale for _, scale in plan])
+            return OpponentDenoiser(nets, [scale for _, scale in plan], opponent_weights(sigma, plan, self.levels))
         k, s, w = family_choice(sigma, self.levels)
         return Rescaled(self.networks[k], s, w)
 

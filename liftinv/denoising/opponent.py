@@ -45,7 +45,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["OPPONENT", "CHANNEL_RANGES", "OpponentDenoiser", "nearest_level", "opponent_plan"]
+__all__ = ["OPPONENT", "CHANNEL_RANGES", "OpponentDenoiser", "nearest_level", "opponent_plan", "opponent_weights"]
 
 _R3, _R2, _R6 = math.sqrt(3.0), math.sqrt(2.0), math.sqrt(6.0)
 
@@ -85,24 +85,51 @@ def opponent_plan(sigma: float, trained: Sequence[float]) -> list[tuple[float, f
     return plan
 
 
+def opponent_weights(sigma: float, plan, trained: Sequence[float]) -> list[float]:
+    r"""Per channel of ``plan`` (:func:`opponent_plan` at ``sigma``), the weight :math:`w_k` of its
+    network's output against the channel itself: below the lowest trained level
+    (:math:`\sigma < \sigma_1`, where the grayscale models blend too,
+    :func:`~liftinv.denoising.deepinv_denoiser.family_choice`) :math:`s_k\sigma/\sigma_k` for a
+    channel given the lowest model (it sees less noise than it was trained for and would remove
+    noise that is not there), else 1 (the plans at and above :math:`\sigma_1` were chosen as
+    they are, docs/networks.md).
+
+    >>> [round(w, 3) for w in opponent_weights(5, opponent_plan(5, [10, 15, 25, 50]), [10, 15, 25, 50])]
+    [0.289, 0.354, 0.306]
+    >>> opponent_weights(25, opponent_plan(25, [10, 15, 25, 50]), [10, 15, 25, 50])
+    [1.0, 1.0, 1.0]
+    """
+    lowest = min(trained)
+    if sigma >= lowest:
+        return [1.0, 1.0, 1.0]
+    return [min(1.0, s * sigma / level) if level == lowest else 1.0 for level, s in plan]
+
+
 class OpponentDenoiser(nn.Module):
-    """A colour denoiser made of three grayscale ones, one per opponent channel (module docstring).
+    r"""A colour denoiser made of three grayscale ones, one per opponent channel (module docstring).
 
     ``denoisers``: three modules mapping ``(B, 1, H, W)`` to ``(B, 1, H, W)`` (the same module may
-    serve several channels); ``scales``: :math:`s_k`.  Input and output are ``(B, 3, H, W)`` RGB
+    serve several channels); ``scales``: :math:`s_k`; ``weights`` (optional, 1 each): :math:`w_k`,
+    each denoised channel blended with the noisy one, :math:`w_k\hat c_k + (1 - w_k)c_k`
+    (:func:`opponent_weights`).  Input and output are ``(B, 3, H, W)`` RGB
     batches in [0, 1] (the output is not clipped).  The channels are denoised one after the
     other, so memory is that of one grayscale pass.
     """
 
-    def __init__(self, denoisers: Sequence[nn.Module], scales: Sequence[float]) -> None:
+    def __init__(self, denoisers: Sequence[nn.Module], scales: Sequence[float],
+                 weights: Sequence[float] | None = None) -> None:
         super().__init__()
         if len(denoisers) != 3 or len(scales) != 3:
             raise ValueError(f"OpponentDenoiser: expected 3 denoisers and 3 scales (one per opponent channel), "
                              f"got {len(denoisers)} and {len(scales)}")
         if not all(isinstance(s, (int, float)) and math.isfinite(s) and s > 0 for s in scales):
             raise ValueError(f"OpponentDenoiser: scales must be finite and > 0, got {list(scales)}")
+        weights = [1.0] * 3 if weights is None else list(weights)
+        if len(weights) != 3 or not all(isinstance(w, (int, float)) and 0 < w <= 1 for w in weights):
+            raise ValueError(f"OpponentDenoiser: expected 3 weights in (0, 1], got {weights}")
         self.denoisers = nn.ModuleList(denoisers)
         self.scales = tuple(float(s) for s in scales)
+        self.weights = tuple(float(w) for w in weights)
         self.centres = tuple(0.5 * (lo + hi) for lo, hi in CHANNEL_RANGES)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -111,10 +138,15 @@ class OpponentDenoiser(nn.Module):
         o = torch.tensor(OPPONENT, dtype=z.dtype, device=z.device)  # exact in the input's precision
         c = torch.einsum("kj,bjhw->bkhw", o, z)
         out = torch.empty_like(c)
-        for k, (net, s, m) in enumerate(zip(self.denoisers, self.scales, self.centres)):
+        for k, (net, s, m, w) in enumerate(zip(self.denoisers, self.scales, self.centres, self.weights)):
             channel = net((c[:, k:k + 1] - m) * s + 0.5)
             out[:, k:k + 1] = (channel - 0.5) / s + m
+            if w != 1.0:
+                out[:, k:k + 1].lerp_(c[:, k:k + 1], 1.0 - w)
         return torch.einsum("kj,bkhw->bjhw", o, out)
 
     def extra_repr(self) -> str:
-        return "scales=(" + ", ".join(f"{s:.3f}" for s in self.scales) + ")"
+        text = "scales=(" + ", ".join(f"{s:.3f}" for s in self.scales) + ")"
+        if self.weights != (1.0,) * 3:
+            text += ", weights=(" + ", ".join(f"{w:.3f}" for w in self.weights) + ")"
+        return text
