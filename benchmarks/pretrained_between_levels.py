@@ -86,6 +86,14 @@ def color_rows(sigmas, crop: int) -> tuple[list[dict], int]:
     return rows, len(images)
 
 
+def table(title: str, command: str, images: str, rules, rows: list[dict]) -> list[str]:
+    """The Markdown lines of a results table (one row per sigma, one column per rule)."""
+    lines = [f"# {title}", "", f"Command: `{command}`", "",
+             f"Mean PSNR (dB) on {images}, noise seed 0, 1 torch thread; the rules are in the script's docstring.",
+             "", "| sigma | " + " | ".join(rules) + " |", "|---|" + "---|" * len(rules)]
+    return lines + [f"| {row['sigma']:g} | " + " | ".join(f"{row[r]:.2f}" for r in rules) + " |" for row in rows]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sigmas", nargs="+", type=float, default=[2, 5, 8, 12, 20, 30, 35, 40, 45, 60, 75, 100])
@@ -97,12 +105,8 @@ def main(argv=None) -> int:
     command = "OMP_NUM_THREADS=1 python3 benchmarks/pretrained_between_levels.py " + " ".join(argv or sys.argv[1:])
     if args.color:
         rows, n = color_rows(args.sigmas, args.crop)
-        lines = ["# The shipped colour denoiser below its lowest level (colour training images)", "",
-                 f"Command: `{command}`", "",
-                 f"Mean PSNR (dB) on {args.crop}x{args.crop} crops of the {n} embedded colour training images, "
-                 "noise seed 0, 1 torch thread; the rules are in the script's docstring.", "",
-                 "| sigma | " + " | ".join(COLOR_RULES) + " |", "|---|" + "---|" * len(COLOR_RULES)]
-        lines += [f"| {row['sigma']:g} | " + " | ".join(f"{row[r]:.2f}" for r in COLOR_RULES) + " |" for row in rows]
+        lines = table("The shipped colour denoiser below its lowest level (colour training images)", command,
+                      f"{args.crop}x{args.crop} crops of the {n} embedded colour training images", COLOR_RULES, rows)
         if args.out:
             write_report(args.out, "pretrained_between_levels_color", {"command": command, "rows": rows},
                          "\n".join(lines) + "\n")
@@ -121,12 +125,8 @@ def main(argv=None) -> int:
             rows.append(row)
             print(f"sigma {sigma:g}: " + ", ".join(f"{r} {row[r]:.2f}" for r in RULES), flush=True)
     means = {r: sum(row[r] for row in rows) / len(rows) for r in RULES}
-    lines = ["# The shipped grayscale denoisers between their trained levels (training images)", "",
-             f"Command: `{command}`", "",
-             f"Mean PSNR (dB) on {args.crop}x{args.crop} crops of the {len(images)} embedded training images, "
-             "noise seed 0, 1 torch thread; the rules are in the script's docstring.", "",
-             "| sigma | " + " | ".join(RULES) + " |", "|---|" + "---|" * len(RULES)]
-    lines += [f"| {row['sigma']:g} | " + " | ".join(f"{row[r]:.2f}" for r in RULES) + " |" for row in rows]
+    lines = table("The shipped grayscale denoisers between their trained levels (training images)", command,
+                  f"{args.crop}x{args.crop} crops of the {len(images)} embedded training images", RULES, rows)
     lines.append("| mean | " + " | ".join(f"{means[r]:.2f}" for r in RULES) + " |")
     if args.out:
         write_report(args.out, "pretrained_between_levels", {"command": command, "rows": rows, "means": means},
