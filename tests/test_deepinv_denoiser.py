@@ -168,3 +168,16 @@ def test_shipped_family_is_a_deepinv_denoiser():
     x = torch.rand(1, 1, 12, 10)
     with torch.no_grad():
         assert fam(x, 0.05).shape == x.shape and bool(torch.isfinite(fam(x, 0.3)).all())
+
+
+def test_family_denoises_large_images_in_tiles_that_change_nothing():
+    """A budget too small for the whole image: the family runs in exact tiles (the shipped models
+    need about 3.4 kB per pixel, so a large photograph would not fit otherwise)."""
+    import liftinv
+
+    fam = liftinv.pretrained.deepinv_denoiser(device="cpu").double()
+    x = torch.rand(1, 1, 90, 70, dtype=torch.float64)
+    with torch.no_grad():
+        whole = fam(x, 30 / 255)
+        fam.budget_mb = 2.0  # about 600 pixels' worth: tiles of the minimum size
+        torch.testing.assert_close(fam(x, 30 / 255), whole, rtol=0, atol=1e-10)

@@ -28,6 +28,7 @@ from deepinv.models import Denoiser
 from ..activations import Clip
 from ..models.network import LiftedNetwork
 from ..utils.checks import check_sigma01
+from .tiling import BUDGET_MB, denoise_tiled
 
 
 def clips_output(net: torch.nn.Module) -> bool:
@@ -119,7 +120,10 @@ class FamilyDenoiser(Denoiser):
     blended with the identity, :math:`D_\sigma(x) = wN_1(x) + (1 - w)x`, :math:`w = \sigma/\sigma_1`
     (:func:`family_choice`).  Colour (``color=True``): the grayscale networks on the opponent colour channels,
     planned for :math:`\sigma` (:class:`~liftinv.denoising.opponent.OpponentDenoiser`).  A batch
-    whose samples carry different :math:`\sigma` is denoised sample by sample.
+    whose samples carry different :math:`\sigma` is denoised sample by sample.  Every call runs
+    through :func:`~liftinv.denoising.tiling.denoise_tiled` with ``budget_mb`` (the whole image in
+    one pass when it fits; exact tiles otherwise), so a plug-and-play solver on a large photograph
+    stays in bounded memory (a shipped model needs about 3.4 kB per pixel).
 
     ``networks``: ``{sigma_m: network}``, noise levels on the [0, 1] scale, networks mapping
     ``(B, 1, H, W)`` to the same shape.  With a single fixed network, :class:`LiftinvDenoiser` is
@@ -136,6 +140,8 @@ class FamilyDenoiser(Denoiser):
         self.levels = levels
         self.networks = torch.nn.ModuleList(networks[s] for s in sorted(networks))
         self.color = bool(color)
+        #: the memory budget of one denoising pass, in MiB (see :func:`denoise_tiled`)
+        self.budget_mb = BUDGET_MB
 
     def denoiser_for(self, sigma: float) -> torch.nn.Module:
         """The module that denoises at level ``sigma`` ([0, 1] scale)."""
@@ -154,7 +160,7 @@ class FamilyDenoiser(Denoiser):
         values = _positive_sigma(self, x, sigma).flatten().tolist()
         if len(set(values)) > 1:  # one level per sample
             return torch.cat([self.forward(x[i:i + 1], v) for i, v in enumerate(values)])
-        return self.denoiser_for(values[0])(x)
+        return denoise_tiled(self.denoiser_for(values[0]), x, budget_mb=self.budget_mb)
 
     def extra_repr(self) -> str:
         return "levels=(" + ", ".join(f"{level * 255:.3g}/255" for level in self.levels) + f"), color={self.color}"
