@@ -115,6 +115,11 @@ def test_a_broken_file_in_a_train_folder_is_named_not_skipped(ws, tmp_path, caps
             names=["broken.png", "text file"])
 
 
+def test_a_missing_data_folder_is_named_as_the_option(tmp_path, capsys):
+    refused(["train", "--data", tmp_path / "nope", "--epochs", "1", "-o", tmp_path / "r.pt"], capsys, tmp_path,
+            names=[f"--data {str(tmp_path / 'nope')!r} does not exist"])
+
+
 def test_a_training_image_smaller_than_the_patch_is_named(ws, tmp_path, capsys):  # noqa: F811
     import shutil
 

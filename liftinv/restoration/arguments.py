@@ -151,6 +151,10 @@ def load_split(data: str, split: str, color: bool):
 
     if data == "embedded":
         return load_embedded(split, color=color), embedded_names(split, color)
+    from pathlib import Path
+
+    if not Path(data).exists():  # named as the option that gave it, not as the loader
+        raise FileNotFoundError(f"--data {data!r} does not exist: give a folder of images, or 'embedded'")
     try:
         files = list_image_files(data, split)
     except FileNotFoundError:  # no split folder: a flat folder of training images
