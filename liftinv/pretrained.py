@@ -191,10 +191,11 @@ def _opponent(sigma: float, device):
             "requested_sigma": sigma, "color": True, "color_model": "opponent",
             "trainer": infos[0]["trainer"], "seconds": sum(i["seconds"] or 0 for i in infos),
             "steps": sum(i["steps"] or 0 for i in infos),
-            "arch": {"name": "opponent", "channels": 3, "plan": [list(p) for p in plan],
+            "arch": {"name": "opponent", "channels": 3, "plan": [list(p) for p in plan], "weights": weights,
                      "networks": [loaded[level][1]["arch"] for level, _ in plan]},
             "summary": f"colour, in the opponent colour space for sigma {sigma:g}/255: grayscale {roles}, "
-                       f"trained {infos[0]['trainer']}"}
+                       f"trained {infos[0]['trainer']}"
+                       + (", blended with the input below the lowest level" if min(weights) < 1 else "")}
     return net, info
 
 
