@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from liftinv.activations import ReLU
 from liftinv.bench.tuning import search_grid
 from liftinv.inversion import LiftedInversion, invert_gradient
 from liftinv.inversion.accelerated import JointStep
@@ -166,7 +167,7 @@ def best_table(best: list[dict], before=(), after=()) -> list[str]:
 def noisy_codes(code: torch.Tensor) -> dict:
     """The codes at every level of :data:`LEVELS` (relative noise, fixed draws, clamped to the
     ReLU's range), the same in every inversion study."""
-    return {lv: noisy_code(code, lv, 11 + i).clamp_min(0.0) if lv else code for i, lv in enumerate(LEVELS)}
+    return {lv: noisy_code(code, lv, 11 + i, ReLU()) if lv else code for i, lv in enumerate(LEVELS)}
 
 
 def write_study(name: str, args, info: dict, x_true, best: list[dict], title: str, note: str,

@@ -144,7 +144,7 @@ def main(argv=None) -> int:
                                                   "benchmarks/results/invert_solver_study")
     runs = []
     for level, alphas in ((0.0, (1e-3, 1e-2)), (0.05, (1e-2, 1e-1))):
-        y = noisy_code(code, level, 11).clamp_min(0.0) if level else code
+        y = noisy_code(code, level, 11, net.activation(net.depth)) if level else code
         for alpha in alphas:
             common = dict(iters=args.iters, x_true=x_true, monitor_every=10)
             for label, cls in (("apg", LiftedInversion), ("apg-diag", DiagonalInversion)):

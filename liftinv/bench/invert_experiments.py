@@ -175,7 +175,7 @@ def tune_alphas(net: LiftedNetwork, image: torch.Tensor, *, levels, methods, gri
         code = enc(tile(img, p))
     best, scores = {}, []
     for j, level in enumerate(levels):
-        y = noisy_code(code, level, seed + 7 + j)
+        y = noisy_code(code, level, seed + 7 + j, enc.activation(enc.depth))
         for meth in methods:
             def score(alpha, meth=meth, y=y):
                 return float(psnr(invert_tiles(enc, img, y, meth, iters, alpha)[0], img))
@@ -209,7 +209,7 @@ def autoencoder_experiment(net: LiftedNetwork, images, names, *, crop: int = 64,
         with torch.no_grad():
             code = enc(tile(img, p))
         for j, level in enumerate(levels):
-            y = noisy_code(code, level, seed + 1000 * i + j)
+            y = noisy_code(code, level, seed + 1000 * i + j, enc.activation(enc.depth))
             for meth in methods:
                 alpha = alphas[(level, meth["label"])]
                 rec_img, res, secs = invert_tiles(enc, img, y, meth, iters, alpha, progress)

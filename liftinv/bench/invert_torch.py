@@ -110,8 +110,9 @@ def torch_encoder_experiment(encoder: nn.Module, train_crops, test_crops, *, lev
     jobs = [(lv, m) for lv in levels for m in METHODS]
     for level, meth in tqdm(jobs, desc="torch encoder", disable=not progress, leave=False):
         i = levels.index(level)
-        y_tr = noisy_code(code_train, level, seed + 11 + i) if level else code_train
-        y_te = noisy_code(code_test, level, seed + 31 + i) if level else code_test
+        out = net.activation(net.depth)  # the codes' range
+        y_tr = noisy_code(code_train, level, seed + 11 + i, out) if level else code_train
+        y_te = noisy_code(code_test, level, seed + 31 + i, out) if level else code_test
         variants = [{**meth, **s} for s in SCHEDULES] if meth["label"] == "lifted (apg)" else [meth]
         best = None
         for var in variants:
