@@ -13,6 +13,7 @@ from liftinv import from_module as exported_from_module
 from liftinv.activations import ELU, LeakyReLU, NotProximalError
 from liftinv.inversion import as_lifted, invert_lifted
 from liftinv.models import ConversionError, IdentityMap, LiftedNetwork, from_module, from_sequential
+from liftinv.models.composite_maps import CatMap
 from liftinv.models.convert import torch_affine_map
 from liftinv.models.linear_maps import Reshape, ZeroMap
 
@@ -224,6 +225,42 @@ def test_functional_operations_and_parallel_branches_convert():
     assert isinstance(net.layer(2).linear, ZeroMap) and net.layer(2).skip_from == [0]
 
 
+class _TinyUNet(nn.Module):
+    """Two scales, a transposed-convolution upsampling and U-Net's concatenated skips (one of them
+    from the input itself, along a negative dim)."""
+
+    def __init__(self):
+        super().__init__()
+        self.e1, self.e2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 8, 3, stride=2, padding=1)
+        self.up, self.d1 = nn.ConvTranspose2d(8, 4, 2, stride=2), nn.Conv2d(8, 4, 3, padding=1)
+        self.out = nn.Conv2d(5, 1, 1)
+
+    def forward(self, x):
+        a = F.relu(self.e1(x))
+        u = F.relu(self.up(F.relu(self.e2(a))))
+        d = F.relu(self.d1(torch.cat([u, a], dim=1)))
+        return self.out(torch.cat((d, x), -3))
+
+
+def test_unet_concatenations_convert_and_invert():
+    torch.manual_seed(0)
+    model = _TinyUNet().eval()
+    net = from_module(model, (1, 8, 8))
+    _same(net, model, (1, 8, 8))
+    # cat([u, a]) reads x_3 (u) and x_1 (a) before a convolution: an identity layer closes it, whose
+    # main map puts u first and zeros where a goes, and whose skip from x_1 does the reverse
+    closing = net.layer(4)
+    assert isinstance(closing.linear, CatMap) and isinstance(closing.linear.maps[1], ZeroMap)
+    assert closing.skip_from == [1]
+    x = torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        y = model(x)
+    res = invert_lifted(net, y, regulariser="tv", alpha=1e-4, iters=60, x_true=x)
+    # measured: misfit 0.075 -> 0.0069, 11.3 -> 20.6 dB (35.0 dB after 150 iterations)
+    assert res.final["misfit"] < 0.2 * res.history[0]["misfit"]
+    assert res.final["psnr"] > res.history[0]["psnr"] + 5
+
+
 # ------------------------------------------------------------------------------- refusals
 
 
@@ -269,7 +306,7 @@ class _Product(nn.Module):
 
 class _Concat(nn.Module):
     def forward(self, x):
-        return torch.cat([x, torch.relu(x)], 1)
+        return torch.cat([x, torch.relu(x)], 0)
 
 
 class _Shift(nn.Module):
@@ -284,7 +321,7 @@ class _Branching(nn.Module):
 
 @pytest.mark.parametrize("model, match", [
     (_Product(), r"operator.mul at node 'mul' is not affine"),
-    (_Concat(), r"torch.cat at node 'cat' is neither an affine map that liftinv converts"),
+    (_Concat(), r"torch.cat at node 'cat' concatenates along dim 0; only a per-sample dimension"),
     (_Shift(), r"operator.add at node 'add' adds a constant"),
     (_Branching(), r"torch.fx cannot trace _Branching"),
     (nn.Flatten(0), r"mixing the batch dim"),

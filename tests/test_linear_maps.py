@@ -15,7 +15,7 @@ import torch
 from liftinv.deblurring.models import ComposedMap, DataInjectionMap, DataStep, PrimalStepMap, StartMap
 from liftinv.deblurring.physics import CircularBlur
 from liftinv.models import Conv2d, Dense, IdentityMap
-from liftinv.models.composite_maps import ChainMap, SumMap
+from liftinv.models.composite_maps import CatMap, ChainMap, SumMap
 from liftinv.models.dfb import AnalysisOperator, DualStepMap, InjectionMap, ReadoutMap
 from liftinv.models.linear_maps import (
     AdaptiveAvgPool2d,
@@ -88,6 +88,9 @@ MAPS = {
     "chain-upsample-conv": (lambda: ChainMap([Upsample(scale_factor=2), Conv2d(2, 3, 3)]), (2, 4, 4),
                             "estimate"),
     "sum-conv-identity": (lambda: SumMap([Conv2d(2, 2, 3), IdentityMap()]), (2, 5, 5), "estimate"),
+    "cat-conv-identity-zero": (lambda: CatMap([Conv2d(2, 3, 3, padding=1), IdentityMap(), ZeroMap((1, 5, 5))], 0),
+                               (2, 5, 5), "estimate"),
+    "cat-width-upsample": (lambda: CatMap([Upsample(size=(4, 6)), AvgPool2d((1, 2))], 2), (2, 4, 6), "estimate"),
     # DFB-PNN (models/dfb.py): I - tau D D^* has norm 1 when D has more channels out than in
     "dfb-dual-step": (lambda: DualStepMap(_dfb_op(), 1.0), (4, *SPATIAL), "exact"),
     "dfb-dual-step-inertial": (lambda: DualStepMap(_dfb_op(), -0.3), (4, *SPATIAL), "exact"),

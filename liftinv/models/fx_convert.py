@@ -10,6 +10,10 @@ reads, biases inside the maps), starting from :math:`e = x_0` at the input:
   ``BatchNorm``) composes with the maps of its argument;
 * an addition or subtraction of two values adds the expressions (two maps reading one state
   become one :class:`~liftinv.models.composite_maps.SumMap`);
+* a concatenation (``torch.cat`` along a dimension other than the batch's, as in U-Net skips)
+  concatenates them: every state read by any part gets a
+  :class:`~liftinv.models.composite_maps.CatMap` of the parts' maps for it, a
+  :class:`~liftinv.models.linear_maps.ZeroMap` where a part does not read it;
 * a proximal activation (module or functional: ``F.relu``, ``torch.sigmoid``, ``F.elu``, ...)
   **closes a layer**: the next layer :math:`l` reads :math:`x_{l-1}` through the expression's map
   for that state (a :class:`~liftinv.models.linear_maps.ZeroMap` if it has none) and every
@@ -47,7 +51,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from ..activations import NotProximalError, ProxActivation, get_activation
 from ..activations.registry import PROXIMAL_MODULES
-from .composite_maps import ChainMap, SumMap
+from .composite_maps import CatMap, ChainMap, SumMap
 from .convert import ConversionError, NotProximalConversionError, fold_batchnorm, torch_affine_map
 from .linear_maps import (
     AdaptiveAvgPool2d,
@@ -125,6 +129,13 @@ class _Expr:
             else:
                 terms[m] = amap
         return _Expr(terms)
+
+    @staticmethod
+    def cat(parts: list[_Expr], shapes: list[tuple[int, ...]], dim: int) -> _Expr:
+        """The parts (of per-sample output shapes ``shapes``) concatenated along ``dim``."""
+        states = sorted({m for e in parts for m in e.terms})
+        return _Expr({m: CatMap([e.terms[m] if m in e.terms else ZeroMap(s) for e, s in zip(parts, shapes)], dim)
+                      for m in states})
 
 
 class _Converter:
@@ -209,6 +220,18 @@ class _Converter:
             return self.expr(node, arg)
         return self.affine(node, Reshape(out.shape[1:]), arg)
 
+    def cat(self, node: fx.Node, args, kwargs) -> _Expr:
+        parts, dim = _arg(args, kwargs, 0, "tensors", ()), _arg(args, kwargs, 1, "dim", 0)
+        ndim = len(node.meta["tensor_meta"].shape)
+        if not isinstance(dim, int) or dim % ndim == 0:
+            raise self.fail(node, f"concatenates along dim {dim!r}; only a per-sample dimension (not the batch's, "
+                                  "dim 0) is an affine map of one sample")
+        exprs = [self.expr(node, part) for part in parts]
+        if len(exprs) == 1:
+            return exprs[0]
+        shapes = [tuple(part.meta["tensor_meta"].shape[1:]) for part in parts]
+        return _Expr.cat(exprs, shapes, dim % ndim - 1)
+
     def activation(self, node: fx.Node, module: nn.Module, arg) -> _Expr:
         try:
             act = get_activation(module)
@@ -265,6 +288,8 @@ class _Converter:
             return self.affine(node, Scale(1.0 / number if fn in _DIV else number), tensor)
         if fn in _NEG:
             return self.affine(node, Scale(-1.0), args[0])
+        if fn in _CAT:
+            return self.cat(node, args, kwargs)
         if fn in _RESHAPES:
             return self.reshape(node, args[0])
         if fn is F.dropout:
@@ -324,7 +349,7 @@ class _Converter:
 
 
 _AFFINE_MODULES = ("nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Upsample "
-                   "(nearest, bilinear), nn.Flatten, nn.Unflatten, eval-mode BatchNorm and Dropout")
+                   "(nearest, bilinear), nn.Flatten, nn.Unflatten, eval-mode BatchNorm and Dropout, torch.cat, sums")
 _NOT_LIFTED = ("is neither an affine map that liftinv converts nor a proximal activation, so it cannot be part of "
                f"a lifted network (affine: {_AFFINE_MODULES}; proximal: {PROXIMAL_MODULES}); the gradient "
                "baselines invert any module: invert_gradient(module, y, x_init=<a tensor of the input's shape>)")
@@ -333,6 +358,7 @@ _SUB = {operator.sub, operator.isub, torch.sub, torch.subtract}
 _MUL = {operator.mul, operator.imul, torch.mul, torch.multiply}
 _DIV = {operator.truediv, operator.itruediv, torch.div, torch.true_divide}
 _NEG = {operator.neg, torch.neg, torch.negative}
+_CAT = {torch.cat, torch.concat, torch.concatenate}
 _RESHAPES = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, torch.unflatten}
 _METHOD_FUNCTIONS = {"add": torch.add, "add_": torch.add, "sub": torch.sub, "sub_": torch.sub, "mul": torch.mul,
                      "mul_": torch.mul, "div": torch.div, "div_": torch.div, "neg": torch.neg,
