@@ -15,7 +15,8 @@ function that runs it and returns an exit status, added with :func:`register`::
 
 Heavy imports (torch, deepinv) happen inside the run functions, so ``liftinv --help`` and
 ``liftinv --version`` stay fast.  Errors are one line on stderr, ``liftinv COMMAND: error: ...``:
-bad arguments (a malformed or out-of-range option) with exit status 2, before anything runs;
+bad arguments (a malformed or out-of-range option, or options that do not go together:
+:class:`~liftinv.utils.checks.OptionError`) with exit status 2, before anything runs;
 a user error found while running (a missing or unreadable file, a checkpoint that does not fit,
 a diverged training run: :data:`USER_ERRORS`) with exit status 1; Ctrl-C with status 130 and a
 line saying what was kept.  :func:`main` returns the status instead of raising ``SystemExit``.
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 from liftinv import __version__
 from liftinv.utils.allocator import tune_cpu_allocator
+from liftinv.utils.checks import OptionError
 
 __all__ = ["Command", "COMMANDS", "USER_ERRORS", "register", "build_parser", "main"]
 
@@ -170,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_cpu_allocator()  # large CPU tensors reuse their memory between steps
     try:
         return int(run(args) or 0)
+    except OptionError as exc:
+        print(f"liftinv {args.command}: error: {exc} (see `liftinv {args.command} --help`)", file=sys.stderr)
+        return 2
     except USER_ERRORS as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__  # one line
         print(f"liftinv {args.command}: error: {message}", file=sys.stderr)

@@ -64,17 +64,23 @@ def test_other_commands_refuse_out_of_range_options(command, argv, option, ws, t
 def test_train_refuses_inconsistent_options(argv, names, ws, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "run.pt"
     refused(["train", "--data", ws / "data", *TINY_DFB, "--epochs", "1", *argv, "-o", out], capsys, tmp_path, ws,
-            names=names)
+            status=2, names=names)
     assert not out.exists()
 
 
 def test_train_needs_a_budget_or_epochs(ws, tmp_path, capsys):  # noqa: F811
-    refused(["train", "--data", ws / "data", *TINY_DFB, "-o", tmp_path / "run.pt"], capsys, tmp_path, names=["budget"])
+    refused(["train", "--data", ws / "data", *TINY_DFB, "-o", tmp_path / "run.pt"], capsys, tmp_path, status=2,
+            names=["--budget", "--epochs"])
+
+
+def test_denoise_needs_a_sigma_or_a_checkpoint(ws, tmp_path, capsys):  # noqa: F811
+    refused(["denoise", ws / "gray.png", "-o", tmp_path / "o.png"], capsys, tmp_path, status=2,
+            names=["--sigma", "--checkpoint", "--help"])
 
 
 def test_kernel_and_kernel_file_together(ws, tmp_path, capsys):  # noqa: F811
     refused(["deblur", ws / "gray.png", "-o", tmp_path / "o.png", "--kernel", "box:3", "--kernel-file", "k.npy"],
-            capsys, tmp_path, names=["--kernel", "--kernel-file"])
+            capsys, tmp_path, status=2, names=["--kernel", "--kernel-file"])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -92,7 +98,7 @@ def test_cuda_without_a_gpu_is_refused_before_any_work(command, ws, tmp_path, ca
 
 def test_a_network_that_is_not_lifted_asks_for_backprop_before_any_work(ws, tmp_path, capsys):  # noqa: F811
     refused(["train", "--model", "dncnn", "--data", ws / "data", *TINY, "--epochs", "1", "-o", tmp_path / "d.pt"],
-            capsys, tmp_path, names=["--model dncnn", "--trainer backprop"])
+            capsys, tmp_path, status=2, names=["--model dncnn", "--trainer backprop"])
 
 
 def test_deblur_says_which_options_a_checkpoint_overrides(ws, tmp_path, capsys):  # noqa: F811

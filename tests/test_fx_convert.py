@@ -366,12 +366,107 @@ def test_a_wrong_input_shape_says_what_in_shape_must_be(bad, says):
         from_module(model, bad)
 
 
-def test_an_input_shape_the_module_cannot_run_gives_torchs_reason_and_no_traceback(capfd):
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU())
+class _FunctionalConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(2, 1, 3, 3))
+
+    def forward(self, x):
+        return F.relu(F.conv2d(x, self.w, padding=1))
+
+
+@pytest.mark.parametrize("model", [nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU()), _FunctionalConv()])
+def test_an_input_shape_the_module_cannot_run_gives_torchs_reason_and_no_traceback(model, capfd):
     with pytest.raises(ConversionError, match=r"does not run on inputs of shape \(batch, 3, 8, 8\): .*channels") as err:
         from_module(model, (3, 8, 8))
     assert "ShapeProp" not in str(err.value)
     assert "Traceback" not in capfd.readouterr().err
+
+
+class _InPlace(nn.Module):
+    """In-place operations change the value every later use of their operand sees."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+        self.c1, self.c2 = nn.Conv2d(1, 3, 3, padding=1), nn.Conv2d(3, 3, 3, padding=1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        h = self.c1(x)
+        if self.how == "module":  # torchvision's ReLU(inplace=True): h is relu(h) from here on
+            y = self.act(h)
+            return self.c2(y) + h
+        if self.how == "method":
+            h.mul_(2)
+            return F.relu(h)
+        if self.how == "functional":  # the result unused: only h changes
+            F.relu(h, inplace=True)
+            return self.c2(h)
+        out = self.c2(F.relu(h))  # ResNet's `out += identity`
+        out += h
+        return out.clamp_(0.0, 1.0)
+
+
+def test_functional_softmax_converts_along_the_channels_only():
+    classifier = nn.Sequential(nn.Linear(6, 4))
+
+    class Head(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.fc, self.dim = classifier, dim
+
+        def forward(self, x):
+            return F.softmax(self.fc(x), dim=self.dim)
+
+    model = Head(1)
+    net = from_module(model, (6,))
+    _same(net, model, (6,))
+    with pytest.raises(ConversionError, match=r"softmax at node 'softmax' cannot be part of a lifted network: .*dim 1"):
+        from_module(Head(0), (6,))
+
+
+@pytest.mark.parametrize("how", ["module", "method", "functional", "operator"])
+def test_in_place_operations_convert_with_their_aliasing(how):
+    torch.manual_seed(0)
+    model = _InPlace(how).eval()
+    net = from_module(model, (1, 6, 6))
+    _same(net, model, (1, 6, 6))
+
+
+class _Broadcast(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(1, 4, 3, padding=1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.c(x) + x)  # x broadcast over the 4 channels
+
+
+class _Floor(nn.Module):
+    def forward(self, x):
+        return torch.relu(torch.div(x, 2, rounding_mode="floor"))
+
+
+class _OneSidedClip(nn.Module):
+    def forward(self, x):
+        return x.clamp(min=-1.0)
+
+
+class _Bicubic(nn.Module):
+    def forward(self, x):
+        return torch.relu(F.interpolate(x, scale_factor=2, mode="bicubic"))
+
+
+@pytest.mark.parametrize("model, match", [
+    (_Broadcast(), r"operator.add at node 'add' adds values of shapes \(4, 6, 6\) and \(1, 6, 6\) by broadcasting"),
+    (_Floor(), r"torch.div at node 'div' rounds \(rounding_mode='floor'\)"),
+    (_Bicubic(), r"interpolate at node 'interpolate' cannot be converted: mode='bicubic'"),
+    (_OneSidedClip(), r"clamp at node 'clamp' clips to \[-1.0, None\]: a one-sided clip is proximal but"),
+])
+def test_operations_that_are_not_converted_are_named_at_their_node(model, match):
+    with pytest.raises(ConversionError, match=match):
+        from_module(model, (1, 6, 6))
 
 
 def test_the_inversion_entry_points_are_exported_at_the_top_level():

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from ..restoration import arguments
+from ..utils.checks import OptionError
 
 #: Training defaults of the unrolled deblurring network.  With lam 1 (the denoisers' choice) the
 #: lifted run collapsed after ~800 steps in the demo; 10 stayed stable (docs/results.md, Deblurring).
@@ -48,7 +49,7 @@ def kernel_from_args(args, default: str | None = DEFAULT_KERNEL):
     from .physics import load_kernel_file, parse_kernel
 
     if args.kernel is not None and args.kernel_file is not None:
-        raise ValueError("give --kernel or --kernel-file, not both")
+        raise OptionError("give --kernel or --kernel-file, not both")
     if args.kernel_file is not None:
         return load_kernel_file(args.kernel_file)
     spec = args.kernel or default

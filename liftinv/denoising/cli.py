@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from ..restoration import arguments
+from ..utils.checks import OptionError
 
 #: Kept here (not imported from .models) so that ``--help`` does not import torch;
 #: tests/test_denoising.py checks they match ``models.DENOISERS`` and ``task.TRAIN_DEFAULTS``.
@@ -43,7 +44,7 @@ def run_train(args: argparse.Namespace) -> int:
     arch = default_arch(args.model, 3 if args.color else 1, config.patch, args.depth, args.features)
     if args.nu is not None:
         if "nu" not in arch:
-            raise ValueError(f"--nu: the {args.model} network has no threshold nu; it applies to dfb and sccp")
+            raise OptionError(f"--nu: the {args.model} network has no threshold nu; it applies to dfb and sccp")
         arch["nu"] = args.nu
     return arguments.run_training_command(args, arch=arch, task=describe(args.sigma / 255))
 
@@ -111,9 +112,6 @@ def _shipped(args: argparse.Namespace, channels: int):
 
     from ..pretrained import pretrained
 
-    if args.sigma is None:
-        raise ValueError("give --sigma (the noise level, 0-255 scale) to use the shipped denoisers, "
-                         "or --checkpoint with a denoiser of your own")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         net, info = pretrained(args.sigma, color=channels == 3, device=args.device)
@@ -125,6 +123,9 @@ def _shipped(args: argparse.Namespace, channels: int):
 
 
 def run_denoise(args: argparse.Namespace) -> int:
+    if args.checkpoint is None and args.sigma is None:  # before the imports: exit 2 at once
+        raise OptionError("give --sigma (the noise level, 0-255 scale) to use the shipped denoisers, "
+                          "or --checkpoint with a denoiser of your own")
     from ..checkpoint import require_task
     from ..data import load_image, save_image
     from ..restoration import report_against_clean, restore_images

@@ -9,6 +9,7 @@ import argparse
 
 from ..restoration import arguments
 from ..restoration.arguments import add_device_argument, add_progress_argument
+from ..utils.checks import OptionError
 
 METHODS = ("lifted", "adam", "lbfgs")
 REGULARISERS = ("tv", "tikhonov", "box", "none")
@@ -88,7 +89,7 @@ def run_invert(args: argparse.Namespace) -> int:
 
     arguments.check_image_output(args)
     if args.beta > 0 and args.solver == "apg":
-        raise ValueError("--beta is the inertia of --solver bcd; --solver apg has its own momentum")
+        raise OptionError("--beta is the inertia of --solver bcd; --solver apg has its own momentum")
     device = resolve_device(args.device, "--device")
     ckpt = load_checkpoint(args.checkpoint, map_location=device)
     arch = ckpt["arch"]

@@ -39,6 +39,7 @@ module's qualified name and type, or the function) and why.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import operator
 from collections.abc import Sequence
@@ -277,11 +278,17 @@ class _Converter:
             alpha = kwargs.get("alpha", 1)
             if not (isinstance(self.values.get(a), _Expr) and isinstance(self.values.get(b), _Expr)):
                 raise self.fail(node, "adds a constant to a tensor; only sums of two network values are supported")
+            shapes = [tuple(getattr(n.meta.get("tensor_meta"), "shape", ()))[1:] for n in (a, b)]
+            if shapes[0] != shapes[1]:
+                raise self.fail(node, f"adds values of shapes {shapes[0]} and {shapes[1]} by broadcasting; only sums "
+                                      "of values of one shape are affine maps of the lifted states here")
             sign = alpha if fn in _ADD else -alpha
             right = self.expr(node, b) if sign == 1 else self.expr(node, b).apply(Scale(sign))
             return self.expr(node, a) + right
         if fn in _MUL or fn in _DIV:
             a, b = args[0], args[1]
+            if kwargs.get("rounding_mode") is not None:
+                raise self.fail(node, f"rounds (rounding_mode={kwargs['rounding_mode']!r}): it is not affine")
             number, tensor = (b, a) if isinstance(b, (int, float)) else (a, b)
             if not isinstance(number, (int, float)) or (fn in _DIV and tensor is not a):
                 raise self.fail(node, "is not affine: only products with, and divisions by, a number are")
@@ -296,6 +303,15 @@ class _Converter:
             if _arg(args[1:], kwargs, 1, "training", True) and _arg(args[1:], kwargs, 0, "p", 0.5) > 0:
                 raise self.fail(node, "is in training mode (random); pass training=False")
             return self.expr(node, args[0])
+        if fn is F.interpolate:
+            mode = _arg(args[1:], kwargs, 2, "mode", "nearest")
+            if mode not in Upsample.MODES or kwargs.get("antialias"):
+                raise self.fail(node, f"cannot be converted: mode={mode!r}" + (", antialias=True" if kwargs.get(
+                    "antialias") else "") + f"; only {Upsample.MODES} without antialiasing are converted")
+        if fn is torch.clamp and _functional_module(fn, args[1:], kwargs) is None:
+            lo, hi = _arg(args[1:], kwargs, 0, "min", None), _arg(args[1:], kwargs, 1, "max", None)
+            raise self.fail(node, f"clips to [{lo}, {hi}]: a one-sided clip is proximal but converted only at 0 "
+                                  "(clamp(x, min=0), a ReLU); a two-sided clamp(x, lo, hi) converts too")
         module = _functional_module(fn, args[1:], kwargs)
         if module is None:
             raise self.fail(node, _NOT_LIFTED)
@@ -312,6 +328,21 @@ class _Converter:
         if name in ("contiguous", "clone"):
             return self.expr(node, args[0])
         raise self.fail(node, _NOT_LIFTED)
+
+    def in_place(self, node: fx.Node) -> bool:
+        """Whether ``node`` overwrites its first operand (``h.mul_(2)``, ``h += x``,
+        ``nn.ReLU(inplace=True)``, ``F.relu(h, inplace=True)``)."""
+        if node.op == "call_method":
+            return node.target.endswith("_")
+        if node.op == "call_module":
+            return bool(getattr(self.model.get_submodule(node.target), "inplace", False))
+        if node.target in _IN_PLACE_OPERATORS:
+            return True
+        try:
+            bound = inspect.signature(node.target).bind(*node.args, **node.kwargs)
+        except (TypeError, ValueError):  # builtins without a signature: not in place
+            return False
+        return bool(bound.arguments.get("inplace", False))
 
     # -- driver --------------------------------------------------------------------------------
     def run(self, graph: fx.Graph, input_map: LinearMap) -> None:
@@ -346,6 +377,8 @@ class _Converter:
                 self.values[node] = self.call_method(node, args, kwargs)
             else:  # get_attr: a constant tensor, an error where it is used as an operand
                 self.values[node] = None
+            if self.in_place(node) and isinstance(args[0], fx.Node):  # later uses of the operand see the result
+                self.values[args[0]] = self.values[node]
 
 
 _AFFINE_MODULES = ("nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Upsample "
@@ -359,11 +392,13 @@ _MUL = {operator.mul, operator.imul, torch.mul, torch.multiply}
 _DIV = {operator.truediv, operator.itruediv, torch.div, torch.true_divide}
 _NEG = {operator.neg, torch.neg, torch.negative}
 _CAT = {torch.cat, torch.concat, torch.concatenate}
+_IN_PLACE_OPERATORS = {operator.iadd, operator.isub, operator.imul, operator.itruediv}
 _RESHAPES = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, torch.unflatten}
 _METHOD_FUNCTIONS = {"add": torch.add, "add_": torch.add, "sub": torch.sub, "sub_": torch.sub, "mul": torch.mul,
                      "mul_": torch.mul, "div": torch.div, "div_": torch.div, "neg": torch.neg,
                      "relu": F.relu, "relu_": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-                     "clamp": torch.clamp, "clip": torch.clamp}
+                     "clamp": torch.clamp, "clamp_": torch.clamp, "clip": torch.clamp, "clip_": torch.clamp,
+                     "sigmoid_": torch.sigmoid, "tanh_": torch.tanh}
 _METHOD_RESHAPES = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as"}
 
 
@@ -379,6 +414,8 @@ def _functional_module(fn, args, kwargs):
               F.softplus: nn.Softplus}
     if fn in simple:
         return simple[fn]()
+    if fn in (F.softmax, torch.softmax):
+        return nn.Softmax(dim=_arg(args, kwargs, 0, "dim", None))
     if fn is F.leaky_relu:
         return nn.LeakyReLU(_arg(args, kwargs, 0, "negative_slope", 0.01))
     if fn in (F.elu, F.celu):
@@ -415,12 +452,12 @@ def _propagate(gm: fx.GraphModule, model: nn.Module, sample: torch.Tensor, seque
     if isinstance(first, nn.Linear) and sample.dim() > 2 and first.in_features == sample[0].numel():
         sample = sample.flatten(1)
     with torch.no_grad():
-        try:  # a plain run first: ShapeProp prints a traceback of its own and hides the cause
-            gm(sample)
+        try:  # a plain run of the module first: ShapeProp and the traced module print tracebacks of their own
+            model(sample.clone())  # (clones: an in-place operation on the input must not change it)
         except Exception as err:
             raise ConversionError(f"{type(model).__name__} does not run on inputs of shape (batch, "
                                   f"{', '.join(map(str, sample.shape[1:]))}): {err}") from err
-        ShapeProp(gm).propagate(sample)
+        ShapeProp(gm).propagate(sample.clone())
     return sample
 
 
@@ -471,10 +508,11 @@ def from_module(model: nn.Module, in_shape: Sequence[int], *, check: bool = True
     net = LiftedNetwork(conv.layers, in_shape=in_shape).to(device=like.device, dtype=like.dtype)
     if check:
         with torch.no_grad():
-            ref, out = model(model_in), net(sample)
+            ref, out = model(model_in.clone()), net(sample)
         if not isinstance(ref, torch.Tensor) or ref.shape != out.shape or not torch.allclose(
                 out, ref, rtol=1e-4, atol=1e-4 * (1 + float(ref.abs().max()))):
-            raise ConversionError(f"the lifted network does not reproduce {type(model).__name__} (an unsupported "
-                                  "operation was traced as an affine one)")
+            raise ConversionError(f"the lifted network does not reproduce {type(model).__name__}: an operation "
+                                  "was traced as affine that is not (a value aliased by a view and changed in "
+                                  "place, an argument liftinv does not read); invert it with invert_gradient")
     return net
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from ..utils.checks import check_device_name, check_number
+from ..utils.checks import OptionError, check_device_name, check_number
 from ..utils.schedules import LR_SCHEDULES
 
 DEVICE_HELP = "cpu, cuda or cuda:N (default: cuda when available, else cpu)"
@@ -138,6 +138,9 @@ def config_from_args(args: argparse.Namespace):
     """The :class:`~liftinv.restoration.TrainConfig` of a training command's arguments."""
     from .config import TrainConfig
 
+    defaults = args._train_defaults or {}
+    if args.budget is None and args.epochs is None and not (defaults.get("budget") or defaults.get("epochs")):
+        raise OptionError("give --budget (training seconds) or --epochs")
     return TrainConfig.with_defaults(
         args._train_defaults, trainer=args.trainer, budget=args.budget, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, lam=args.lam, patch=args.patch,
@@ -281,11 +284,11 @@ def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict) ->
 
     config = config_from_args(args)
     if config.batch_size % args.nproc:
-        raise ValueError(f"--batch-size {config.batch_size} must be a multiple of --nproc {args.nproc}")
+        raise OptionError(f"--batch-size {config.batch_size} must be a multiple of --nproc {args.nproc}")
     resolve_device(config.device, "--device")
     output = check_output_path(args.output, CHECKPOINT_EXTENSIONS, "-o/--output", "a checkpoint")
     if args.resume and args.overwrite:
-        raise ValueError("give --resume (continue the run in -o/--output) or --overwrite (replace it), not both")
+        raise OptionError("give --resume (continue the run in -o/--output) or --overwrite (replace it), not both")
     if args.resume:
         if not output.is_file():
             raise FileNotFoundError(f"--resume: there is no checkpoint {args.output!r} to continue; "
@@ -315,7 +318,7 @@ def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict) ->
         from .registry import build_network
 
         if not isinstance(build_network(arch, device="cpu", seed=0), LiftedNetwork):
-            raise ValueError(f"--model {arch.get('name')}: it is not a lifted network, so --trainer "
+            raise OptionError(f"--model {arch.get('name')}: it is not a lifted network, so --trainer "
                              f"{config.trainer} cannot train it; use --trainer backprop")
     steps, secs = args.checkpoint_every
     job = {"arch": arch, "task": task, "config": config.to_dict(), "images": images, "output": args.output,

@@ -9,7 +9,9 @@ The toolbox's one home for generic validators (everything else imports them from
 * :func:`check_number`: a finite number (or an integer) at or above a bound, the one rule behind
   the command line's numeric options and :class:`~liftinv.restoration.TrainConfig`;
 * :func:`check_device_name` / :func:`resolve_device`: ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or
-  ``'mps'``, and that name (or ``None``: CUDA when available) as a usable ``torch.device``.
+  ``'mps'``, and that name (or ``None``: CUDA when available) as a usable ``torch.device``;
+* :class:`OptionError`: a command-line mistake that argparse cannot see (a missing combination
+  of options), which ``liftinv`` reports like argparse's own errors, with exit status 2.
 
 Errors name the argument (``"{name}: ..."``) so a caller can tell which input was wrong.  torch is
 imported only by the tensor checks, so the command line can validate its options without it.
@@ -31,6 +33,11 @@ __all__ = ["check_device_name", "check_image", "check_image_range", "check_nonne
 
 #: Device names liftinv runs on (``cuda:N`` picks one GPU).
 DEVICE_PATTERN = re.compile(r"(cpu|cuda(:\d+)?|mps)")
+
+
+class OptionError(ValueError):
+    """Options that parse but do not go together (``liftinv denoise`` with neither ``--sigma`` nor
+    ``--checkpoint``): raised by a command before it does any work; exit status 2."""
 
 
 def check_tensor(
