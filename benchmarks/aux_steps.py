@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     DEEP.add_student_options(p)
     p.add_argument("--n-train", type=int, default=32000)
     p.add_argument("--n-test", type=int, default=4000)
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("-o", "--out", "--output", type=Path, default=None)
     args = p.parse_args(argv)
     for v in args.variants:
         parse_variant(v)

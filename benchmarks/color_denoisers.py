@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-bm3d", dest="bm3d", action="store_false", help="skip CBM3D (slow)")
     p.add_argument("--crop", type=int, default=None,
                    help="centre crops of this side for every set (default: 512 for validation, whole images otherwise)")
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("-o", "--out", "--output", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python3 benchmarks/color_denoisers.py " + " ".join(argv or sys.argv[1:])

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("--sigmas", nargs="+", type=float, default=[1.0, 1.5, 2.0, 2.55, 7.65, 25.5],
                    help="noise std on the 0-255 scale")
     p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--out", default=None)
+    p.add_argument("-o", "--out", "--output", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python3 benchmarks/deblur_default.py " + " ".join(argv or sys.argv[1:])

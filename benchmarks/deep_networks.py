@@ -63,8 +63,8 @@ DIAG_BATCH = 256
 BCD_COMMON = dict(order="backward", monitor_every=50, lipschitz_every=10)
 # name -> (penalty, weight gradient, auxiliary step); None = Adam backprop.
 METHODS = {
-    "lifted-bregman-matched": ("bregman", "matched", "prox"),  # the lifted trainer's default of the restoration tasks
-    "lifted-bregman-mirror": ("bregman", "matched", "mirror"),  # the matched sweep with mirror steps
+    "lifted-bregman-matched": ("bregman", "matched", "prox"),  # matched sweep, prox steps (default until 2026-12-07)
+    "lifted-bregman-mirror": ("bregman", "matched", "mirror"),  # the matched sweep with mirror steps (the default)
     "lifted-bregman-geometric": ("bregman", "forward", "prox"),  # + geometric penalty weights, step scale 1.9
     "lifted-bregman": ("bregman", "forward", "prox"),
     "lifted-bregman-aux": ("bregman", "aux", "prox"),
@@ -107,7 +107,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
         help=f"methods to run (all by default; {REFERENCE} is always run: the ratios are to it)")
     add("--budget", type=float, help="training seconds per depth, activation and method (20; 0.5 with --quick)")
-    add("--out", default="benchmarks/results/deep_networks", help="output folder")
+    add("-o", "--out", "--output", default="benchmarks/results/deep_networks", help="output folder")
     add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     add("--n-train", type=int, default=32000, help="training samples (4000 with --quick)")
     add("--n-test", type=int, default=4000, help="test samples (1000 with --quick)")

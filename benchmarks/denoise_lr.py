@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--trainers", nargs="+", default=["lifted", "backprop"])
     parser.add_argument("--lrs", nargs="+", type=float, default=[1e-3, 2e-3, 4e-3])
     parser.add_argument("--budget", type=float, default=120.0, help="training seconds per run")
-    parser.add_argument("-o", "--output", default="benchmarks/results/denoise_lr/runs.jsonl")
+    parser.add_argument("-o", "--output", "--out", default="benchmarks/results/denoise_lr/runs.jsonl")
     args = parser.parse_args()
     tune_cpu_allocator()
     out = Path(args.output)

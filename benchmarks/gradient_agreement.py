@@ -111,7 +111,7 @@ def markdown(report: dict) -> str:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="benchmarks/results/gradient_agreement")
+    p.add_argument("-o", "--out", "--output", default="benchmarks/results/gradient_agreement")
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--sigmas", type=float, nargs="*", default=[15.0, 50.0],
                    help="shipped grayscale ScCP-PNNs to load (liftinv/weights/sccp_gray_s<sigma>.pt)")

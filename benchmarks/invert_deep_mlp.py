@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=500)
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("-o", "--out", "--output", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python3 benchmarks/invert_deep_mlp.py " + " ".join(argv or sys.argv[1:])

@@ -124,7 +124,7 @@ def encoder_study(argv, description: str, out: str):
     ``--torch-steps``), then bench case 5's encoder trained by torch (seed 0), converted, and the
     training crops with their codes: ``(args, net, x_true, code, info)``."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--out", default=out)
+    p.add_argument("-o", "--out", "--output", default=out)
     p.add_argument("--iters", type=int, default=400)
     p.add_argument("--crops", type=int, default=8, help="32x32 crops of the training images (2 per image)")
     p.add_argument("--torch-steps", type=int, default=1500)

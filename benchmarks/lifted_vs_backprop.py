@@ -57,7 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = p.add_argument
     add("--budget", type=float, help="training seconds per method and task (60; 2 with --quick)")
-    add("-o", "--output", default="benchmarks/results", help="output folder")
+    add("-o", "--output", "--out", default="benchmarks/results", help="output folder")
     add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     add("--lr", type=float, default=1e-3, help="Adam learning rate (lifted Adam rows, backprop)")
     add("--aux-iters", type=int, default=1, help="auxiliary sweeps per lifted step")

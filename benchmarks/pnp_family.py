@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     p.add_argument("--noises", type=float, nargs="+", default=[2.55, 7.65], help="noise std, 0-255 scale")
     p.add_argument("--fixed", type=float, default=15.0, help="the single model compared (its trained sigma)")
     p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("-o", "--out", "--output", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python3 benchmarks/pnp_family.py " + " ".join(argv or sys.argv[1:])

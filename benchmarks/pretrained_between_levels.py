@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     p.add_argument("--sigmas", nargs="+", type=float, default=[2, 5, 8, 12, 20, 30, 35, 40, 45, 60, 75, 100])
     p.add_argument("--crop", type=int, default=192)
     p.add_argument("--color", action="store_true", help="the colour denoiser below the lowest level instead")
-    p.add_argument("--out", default=None)
+    p.add_argument("-o", "--out", "--output", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python3 benchmarks/pretrained_between_levels.py " + " ".join(argv or sys.argv[1:])

@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr-schedule", default="constant", choices=sorted(LR_SCHEDULES),
                    help="the learning rate over the run, for every method (cosine: to 0 at the budget's end; "
                         "default constant, as in the 60-s runs, where train_autoencoder's own default is cosine)")
-    p.add_argument("--out", default=None)
+    p.add_argument("-o", "--out", "--output", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     tune_cpu_allocator()

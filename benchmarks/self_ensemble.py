@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", choices=sorted(pretrained.MODELS), default=sorted(pretrained.MODELS))
     p.add_argument("--crop", type=int, default=None, help="use only the top-left CROP x CROP of each image")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("-o", "--out", "--output", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python3 benchmarks/self_ensemble.py " + " ".join(argv or sys.argv[1:])

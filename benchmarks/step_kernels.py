@@ -93,7 +93,7 @@ def kernel_times(repeats: int = 20) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", default="results/step_kernels")
+    parser.add_argument("-o", "--output", "--out", default="results/step_kernels")
     parser.add_argument("--worker", choices=("default", "tuned"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

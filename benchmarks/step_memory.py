@@ -53,7 +53,7 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", default="benchmarks/results/step_memory")
+    parser.add_argument("-o", "--output", "--out", default="benchmarks/results/step_memory")
     args = parser.parse_args()
     report = measure()
     out = Path(args.output)

@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warm-up", type=int, default=5)
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("-o", "--out", "--output", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     from liftinv import tune_cpu_allocator

@@ -363,7 +363,8 @@ def main(argv=None) -> int:
                    help=f"override fields of the recipe {RECIPE} or the patch settings {PATCH_FIELDS} "
                         "(e.g. --set arch=sccp depth=20 stride=10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", type=Path, default=WEIGHTS_DIR, help="folder of the weights (liftinv/weights)")
+    p.add_argument("-o", "--output", "--out", type=Path, default=WEIGHTS_DIR,
+                   help="folder of the weights (liftinv/weights)")
     p.add_argument("--compare", type=float, default=None, metavar="S",
                    help="only compare the recipe --variants, S training seconds each, on --holdout")
     p.add_argument("--variants", nargs="+", default=[""], metavar="KEY=VALUE[,KEY=VALUE]",

@@ -70,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--holdout", action="store_true", help=f"train without {HOLDOUT} and score on them")
     add("--lifted", action="append", default=[], metavar="KEY=VALUE", help="a BCD setting of the lifted trainer")
     add("--lr", type=float, help="Adam's learning rate, both trainers (the task's default)")
-    add("-o", "--out", default="benchmarks/results/parity")
+    add("-o", "--out", "--output", default="benchmarks/results/parity")
     add("--threads", type=int, default=1)
     add("--merge", nargs="+", metavar="DIR", help="combine the parity.json of earlier runs in these folders "
         "(same settings, different seeds or levels) into one report in --out, instead of training")

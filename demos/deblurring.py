@@ -13,7 +13,7 @@ Default budgets: 2 x 90 s + 3 x 45 s of training plus tuning and scoring (under 
 CPU cores; the smoke run is in the report). Writes OUT/deblur.{json,md} and a panel
 figure (clean, blurred, restored). The full benchmark is ``liftinv bench deblur``.
 
-    python3 demos/deblurring.py [--budget 90] [--denoiser-budget 45] [--out results/demo_deblurring]
+    python3 demos/deblurring.py [--budget 90] [--denoiser-budget 45] [-o results/demo_deblurring]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main(argv=None) -> None:
     parser.add_argument("--denoiser-budget", type=seconds, default=45.0, help="training seconds per PnP denoiser")
     parser.add_argument("--kernel", default="gaussian:2.0")
     parser.add_argument("--sigma", type=nonneg_float, default=2.55, help="noise std, 0-255 scale")
-    parser.add_argument("-o", "--output", default="results/demo_deblurring", help="output folder")
+    parser.add_argument("-o", "--output", "--out", default="results/demo_deblurring", help="output folder")
     parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)

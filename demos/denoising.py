@@ -13,7 +13,7 @@ About 10 minutes on 2 CPU cores with the default budget; writes
 results/denoising/denoise.{json,md} and two figures.  The full benchmark, at three
 noise levels and longer budgets, is ``liftinv bench denoise``.
 
-    python3 demos/denoising.py [--budget 150] [--out results/denoising] [--device cuda]
+    python3 demos/denoising.py [--budget 150] [-o results/denoising] [--device cuda]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def step_count_note(lifted_steps: int, backprop_steps: int, step_ratio: float) -
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=seconds, default=150.0, help="training seconds per trained method")
-    parser.add_argument("-o", "--output", default="results/denoising", help="output folder")
+    parser.add_argument("-o", "--output", "--out", default="results/denoising", help="output folder")
     parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)

@@ -31,7 +31,7 @@ from liftinv.utils.allocator import tune_cpu_allocator
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-o", "--output", default="results/demo_inversion", help="output folder")
+    p.add_argument("-o", "--output", "--out", default="results/demo_inversion", help="output folder")
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run: 100 s measured on 2 CPU cores)")
     p.add_argument("--size", type=positive_int, default=64)
     p.add_argument("--m", type=positive_int, default=512)

@@ -10,7 +10,7 @@ and, for reference, by ordinary backprop with Adam, for the same number of secon
 Every epoch reports the lifted objective, the constraint violation and the true
 network loss; the script writes a figure and a JSON summary.
 
-    python3 demos/lifted_training.py [--budget 20] [--out results/lifted_training]
+    python3 demos/lifted_training.py [--budget 20] [-o results/lifted_training]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def plot(all_results, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=seconds, default=20.0, help="seconds per trainer and task")
-    parser.add_argument("-o", "--output", default="results/lifted_training", help="output folder")
+    parser.add_argument("-o", "--output", "--out", default="results/lifted_training", help="output folder")
     parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda if available)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)

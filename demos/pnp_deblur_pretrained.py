@@ -13,7 +13,7 @@ training) is blurred by a Gaussian kernel (std 2 pixels, circular) plus 1% Gauss
 deconvolution (their parameters tuned on crops of the *training* images) and of PnP, and writes
 ``OUT/pnp_deblur.png`` (clean, blurred, Wiener, TV, PnP) and ``OUT/pnp_deblur.json``.
 
-About a minute on 2 CPU cores (1 torch thread: ``--threads``).
+About 10-15 s for the default 256x256 crop on one CPU thread (``--threads``).
 
     python3 demos/pnp_deblur_pretrained.py [-o results/pnp_deblur] [--crop 256] [--sigma-denoiser S]
 """
@@ -41,7 +41,7 @@ from liftinv.restoration.report import pyplot, save_figure
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-o", "--output", default="results/pnp_deblur", help="output folder")
+    parser.add_argument("-o", "--output", "--out", default="results/pnp_deblur", help="output folder")
     parser.add_argument("--image", default="camera", choices=embedded_names("test"), help="embedded test image")
     parser.add_argument("--crop", type=nonneg_int, default=256, help="centre crop side (0: the whole image)")
     parser.add_argument("--blur", type=positive_float, default=2.0, help="Gaussian blur std in pixels")
