@@ -9,7 +9,7 @@ each trainer, and scores everything on the whole test images:
 * deepinv's DnCNN trained by backprop, with a comparable parameter count,
 * TV denoising (weight tuned on the training images) and BM3D (if installed).
 
-About 10 minutes on 2 CPU cores with the default budget; writes
+About 8-11 minutes on 2 CPU cores with the default budget; writes
 results/denoising/denoise.{json,md} and two figures.  The full benchmark, at three
 noise levels and longer budgets, is ``liftinv bench denoise``.
 
