@@ -33,7 +33,7 @@ def _solver(name: str):
     torch.manual_seed(0)
     if name == "cnn-bcd":
         net = CNN(in_shape=(1, 8, 8), channels=[4, 4], out_features=3, last_activation="identity")
-        return BCD(LiftedProblem(net), weights=ProxGrad(momentum="nesterov"), order="even-odd")
+        return BCD(LiftedProblem(net), weights=ProxGrad(momentum="nesterov"), order="even-odd", aux_iters=2)
     net = MLP([6, 8, 8, 3], activation="relu")
     if name == "bcd-prox":
         return BCD(LiftedProblem(net), weights=ProxGrad(), aux=KeptAux(), lipschitz_every=1)

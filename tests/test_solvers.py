@@ -283,7 +283,7 @@ def test_per_layer_settings_and_solver_wide_settings():
     assert solver.config["layers"] == {"3": {"lr": 0.0}}
     rebuilt = BCD.from_config(LiftedProblem(MLP([8, 16, 16, 2])), solver.config)
     assert [g["lr"] for g in rebuilt.param_groups] == [1e-3, 1e-3, 0.0]
-    solver.param_groups[1]["order"] = "backward"  # a setting of the whole solver
+    solver.param_groups[1]["order"] = "even-odd"  # a setting of the whole solver
     with pytest.raises(ValueError, match="whole solver"):
         solver.step_batch(x, y)
 
@@ -465,3 +465,22 @@ def test_isgm_monitors_every_monitor_every_batches():
     solver = ISGM(LiftedProblem(MLP([8, 16, 2])), inner_iters=2, monitor_every=2)
     seen = [bool(solver.step_batch(x[:16], y[:16])) for _ in range(6)]
     assert seen == [True, False, True, False, True, False]
+
+
+def test_the_default_sweep_trains_every_layer_and_an_order_that_cannot_warns():
+    """From the forward pass only the loss layer's residual is nonzero: the default backward sweep
+    carries it to every layer in one step; one even-odd sweep reaches the last layers only, and
+    the solver says which layers it leaves untrained (their weights do not move at all)."""
+    x, y = torch.randn(64, 8), torch.randn(64, 2)
+
+    def moved(**kwargs):
+        torch.manual_seed(0)
+        solver = BCD(LiftedProblem(MLP([8, 16, 16, 16, 16, 2])), **kwargs)
+        before = [copy.deepcopy(solver.network.layer(li).linear.weight) for li in range(1, 6)]
+        solver.step_batch(x, y)
+        return [not torch.equal(b, solver.network.layer(li).linear.weight) for li, b in enumerate(before, 1)]
+
+    assert all(moved())
+    with pytest.warns(UserWarning, match=r"do not reach layers \[1, 2, 3\]: their weight gradient is exactly 0"):
+        assert moved(order="even-odd") == [False, False, False, True, True]
+    assert LiftedProblem(MLP([8, 16, 16, 16, 16, 2])).unreached_layers("even-odd", 3) == []

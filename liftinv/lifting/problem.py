@@ -192,6 +192,22 @@ class LiftedProblem:
             return [[m] for m in range(self.depth - 1, 0, -1)]
         raise ValueError(f"order must be 'even-odd' or 'backward', got {order!r}")
 
+    def unreached_layers(self, order: str, sweeps: int) -> list[int]:
+        """The layers whose weight gradient is exactly 0 after ``sweeps`` auxiliary sweeps in
+        ``order`` from a forward pass: at the forward pass every residual but the loss layer's is
+        0, and a sweep moves a block only if a penalty touching it has a nonzero residual, so the
+        loss signal goes down one colour group at a time ('even-odd': one or two layers per sweep;
+        'backward': the whole network in one)."""
+        net, depth, moved = self.network, self.depth, set()
+
+        def live(r: int) -> bool:  # layer r's residual sigma(v_r) - x_r is nonzero
+            return r == depth or r in moved or any(m in moved for m, _ in net.sources(r))
+
+        for _ in range(sweeps):
+            for group in self.aux_order(order):
+                moved |= {m for m in group if live(m) or any(live(r) for r, _ in net.readers(m))}
+        return [li for li in range(1, depth + 1) if not live(li)]
+
     @torch.no_grad()
     def aux_sweep(self, states, y, cache, norms, step_scale: float = 1.0, order: str = "even-odd",
                   batch_layers: bool = False) -> None:

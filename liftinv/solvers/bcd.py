@@ -32,6 +32,7 @@ between the groups.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch.optim.adam import adam as _adam
@@ -122,8 +123,12 @@ class BCD(torch.optim.Optimizer):
         ``'keep'``.
     schedule: the penalty weights' continuation,
         :class:`~liftinv.solvers.strategies.PenaltySchedule` (fixed by default).
-    order: ``'even-odd'`` (independent groups, parallel) or ``'backward'`` (last
-        hidden layer to first); see :meth:`LiftedProblem.aux_order`.
+    order: ``'backward'`` (default: last hidden layer to first, so one sweep from the forward
+        pass carries the loss to every layer) or ``'even-odd'`` (independent groups, parallel,
+        but from a forward pass the signal goes down one or two layers per sweep: with
+        ``aux='forward'`` it needs about ``depth - 1`` sweeps, ``aux_iters * inner_iters``, to reach
+        the first layers, and fewer leave them untrained, with a warning); see
+        :meth:`LiftedProblem.aux_order`.
     layer_batching: with ``order='even-odd'``, update the blocks of a colour group in
         one batched call across layers (grouped convolutions for the DFB-PNN); same
         iterates up to rounding, see :meth:`LiftedProblem.aux_sweep`.
@@ -163,7 +168,7 @@ class BCD(torch.optim.Optimizer):
         weights: ProxGrad | Adam | str | dict = "prox-grad",
         aux: ForwardAux | KeptAux | str | dict = "forward",
         schedule: PenaltySchedule | dict | None = None,
-        order: str = "even-odd",
+        order: str = "backward",
         layer_batching: bool = False,
         aux_iters: int = 1,
         inner_iters: int = 1,
@@ -196,6 +201,14 @@ class BCD(torch.optim.Optimizer):
         defaults.setdefault("step_scale", MIRROR_STEP_SCALE if aux_step == "mirror" else 1.0)
         _check_solver_settings(defaults)
         problem.aux_order(order)  # validates
+        if aux.name == "forward" and not gradient == "matched":
+            unreached = problem.unreached_layers(order, int(aux_iters) * int(inner_iters))
+            if unreached:
+                warnings.warn(f"with order={order!r} and auxiliaries from the forward pass (aux='forward'), "
+                              f"{int(aux_iters) * int(inner_iters)} sweep(s) per batch do not reach layers "
+                              f"{unreached}: their weight gradient is exactly 0 and they will not train; use "
+                              "order='backward' (the default), aux_iters/inner_iters >= depth - 1, or aux='keep'",
+                              stacklevel=2)
         if aux_step == "mirror" and not problem.penalty.has_mirror_step:
             raise ValueError(f"aux_step='mirror' needs a Bregman-type penalty (bregman, fenchel), "
                              f"got {problem.penalty.name!r}")
