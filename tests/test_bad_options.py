@@ -73,10 +73,6 @@ def test_train_needs_a_budget_or_epochs(ws, tmp_path, capsys):  # noqa: F811
             names=["--budget", "--epochs"])
 
 
-def test_denoise_needs_a_sigma_or_a_checkpoint(ws, tmp_path, capsys):  # noqa: F811
-    refused(["denoise", ws / "gray.png", "-o", tmp_path / "o.png"], capsys, tmp_path, status=2,
-            names=["--sigma", "--checkpoint", "--help"])
-
 
 def test_kernel_and_kernel_file_together(ws, tmp_path, capsys):  # noqa: F811
     refused(["deblur", ws / "gray.png", "-o", tmp_path / "o.png", "--kernel", "box:3", "--kernel-file", "k.npy"],

@@ -40,6 +40,7 @@ from collections.abc import Sequence
 import torch
 from torch.func import functional_call
 
+from ..activations.base import ProxActivation
 from ..distributed import all_reduce_sum_
 from ..models.network import LiftedNetwork
 from ..models.power import power_iteration
@@ -118,6 +119,11 @@ class LiftedProblem:
         check_tensor(y, "target y", shape=net.out_shape, like=like)
         if x0.shape[0] != y.shape[0]:
             raise ValueError(f"x0 has {x0.shape[0]} samples but y has {y.shape[0]}")
+        act = net.activation(self.depth)
+        if type(act).in_domain is not ProxActivation.in_domain and not bool(act.in_domain(y).all()):
+            raise ValueError(f"target y has values outside the range of the output activation {act}, where the "
+                             "loss is infinite: every target must be a possible output (rows of probabilities "
+                             "for softmax, values in [0, 1] for sigmoid, >= 0 for ReLU, ...)")
 
     # -- objective -------------------------------------------------------------------------
     def sample_losses(self, x0: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -180,6 +180,9 @@ class BCD(torch.optim.Optimizer):
         aux_step: str | None = None,
         step_scale: float | None = None,
     ) -> None:
+        if not isinstance(problem, LiftedProblem):
+            raise TypeError(f"{type(self).__name__} trains a LiftedProblem, got {type(problem).__name__}: "
+                            f"{type(self).__name__}(LiftedProblem(net), ...) (which also sets the penalty and lam)")
         weights, aux, schedule = as_weights(weights), as_aux(aux), as_schedule(schedule)
         if aux_step is None:
             aux_step = "mirror" if gradient == "matched" and problem.penalty.has_mirror_step else "prox"
@@ -300,7 +303,12 @@ class BCD(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: dict) -> None:
         """torch's, then fills settings missing from an older state (from ``defaults``) and
-        converts an older per-layer Adam step count (``adam_step``) to torch's per-tensor ``step``."""
+        converts an older per-layer Adam step count (``adam_step``) to torch's per-tensor ``step``.
+
+        Kept auxiliaries (``aux='keep'``) are not part of the state (they take
+        :func:`~liftinv.solvers.aux_memory.aux_bytes`, gigabytes for image data sets): a resumed
+        run rebuilds each sample's by a forward pass at its first visit, so it is not the
+        uninterrupted run (a warning says so); every other setting resumes exactly."""
         super().load_state_dict(state_dict)
         for group in self.param_groups:
             for k, v in self.defaults.items():
@@ -311,6 +319,10 @@ class BCD(torch.optim.Optimizer):
                 for p in group["params"]:
                     if "exp_avg" in self.state[p]:
                         self.state[p]["step"] = torch.tensor(k, dtype=torch.float32)
+        if self.settings()["aux"] == "keep":
+            warnings.warn("the kept auxiliaries are not saved with the solver's state: this resumed run rebuilds "
+                          "them by a forward pass at each sample's first visit, so it differs from an "
+                          "uninterrupted one", stacklevel=2)
 
     # -- data-set bookkeeping ------------------------------------------------------------
     def prepare(self, n_samples: int) -> None:
@@ -508,10 +520,15 @@ class BCD(torch.optim.Optimizer):
         li, s = group["layer"], self.param_groups[0]
         gstate = self.state[group["params"][0]]
         exact = s["exact_norms"]
-        if "lip_unit" not in gstate or self._steps % s["lipschitz_every"] == 0 or exact:
-            vecs = None if exact else gstate.get("power")
+        # a batch of another size (the last, partial one of an epoch) has a Jacobian whose top
+        # direction the warm start does not know: one warm iteration then underestimates it by far
+        # (a batch of one sample is rank one) and the step overshoots, so it restarts cold
+        resized = gstate.get("lip_batch", batch) != batch
+        if "lip_unit" not in gstate or self._steps % s["lipschitz_every"] == 0 or exact or resized:
+            vecs = None if exact or resized else gstate.get("power")
             est, gstate["power"] = self.problem.jacobian_norm_sq(li, states, vecs, 200 if exact else 1)
             gstate["lip_unit"] = self.problem.penalty_of(li).curvature * est / batch
+            gstate["lip_batch"] = batch
         return self.problem.lam_of(li) * gstate["lip_unit"] + group["prox_weight"]
 
     @torch.no_grad()

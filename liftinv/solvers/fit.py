@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..distributed import all_reduce_scalars, rank, rank_device, shard, world_size
+from ..utils.checks import check_number, check_tensor
 from ..utils.schedules import lr_factor, run_fraction, set_learning_rate
 
 #: epoch e (from 1) shuffles and draws its noise from seed + 7919 rank + EPOCH_SEED_STRIDE (e - 1):
@@ -53,13 +54,13 @@ class History(list):
 def evaluate(problem, x, y, *, batch_size: int = 256, metrics: dict[str, Callable] | None = None) -> dict:
     """Mean network loss (and ``metrics(output, y)`` averaged per sample) over a data set."""
     net = problem.network
-    device = next(net.parameters()).device
+    like = next(net.parameters())
     was_training = net.training
     net.eval()
     totals = {"loss": 0.0, **{name: 0.0 for name in metrics or {}}}
     for start in range(0, x.shape[0], batch_size):
-        xb = x[start : start + batch_size].to(device)
-        yb = y[start : start + batch_size].to(device)
+        xb = x[start : start + batch_size].to(like.device, like.dtype)
+        yb = y[start : start + batch_size].to(like.device, like.dtype)
         losses, out = problem.sample_losses(xb, yb)
         totals["loss"] += float(losses.sum())
         for name, fn in (metrics or {}).items():
@@ -100,7 +101,8 @@ def fit(
     Parameters
     ----------
     solver: a :class:`BCD`, :class:`ISGM` or :class:`Backprop`.
-    x_train, y_train: the training set (any device; moved once to ``device``).
+    x_train, y_train: the training set (any device and floating dtype; moved once to ``device`` and
+        the network's dtype).
     epochs, time_budget: stop after this many epochs or training seconds (the
         budget is checked after every mini-batch; evaluation time is not counted).
     batch_size: mini-batch size; the order is reshuffled every epoch from ``seed`` and the
@@ -131,10 +133,29 @@ def fit(
     """
     if epochs is None and time_budget is None:
         raise ValueError("fit needs epochs or time_budget")
+    if epochs is not None:
+        check_number(epochs, "epochs", minimum=1, integer=True)
+    if time_budget is not None:
+        check_number(time_budget, "time_budget", strict=True)
+    check_number(batch_size, "batch_size", minimum=1, integer=True)
+    if not hasattr(solver, "step_batch"):
+        raise TypeError(f"fit trains with a solver (BCD, ISGM, Backprop), got {type(solver).__name__}: e.g. "
+                        "fit(BCD(LiftedProblem(net)), x, y, ...)")
+    like = next(solver.network.parameters())
+    for name, t in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test), ("y_test", y_test)):
+        if t is not None:
+            check_tensor(t, name, finite=False)
+            if not t.is_floating_point() and like.is_floating_point():
+                raise TypeError(f"{name} is {t.dtype}; the network computes in {like.dtype}: convert it, scaled as "
+                                "the network expects (e.g. 8-bit images to [0, 1])")
     if x_train.shape[0] != y_train.shape[0]:
         raise ValueError(f"x_train has {x_train.shape[0]} samples but y_train has {y_train.shape[0]}")
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if x_train.shape[0] == 0:
+        raise ValueError("x_train has no samples")
+    if (x_test is None) != (y_test is None):
+        raise ValueError("give both x_test and y_test, or neither")
+    if x_test is not None and x_test.shape[0] != y_test.shape[0]:
+        raise ValueError(f"x_test has {x_test.shape[0]} samples but y_test has {y_test.shape[0]}")
     lr_factor(lr_schedule, 0.0)  # an unknown name fails here, before any work
     if lr_schedule != "constant" and any("lr" not in g for g in solver.param_groups):
         raise ValueError(f"lr_schedule={lr_schedule!r} schedules a learning rate, and this solver's weight "
@@ -154,7 +175,8 @@ def fit(
             x_test, y_test = x_test[rank() :: world], y_test[rank() :: world]
     torch.manual_seed(seed)
     gen = torch.Generator()  # seeded per epoch and rank (below): a resumed run draws what it would have
-    x_train, y_train = x_train.to(dev), y_train.to(dev)
+    # the data moved once to the network's device and floating dtype (float64 data for a float32 network)
+    x_train, y_train = x_train.to(dev, like.dtype), y_train.to(dev, like.dtype)
     n = x_train.shape[0]
     solver.prepare(n)
     progress = progress and rank() == 0

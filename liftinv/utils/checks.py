@@ -51,7 +51,8 @@ def check_tensor(
     """Raise a ``TypeError``/``ValueError`` naming ``name`` if ``x`` is not usable.
 
     ``shape`` is the expected per-sample shape (everything after the batch dim);
-    ``like`` is a tensor (usually a network parameter) whose device ``x`` must share.
+    ``like`` is a tensor (usually a network parameter) whose device and floating dtype ``x``
+    must share.
     """
     import torch
 
@@ -61,6 +62,10 @@ def check_tensor(
         raise ValueError(
             f"{name} has shape {tuple(x.shape)}; expected (batch, {', '.join(map(str, shape))})"
         )
+    if like is not None and x.dtype != like.dtype and (x.is_floating_point() or like.is_floating_point()):
+        raise ValueError(f"{name} is {x.dtype} but the network is {like.dtype}; convert it (x.to({like.dtype}))"
+                         + ("" if x.is_floating_point() else ", scaled as the network expects (e.g. 8-bit "
+                            "images to [0, 1])"))
     if like is not None and x.device != like.device:
         raise ValueError(
             f"{name} is on {x.device} but the network is on {like.device}; "
