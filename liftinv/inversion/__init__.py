@@ -13,6 +13,8 @@ Public API (imported lazily, so that ``liftinv --help`` does not import torch):
   :func:`get_regulariser`;
 * :class:`InversionResult` (estimate + history);
 * :func:`noisy_code`: relative Gaussian noise on features;
+* :func:`load_module`, :func:`load_features`: a network of the user's (``FILE.py:NAME`` and a
+  ``state_dict``) and saved features, as ``liftinv invert --module`` reads them;
 * the autoencoder of the demo: :func:`autoencoder_arch`, :func:`build_autoencoder`,
   :func:`train_autoencoder`.
 
@@ -29,7 +31,8 @@ _API = {
     "Regulariser": "regularisers", "TV": "regularisers", "Tikhonov": "regularisers", "Box": "regularisers",
     "NoRegulariser": "regularisers", "get_regulariser": "regularisers", "grad2d": "..utils.tv",
     "div2d": "..utils.tv", "InversionResult": "result", "autoencoder_arch": "autoencoder",
-    "build_autoencoder": "autoencoder", "train_autoencoder": "autoencoder",
+    "build_autoencoder": "autoencoder", "train_autoencoder": "autoencoder", "load_module": "foreign",
+    "load_features": "foreign",
 }
 
 __all__ = sorted(_API)

@@ -17,14 +17,38 @@ REGULARISERS = ("tv", "tikhonov", "box", "none")
 LAM_MAX = 1e3
 
 
+def module_spec(text: str) -> str:
+    """argparse type of ``--module``: the form ``FILE.py:NAME`` (the file is read when the command runs)."""
+    from .foreign import split_module_spec
+
+    try:
+        split_module_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--module ")) from None
+    return text
+
+
 # -- liftinv invert -------------------------------------------------------------------------------
 def configure_invert(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True,
-                   help="checkpoint of an autoencoder (liftinv bench invert writes one) or a DFB denoiser "
-                        "(liftinv train)")
-    p.add_argument("--layer", type=arguments.positive_int, required=True,
-                   help="invert from the features of this layer (1..depth)")
-    p.add_argument("--input", required=True, help="image whose layer-L features are computed and inverted")
+    net = p.add_mutually_exclusive_group(required=True)
+    net.add_argument("--checkpoint",
+                     help="checkpoint of an autoencoder (liftinv bench invert writes one) or a DFB denoiser "
+                          "(liftinv train)")
+    net.add_argument("--module", metavar="FILE.py:NAME", type=module_spec,
+                     help="a network trained anywhere: NAME in your Python file is an nn.Module, its class or a "
+                          "function building it; converted to a lifted network (affine maps, proximal "
+                          "activations, sums, concatenations)")
+    p.add_argument("--weights", help="with --module: a state_dict saved by torch.save(module.state_dict(), path)")
+    p.add_argument("--layer", type=arguments.positive_int, default=None,
+                   help="invert from the features of this layer (1..depth; required with --checkpoint, "
+                        "default with --module: the whole network)")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--input", help="image whose layer-L features are computed and inverted")
+    data.add_argument("--features", help="with --module: features to invert (torch.save'd tensor or .npy) of one "
+                                         "input of shape --in-shape")
+    p.add_argument("--in-shape", type=arguments.positive_int, nargs="+", metavar="N",
+                   help="with --features: the shape of one input, e.g. 1 64 64 (channels, height, width)")
+    p.add_argument("--clean", help="with --features: the true input image, to print PSNR and SSIM")
     p.add_argument("-o", "--output", required=True, help="where to write the recovered image (.png, .jpg or .tif)")
     p.add_argument("--noise", type=arguments.nonneg_float, default=0.0,
                    help="relative noise level added to the features (std = NOISE x their rms; default 0), "
@@ -88,26 +112,30 @@ def run_invert(args: argparse.Namespace) -> int:
     from .noise import noisy_code
 
     arguments.check_image_output(args)
-    if args.beta > 0 and args.solver == "apg":
-        raise OptionError("--beta is the inertia of --solver bcd; --solver apg has its own momentum")
+    check_invert_options(args)
     device = resolve_device(args.device, "--device")
-    ckpt = load_checkpoint(args.checkpoint, map_location=device)
-    arch = ckpt["arch"]
-    channels = arch.get("in_channels", 1) if arch["name"] == "autoencoder" else arch.get("channels")
-    image = arguments.load_input_image(args.input, channels if isinstance(channels, int) else None, "--input")
-    with arguments.naming_checkpoint(args.checkpoint):
-        net, patch = network_for_input(ckpt, image.shape, device)
-    if patch is not None:
-        h, w = image.shape[-2] // patch * patch, image.shape[-1] // patch * patch
-        if h == 0 or w == 0:
-            raise ValueError(f"--input is {tuple(image.shape)}; the autoencoder needs at least {patch}x{patch}")
-        image = image[:, :h, :w]
-        x = tile(image, patch).to(device)
+    patch, image = None, None
+    if args.module is not None:
+        sub, x, y, name = _foreign(args, device)
+        image = x[0].cpu() if x is not None else None
     else:
-        x = image[None].to(device)
-    sub = prefix_network(net, args.layer)
-    with torch.no_grad():
-        y = sub(x)
+        ckpt = load_checkpoint(args.checkpoint, map_location=device)
+        arch, name = ckpt["arch"], ckpt["arch"]["name"]
+        channels = arch.get("in_channels", 1) if arch["name"] == "autoencoder" else arch.get("channels")
+        image = arguments.load_input_image(args.input, channels if isinstance(channels, int) else None, "--input")
+        with arguments.naming_checkpoint(args.checkpoint):
+            net, patch = network_for_input(ckpt, image.shape, device)
+        if patch is not None:
+            h, w = image.shape[-2] // patch * patch, image.shape[-1] // patch * patch
+            if h == 0 or w == 0:
+                raise ValueError(f"--input is {tuple(image.shape)}; the autoencoder needs at least {patch}x{patch}")
+            image = image[:, :h, :w]
+            x = tile(image, patch).to(device)
+        else:
+            x = image[None].to(device)
+        sub = prefix_network(net, args.layer)
+        with torch.no_grad():
+            y = sub(x)
     if args.noise > 0:
         y = noisy_code(y, args.noise, args.seed, sub.activation(sub.depth))  # a possible output of that layer
     if args.method == "lifted":
@@ -120,14 +148,71 @@ def run_invert(args: argparse.Namespace) -> int:
     if not bool(torch.isfinite(res.x).all()):
         raise ValueError(f"the {args.method} inversion diverged (NaN or Inf); nothing written to {args.output}; "
                          "try fewer --iters, a smaller --beta or a larger --alpha")
-    out = res.x.clamp(0, 1)
+    out = res.x.clamp(0, 1).float()
     rec = untile(out.cpu(), image.shape) if patch is not None else out[0].cpu()
     save_image(args.output, rec)
     f = res.final
     # the iterations run (the lifted stopping rule may end early; L-BFGS counts its evaluations)
     done = res.settings.get("iterations", res.settings.get("evaluations", args.iters))
-    print(f"inverted layer {args.layer} of {ckpt['arch']['name']} ({args.method}, {done} iterations, "
+    layer = f"layer {args.layer}" if args.layer is not None else "the output"
+    print(f"inverted {layer} of {name} ({args.method}, {done} iterations, "
           f"{args.regulariser} alpha {args.alpha:g}, noise {args.noise:g}) -> {args.output}")
-    print(f"PSNR {float(psnr(rec, image)):.2f} dB, SSIM {float(ssim(rec, image)):.3f} ({SSIM_CONVENTION}); "
-          f"misfit {f.get('misfit', float('nan')):.3g}, violation {f.get('violation', 0.0):.3g}")
+    misfit = f"misfit {f.get('misfit', float('nan')):.3g}, violation {f.get('violation', 0.0):.3g}"
+    if image is not None:
+        image = image.float()
+        print(f"PSNR {float(psnr(rec, image)):.2f} dB, SSIM {float(ssim(rec, image)):.3f} ({SSIM_CONVENTION}); "
+              + misfit)
+    else:
+        print(misfit + " (no --clean image: no PSNR)")
     return 0
+
+
+def check_invert_options(args: argparse.Namespace) -> None:
+    """The combinations of options argparse cannot check (:class:`OptionError`, exit status 2)."""
+    if args.beta > 0 and args.solver == "apg":
+        raise OptionError("--beta is the inertia of --solver bcd; --solver apg has its own momentum")
+    if args.checkpoint is not None:
+        for option, value in (("--weights", args.weights), ("--features", args.features),
+                              ("--in-shape", args.in_shape), ("--clean", args.clean)):
+            if value is not None:
+                raise OptionError(f"{option} goes with --module (a network of your own), not --checkpoint")
+        if args.layer is None:
+            raise OptionError("--checkpoint needs --layer (the layer whose features are inverted)")
+    if args.features is not None and args.in_shape is None:
+        raise OptionError("--features needs --in-shape (the shape of one input, e.g. 1 64 64)")
+    if args.input is not None and (args.in_shape is not None or args.clean is not None):
+        raise OptionError("--in-shape and --clean go with --features; with --input the image gives both")
+
+
+def _foreign(args: argparse.Namespace, device):
+    """``(network, x or None, y, name)`` for ``--module``: the converted network (its prefix up to
+    ``--layer``), the input image and its features, or the features of ``--features``."""
+    import torch
+
+    from ..models import as_lifted, prefix_network
+    from .foreign import load_features, load_module
+
+    module = load_module(args.module, args.weights)
+    name = args.module.rpartition(":")[2]
+    if args.input is not None:
+        x = arguments.load_input_image(args.input, None, "--input")[None]
+        in_shape = tuple(x.shape[1:])
+    else:
+        x, in_shape = None, tuple(args.in_shape)
+    net = as_lifted(module, in_shape).to(device)
+    if args.layer is not None:
+        if args.layer > net.depth:
+            raise ValueError(f"--layer {args.layer}: {name} converts to a lifted network of {net.depth} layers")
+        net = prefix_network(net, args.layer)
+    like = next(net.parameters())
+    if x is not None:
+        x = x.to(like)
+        with torch.no_grad():
+            y = net(x)
+    else:
+        y = load_features(args.features, net.out_shape).to(like)
+        if args.clean is not None:
+            x = arguments.load_input_image(args.clean, in_shape[0], "--clean")[None].to(like)
+            if tuple(x.shape[1:]) != in_shape:
+                raise ValueError(f"--clean is {tuple(x.shape[1:])}; --in-shape says {in_shape}")
+    return net, x, y, name
