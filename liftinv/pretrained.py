@@ -98,10 +98,11 @@ def pretrained(sigma: float, color: bool = False, device=None, color_model: str 
 
     The network maps a noisy ``(B, C, H, W)`` batch in [0, 1] to its denoised version (not
     clipped); ``liftinv.denoising.denoise_tiled(net, z)`` runs it on large images in bounded memory
-    and ``liftinv.denoising.as_deepinv_denoiser(net)`` makes it a deepinv ``Denoiser``.  ``info``:
-    ``file`` and ``path`` (of every file used, joined by " + "), ``files``, ``sigma`` (the trained
-    level, 0-255, or for the opponent colour denoiser the level it was built for; ``sigma_01`` on
-    the [0, 1] scale, what ``as_deepinv_denoiser(net, info["sigma_01"])`` takes),
+    and ``liftinv.denoising.as_deepinv_denoiser(net, info["sigma_01"])`` makes it a deepinv
+    ``Denoiser``.  ``info``: ``file`` and ``path`` (of every file used, joined by " + "), ``files``,
+    ``sigma`` (the level the returned denoiser is for, 0-255: the trained level, or the requested one
+    for a model rescaled or blended to it, whose trained level is then ``trained_sigma``, and for the
+    opponent colour denoiser; ``sigma_01`` on the [0, 1] scale),
     ``requested_sigma``, ``color``, ``color_model`` (colour only), ``trainer``, ``seconds`` and
     ``steps`` of training (summed over the files), ``arch`` and ``summary`` (one line for people).
 
@@ -111,6 +112,10 @@ def pretrained(sigma: float, color: bool = False, device=None, color_model: str 
     """
     if color_model not in COLOR_MODELS:
         raise ValueError(f"color_model: expected one of {', '.join(map(repr, COLOR_MODELS))}, got {color_model!r}")
+    if _check_sigma(sigma) < 1:  # most likely a [0, 1]-scale level
+        warnings.warn(f"sigma {float(sigma):g} is read on the 0-255 scale ({float(sigma):g}/255, below the noise of "
+                      f"8-bit rounding); a level on the [0, 1] scale goes in times 255 (e.g. 25/255 -> 25)",
+                      UserWarning, stacklevel=2)
     if color and color_model == "opponent":
         return _opponent(_check_sigma(sigma), device)
     if not color:

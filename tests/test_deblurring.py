@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ import torch
 from liftinv.deblurring.classical import richardson_lucy, tv_deconvolve, wiener_deconvolve
 from liftinv.deblurring.cli import TRAIN_DEFAULTS
 from liftinv.deblurring.models import DATA_STEPS, Layer, UnrolledDeblurNet
-from liftinv.deblurring.physics import CircularBlur, blurred_test_set, parse_kernel
+from liftinv.deblurring.physics import CircularBlur, as_kernel, blurred_test_set, parse_kernel
 from liftinv.deblurring.task import balanced_weights, describe
 from liftinv.lifting import LiftedProblem
 from liftinv.metrics import psnr
@@ -49,6 +51,7 @@ def test_kernel_errors(tmp_path):
 
 
 @pytest.mark.parametrize("kernel", ["gaussian:1.0", "box:2", "motion:5:30", torch.rand(1, 5), torch.rand(4, 3)])
+@pytest.mark.filterwarnings("ignore:the kernel sums to")  # the random kernels are normalised, as the next test checks
 def test_blur_agrees_with_deepinv_operators(kernel):
     import deepinv as dinv
 
@@ -303,3 +306,16 @@ def test_a_loaded_kernel_replaces_the_cached_spectrum():
     blur.load_state_dict(CircularBlur("motion:9:30").state_dict())
     by_fft = torch.fft.ifft2(torch.fft.fft2(x) * blur.transfer(16, 16)).real
     torch.testing.assert_close(blur.A(x), by_fft, atol=1e-5, rtol=0)
+
+
+def test_a_python_kernel_that_does_not_sum_to_1_is_normalised_with_a_warning():
+    """Data blurred by an unnormalised kernel (deepinv's Blur takes it as given) are brighter by its
+    sum, which liftinv's normalised kernel does not model: the user is told, with the remedy."""
+    kernel = torch.ones(4, 6)
+    with pytest.warns(UserWarning, match=r"the kernel sums to 24; .* divide them by that sum"):
+        k = as_kernel(kernel)
+    assert torch.allclose(k, kernel / 24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_kernel(kernel / 24)  # normalised: no warning
+        as_kernel("box:3")  # specs and files are normalised by definition

@@ -93,6 +93,15 @@ def test_from_a_checkpoint_reads_the_trained_noise_level(tmp_path):
                   checkpoint=tmp_path / "s.pt", progress=False)
     den = as_deepinv_denoiser(tmp_path / "s.pt", device="cpu")
     assert den.sigma_trained == pytest.approx(0.08)
+    # a network trained for another task is no denoiser (it read the blur's noise level as its own)
+    from liftinv.deblurring.models import default_deblur_arch
+    from liftinv.deblurring.task import describe as describe_blur
+
+    train_network(default_deblur_arch("box:3", patch=12, iters=1, features=3), describe_blur("box:3", 0.01), images,
+                  config, checkpoint=tmp_path / "d.pt", progress=False)
+    with pytest.raises(ValueError, match=r"holds a network trained for 'deblurring' .* not a network trained for "
+                                         r"'denoising'"):
+        as_deepinv_denoiser(tmp_path / "d.pt", device="cpu")
 
 
 # -- FamilyDenoiser: one network per noise level ----------------------------------------------------
@@ -181,3 +190,31 @@ def test_family_denoises_large_images_in_tiles_that_change_nothing():
         whole = fam(x, 30 / 255)
         fam.budget_mb = 2.0  # about 600 pixels' worth: tiles of the minimum size
         torch.testing.assert_close(fam(x, 30 / 255), whole, rtol=0, atol=1e-10)
+
+
+def test_levels_on_the_wrong_scale_are_named():
+    """deepinv's denoisers take sigma on the images' [0, 1] scale, liftinv.pretrained on 0-255."""
+    import liftinv
+
+    den = LiftinvDenoiser(_Tagged(0.0), 0.1)
+    with pytest.raises(ValueError, match=r"sigma 25 is above 1: .* it would be 25/255 = 0.09804"):
+        den(torch.rand(1, 1, 8, 8), 25.0)
+    with pytest.warns(UserWarning) as caught:
+        liftinv.pretrained(25 / 255)
+    assert any("sigma 0.0980392 is read on the 0-255 scale" in str(w.message) and "25/255 -> 25" in str(w.message)
+               for w in caught)
+
+
+def test_the_family_is_differentiable_when_its_input_requires_grad():
+    """A sampler differentiates through the denoiser: the untiled pass keeps the graph, same values."""
+    from liftinv.denoising.deepinv_denoiser import FamilyDenoiser
+
+    torch.manual_seed(0)
+    fam = FamilyDenoiser({0.05: DFBPNN((1, 10, 10), depth=2, features=3), 0.2: DFBPNN((1, 10, 10), depth=2,
+                                                                                         features=3)})
+    x = torch.rand(2, 1, 10, 10, requires_grad=True)
+    y = fam(x, 0.1)
+    y.sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    with torch.no_grad():
+        torch.testing.assert_close(fam(x.detach(), 0.1), y.detach())

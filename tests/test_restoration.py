@@ -113,3 +113,27 @@ def test_every_training_command_takes_the_same_options():
     assert shared <= train and shared <= deblur
     for name in ("denoise", "deblur", "invert", "bench"):
         assert "--output" in options(name) or name == "bench"
+
+
+def test_python_training_refuses_to_replace_a_checkpoint_and_a_blur_the_network_does_not_model(tmp_path):
+    """Re-running a notebook cell must not replace a finished run; a deblurring network built
+    for one kernel must not be trained on data blurred by another."""
+    from liftinv.deblurring.models import default_deblur_arch
+    from liftinv.deblurring.task import describe as describe_blur
+    from liftinv.denoising.models import default_arch
+    from liftinv.denoising.task import describe
+    from liftinv.restoration import TrainConfig, train_network
+
+    images = [torch.rand(1, 24, 24, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    config = TrainConfig(epochs=1, batch_size=4, patch=12, max_patches=8)
+    arch = default_arch("dfb", 1, 12, 2, 4)
+    path = tmp_path / "run.pt"
+    train_network(arch, describe(0.1), images, config, checkpoint=path, progress=False)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="already exists: resume=True continues that run, overwrite=True replaces"):
+        train_network(arch, describe(0.1), images, config, checkpoint=path, progress=False)
+    assert path.read_bytes() == before
+    train_network(arch, describe(0.1), images, config, checkpoint=path, overwrite=True, progress=False)
+    with pytest.raises(ValueError, match="the network's blur kernel .* is not the task's"):
+        train_network(default_deblur_arch("gaussian:1.0", iters=1, features=4), describe_blur("box:5", 0.01), images,
+                      config, progress=False)

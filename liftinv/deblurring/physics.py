@@ -12,17 +12,21 @@ solvers).
 
 Kernel specifications (command line and Python):
 
-* ``gaussian:S`` (std S pixels; deepinv's ``gaussian_blur``, support about 6S+1);
+* ``gaussian:S`` (std S pixels; deepinv's ``gaussian_blur``, ``2 floor(S/0.3 + 1) + 1`` pixels wide,
+  about 6.7S + 3: 15 for S = 2);
 * ``box:N`` (uniform N x N);
 * ``motion:L:ANGLE`` (a line of length L pixels at ANGLE degrees, anti-aliased);
 * a ``.npy`` file or an image file (grayscale), or a 2-D array/tensor.
 
-Every kernel is normalised to sum 1; a kernel whose sum is not a positive number is rejected.
+Every kernel is normalised to sum 1 (a blur keeps the mean brightness); a kernel whose sum is not a
+positive number is rejected, and an array or tensor passed from Python whose sum is not 1 is
+normalised with a warning (data blurred by it as given are brighter by that sum).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +49,8 @@ def gaussian_kernel(std: float) -> torch.Tensor:
 
     if not std > 0:
         raise ValueError(f"kernel gaussian: the standard deviation must be > 0, got {std}")
-    _check_size("gaussian", "standard deviation", std, 0, (MAX_KERNEL_SIZE - 1) / 6)
+    # deepinv's width 2 floor(S/0.3 + 1) + 1 stays within MAX_KERNEL_SIZE
+    _check_size("gaussian", "standard deviation", std, 0, 0.3 * ((MAX_KERNEL_SIZE - 1) // 2 - 1))
     return dinv.physics.functional.gaussian_blur(sigma=(float(std), float(std)))[0, 0]
 
 
@@ -137,10 +142,18 @@ def normalise_kernel(kernel, name: str = "kernel") -> torch.Tensor:
 
 
 def as_kernel(kernel) -> torch.Tensor:
-    """A spec string, file path, array or tensor -> normalised (h, w) kernel."""
+    """A spec string, file path, array or tensor -> normalised (h, w) kernel; an array or tensor whose
+    sum is not 1 (to 1e-3) is normalised with a ``UserWarning``."""
     if isinstance(kernel, (str, Path)):
         return parse_kernel(str(kernel))
-    return normalise_kernel(kernel)
+    k = normalise_kernel(kernel)
+    total = float(torch.as_tensor(np.asarray(kernel) if not isinstance(kernel, torch.Tensor) else kernel)
+                  .detach().double().sum())
+    if abs(total - 1.0) > 1e-3:
+        warnings.warn(f"the kernel sums to {total:.4g}; liftinv normalises kernels to sum 1 (a blur keeps the "
+                      f"mean brightness): data blurred by this kernel as given are {total:.4g} times brighter, "
+                      "so divide them by that sum, or pass the normalised kernel", UserWarning, stacklevel=3)
+    return k
 
 
 def check_kernel_fits(kernel: torch.Tensor, image_shape, name: str = "image") -> None:

@@ -42,6 +42,10 @@ def _positive_sigma(denoiser: Denoiser, x: torch.Tensor, sigma) -> torch.Tensor:
     sigma = denoiser._handle_sigma(sigma, batch_size=x.shape[0], ndim=x.ndim, device=x.device, dtype=x.dtype)
     if bool((sigma <= 0).any()):
         raise ValueError(f"sigma must be positive, got {sigma.flatten().tolist()}")
+    if bool((sigma > 1).any()):  # images in [0, 1]: a level above 1 is a 0-255 value
+        big = float(sigma.max())
+        raise ValueError(f"sigma {big:g} is above 1: deepinv's denoisers take the noise level on the images' "
+                         f"[0, 1] scale (on the 0-255 scale it would be {big:g}/255 = {big / 255:.4g})")
     return sigma
 
 
@@ -123,7 +127,8 @@ class FamilyDenoiser(Denoiser):
     whose samples carry different :math:`\sigma` is denoised sample by sample.  Every call runs
     through :func:`~liftinv.denoising.tiling.denoise_tiled` with ``budget_mb`` (the whole image in
     one pass when it fits; exact tiles otherwise), so a plug-and-play solver on a large photograph
-    stays in bounded memory (a shipped model needs about 3.4 kB per pixel).
+    stays in bounded memory (a shipped model needs about 3.4 kB per pixel); an input that requires
+    grad (with grad enabled) goes through in one differentiable pass instead.
 
     ``networks``: ``{sigma_m: network}``, noise levels on the [0, 1] scale, networks mapping
     ``(B, 1, H, W)`` to the same shape.  With a single fixed network, :class:`LiftinvDenoiser` is
@@ -160,7 +165,10 @@ class FamilyDenoiser(Denoiser):
         values = _positive_sigma(self, x, sigma).flatten().tolist()
         if len(set(values)) > 1:  # one level per sample
             return torch.cat([self.forward(x[i:i + 1], v) for i, v in enumerate(values)])
-        return denoise_tiled(self.denoiser_for(values[0]), x, budget_mb=self.budget_mb)
+        denoiser = self.denoiser_for(values[0])
+        if torch.is_grad_enabled() and x.requires_grad:  # gradients through the denoiser (e.g. in a
+            return denoiser(x)  # sampler): the whole image in one differentiable pass, no tiling
+        return denoise_tiled(denoiser, x, budget_mb=self.budget_mb)
 
     def extra_repr(self) -> str:
         return "levels=(" + ", ".join(f"{level * 255:.3g}/255" for level in self.levels) + f"), color={self.color}"
@@ -171,9 +179,12 @@ def as_deepinv_denoiser(net: torch.nn.Module | str | Path, sigma_trained: float 
     """``net`` (a trained network, or the path of a checkpoint written by ``liftinv train``, whose
     noise level is then read from it) as a :class:`LiftinvDenoiser`, in eval mode."""
     if isinstance(net, (str, Path)):
+        from ..checkpoint import require_task
         from ..restoration import load_network
 
+        path = str(net)
         net, ckpt = load_network(net, device)
+        require_task(ckpt, path, "denoising")
         if sigma_trained is None:
             sigma_trained = ckpt["task"]["sigma"]
     if sigma_trained is None:

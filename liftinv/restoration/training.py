@@ -187,7 +187,7 @@ _NAN_WORDS = re.compile(r"\b(nan|inf)\b", re.IGNORECASE)
 
 def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arch: dict, task: dict,
           solver=None, target: Callable | None = None, checkpoint: str | Path | None = None,
-          resume: bool = False, progress: bool = True, callback: Callable | None = None,
+          resume: bool = False, overwrite: bool = False, progress: bool = True, callback: Callable | None = None,
           desc: str | None = None, save_every_steps: int | None = None,
           save_every_seconds: float | None = None, stop_on_nan: bool = True) -> History:
     """Train ``network`` (in place) to invert ``physics`` on patches of ``images``.
@@ -203,8 +203,9 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
     marked ``partial``; a run resumed from one repeats that epoch's remaining steps as a whole
     epoch).  ``resume=True`` continues the run saved there (weights, solver state, history; the
     budget counts the time already spent); it refuses a missing file and a different task,
-    architecture or settings (:func:`check_resumable`).  ``callback(record, network)`` runs after
-    every epoch outside the timed region.
+    architecture or settings (:func:`check_resumable`).  An existing ``checkpoint`` is refused
+    unless ``resume`` or ``overwrite`` is given (re-running a cell must not replace a long run).
+    ``callback(record, network)`` runs after every epoch outside the timed region.
 
     Training stops with :class:`TrainingDiverged` at the first step whose loss or weights are
     NaN or Inf; no checkpoint is written after it, so the last good one is kept
@@ -214,6 +215,9 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
     Inside a ``torch.distributed`` group each process trains on its shard of the patches and
     rank 0 writes the checkpoint.  Returns the :class:`~liftinv.solvers.History`.
     """
+    if checkpoint is not None and not resume and not overwrite and Path(checkpoint).exists():
+        raise ValueError(f"checkpoint {str(checkpoint)!r} already exists: resume=True continues that run, "
+                         "overwrite=True replaces it")
     patches = training_patches(images, config)
     fingerprint = data_fingerprint(images)
     targets = patches if target is None else target(patches)
@@ -225,8 +229,8 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
     saved: dict = {}  # the last good checkpoint on disk: {"epoch", "iterations", "seconds"}
     if resume:
         if checkpoint is None or not Path(checkpoint).is_file():
-            raise FileNotFoundError(f"--resume: there is no checkpoint {str(checkpoint)!r} to continue; "
-                                    "start a new run without --resume")
+            raise FileNotFoundError(f"resume: there is no checkpoint {str(checkpoint)!r} to continue; "
+                                    "start a new run without resuming")
         state = load_checkpoint(checkpoint, map_location=next(network.parameters()).device)
         check_resumable(state, checkpoint, arch=arch, task=task, config=config, data=fingerprint)
         load_weights(network, arch, state)
@@ -278,7 +282,7 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
             kept = f"nothing was written to {str(checkpoint)!r}"
         return TrainingDiverged(f"training stopped at step {done['iterations']} (epoch {done['epoch'] + 1}): "
                                 f"{what}, the run diverged; {kept}; try a smaller learning rate "
-                                f"(--lr, now {config.lr:g})")
+                                f"(now {config.lr:g}; --lr on the command line)")
 
     def on_epoch(record):
         done.update({k: record[k] for k in ("epoch", "iterations", "seconds")})
@@ -299,6 +303,12 @@ def train_network(arch: dict, task: dict, images, config: TrainConfig, **kwargs)
     """Build the network of ``arch`` (seeded by ``config.seed``, on ``config.device``) and the
     physics of ``task`` there, and :func:`train` it; ``kwargs`` go to :func:`train`.
     Returns ``(network, history)``."""
+    if "kernel" in arch and "kernel" in task:  # a network with a built-in blur must see data made by it
+        ka, kt = torch.tensor(arch["kernel"]), torch.tensor(task["kernel"])
+        if ka.shape != kt.shape or not torch.allclose(ka, kt, atol=1e-6):
+            raise ValueError(f"the network's blur kernel ({tuple(ka.shape)}) is not the task's ({tuple(kt.shape)}, "
+                             "or other values): build both from one kernel (default_deblur_arch(k) and "
+                             "describe(k, sigma))")
     device = rank_device(config.device)
     network = build_network(arch, device=device, seed=config.seed)
     return network, train(network, make_physics(task, device), images, config, arch=arch, task=task, **kwargs)
@@ -311,7 +321,9 @@ def train_job(job: dict) -> None:
     ``progress`` and optionally ``save_every_steps`` / ``save_every_seconds``.  Rank 0 prints what
     was trained."""
     config = TrainConfig.from_dict(job["config"])
+    # the command line has refused an existing file already, unless --overwrite or --resume
     _, history = train_network(job["arch"], job["task"], job["images"], config, checkpoint=job["output"],
+                               overwrite=True,
                                resume=job["resume"], progress=job["progress"],
                                save_every_steps=job.get("save_every_steps"),
                                save_every_seconds=job.get("save_every_seconds"))
