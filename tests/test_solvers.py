@@ -533,3 +533,11 @@ def test_a_small_last_batch_does_not_blow_up_prox_grad_steps():
     history = fit(BCD(LiftedProblem(MLP([10, 1]))), x, y, epochs=4, batch_size=64, progress=False)
     losses = [r["train_loss"] for r in history]
     assert losses == sorted(losses, reverse=True) and losses[-1] < 0.2  # measured 0.90, 0.36, 0.18, 0.09
+
+
+def test_a_hidden_softmax_is_refused_at_construction_where_a_prox_step_would_need_its_prox():
+    net = MLP([6, 5, 5, 2], activation="softmax")
+    with pytest.raises(ValueError, match=r"hidden layers \[1, 2\] use Softmax\(dim=1\), which has no prox"):
+        BCD(LiftedProblem(net))
+    solver = BCD(LiftedProblem(net), weights="adam", gradient="matched")  # mirror steps need no prox
+    assert math.isfinite(solver.step_batch(torch.randn(8, 6), torch.randn(8, 2))["loss"])

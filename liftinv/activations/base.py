@@ -90,6 +90,9 @@ class ProxActivation(nn.Module, ABC):
     lipschitz = 1.0
 
     # ------------------------------------------------------------------ the map
+    #: whether ``prox_psi`` / ``prox_phi`` are implemented (not for :class:`Softmax`, a last layer's)
+    has_prox = True
+
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         return self.sigma(v)
 

@@ -62,6 +62,8 @@ class Softmax(ProxActivation):
     """
 
     dim = 1
+    #: no prox of Psi or of c*phi here: a hidden softmax layer needs steps that do not take one
+    has_prox = False
 
     def extra_repr(self) -> str:
         return "dim=1"
