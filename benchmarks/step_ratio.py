@@ -12,7 +12,9 @@ For each activation of :data:`deep_networks.ACTIVATIONS` and ReLU, and each ``--
 alternating ``--rounds`` rounds of ``--steps`` steps of each in one process (after ``--warm-up``
 untimed steps of each), one torch thread.  Interleaving spreads the load of a shared machine over
 both trainers; the ratio of the two medians is the lifted step's cost in backprop steps (issue 14's
-target: at most 1.1 for every activation).  Writes ``step_ratio.{json,md}`` in ``--out``.
+target: at most 1.1 for every activation), and the ratio of the means the amortised cost, which
+counts the lifted steps that refresh the step sizes and monitor the objective.  Writes
+``step_ratio.{json,md}`` in ``--out``.
 
 Usage: ``OMP_NUM_THREADS=1 python3 benchmarks/step_ratio.py --out benchmarks/results/step_ratio``
 """
@@ -61,19 +63,25 @@ def time_cell(depth: int, activation: str, args) -> list[dict]:
                 solver.step_batch(x, y, idx)
                 times[method].append(time.perf_counter() - t0)
     med = {m: statistics.median(t) for m, t in times.items()}
+    mean = {m: statistics.fmean(t) for m, t in times.items()}
     return [{"depth": depth, "activation": activation, "method": m, "lifted_ms": 1e3 * med[m],
-             "backprop_ms": 1e3 * med[BACKPROP], "ratio": med[m] / med[BACKPROP], "steps_timed": len(times[m])}
+             "backprop_ms": 1e3 * med[BACKPROP], "ratio": med[m] / med[BACKPROP],
+             "ratio_amortised": mean[m] / mean[BACKPROP], "steps_timed": len(times[m])}
             for m in args.lifted]
 
 
 def markdown(rows: list[dict], command: str) -> str:
     lines = ["# Lifted step cost in backprop steps", "", f"Command: `{command}`", "",
              f"MLP [20] + [width]*depth + [1], batch of the teacher-student task, 1 torch thread, medians of "
-             f"interleaved steps; target ratio <= {TARGET}.", "",
-             "| activation | depth | lifted method | lifted ms/step | backprop ms/step | ratio |",
-             "|---|---|---|---|---|---|"]
+             f"interleaved steps; target ratio <= {TARGET}. 'amortised': the ratio of the mean step times, "
+             "which counts the steps that refresh the step sizes (every lipschitz_every steps) and monitor "
+             "the lifted objective, as a training run pays them; the median leaves them out.", "",
+             "| activation | depth | lifted method | lifted ms/step | backprop ms/step | ratio (medians) | "
+             "ratio (amortised) |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['activation']} | {r['depth']} | {r['method']} | {r['lifted_ms']:.2f} | {r['backprop_ms']:.2f} | "
-              f"{r['ratio']:.2f}{'' if r['ratio'] <= TARGET else ' (missed)'} |" for r in rows]
+              f"{r['ratio']:.2f}{'' if r['ratio'] <= TARGET else ' (missed)'} | "
+              f"{r['ratio_amortised']:.2f}{'' if r['ratio_amortised'] <= TARGET else ' (missed)'} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +108,8 @@ def main(argv=None) -> int:
             for r in time_cell(depth, activation, args):
                 rows.append(r)
                 print(f"{activation} depth {depth} {r['method']}: lifted {r['lifted_ms']:.2f} ms, "
-                      f"backprop {r['backprop_ms']:.2f} ms, ratio {r['ratio']:.2f}", flush=True)
+                      f"backprop {r['backprop_ms']:.2f} ms, ratio {r['ratio']:.2f} "
+                      f"(amortised {r['ratio_amortised']:.2f})", flush=True)
     if args.out is not None:
         write_report(args.out, "step_ratio", {"command": command, "rows": rows}, markdown(rows, command))
     return 0
