@@ -277,7 +277,9 @@ def plot(report: dict, path: Path) -> None:
 
 
 #: the settings that runs must share to be merged into one report
-MERGE_KEYS = ("task", "steps", "eval_every", "holdout", "scored_on", "arch", "crop", "lr")
+MERGE_KEYS = ("task", "steps", "eval_every", "holdout", "scored_on", "arch", "crop", "lr", "kernel")
+#: what a report written before a key was recorded ran with
+MERGE_DEFAULTS = {"kernel": lambda settings: "gaussian:2.0" if settings.get("task") == "deblur" else None}
 
 
 def lifted_setup(report: dict) -> dict:
@@ -291,6 +293,11 @@ def lifted_setup(report: dict) -> dict:
     return {"solver": sorted(resolved)}
 
 
+def _setting(settings: dict, key: str):
+    """``settings[key]``, or what a report written before ``key`` was recorded ran with."""
+    return settings[key] if key in settings else MERGE_DEFAULTS.get(key, lambda _: None)(settings)
+
+
 def merge(folders: list[str], command: str) -> dict:
     """One report from the ``parity.json`` of earlier runs (e.g. seeds run in separate processes):
     their runs together, summarised again; each source's metadata is kept under ``merged_from``.
@@ -298,7 +305,7 @@ def merge(folders: list[str], command: str) -> dict:
     reports = [json.loads((Path(f) / "parity.json").read_text()) for f in folders]
     first = reports[0]["settings"]
     for folder, report in zip(folders[1:], reports[1:]):
-        differ = [k for k in MERGE_KEYS if report["settings"].get(k) != first.get(k)]
+        differ = [k for k in MERGE_KEYS if _setting(report["settings"], k) != _setting(first, k)]
         if lifted_setup(report) != lifted_setup(reports[0]):
             differ.append("the lifted solver's configuration")
         if differ:
@@ -327,7 +334,8 @@ def main(argv=None) -> dict:
                   "settings": {"task": args.task, "levels": args.levels, "seeds": args.seeds, "steps": args.steps,
                                "eval_every": args.eval_every, "holdout": args.holdout, "scored_on": scored_on,
                                "arch": args.arch if args.task == "denoise" else "unrolled-deblur",
-                               "crop": args.crop, "lifted": lifted_options(args.lifted), "lr": args.lr},
+                               "crop": args.crop, "lifted": lifted_options(args.lifted), "lr": args.lr,
+                               "kernel": args.kernel if args.task == "deblur" else None},
                   "summary": summarise(runs), "runs": runs}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

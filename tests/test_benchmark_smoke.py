@@ -125,6 +125,12 @@ def test_trainer_parity_interleaves_both_trainers_on_one_stream(tmp_path, load_s
             assert all(p["seconds"] > 0 and math.isfinite(p["psnr"]) for p in run["curves"][trainer])
     summary = report["summary"]["25.0"]
     assert summary["equal_step_gap"]["2"]["n"] == 2 and math.isfinite(summary["equal_time_gap"]["mean"])
+    # the amortised ratio is what the runs paid; the lifted statistics say the step they were measured at
+    paid = [r["curves"]["lifted"][-1]["seconds"] / r["curves"]["backprop"][-1]["seconds"] for r in report["runs"]]
+    assert summary["step_ratio_amortised"]["mean"] == pytest.approx(sum(paid) / len(paid))
+    assert all(p["monitored_step"] == p["step"] for r in report["runs"] for p in r["curves"]["lifted"])  # E = 1
+    assert bench._setting({"task": "deblur"}, "kernel") == "gaussian:2.0"  # reports from before it was recorded
+    assert bench._setting({"task": "denoise", "kernel": None}, "kernel") is None
     assert (tmp_path / "parity.md").read_text().count("| 25 |") >= 1 and (tmp_path / "parity.png").exists()
     assert bench.interpolate([{"seconds": 1.0, "psnr": 20.0}, {"seconds": 3.0, "psnr": 24.0}], 2.0) == 22.0
     assert bench.lifted_options(["gradient=aux", "aux_iters=2"]) == {"gradient": "aux", "aux_iters": 2}
@@ -160,7 +166,7 @@ def test_step_ratio_times_both_trainers_for_every_activation(tmp_path, load_scri
     rows = json.loads((tmp_path / "step_ratio.json").read_text())["rows"]
     assert [(r["activation"], r["depth"], r["method"]) for r in rows] == [
         (a, 2, m) for a in ("relu", "tanh") for m in ("lifted-bregman-matched", "lifted-bregman-mirror")]
-    assert all(r["steps_timed"] == 2 and r["lifted_ms"] > 0 and r["backprop_ms"] > 0
+    assert all(r["steps_timed"] == 2 and r["lifted_ms"] > 0 and r["backprop_ms"] > 0 and r["ratio_amortised"] > 0
                and abs(r["ratio"] - r["lifted_ms"] / r["backprop_ms"]) < 1e-9 for r in rows)
     assert "| tanh | 2 | lifted-bregman-mirror |" in (tmp_path / "step_ratio.md").read_text()
 

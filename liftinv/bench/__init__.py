@@ -11,6 +11,7 @@ commands that made them are in benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from importlib import import_module
 
@@ -86,4 +87,4 @@ def median_step_seconds(solver, x, y, repeats: int = 10, warmup: int = 1) -> flo
         solver.step_batch(x, y)
         sync(x.device)
         times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    return statistics.median(times)
