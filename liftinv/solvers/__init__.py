@@ -2,8 +2,9 @@
 
 from .aux_memory import AuxMemory, aux_bytes
 from .backprop import Backprop
-from .bcd import BCD, ISGM
+from .bcd import BCD
 from .fit import History, accuracy, evaluate, fit
+from .isgm import ISGM
 from .strategies import Adam, ForwardAux, KeptAux, PenaltySchedule, ProxGrad
 
 __all__ = ["BCD", "ISGM", "Backprop", "AuxMemory", "aux_bytes", "fit", "evaluate", "accuracy", "History",

@@ -294,6 +294,8 @@ class BCD(torch.optim.Optimizer):
     def from_config(cls, problem: LiftedProblem, config: dict) -> BCD:
         """The solver that :attr:`config` describes (``'solver'`` may name :class:`ISGM`)."""
         config = dict(config)
+        from .isgm import ISGM  # (a subclass, in its own file)
+
         kind = config.pop("solver", cls.__name__)
         target = {"BCD": BCD, "ISGM": ISGM}.get(kind, cls)
         layers = config.pop("layers", {})
@@ -591,39 +593,3 @@ class BCD(torch.optim.Optimizer):
             _adam(params, grads, m, v, [], steps, foreach=True, capturable=False, differentiable=False,
                   fused=None, grad_scale=None, found_inf=None, has_complex=False, amsgrad=False,
                   beta1=b1, beta2=b2, lr=lr, weight_decay=wd, eps=eps, maximize=False)
-
-
-class ISGM(BCD):
-    r"""Implicit stochastic gradient method (Toulis–Airoldi) for lifted training.
-
-    Per mini-batch :math:`S_p` and outer step :math:`k`, approximately solve
-
-    .. math::
-        \min_{\Theta, X_{S_p}} \frac1{|S_p|}\sum_{i\in S_p}\sum_l B_l(x_l^i, v_l^i)
-        + \frac{1}{2\tau}\|\Theta - \Theta^k\|^2
-
-    by ``inner_iters`` proximal-gradient alternations (auxiliaries initialised by a
-    forward pass with :math:`\Theta^k`); the proximal term adds :math:`1/\tau` to each
-    weight block's Lipschitz constant (``prox_weight = 1/tau``).  The papers leave
-    :math:`\tau`, the number of inner iterations and the batch size open; the defaults
-    here (``tau=1``, ``inner_iters=5``) are ours.  Other keywords: as :class:`BCD`.
-    """
-
-    def __init__(self, problem: LiftedProblem, *, tau: float = 1.0, inner_iters: int = 5, **kwargs) -> None:
-        if not 0 < tau < math.inf:
-            raise ValueError(f"tau must be positive and finite, got {tau}")
-        if "prox_weight" in kwargs:
-            raise ValueError("ISGM sets prox_weight = 1/tau; give tau instead")
-        super().__init__(problem, inner_iters=inner_iters, prox_weight=1.0 / tau, **kwargs)
-
-    @property
-    def tau(self) -> float:
-        """:math:`\\tau = 1/\\text{prox\\_weight}` (of the first layer)."""
-        return 1.0 / self.param_groups[0]["prox_weight"]
-
-    @property
-    def config(self) -> dict:
-        out = super().config
-        out["tau"] = self.tau
-        out.pop("prox_weight")
-        return out
