@@ -112,14 +112,15 @@ def pretrained(sigma: float, color: bool = False, device=None, color_model: str 
     """
     if color_model not in COLOR_MODELS:
         raise ValueError(f"color_model: expected one of {', '.join(map(repr, COLOR_MODELS))}, got {color_model!r}")
-    if _check_sigma(sigma) < 1:  # most likely a [0, 1]-scale level
-        warnings.warn(f"sigma {float(sigma):g} is read on the 0-255 scale ({float(sigma):g}/255, below the noise of "
-                      f"8-bit rounding); a level on the [0, 1] scale goes in times 255 (e.g. 25/255 -> 25)",
+    sigma = _check_sigma(sigma)
+    if sigma < 1:  # most likely a [0, 1]-scale level
+        warnings.warn(f"sigma {sigma:g} is read on the 0-255 scale ({sigma:g}/255, below the noise of 8-bit "
+                      f"rounding); a level on the [0, 1] scale goes in times 255 (e.g. 25/255 -> 25)",
                       UserWarning, stacklevel=2)
     if color and color_model == "opponent":
-        return _opponent(_check_sigma(sigma), device)
+        return _opponent(sigma, device)
     if not color:
-        return _grayscale(_check_sigma(sigma), device)
+        return _grayscale(sigma, device)
     key, spec = select(sigma, color)
     net, info = _load(key, device)
     info["requested_sigma"] = float(sigma)

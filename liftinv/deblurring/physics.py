@@ -125,8 +125,9 @@ def load_kernel_file(path: str | Path) -> torch.Tensor:
     return normalise_kernel(arr, name=f"kernel file {str(path)!r}")
 
 
-def normalise_kernel(kernel, name: str = "kernel") -> torch.Tensor:
-    """``kernel`` as a float32 (h, w) tensor summing to 1; clear errors otherwise."""
+def normalise_kernel(kernel, name: str = "kernel", *, warn_sum: bool = False) -> torch.Tensor:
+    """``kernel`` as a float32 (h, w) tensor summing to 1; clear errors otherwise; ``warn_sum``: a
+    ``UserWarning`` when the given sum is not 1 (to 1e-3)."""
     k = torch.as_tensor(np.asarray(kernel) if not isinstance(kernel, torch.Tensor) else kernel).detach()
     k = k.to(torch.float32).cpu()
     while k.dim() > 2 and k.shape[0] == 1:
@@ -138,6 +139,10 @@ def normalise_kernel(kernel, name: str = "kernel") -> torch.Tensor:
     total = float(k.sum())
     if not total > 1e-8:
         raise ValueError(f"{name}: must sum to a positive number (it is normalised to sum 1), got sum {total:.4g}")
+    if warn_sum and abs(total - 1.0) > 1e-3:
+        warnings.warn(f"the kernel sums to {total:.4g}; liftinv normalises kernels to sum 1 (a blur keeps the "
+                      f"mean brightness): data blurred by this kernel as given are {total:.4g} times brighter, "
+                      "so divide them by that sum, or pass the normalised kernel", UserWarning, stacklevel=4)
     return k / total
 
 
@@ -146,14 +151,7 @@ def as_kernel(kernel) -> torch.Tensor:
     sum is not 1 (to 1e-3) is normalised with a ``UserWarning``."""
     if isinstance(kernel, (str, Path)):
         return parse_kernel(str(kernel))
-    k = normalise_kernel(kernel)
-    total = float(torch.as_tensor(np.asarray(kernel) if not isinstance(kernel, torch.Tensor) else kernel)
-                  .detach().double().sum())
-    if abs(total - 1.0) > 1e-3:
-        warnings.warn(f"the kernel sums to {total:.4g}; liftinv normalises kernels to sum 1 (a blur keeps the "
-                      f"mean brightness): data blurred by this kernel as given are {total:.4g} times brighter, "
-                      "so divide them by that sum, or pass the normalised kernel", UserWarning, stacklevel=3)
-    return k
+    return normalise_kernel(kernel, warn_sum=True)
 
 
 def check_kernel_fits(kernel: torch.Tensor, image_shape, name: str = "image") -> None:

@@ -303,18 +303,9 @@ class _Converter:
             if _arg(args[1:], kwargs, 1, "training", True) and _arg(args[1:], kwargs, 0, "p", 0.5) > 0:
                 raise self.fail(node, "is in training mode (random); pass training=False")
             return self.expr(node, args[0])
-        if fn is F.interpolate:
-            mode = _arg(args[1:], kwargs, 2, "mode", "nearest")
-            if mode not in Upsample.MODES or kwargs.get("antialias"):
-                raise self.fail(node, f"cannot be converted: mode={mode!r}" + (", antialias=True" if kwargs.get(
-                    "antialias") else "") + f"; only {Upsample.MODES} without antialiasing are converted")
-        if fn is torch.clamp and _functional_module(fn, args[1:], kwargs) is None:
-            lo, hi = _arg(args[1:], kwargs, 0, "min", None), _arg(args[1:], kwargs, 1, "max", None)
-            raise self.fail(node, f"clips to [{lo}, {hi}]: a one-sided clip is proximal but converted only at 0 "
-                                  "(clamp(x, min=0), a ReLU); a two-sided clamp(x, lo, hi) converts too")
         module = _functional_module(fn, args[1:], kwargs)
         if module is None:
-            raise self.fail(node, _NOT_LIFTED)
+            raise self.fail(node, _not_converted(fn, args[1:], kwargs))
         if isinstance(module, LinearMap):
             return self.affine(node, module, args[0])
         return self.activation(node, module, args[0])
@@ -404,6 +395,19 @@ _METHOD_RESHAPES = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqu
 
 def _arg(args, kwargs, i, name, default):
     return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def _not_converted(fn, args, kwargs) -> str:
+    """Why ``fn(x, *args, **kwargs)`` has no module in :func:`_functional_module`."""
+    if fn is F.interpolate:
+        mode = _arg(args, kwargs, 2, "mode", "nearest")
+        return (f"cannot be converted: mode={mode!r}" + (", antialias=True" if kwargs.get("antialias") else "")
+                + f"; only {Upsample.MODES} without antialiasing are converted")
+    if fn is torch.clamp:
+        lo, hi = _arg(args, kwargs, 0, "min", None), _arg(args, kwargs, 1, "max", None)
+        return (f"clips to [{lo}, {hi}]: a one-sided clip is proximal but converted only at 0 "
+                "(clamp(x, min=0), a ReLU); a two-sided clamp(x, lo, hi) converts too")
+    return _NOT_LIFTED
 
 
 def _functional_module(fn, args, kwargs):

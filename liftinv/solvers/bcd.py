@@ -204,16 +204,18 @@ class BCD(torch.optim.Optimizer):
         defaults.setdefault("step_scale", MIRROR_STEP_SCALE if aux_step == "mirror" else 1.0)
         _check_solver_settings(defaults)
         problem.aux_order(order)  # validates
-        no_prox = [li for li in range(1, problem.depth) if not problem.network.activation(li).has_prox]
-        if aux_step == "prox" and no_prox:
+        no_prox = [li for li in range(1, problem.depth) if not problem.network.activation(li).has_prox] \
+            if aux_step == "prox" else []
+        if no_prox:
             act = problem.network.activation(no_prox[0])
             raise ValueError(f"hidden layers {no_prox} use {act}, which has no prox, and aux_step='prox' takes one: "
                              "use gradient='matched' (mirror steps), or train the network with Backprop")
-        if aux.name == "forward" and not gradient == "matched":
-            unreached = problem.unreached_layers(order, int(aux_iters) * int(inner_iters))
+        sweeps = int(aux_iters) * int(inner_iters)
+        if aux.name == "forward" and gradient != "matched":
+            unreached = problem.unreached_layers(order, sweeps)
             if unreached:
                 warnings.warn(f"with order={order!r} and auxiliaries from the forward pass (aux='forward'), "
-                              f"{int(aux_iters) * int(inner_iters)} sweep(s) per batch do not reach layers "
+                              f"{sweeps} sweep(s) per batch do not reach layers "
                               f"{unreached}: their weight gradient is exactly 0 and they will not train; use "
                               "order='backward' (the default), aux_iters/inner_iters >= depth - 1, or aux='keep'",
                               stacklevel=2)
