@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 
+from liftinv import MLP, LiftedProblem
 from liftinv.deblurring.models import ComposedMap, DataInjectionMap, DataStep, PrimalStepMap, StartMap
 from liftinv.deblurring.physics import CircularBlur
 from liftinv.models import Conv2d, Dense, IdentityMap
@@ -26,6 +27,7 @@ from liftinv.models.linear_maps import (
     Scale,
     Upsample,
     ZeroMap,
+    op_norms_sq,
 )
 from liftinv.models.power import power_iteration
 
@@ -179,6 +181,29 @@ def test_power_iteration_cold_start_warm_start_and_lists():
     est2, vecs = power_iteration(split_op, None, 60, shape=[(1, 2), (1, 4)], like=like)
     assert float(est2) == pytest.approx(5.0, rel=1e-9)
     assert math.isclose(sum(float((v * v).sum()) for v in vecs), 1.0)
+
+
+def test_batched_power_iterations_are_the_maps_own():
+    """op_norms_sq (LiftedProblem.map_norms batches dense maps of one shape with it) gives each map
+    what its own warm op_norm_sq call gives, and refuses maps it cannot batch."""
+    torch.manual_seed(0)
+    maps = [Dense(6, 5).double() for _ in range(3)]
+    vecs = [m.op_norm_sq((2, 3))[1] for m in maps]  # warm starts of a (2, 3)-shaped input
+    alone = [m.op_norm_sq((2, 3), v) for m, v in zip(maps, vecs)]
+    together = op_norms_sq(maps, vecs)
+    for (est, vec), (est_b, vec_b) in zip(alone, together):
+        assert est_b == pytest.approx(est, rel=1e-12) and vec_b.shape == vec.shape == (1, 2, 3)
+        assert torch.allclose(vec_b, vec, rtol=0, atol=1e-12)
+    assert maps[0].norm_batch_key(None) is None  # a cold start iterates alone
+    with pytest.raises(ValueError, match="norm_batch_key"):
+        op_norms_sq([maps[0], Dense(5, 5).double()], [vecs[0], torch.randn(1, 5, dtype=torch.float64)])
+    net = MLP([4, 6, 6, 6, 2], "tanh").double()
+    problem, warm = LiftedProblem(net, "bregman"), {}
+    problem.map_norms(warm)  # cold: one map at a time
+    expected = {rm: dict(net.sources(rm[0]))[rm[1]].op_norm_sq(net.state_shapes[rm[1]], v)[0]
+                for rm, v in warm.items()}
+    got = problem.map_norms(warm)  # warm: the two 6x6 maps batched, the 2x6 one alone
+    assert list(got) == list(expected) and all(got[k] == pytest.approx(expected[k], rel=1e-12) for k in got)
 
 
 def test_bias_enters_forward_not_adjoint():

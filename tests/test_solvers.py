@@ -66,6 +66,21 @@ def test_every_solver_reduces_the_network_loss(name, device):
     assert all(p.device.type == torch.device(device).type for p in net.parameters())
 
 
+@pytest.mark.parametrize("gradient", ["aux", "forward", "matched"])
+def test_the_monitored_loss_is_the_batch_loss_before_the_step(gradient):
+    """The matched step reads it from its own forward pass, the others from a second one: the same
+    number, the network's loss on the batch at the weights the step starts from."""
+    torch.manual_seed(0)
+    x, y = _teacher_data()
+    net = MLP([8, 16, 16, 2], "tanh")
+    solver = BCD(LiftedProblem(net), weights=Adam(lr=1e-2), gradient=gradient)
+    for _ in range(3):
+        before = solver.problem.loss(x[:32], y[:32]).item()
+        stats = solver.step_batch(x[:32], y[:32])
+        assert stats["loss"] == pytest.approx(before, rel=1e-6) and stats["violation"] >= 0
+    assert solver.problem.loss(x[:32], y[:32]).item() != before  # the weights moved
+
+
 def test_runs_are_reproducible_from_the_seed():
     x, y = _teacher_data()
     runs = []

@@ -42,6 +42,7 @@ from torch.func import functional_call
 
 from ..activations.base import ProxActivation
 from ..distributed import all_reduce_sum_
+from ..models.linear_maps import op_norms_sq
 from ..models.network import LiftedNetwork
 from ..models.power import power_iteration
 from ..utils.checks import check_tensor
@@ -151,15 +152,16 @@ class LiftedProblem:
     def evaluate(self, states, y, cache: dict[int, torch.Tensor] | None = None) -> dict[str, float]:
         """Lifted objective, constraint violation :math:`\\frac1s\\sum\\|x_l - \\sigma(v_l)\\|^2`."""
         cache = {} if cache is None else cache
-        net = self.network
-        lifted = torch.zeros((), device=y.device, dtype=y.dtype)
-        viol = torch.zeros_like(lifted)
+        net, lifted, viol = self.network, [], []
         for li in range(1, self.depth + 1):
             v, act, tgt = self.preact(li, states, cache), net.activation(li), self.target(li, states, y)
-            lifted = lifted + self.lam_of(li) * self.penalty_of(li).value(act, tgt, v).mean()
+            term = self.penalty_of(li).value(act, tgt, v).sum()
+            lifted.append(term if self.lam_of(li) == 1.0 else term.mul_(self.lam_of(li)))
             if li < self.depth:
-                viol = viol + ((tgt - act(v)) ** 2).flatten(1).sum(1).mean()
-        return {"lifted": float(lifted), "violation": float(viol)}
+                viol.append(torch.sub(tgt, act(v)).square_().sum())
+        sums = torch.stack([torch.stack(lifted).sum(), torch.stack(viol).sum() if viol else lifted[0] * 0])
+        total, violation = (sums / y.shape[0]).tolist()  # the batch means, one synchronisation
+        return {"lifted": total, "violation": violation}
 
     # -- auxiliary blocks -------------------------------------------------------------------
     @torch.no_grad()
@@ -167,19 +169,28 @@ class LiftedProblem:
         """:math:`\\|M_{r,m}\\|^2` for every map reading a hidden state.
 
         One warm-started power iteration per map; ``vecs`` (keyed like the result)
-        holds the warm starts and is updated in place.  ``exact=True`` iterates to
-        convergence instead.
+        holds the warm starts and is updated in place.  The maps that can share the
+        iteration's products (dense maps of one shape, warm: :func:`~liftinv.models.linear_maps.op_norms_sq`)
+        take it together.  ``exact=True`` iterates to convergence instead.
         """
-        net, norms = self.network, {}
+        net, norms, batches = self.network, {}, {}
         vecs = {} if vecs is None else vecs
         for r in range(2, self.depth + 1):
             for m, amap in net.sources(r):
                 if m >= 1:
-                    shape = net.state_shapes[m]
+                    shape, key = net.state_shapes[m], amap.norm_batch_key(vecs.get((r, m)))
                     if exact:
                         norms[(r, m)] = amap.exact_norm_sq(shape)
+                    elif key is not None:  # iterated with the other maps of its key below
+                        norms[(r, m)] = None
+                        batches.setdefault(key, []).append(((r, m), amap))
                     else:
                         norms[(r, m)], vecs[(r, m)] = amap.op_norm_sq(shape, vecs.get((r, m)))
+        for batch in batches.values():
+            keys = [rm for rm, _ in batch]
+            results = op_norms_sq([amap for _, amap in batch], [vecs[rm] for rm in keys])
+            for rm, (norm, vec) in zip(keys, results):
+                norms[rm], vecs[rm] = norm, vec
         return norms
 
     def aux_order(self, order: str) -> list[list[int]]:
@@ -387,7 +398,6 @@ class LiftedProblem:
                 into[key] = grad.clone() if grad.data_ptr() in seen else grad
                 seen.add(into[key].data_ptr())
 
-    @torch.no_grad()
     def _explicit_backward(self, r: int, eps: torch.Tensor, read, into_params: dict[int, torch.Tensor],
                            into_states: dict[int, torch.Tensor] | None = None) -> None:
         r"""For a layer of ``network.explicit_layers``: the gradients of
@@ -396,6 +406,9 @@ class LiftedProblem:
         to ``into_params`` (keyed by ``id``) and, with ``into_states``, :math:`M_{r,m}^\top\varepsilon`
         added to ``into_states[m]`` for the hidden states it reads: what one backward pass of the
         layer's graph gives, without building the graph."""
+        if torch.is_grad_enabled():  # (the sweep calls it once per layer under no_grad: no decorator)
+            with torch.no_grad():
+                return self._explicit_backward(r, eps, read, into_params, into_states)
         net = self.network
         for m, amap in net.sources(r):
             if into_states is not None and 1 <= m < self.depth:
@@ -422,6 +435,11 @@ class LiftedProblem:
         """
         net, states, graphs = self.network, [x0.detach()], []
         explicit = net.explicit_layers
+        if len(explicit) == self.depth:  # no graph to build: a plain forward pass, without switching
+            states, preacts = self.init_aux(states[0])  # the grad mode three times per layer
+            if inputs_require_grad:  # (new tensors: an identity activation's state is its pre-activation)
+                states[1:] = [state.detach().requires_grad_() for state in states[1:]]
+            return states, preacts, Graphs(list(preacts.values()), list(states), explicit)
         with torch.enable_grad():
             for li in range(1, self.depth + 1):
                 with torch.set_grad_enabled(li not in explicit):

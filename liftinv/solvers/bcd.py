@@ -447,13 +447,16 @@ class BCD(torch.optim.Optimizer):
                 grads, cache = problem.weight_gradients(states, y, params, n_total,
                                                         inputs=forward if anchored else None,
                                                         graphs=graphs, residuals=residuals)
+            # matched: this inner iteration's forward pass ran at the current weights, so its output
+            # pre-activation gives the true loss without a second forward pass
+            out_v = cache.get(problem.depth) if matched else None
             if anchored or matched:
                 cache, graphs = {}, None  # those pre-activations read the forward states, not the auxiliaries
             with torch.no_grad():
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
                 all_reduce_sum_(grads)  # data parallel: the ranks' shares of the mean gradient
                 if monitored:
-                    stats = self._monitor(states, y, cache, n_total)
+                    stats = self._monitor(states, y, cache, n_total, out_v)
                 self._update_weights(grads, states, anchor, n_total)
                 self.network.refresh()
                 if s["lam_growth"] != 1.0:
@@ -465,12 +468,17 @@ class BCD(torch.optim.Optimizer):
             self.memory.store(index, states[1:])
         return stats
 
-    def _monitor(self, states, y, cache, n_total: int) -> dict:
+    def _monitor(self, states, y, cache, n_total: int, out_v: torch.Tensor | None = None) -> dict:
         """Lifted objective, violation and the true network loss (a forward pass of the
-        batch's inputs, the quantity the lifted objective relaxes), averaged over the global
-        batch."""
-        local = self.problem.evaluate(states, y, cache)
-        loss = float(self.problem.sample_losses(states[0], y)[0].sum()) / n_total
+        batch's inputs, the quantity the lifted objective relaxes; ``out_v``: the output
+        pre-activation of that pass, when the step has it), averaged over the global batch."""
+        problem = self.problem
+        local = problem.evaluate(states, y, cache)
+        if out_v is None:
+            losses = problem.sample_losses(states[0], y)[0]
+        else:
+            losses = problem.loss_penalty.value(problem.network.activation(problem.depth), y, out_v)
+        loss = float(losses.sum()) / n_total
         share = y.shape[0] / n_total
         lifted, violation, loss = all_reduce_scalars([local["lifted"] * share, local["violation"] * share, loss])
         return {"lifted": lifted, "violation": violation, "loss": loss}
