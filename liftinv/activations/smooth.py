@@ -89,7 +89,7 @@ class _OpenInterval(ProxActivation):
 
         (the next term: :math:`\sigma^{(3)}/\sigma' = -2\kappa^2(1 - 3T^2)`), taken where
         :math:`\tfrac32 (\kappa h\max|g|)^2 \le \epsilon`, that is :math:`|\rho| \le \epsilon`;
-        else ``None``.  Six cheap passes (tanh: four), no transcendental function."""
+        else ``None``.  Five cheap passes (tanh: four), no transcendental function."""
         if g.device.type != "cpu":
             return None
         lo, hi = torch.aminmax(g)
@@ -97,11 +97,8 @@ class _OpenInterval(ProxActivation):
         if 1.5 * reach * reach > torch.finfo(g.dtype).eps:
             return None
         c = self._kappa * h / self._r  # kappa T h g = c (s - m) g
-        if self._m == 0.0:
-            factor = torch.addcmul(g.new_ones(()), s, g, value=c)
-        else:
-            factor = torch.mul(g, -c * self._m).add_(1.0).addcmul_(s, g, value=c)
-        return self._times_slope_(g.mul_(factor), v, s)
+        t = torch.mul(s, g) if self._m == 0.0 else torch.sub(s, self._m).mul_(g)  # (s - m) g
+        return self._times_slope_(g.addcmul_(t, g, value=c), v, s)  # g (1 + kappa T h g) sigma'(v)
 
     def _times_slope_(self, x, v, s):
         r"""``x`` times :math:`\sigma'(v)`, in ``x``'s memory (``s``: :math:`\sigma(v)`)."""
