@@ -159,7 +159,8 @@ class LiftedProblem:
             lifted.append(term if self.lam_of(li) == 1.0 else term.mul_(self.lam_of(li)))
             if li < self.depth:
                 viol.append(torch.sub(tgt, act(v)).square_().sum())
-        sums = torch.stack([torch.stack(lifted).sum(), torch.stack(viol).sum() if viol else lifted[0] * 0])
+        viol_sum = torch.stack(viol).sum() if viol else torch.zeros_like(lifted[0])  # (no hidden layer)
+        sums = torch.stack([torch.stack(lifted).sum(), viol_sum])
         total, violation = (sums / y.shape[0]).tolist()  # the batch means, one synchronisation
         return {"lifted": total, "violation": violation}
 
