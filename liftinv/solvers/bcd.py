@@ -543,10 +543,22 @@ class BCD(torch.optim.Optimizer):
         resized = gstate.get("lip_batch", batch) != batch
         if "lip_unit" not in gstate or self._steps % s["lipschitz_every"] == 0 or exact or resized:
             vecs = None if exact or resized else gstate.get("power")
-            est, gstate["power"] = self.problem.jacobian_norm_sq(li, states, vecs, 200 if exact else 1)
+            est, gstate["power"] = self.problem.jacobian_norm_sq(li, states, vecs,
+                                                                 200 if exact else self._warm_iters(group, batch))
             gstate["lip_unit"] = self.problem.penalty_of(li).curvature * est / batch
             gstate["lip_batch"] = batch
         return self.problem.lam_of(li) * gstate["lip_unit"] + group["prox_weight"]
+
+    def _warm_iters(self, group, batch: int) -> int:
+        r"""Warm power iterations for a weight block's :math:`\|J\|^2`: one where the batch's
+        pre-activations outnumber twice the layer's parameters, so that the Jacobians of successive
+        batches share their top directions; three where they do not: a Jacobian of low rank whose
+        range moves from batch to batch (a 4-8-2 MLP in batches of 1-4 samples: one iteration from
+        the last batch's vector underestimated it by orders of magnitude and the weights diverged)."""
+        net, li = self.network, group["layer"]
+        shape = net.out_shape if li == net.depth else net.state_shapes[li]
+        n_params = sum(p.numel() for p in group["params"] if p.requires_grad)
+        return 1 if batch * math.prod(shape) >= 2 * n_params else 3
 
     @torch.no_grad()
     def _update_weights(self, grads, states, anchor, batch: int) -> None:
