@@ -19,6 +19,7 @@ from liftinv.solvers import (
     KeptAux,
     PenaltySchedule,
     ProxGrad,
+    TrainingDiverged,
     accuracy,
     fit,
 )
@@ -564,6 +565,22 @@ def test_prox_grad_steps_are_stable_in_tiny_batches(batch_size):
     start = solver.problem.loss(x, y).item()
     history = fit(solver, x, y, epochs=3, batch_size=batch_size, progress=False)
     assert history.final["train_loss"] < 0.5 * start  # measured 0.0066 / 0.0065 / 0.0083 from 0.35
+
+
+@pytest.mark.parametrize("make, scale", [
+    (lambda: Backprop(MLP([4, 8, 2]), lr=1e10), 1.0),  # the weights overflow
+    (lambda: BCD(LiftedProblem(MLP([4, 8, 2])), weights="adam"), 1e20),  # the loss overflows
+])
+def test_fit_stops_a_diverging_run_and_names_the_step_and_the_remedy(make, scale):
+    """Before, Backprop returned NaN weights and a NaN loss without a word, and BCD failed in the prox
+    with 't must be >= 0, got nan'."""
+    torch.manual_seed(0)
+    x, y = torch.randn(65, 4) * scale, torch.randn(65, 2)
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+ \(epoch 1\).*smaller learning rate"):
+        fit(make(), x, y, epochs=3, progress=False)
+    if scale == 1.0:  # a sweep of learning rates may train on (a lifted step fails on its NaN step size)
+        history = fit(make(), x, y, epochs=1, progress=False, stop_on_nan=False)
+        assert not math.isfinite(history.final["train_loss"])
 
 
 def test_a_hidden_softmax_is_refused_at_construction_where_a_prox_step_would_need_its_prox():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..lifting import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..solvers import BCD, ISGM, Adam, Backprop, History, fit
 from ..solvers.bcd import matched_conflicts
+from ..solvers.fit import NAN_WORDS, TrainingDiverged, finite_weights
 from ..solvers.strategies import as_aux, as_weights
 from .config import TrainConfig
 from .registry import build_network, make_physics, penalty_weights
@@ -97,10 +97,6 @@ def degraded_batches(physics) -> Callable:
     return transform
 
 
-class TrainingDiverged(ValueError):
-    """Training stopped at the first non-finite loss or weight (the last good checkpoint is kept)."""
-
-
 #: Settings a resumed run may change (to extend it, or to move it to another device).
 RESUMABLE_CHANGES = ("budget", "epochs", "device")
 
@@ -154,11 +150,6 @@ def check_resumable(state: dict, path, *, arch: dict, task: dict, config: TrainC
         raise ValueError(f"--resume: {str(path)!r} holds another run: " + ", ".join(diff) + remedy)
 
 
-def _finite_weights(network: torch.nn.Module) -> bool:
-    params = [p.detach() for p in network.parameters() if p.is_floating_point()]
-    return not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
-
-
 class _Watched:
     """A solver for :func:`fit` whose every step is checked for NaN/Inf and reported to
     ``on_step(stats, seconds, error)``; everything else is the wrapped solver's."""
@@ -174,15 +165,12 @@ class _Watched:
         try:
             stats = self._solver.step_batch(x0, y, index)
         except (ValueError, RuntimeError) as exc:  # a diverged step often fails on a NaN step size
-            if _finite_weights(self._solver.network) and not _NAN_WORDS.search(str(exc)):
+            if finite_weights(self._solver.network) and not NAN_WORDS.search(str(exc)):
                 raise
             self._on_step(None, time.perf_counter() - t0, exc)
             raise  # on_step raised already; not reached
         self._on_step(stats, time.perf_counter() - t0, None)
         return stats
-
-
-_NAN_WORDS = re.compile(r"\b(nan|inf)\b", re.IGNORECASE)
 
 
 def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arch: dict, task: dict,
@@ -260,7 +248,7 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
         bad = "step" if error is not None else None
         if bad is None and stats and not all(math.isfinite(float(v)) for v in stats.values()):
             bad = "loss"
-        if bad is None and not _finite_weights(network):
+        if bad is None and not finite_weights(network):
             bad = "weights"
         if bad is not None:
             raise _diverged(bad, error) from error
@@ -291,8 +279,9 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
             save(partial=False)
         return callback(record, network) if callback is not None else None
 
-    watched = _Watched(solver, on_step) if stop_on_nan or checkpoint is not None else solver
-    return fit(watched, patches, targets, epochs=config.epochs, time_budget=config.budget,
+    stop_on_nan = stop_on_nan or checkpoint is not None
+    watched = _Watched(solver, on_step) if stop_on_nan else solver
+    return fit(watched, patches, targets, epochs=config.epochs, time_budget=config.budget, stop_on_nan=stop_on_nan,
                batch_size=config.batch_size, seed=config.seed, progress=progress, callback=on_epoch,
                desc=desc or f"{arch.get('name', 'network')}/{config.trainer}",
                batch_transform=None if physics is None else degraded_batches(physics), history=history,

@@ -3,9 +3,9 @@
 from .aux_memory import AuxMemory, aux_bytes
 from .backprop import Backprop
 from .bcd import BCD
-from .fit import History, accuracy, evaluate, fit
+from .fit import History, TrainingDiverged, accuracy, evaluate, fit
 from .isgm import ISGM
 from .strategies import Adam, ForwardAux, KeptAux, PenaltySchedule, ProxGrad
 
 __all__ = ["BCD", "ISGM", "Backprop", "AuxMemory", "aux_bytes", "fit", "evaluate", "accuracy", "History",
-           "ProxGrad", "Adam", "ForwardAux", "KeptAux", "PenaltySchedule"]
+           "TrainingDiverged", "ProxGrad", "Adam", "ForwardAux", "KeptAux", "PenaltySchedule"]

@@ -15,11 +15,16 @@ epoch it records, outside the timed region:
 * ``train_loss`` / ``test_loss``: the true network loss by a forward pass over the
   whole set, and any extra ``metrics`` (e.g. accuracy);
 * ``seconds`` (training time only) and ``iterations``.
+
+A run whose monitored loss, weights or training loss become NaN or Inf stops with
+:class:`TrainingDiverged`, which names the step and the remedy (a smaller learning rate).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -48,6 +53,31 @@ class History(list):
 
     def to_json(self) -> str:
         return json.dumps(list(self), indent=2)
+
+
+class TrainingDiverged(ValueError):
+    """Training stopped at the first non-finite loss or weight (the last good checkpoint is kept)."""
+
+
+#: The statistics of a monitored step that must stay finite.
+MONITORED = ("lifted", "violation", "loss")
+
+#: Words of an error raised by a step that met non-finite values (a NaN step size, a NaN prox input).
+NAN_WORDS = re.compile(r"\b(nan|inf)\b", re.IGNORECASE)
+
+
+def finite_weights(network: torch.nn.Module) -> bool:
+    """Whether every floating parameter of ``network`` is finite (one reduction)."""
+    params = [p.detach() for p in network.parameters() if p.is_floating_point()]
+    return not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+
+
+def _diverged(solver, step: int, epoch: int, what: str) -> TrainingDiverged:
+    lr = solver.param_groups[0].get("lr") if getattr(solver, "param_groups", None) else None
+    remedy = (f"a smaller learning rate (lr={lr:g})" if lr is not None
+              else "a smaller step_scale (ProxGrad(step_scale=...))")
+    return TrainingDiverged(f"training diverged at step {step} (epoch {epoch}): {what}; try {remedy}, "
+                            "or data scaled to values of order 1")
 
 
 @torch.no_grad()
@@ -95,6 +125,7 @@ def fit(
     history: History | None = None,
     eval_train: bool = True,
     lr_schedule: str = "constant",
+    stop_on_nan: bool = True,
 ) -> History:
     """Train with ``solver`` for ``epochs`` epochs and/or ``time_budget`` seconds.
 
@@ -128,6 +159,9 @@ def fit(
     lr_schedule: the learning rate over the run (:data:`~liftinv.utils.schedules.LR_SCHEDULES`:
         ``'constant'``, or ``'cosine'`` from the solver's rate down to 0 at the end of the budget
         or the epochs), set before every step from the fraction of the run done.
+    stop_on_nan: stop with :class:`TrainingDiverged` at the first monitored step whose objective, or
+        epoch whose weights or training loss, is NaN or Inf (``False``: train on, e.g. in a sweep of
+        learning rates that records where training diverges).
 
     Returns the :class:`History` of epoch records.
     """
@@ -215,7 +249,15 @@ def fit(
             xb, yb = x_train[idx], y_train[idx]
             if batch_transform is not None:
                 xb, yb = batch_transform(xb, yb, gen)
-            stats = solver.step_batch(xb, yb, idx)
+            try:
+                stats = solver.step_batch(xb, yb, idx)
+            except (ValueError, RuntimeError) as exc:  # a diverged step often fails on a NaN step size
+                if not stop_on_nan or isinstance(exc, TrainingDiverged) or (
+                        finite_weights(net) and not NAN_WORDS.search(str(exc))):
+                    raise
+                raise _diverged(solver, iters + 1, epoch, f"the step failed on non-finite values ({exc})") from exc
+            if stop_on_nan and stats and not all(math.isfinite(stats[k]) for k in MONITORED if k in stats):
+                raise _diverged(solver, iters + 1, epoch, f"the monitored objective became NaN or Inf ({stats})")
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             dt = time.perf_counter() - t0
@@ -241,9 +283,13 @@ def fit(
             "violation": viol / n_monitored if n_monitored else float("nan"),
             "loss": batch_loss / n_monitored if n_monitored else float("nan"),
         }
+        if stop_on_nan and not finite_weights(net):
+            raise _diverged(solver, iters, epoch, "the weights became NaN or Inf")
         if eval_train:
             train_eval = evaluate(solver.problem, x_train, y_train, metrics=metrics)
             record.update({f"train_{k}": v for k, v in train_eval.items()})
+            if stop_on_nan and not math.isfinite(record["train_loss"]):
+                raise _diverged(solver, iters, epoch, f"the training loss is {record['train_loss']}")
         if x_test is not None:
             test_eval = evaluate(solver.problem, x_test, y_test, metrics=metrics)
             record.update({f"test_{k}": v for k, v in test_eval.items()})
