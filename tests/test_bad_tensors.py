@@ -4,6 +4,7 @@ the wrong shape to save_image, out-of-range numbers, unusable devices, bad train
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -28,7 +29,7 @@ def dfb():
     (torch.rand(8, 8), ValueError, "(B, 1, H, W)"),
 ])
 def test_dfbpnn_refuses_what_is_not_a_unit_range_image(dfb, x, error, words):
-    with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(error, match=re.escape(words)):
         dfb(x)
 
 
@@ -112,3 +113,42 @@ def test_a_sigma_on_the_0_255_scale_is_named_where_the_api_takes_0_1(entry):
     the likely mix-up (bm3d_denoise(z, 25) gave 9.1 dB where 25/255 gives 29.2)."""
     with pytest.raises(ValueError, match="0-255 scale it is 25/255 = 0.09804"):
         _sigma_entry_points()[entry](25)
+
+
+def _encoder():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.Conv2d(4, 4, 3, stride=2, padding=1), torch.nn.ReLU()).eval()
+    from liftinv import as_lifted
+    net = as_lifted(module, in_shape=(1, 8, 8))
+    x = torch.rand(2, 1, 8, 8)
+    return module, net, x, net(x).detach()
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda m, n, x, y, L: L.invert_lifted(n, y, iters=2, monitor_every=0), ValueError, "monitor_every"),
+    (lambda m, n, x, y, L: L.invert_lifted(n, y, iters=2, step_scale=0), ValueError, "step_scale"),
+    (lambda m, n, x, y, L: L.invert_lifted(n, y, iters=2, lam_growth=float("nan")), ValueError, "lam_growth"),
+    (lambda m, n, x, y, L: L.invert_lifted(n, y, iters=2, order="even-odd"), ValueError, "method='bcd'"),
+    (lambda m, n, x, y, L: L.invert_lifted(n, y[:0], iters=2), ValueError, "y has no samples"),
+    (lambda m, n, x, y, L: L.invert_lifted(n, (y * 100).int(), iters=2), TypeError, "y is torch.int32"),
+    (lambda m, n, x, y, L: L.invert_lifted(n, y, iters=2, x_true=x * 255), ValueError, "x_true has values up to"),
+    (lambda m, n, x, y, L: L.invert_lifted(n, y, iters=2, x_true=(x * 255).to(torch.uint8)), TypeError, "/ 255"),
+    (lambda m, n, x, y, L: L.invert_gradient(m, y, x_init=torch.full_like(x, 0.5), iters=2, eps=0), ValueError, "eps"),
+    (lambda m, n, x, y, L: L.invert_gradient(n, y, iters=2, monitor_every=0), ValueError, "monitor_every"),
+    (lambda m, n, x, y, L: L.invert_gradient(n, y, iters=2, x_init=(x * 255).to(torch.uint8)), TypeError, "x_init"),
+])
+def test_inversion_arguments_are_named_before_any_work(call, error, words):
+    """Before: a ZeroDivisionError (monitor_every, step_scale), 't must be >= 0, got nan' (NaN
+    growth), an ignored order, an all-NaN history (no samples), silent casts and 5-dB PSNRs of a
+    0-255 reference, a NaN estimate (eps = 0)."""
+    import liftinv
+    with pytest.raises(error, match=re.escape(words)):
+        call(*_encoder(), liftinv)
+
+
+def test_a_diverged_gradient_inversion_warns():
+    import liftinv
+    module, _, x, y = _encoder()
+    with pytest.warns(RuntimeWarning, match="diverged.*smaller lr"):
+        liftinv.invert_gradient(module, y, x_init=torch.full_like(x, 0.5), iters=5, lr=1e30, regulariser="none")

@@ -18,13 +18,21 @@ iterate).  Samples are summed, so Adam treats them independently.
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 from tqdm.auto import tqdm
 
 from ..utils.checks import check_number, check_tensor
 from .regularisers import Regulariser, get_regulariser
-from .result import InversionResult, check_reference, data_misfit, psnr_values, reference_tensor
+from .result import (
+    InversionResult,
+    check_features,
+    check_reference,
+    data_misfit,
+    psnr_values,
+    reference_tensor,
+)
 
 METHODS = ("adam", "lbfgs")
 
@@ -48,10 +56,14 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     alpha = check_number(alpha, "alpha")
     iters = check_number(iters, "iters", integer=True)
+    eps = check_number(eps, "eps", strict=True)  # the smoothing of TV: 0 divides by 0 where the image is flat
+    monitor_every = check_number(monitor_every, "monitor_every", minimum=1, integer=True)
+    if lr is not None:
+        lr = check_number(lr, "lr", strict=True)
     reg = get_regulariser(regulariser)
     p = reference_tensor(network, y)
     out_shape = getattr(network, "out_shape", None)  # None for a plain module
-    check_tensor(y, "y", shape=out_shape)
+    check_features(y, out_shape)
     y = y.detach().to(p)
     x = initial_input(network, y, x_init)
     x_true = check_reference(x_true, x)
@@ -135,6 +147,10 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
         for q, f in zip(params, flags):
             q.requires_grad_(f)
         network.train(was_training)
+    if not bool(torch.isfinite(x).all()):
+        warnings.warn(f"the {method} inversion diverged: its estimate has NaN or Inf values; try a smaller lr "
+                      f"(now {lr}), a larger eps (now {eps:g}) or float32/float64 weights", RuntimeWarning,
+                      stacklevel=2)
     settings = {"method": method, "regulariser": reg.name, "alpha": float(alpha), "iters": iters,
                 "lr": lr, "eps": eps, "evaluations": count[0] if method == "lbfgs" else iters}
     return InversionResult(x.detach(), history, None, settings)

@@ -45,6 +45,7 @@ blocks stays below ``tol`` for 5 iterations in a row.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -56,7 +57,14 @@ from ..models.network import LiftedNetwork
 from ..utils.checks import check_number, check_tensor
 from .accelerated import JointStep
 from .regularisers import Regulariser, get_regulariser
-from .result import InversionResult, check_reference, data_misfit, psnr_values, reference_tensor
+from .result import (
+    InversionResult,
+    check_features,
+    check_reference,
+    data_misfit,
+    psnr_values,
+    reference_tensor,
+)
 
 
 def initial_input(network: torch.nn.Module, y: torch.Tensor, init) -> torch.Tensor:
@@ -71,6 +79,9 @@ def initial_input(network: torch.nn.Module, y: torch.Tensor, init) -> torch.Tens
     shape = (y.shape[0],) + tuple(in_shape if in_shape is not None else init.shape[1:])
     if isinstance(init, torch.Tensor):
         check_tensor(init, "x_init")
+        if not init.is_floating_point():
+            raise TypeError(f"x_init is {init.dtype}: give a floating start in the network's input scale "
+                            "(8-bit images: x_init.float() / 255)")
         if tuple(init.shape) != shape:
             raise ValueError(f"x_init has shape {tuple(init.shape)}; expected {shape}")
         return init.detach().to(y).clone()
@@ -128,6 +139,7 @@ class LiftedInversion:
         alpha = check_number(alpha, "alpha")
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"beta must be in [0, 1), got {beta}")
+        step_scale = check_number(step_scale, "step_scale", strict=True)
         method = method or ("apg" if penalty == "bregman" else "bcd")
         if method not in self.METHODS:
             raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
@@ -135,14 +147,16 @@ class LiftedInversion:
             raise ValueError("beta is the inertia of method='bcd'; method='apg' has its own (FISTA) momentum")
         if method == "apg" and penalty != "bregman":
             raise ValueError(f"method='apg' needs penalty='bregman' (got {penalty!r}); use method='bcd'")
+        if method == "apg" and order != "backward":
+            raise ValueError(f"order={order!r} is the sweep of method='bcd'; method='apg' updates every block at once")
         if not tol >= 0:
             raise ValueError(f"tol must be >= 0, got {tol}")
         apg = method == "apg"
         lam_growth = 1.0 if lam_growth is None else lam_growth
         lam_max = (1e3 if apg else float("inf")) if lam_max is None else lam_max
         self.method, self.tol = method, float(tol)
-        if lam_growth < 1.0 or lam_max <= 0:
-            raise ValueError(f"lam_growth must be >= 1 and lam_max > 0, got {lam_growth}, {lam_max}")
+        if not (lam_growth >= 1.0 and math.isfinite(lam_growth) and lam_max > 0):  # (NaN fails every test)
+            raise ValueError(f"lam_growth must be a finite number >= 1 and lam_max > 0, got {lam_growth}, {lam_max}")
         self.lam_growth, self.lam_max = float(lam_growth), float(lam_max)
         self.network = network
         self.problem = LiftedProblem(network, penalty=penalty, lam=lam if network.depth > 1 else [])
@@ -205,7 +219,7 @@ class LiftedInversion:
         """``y`` detached, after checking its shape, its values (finite) and, for a proximal
         output activation, that it lies in the closed domain of that activation's Psi."""
         net = self.network
-        check_tensor(y, "y", shape=net.out_shape)
+        check_features(y, net.out_shape)
         y = y.detach()
         act = net.activation(net.depth)
         if not bool(act.in_domain(y).all()):
@@ -227,6 +241,7 @@ class LiftedInversion:
         net = self.network
         p = reference_tensor(net, y)
         iters = check_number(iters, "iters", integer=True)
+        monitor_every = check_number(monitor_every, "monitor_every", minimum=1, integer=True)
         y = self.check_target(y).to(p)
         x0 = initial_input(net, y, x_init)
         x_true = check_reference(x_true, x0)

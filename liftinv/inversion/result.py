@@ -48,14 +48,31 @@ def reference_tensor(network: torch.nn.Module, y: torch.Tensor) -> torch.Tensor:
     return y
 
 
+def check_features(y: torch.Tensor, shape) -> None:
+    """The network outputs to invert: a finite floating tensor of per-sample ``shape`` (``None``:
+    any) with at least one sample; errors name ``y``."""
+    check_tensor(y, "y", shape=shape)
+    if not y.is_floating_point():
+        raise TypeError(f"y is {y.dtype}: give the network's outputs as floating values (y.float(), scaled "
+                        "as the network produces them)")
+    if y.shape[0] == 0:
+        raise ValueError("y has no samples (batch size 0)")
+
+
 def check_reference(x_true: torch.Tensor | None, x0: torch.Tensor) -> torch.Tensor | None:
-    """``x_true`` checked against the estimate ``x0`` (same shape, finite) and moved to its
-    device and dtype; ``None`` stays ``None``."""
+    """``x_true`` checked against the estimate ``x0`` (same shape, finite, floating, an image in
+    [0, 1] as the PSNR reads it, not 0-255) and moved to its device and dtype; ``None`` stays ``None``."""
     if x_true is None:
         return None
     check_tensor(x_true, "x_true", shape=x0.shape[1:])
     if x_true.shape[0] != x0.shape[0]:
         raise ValueError(f"x_true has {x_true.shape[0]} samples but y has {x0.shape[0]}")
+    if not x_true.is_floating_point():
+        raise TypeError(f"x_true is {x_true.dtype}: the PSNR reads images in [0, 1]; convert 8-bit images "
+                        "with x_true.float() / 255")
+    if x_true.numel() and float(x_true.abs().max()) > 2.0:
+        raise ValueError(f"x_true has values up to {float(x_true.abs().max()):.4g}: the PSNR reads images in "
+                         "[0, 1]; scale it (0-255 images: / 255)")
     return x_true.detach().to(x0)
 
 
