@@ -152,3 +152,25 @@ def test_a_diverged_gradient_inversion_warns():
     module, _, x, y = _encoder()
     with pytest.warns(RuntimeWarning, match="diverged.*smaller lr"):
         liftinv.invert_gradient(module, y, x_init=torch.full_like(x, 0.5), iters=5, lr=1e30, regulariser="none")
+
+
+def test_fit_checks_the_test_set_before_training():
+    """Before: a full epoch of training, then 'x has shape (10, 5)' (naming x, not x_test)."""
+    from liftinv import MLP, LiftedProblem
+    from liftinv.solvers import BCD, fit
+    x, y = torch.randn(64, 4), torch.randn(64, 2)
+    solver = BCD(LiftedProblem(MLP([4, 8, 2])))
+    with pytest.raises(ValueError, match=re.escape("x_test has shape (10, 5); expected (batch, 4)")):
+        fit(solver, x, y, epochs=1, x_test=torch.randn(10, 5), y_test=torch.randn(10, 2), progress=False)
+    with pytest.raises(ValueError, match="y_test contains NaN"):
+        fit(solver, x, y, epochs=1, x_test=torch.randn(10, 4), y_test=torch.full((10, 2), math.nan), progress=False)
+    assert solver._steps == 0
+
+
+def test_score_refuses_lists_of_different_lengths():
+    """Before: zip scored the shorter list (one image of two) and an empty pair divided by zero."""
+    from liftinv.restoration import score
+    a, b = torch.rand(1, 16, 16), torch.rand(1, 16, 16)
+    for restored, clean in (([a], [a, b]), ([a, b], [a]), ([], [])):
+        with pytest.raises(ValueError, match="one restored image per clean image"):
+            score(restored, clean)

@@ -31,6 +31,9 @@ def restore_images(network: torch.nn.Module, degraded: list[torch.Tensor]) -> li
 
 def score(restored: list[torch.Tensor], clean: list[torch.Tensor]) -> dict:
     """Per-image and mean PSNR (data range 1) and SSIM (see :mod:`liftinv.metrics`)."""
+    if len(restored) != len(clean) or not clean:
+        raise ValueError(f"score needs one restored image per clean image, got {len(restored)} restored and "
+                         f"{len(clean)} clean")
     p = [float(psnr(x, c)) for x, c in zip(restored, clean)]
     s = [float(ssim(x, c)) for x, c in zip(restored, clean)]
     return {"psnr": p, "ssim": s, "psnr_mean": sum(p) / len(p), "ssim_mean": sum(s) / len(s)}

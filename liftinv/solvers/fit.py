@@ -188,8 +188,11 @@ def fit(
         raise ValueError("x_train has no samples")
     if (x_test is None) != (y_test is None):
         raise ValueError("give both x_test and y_test, or neither")
-    if x_test is not None and x_test.shape[0] != y_test.shape[0]:
-        raise ValueError(f"x_test has {x_test.shape[0]} samples but y_test has {y_test.shape[0]}")
+    if x_test is not None:  # checked now, not after the first epoch of training
+        check_tensor(x_test, "x_test", shape=x_train.shape[1:])
+        check_tensor(y_test, "y_test", shape=y_train.shape[1:])
+        if x_test.shape[0] != y_test.shape[0]:
+            raise ValueError(f"x_test has {x_test.shape[0]} samples but y_test has {y_test.shape[0]}")
     lr_factor(lr_schedule, 0.0)  # an unknown name fails here, before any work
     if lr_schedule != "constant" and any("lr" not in g for g in solver.param_groups):
         raise ValueError(f"lr_schedule={lr_schedule!r} schedules a learning rate, and this solver's weight "
