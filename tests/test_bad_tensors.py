@@ -174,3 +174,24 @@ def test_score_refuses_lists_of_different_lengths():
     for restored, clean in (([a], [a, b]), ([a, b], [a]), ([], [])):
         with pytest.raises(ValueError, match="one restored image per clean image"):
             score(restored, clean)
+
+
+def _restoration_nets():
+    from liftinv.deblurring.models import default_deblur_arch
+    from liftinv.deblurring.physics import parse_kernel
+    from liftinv.models import SccpPNN
+    from liftinv.restoration import build_network
+    deblur = build_network(default_deblur_arch(parse_kernel("box:3"), 1, 8, iters=2, features=4), device="cpu")
+    return [SccpPNN((1, 8, 8), depth=2, features=4), deblur]
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_every_restoration_network_refuses_a_0_255_or_integer_image(index):
+    """The shipped ScCP denoiser returned an all-white image for a 0-255 input, without a word."""
+    net = _restoration_nets()[index]
+    name = type(net).__name__
+    with pytest.raises(ValueError, match=f"{name}: x has values up to .*divide a 0-255 image by 255"):
+        net(torch.rand(1, 1, 16, 16) * 255)
+    with pytest.raises(TypeError, match=f"{name}: x has dtype torch.uint8"):
+        net(torch.randint(0, 256, (1, 1, 16, 16), dtype=torch.uint8))
+    assert net(torch.rand(1, 1, 16, 16)).shape == (1, 1, 16, 16)

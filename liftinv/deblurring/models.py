@@ -43,7 +43,7 @@ from torch import nn
 from ..models.dfb import AnalysisOperator, DFBLayer, DualStepMap, InjectionMap, ReadoutMap
 from ..models.linear_maps import IdentityMap, LinearMap
 from ..models.network import Layer, LiftedNetwork
-from ..utils.checks import check_tensor
+from ..utils.checks import check_image_scale, check_tensor
 from .physics import CircularBlur, as_kernel, check_kernel_fits
 
 DATA_STEPS = ("gradient", "proximal")
@@ -275,6 +275,12 @@ class UnrolledDeblurNet(LiftedNetwork):
         if x.dim() != 4 or x.shape[1] != self.in_shape[0]:
             raise ValueError(f"{name} must be shaped (B, {self.in_shape[0]}, H, W), got {tuple(x.shape)}")
         check_kernel_fits(self.blur.kernel, x.shape, name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The restored image of a blurred floating image on the [0, 1] scale (0-255 and integer
+        images refused)."""
+        check_image_scale(x, type(self).__name__)
+        return super().forward(x)
 
 
 def default_deblur_arch(kernel, channels: int = 1, patch: int = 40, iters: int = 6, features: int = 16,

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils.checks import check_tensor
+from ..utils.checks import check_image_scale, check_tensor
 from .linear_maps import IdentityMap, LinearMap
 from .network import Layer, LiftedNetwork
 from .power import power_iteration
@@ -262,12 +262,7 @@ class DFBPNN(LiftedNetwork):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The denoised image; ``x`` must be a floating image on the [0, 1] scale (noise
         included): an integer tensor or values above 10 (a 0-255 image) are refused."""
-        if isinstance(x, torch.Tensor) and not x.is_floating_point():
-            raise TypeError(f"DFBPNN: x has dtype {x.dtype}; expected a floating image in [0, 1] "
-                            "(convert a uint8 image with x.float() / 255)")
-        if isinstance(x, torch.Tensor) and x.numel() and float(x.detach().abs().amax()) > 10:
-            raise ValueError(f"DFBPNN: x has values up to {float(x.detach().abs().amax()):g}; expected an image "
-                             "on the [0, 1] scale (divide a 0-255 image by 255)")
+        check_image_scale(x, type(self).__name__)
         return super().forward(x)
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:

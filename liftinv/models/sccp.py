@@ -54,6 +54,7 @@ import torch
 from torch import nn
 
 from ..activations import Clip
+from ..utils.checks import check_image_scale
 from .dfb import DFBPNN, AnalysisOperator
 from .linear_maps import IdentityMap, LinearMap
 from .network import Layer, LiftedNetwork
@@ -233,3 +234,8 @@ class SccpPNN(LiftedNetwork):
     # the same step-size rule and input contract as the DFB-PNN
     refresh = DFBPNN.refresh
     check_input = DFBPNN.check_input
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The denoised image of a floating image on the [0, 1] scale (0-255 and integer images refused)."""
+        check_image_scale(x, type(self).__name__)
+        return super().forward(x)
