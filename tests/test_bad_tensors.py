@@ -195,3 +195,17 @@ def test_every_restoration_network_refuses_a_0_255_or_integer_image(index):
     with pytest.raises(TypeError, match=f"{name}: x has dtype torch.uint8"):
         net(torch.randint(0, 256, (1, 1, 16, 16), dtype=torch.uint8))
     assert net(torch.rand(1, 1, 16, 16)).shape == (1, 1, 16, 16)
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda L: L.CNN((1, 16, 16), stride=0), "CNN stride: expected an integer >= 1, got 0"),  # was ZeroDivisionError
+    (lambda L: L.CNN((1, 16, 16), kernel_size=0), "CNN kernel_size"),  # was a oneDNN error at the first forward
+    (lambda L: L.MLP([4, 2.7, 2]), "MLP sizes: expected an integer >= 1, got 2.7"),  # was truncated to 2
+    (lambda L: L.ResNet(4, 3, 3, 1.5, 2), "ResNet n_blocks"),  # was a TypeError from range
+    (lambda L: L.models.Conv2d(1, 2, 3, padding=-1), "Conv2d padding"),
+])
+def test_network_constructors_name_a_bad_size(build, words):
+    import liftinv
+    import liftinv.models
+    with pytest.raises(ValueError, match=re.escape(words)):
+        build(liftinv)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ..utils.checks import check_number
 from .linear_maps import Conv2d, Dense
 from .network import Layer, LiftedNetwork
 
@@ -28,9 +29,12 @@ class CNN(LiftedNetwork):
         activation: str | nn.Module = "relu",
         last_activation: str | nn.Module = "softmax",
     ) -> None:
-        in_shape = tuple(int(s) for s in in_shape)
+        in_shape = tuple(check_number(s, "CNN in_shape", minimum=1, integer=True) for s in in_shape)
         if len(in_shape) != 3:
             raise ValueError(f"CNN in_shape must be (C, H, W), got {in_shape}")
+        channels = [check_number(c, "CNN channels", minimum=1, integer=True) for c in channels]
+        for value, name in ((out_features, "out_features"), (kernel_size, "kernel_size"), (stride, "stride")):
+            check_number(value, f"CNN {name}", minimum=1, integer=True)
         layers, shape = [], in_shape
         for ch in channels:
             conv = Conv2d(shape[0], ch, kernel_size, stride=stride)

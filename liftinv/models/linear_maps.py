@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils.checks import check_number
 from .power import power_iteration
 
 
@@ -222,6 +223,11 @@ class Conv2d(_ConvBase):
         groups: int = 1,
     ) -> None:
         super().__init__()
+        for value, name, least in ((kernel_size, "kernel_size", 1), (stride, "stride", 1), (dilation, "dilation", 1),
+                                   (padding, "padding", 0)):
+            for v in ((value,) if isinstance(value, int) or value is None else value):
+                if v is not None:
+                    check_number(v, f"Conv2d {name}", minimum=least, integer=True)
         ref = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, bias=bias, dilation=dilation,
                         groups=groups)
         if padding is None:

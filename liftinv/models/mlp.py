@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ..utils.checks import check_number
 from .linear_maps import Dense
 from .network import Layer, LiftedNetwork
 
@@ -24,7 +25,7 @@ class MLP(LiftedNetwork):
         last_activation: str | nn.Module = "identity",
         bias: bool = True,
     ) -> None:
-        sizes = [int(s) for s in sizes]
+        sizes = [check_number(s, "MLP sizes", minimum=1, integer=True) for s in sizes]  # (2.7 was truncated)
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least (n_in, n_out), got sizes={sizes}")
         layers = [

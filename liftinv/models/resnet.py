@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..utils.checks import check_number
 from .linear_maps import Dense, IdentityMap
 from .network import Layer, LiftedNetwork
 
@@ -29,8 +30,10 @@ class ResNet(LiftedNetwork):
         activation: str | nn.Module = "relu",
         last_activation: str | nn.Module = "identity",
     ) -> None:
-        if n_blocks < 1:
-            raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
+        in_features, width, hidden, n_blocks, out_features = (
+            check_number(v, f"ResNet {name}", minimum=1, integer=True) for v, name in
+            ((in_features, "in_features"), (width, "width"), (hidden, "hidden"), (n_blocks, "n_blocks"),
+             (out_features, "out_features")))
         layers = [Layer(Dense(in_features, width), "identity")]
         for j in range(n_blocks):
             u_prev = 2 * j + 1  # state index of u_{j} in the lifted chain (x_1 = u_0)
