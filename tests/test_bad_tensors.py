@@ -209,3 +209,20 @@ def test_network_constructors_name_a_bad_size(build, words):
     import liftinv.models
     with pytest.raises(ValueError, match=re.escape(words)):
         build(liftinv)
+
+
+def test_fit_refuses_a_one_sample_last_batch_for_batch_norm():
+    """Before: a full epoch, then torch's 'Expected more than 1 value per channel when training'."""
+    from liftinv.solvers import Backprop, fit
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    with pytest.raises(ValueError, match="last batch of one sample.*choose another batch_size"):
+        fit(Backprop(net), torch.randn(65, 4), torch.randn(65, 2), epochs=1, batch_size=64, progress=False)
+    assert math.isfinite(fit(Backprop(net), torch.randn(66, 4), torch.randn(66, 2), epochs=1, batch_size=64,
+                             progress=False).final["train_loss"])
+
+
+def test_restore_images_runs_a_network_without_parameters():
+    """Before: a bare StopIteration from next(network.parameters())."""
+    from liftinv.restoration import restore_images
+    image = torch.rand(1, 8, 8)
+    assert torch.equal(restore_images(torch.nn.Identity(), [image])[0], image)

@@ -21,10 +21,11 @@ def degraded_test_set(physics, images: list[torch.Tensor], seed: int = TEST_SEED
 @torch.no_grad()
 def restore_images(network: torch.nn.Module, degraded: list[torch.Tensor]) -> list[torch.Tensor]:
     """Apply a trained network to whole images one at a time; outputs clipped to [0, 1]."""
-    device = next(network.parameters()).device
+    ref = next(network.parameters(), None)  # a parameter-free network runs where its inputs are
+    device = ref.device if ref is not None else None
     was_training = network.training
     network.eval()
-    out = [network(z[None].to(device))[0].clamp(0, 1).cpu() for z in degraded]
+    out = [network(z[None] if device is None else z[None].to(device))[0].clamp(0, 1).cpu() for z in degraded]
     network.train(was_training)
     return out
 

@@ -199,6 +199,11 @@ def fit(
                          "step has none (ProxGrad takes 1/L steps): use weights=Adam(...) or "
                          "lr_schedule='constant'")
     net = solver.network
+    n_last = x_train.shape[0] % batch_size
+    if n_last == 1 and net.training and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                                             for m in net.modules()):
+        raise ValueError(f"{x_train.shape[0]} samples in batches of {batch_size} leave a last batch of one sample, "
+                         "on which the network's batch normalisation cannot train: choose another batch_size")
     if device != "auto":
         net.to(rank_device(device))
     dev = next(net.parameters()).device
