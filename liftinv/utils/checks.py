@@ -71,6 +71,8 @@ def check_tensor(
             f"{name} is on {x.device} but the network is on {like.device}; "
             f"move one of them (e.g. x.to({str(like.device)!r}))"
         )
+    if x.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device, which holds no data: load or create it on 'cpu' or 'cuda'")
     if finite and x.is_floating_point() and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or Inf values")
 
