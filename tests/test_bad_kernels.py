@@ -43,7 +43,9 @@ def _kernel_file(tmp_path, kind):
     elif kind == "nan":
         np.save(path, np.full((3, 3), np.nan))
     elif kind == "zero-sum":
-        np.save(path, np.array([[1.0, -1.0]]))
+        np.save(path, np.zeros((2, 2)))
+    elif kind == "negative":  # a sharpening filter; rl then wrote NaN, wiener and pnp ran silently
+        np.save(path, np.array([[-1.0, -1.0, -1.0], [-1.0, 9.0, -1.0], [-1.0, -1.0, -1.0]]))
     elif kind == "complex":
         np.save(path, np.ones((3, 3), complex))
     elif kind == "strings":
@@ -51,12 +53,13 @@ def _kernel_file(tmp_path, kind):
     elif kind == "folder":
         path.mkdir()
     return path, {"text": "text file", "empty": "empty", "pickled-object": "not a NumPy .npy array",
-                  "3-d": "2-D", "nan": "NaN", "zero-sum": "sum", "complex": "real 2-D", "strings": "real 2-D",
+                  "3-d": "2-D", "nan": "NaN", "zero-sum": "sum", "negative": "must be non-negative",
+                  "complex": "real 2-D", "strings": "real 2-D",
                   "folder": "is a directory", "missing": "does not exist"}[kind]
 
 
-@pytest.mark.parametrize("kind", ["text", "empty", "pickled-object", "3-d", "nan", "zero-sum", "complex", "strings",
-                                  "folder", "missing"])
+@pytest.mark.parametrize("kind", ["text", "empty", "pickled-object", "3-d", "nan", "zero-sum", "negative", "complex",
+                                  "strings", "folder", "missing"])
 def test_bad_kernel_files(kind, ws, tmp_path, capsys):  # noqa: F811
     path, words = _kernel_file(tmp_path, kind)
     line = refused(["deblur", ws / "gray.png", "-o", tmp_path / "o.png", "--kernel-file", path], capsys, tmp_path,

@@ -13,7 +13,7 @@ TRAIN_OPTIONS = [
     ("--epochs", "0"), ("--epochs", "-3"), ("--epochs", "1.5"),
     ("--budget", "0"), ("--budget", "nan"), ("--budget", "-1"), ("--budget", "inf"),
     ("--depth", "0"), ("--features", "0"), ("--features", "-4"),
-    ("--sigma", "-5"), ("--sigma", "nan"), ("--sigma", "inf"),
+    ("--sigma", "-5"), ("--sigma", "nan"), ("--sigma", "inf"), ("--sigma", "300"),
     ("--patch", "0"), ("--threads", "-1"), ("--threads", "0"), ("--nproc", "0"),
     ("--batch-size", "0"), ("--max-patches", "0"), ("--seed", "-1"),
     ("--lam", "0"), ("--lam", "-1"), ("--lam", "nan"), ("--nu", "0"), ("--nu", "-0.01"), ("--nu", "nan"),
@@ -46,6 +46,14 @@ def test_train_refuses_out_of_range_options(option, value, ws, tmp_path, capsys)
     ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--alpha", "nan"], "--alpha"),
     ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--lam", "0"], "--lam"),
     ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--beta", "-1"], "--beta"),
+    # before: exit 1 with the Python API's messages (a 0-1 remedy for --sigma; no option named)
+    ("train-deblur", ["--sigma", "300"], "--sigma"),
+    ("deblur", ["IN", "-o", "OUT", "--sigma", "300"], "--sigma"),
+    ("denoise", ["IN", "-o", "OUT", "--sigma", "300"], "--sigma"),
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--solver", "bcd",
+                "--beta", "1"], "--beta"),
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "5"], "--layer 5"),
+    ("train-deblur", ["--kernel", "gaussian:2"], "--patch 8"),  # a 15x15 kernel: before, 'a larger image'
 ])
 def test_other_commands_refuse_out_of_range_options(command, argv, option, ws, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "out.png"
@@ -147,3 +155,37 @@ def test_invert_caps_the_penalty_growth_and_reports_the_iterations_run(ws, tmp_p
     assert status == 0, err
     assert seen["iterations"] > 0 and seen["lam_final"] == [1e3] * len(seen["lam_final"])  # grown, capped
     assert f"(lifted, {seen['iterations']} iterations," in out
+
+
+@pytest.mark.parametrize("command, argv, option", [
+    ("denoise", ["IN", "-o", "IN", "--checkpoint", "CKPT"], "the input"),
+    ("deblur", ["IN", "-o", "IN", "--kernel", "box:3"], "the input"),
+    ("deblur", ["IN", "-o", "CLEAN", "--kernel", "box:3", "--clean", "CLEAN"], "--clean"),
+])
+def test_an_output_that_is_an_input_file_is_refused(command, argv, option, ws, tmp_path, capsys):  # noqa: F811
+    """Before: `liftinv denoise same.png -o same.png` replaced the noisy input with its result."""
+    import shutil
+    shutil.copy(ws / "gray.png", tmp_path / "in.png")
+    shutil.copy(ws / "gray.png", tmp_path / "clean.png")
+    subs = {"IN": tmp_path / "in.png", "CLEAN": tmp_path / "clean.png", "CKPT": ws / "gray.pt"}
+    refused([command, *[subs.get(a, a) for a in argv]], capsys, tmp_path, ws, status=2, names=["-o/--output", option])
+
+
+def test_bench_checks_its_kernels_before_any_work(tmp_path, capsys):
+    """Before: 9 s of work, then 'kernel ...' (exit 1) and an empty output folder."""
+    out = tmp_path / "bench"
+    refused(["bench", "deblur", "--kernels", "gaussian:", "--budget", "1", "-o", out, "--no-progress"], capsys,
+            tmp_path, status=2, names=["--kernels"])
+    assert not out.exists()
+
+
+def test_invert_prints_no_ssim_for_a_narrow_image_and_succeeds(ws, tmp_path, capsys):  # noqa: F811
+    """Before: the image was written, then 'SSIM needs images of at least 11x11' and exit 1."""
+    import numpy as np
+    import skimage.io
+    narrow = tmp_path / "narrow.png"
+    skimage.io.imsave(narrow, (np.random.default_rng(0).random((24, 6)) * 255).astype(np.uint8), check_contrast=False)
+    code, out, err = run(["invert", "--checkpoint", ws / "gray.pt", "--layer", "1", "--input", narrow,
+                          "-o", tmp_path / "i.png", "--iters", "2", "--no-progress"], capsys)
+    assert code == 0, err
+    assert "SSIM n/a" in out and (tmp_path / "i.png").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from liftinv.data import (
     list_image_files,
     load_embedded,
     load_folder,
+    load_image,
     patch_classification_dataset,
 )
 from liftinv.data import images as images_module
@@ -447,3 +449,35 @@ def test_classification_errors():
         patch_classification_dataset(test_fraction=1.0)
     with pytest.raises(ValueError, match="size"):
         patch_classification_dataset(size=0)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_load_image_turns_a_photo_upright_by_its_exif_orientation(orientation, tmp_path):
+    """A phone photo is stored sideways with an orientation tag; the outputs are written without it,
+    so before they came out rotated.  Each of the eight tags as PIL's exif_transpose applies it."""
+    from PIL import Image, ImageOps
+    from skimage import data
+
+    path = tmp_path / "photo.png"
+    image = Image.fromarray(data.astronaut()[:20, :32])
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    image.save(path, exif=exif)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path))).astype(np.float32) / 255
+    got = load_image(path).permute(1, 2, 0).numpy()
+    assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-6
+
+
+def test_load_image_warns_that_transparency_is_dropped(tmp_path):
+    from PIL import Image
+
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[2:5, 2:5] = (255, 0, 0, 255)
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    with pytest.warns(UserWarning, match="transparent pixels: its alpha channel is dropped"):
+        assert load_image(tmp_path / "a.png").shape == (3, 8, 8)
+    rgba[..., 3] = 255  # opaque: nothing to say
+    Image.fromarray(rgba).save(tmp_path / "b.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_image(tmp_path / "b.png")

@@ -284,6 +284,10 @@ def test_cli_inverts_a_network_of_the_users_own_from_an_image_or_from_saved_feat
         err = capsys.readouterr().err
         assert says in err and "Traceback" not in err, err
     assert not (tmp_path / "c.png").exists()
+    # a class without --weights runs with its constructor's (random) weights: said, not silent
+    assert main(["invert", "--module", spec, "--input", str(tmp_path / "x.png"), "-o", str(tmp_path / "d.png"),
+                 "--iters", "2", "--no-progress"]) == 0
+    assert "names a class and no --weights are given" in capsys.readouterr().out
 
 
 # -- the accelerated joint solver ('apg', the default for the Bregman penalty) -----------------

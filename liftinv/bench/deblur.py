@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..restoration.arguments import nonneg_float, positive_float, positive_int, seconds
+from ..restoration.arguments import noise_std, positive_int, seconds
 from . import add_common_arguments, images_of, print_report
 
 HELP = "unrolled, plug-and-play and classical deblurring: PSNR, SSIM; JSON, Markdown, figures"
@@ -28,14 +28,14 @@ DENOISERS = (("DFB-PNN lifted", "dfb", "lifted"), ("DFB-PNN backprop", "dfb", "b
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from ..deblurring.cli import TRAIN_DEFAULTS
+    from ..deblurring.cli import TRAIN_DEFAULTS, kernel_spec
     from ..restoration.arguments import parse_lam
 
-    p.add_argument("--kernels", nargs="+", default=["gaussian:2.0", "motion:9:30"])
-    p.add_argument("--sigmas", type=nonneg_float, nargs="+", default=[2.55, 12.75], help="0-255 scale (1%% and 5%%)")
+    p.add_argument("--kernels", type=kernel_spec, nargs="+", default=["gaussian:2.0", "motion:9:30"])
+    p.add_argument("--sigmas", type=noise_std(), nargs="+", default=[2.55, 12.75], help="0-255 scale (1%% and 5%%)")
     p.add_argument("--budget", type=seconds, default=120.0, help="seconds per unrolled net and setting")
     p.add_argument("--denoiser-budget", type=seconds, default=60.0, help="seconds per PnP denoiser")
-    p.add_argument("--denoiser-sigma", type=positive_float, default=10.0)
+    p.add_argument("--denoiser-sigma", type=noise_std(strict=True), default=10.0)
     p.add_argument("--iters", type=positive_int, default=6)
     p.add_argument("--features", type=positive_int, default=16)
     p.add_argument("--data-step", choices=("proximal", "gradient"), default="proximal")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..restoration.arguments import positive_float, positive_int, seconds
+from ..restoration.arguments import noise_std, positive_float, positive_int, seconds
 from . import add_common_arguments, images_of, median_step_seconds, print_report
 
 HELP = "trained vs classical denoisers: PSNR, SSIM, time, memory; JSON, Markdown, figures"
@@ -32,7 +32,7 @@ TRAINED = (("DFB-PNN, lifted Bregman BCD", "dfb", "lifted"),
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sigmas", type=positive_float, nargs="+", default=[15, 25, 50], help="0-255 scale")
+    p.add_argument("--sigmas", type=noise_std(strict=True), nargs="+", default=[15, 25, 50], help="0-255 scale")
     p.add_argument("--budget", type=seconds, default=600.0, help="seconds per trained method at --main-sigma")
     p.add_argument("--other-budget", type=seconds, default=None, help="seconds at the other sigmas")
     p.add_argument("--main-sigma", type=positive_float, default=25.0)

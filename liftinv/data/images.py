@@ -312,7 +312,29 @@ def _read_file(file: Path, prefix: str = "load_folder: ") -> np.ndarray:
 
         with Image.open(file) as im:
             a = np.asarray(im.convert("RGB"))
-    return a
+    return _upright(a, file)
+
+
+#: EXIF orientation -> the numpy operation that shows the image upright (PIL's ``exif_transpose``).
+_ORIENTATIONS = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+                 5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, -1)[::-1],
+                 8: lambda a: np.rot90(a, 1)}
+
+
+def _upright(a: np.ndarray, file: Path) -> np.ndarray:
+    """``a`` turned as its EXIF orientation tag says (a phone photo is stored sideways and tagged),
+    so that outputs, written without the tag, show what the input showed."""
+    if Path(file).suffix.lower() not in (".jpg", ".jpeg", ".tif", ".tiff", ".png"):
+        return a
+    from PIL import Image
+
+    try:
+        with Image.open(file) as im:
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # no readable EXIF: as stored
+        return a
+    turn = _ORIENTATIONS.get(orientation)
+    return a if turn is None else np.ascontiguousarray(turn(a))
 
 
 def _check_tiff(file: Path, prefix: str) -> bool:
@@ -383,6 +405,9 @@ def load_image(path: str | Path, color: bool | None = None) -> torch.Tensor:
 
     file = check_input_file(path, "image file")
     a = to_float01(_read_file(file, prefix=""), name=f"image file {str(file)!r}")
+    if a.ndim == 3 and a.shape[-1] in (2, 4) and float(a[..., -1].min()) < 1.0:
+        warnings.warn(f"image file {str(file)!r} has transparent pixels: its alpha channel is dropped, and "
+                      "transparent areas take the colour stored under them", UserWarning, stacklevel=2)
     if color is None:
         color = a.ndim == 3 and a.shape[-1] in (3, 4)
     return torch.from_numpy(_to_chw(a, color, f"image file {str(file)!r}", gray_to_rgb=True).copy())

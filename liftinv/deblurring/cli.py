@@ -78,7 +78,7 @@ def configure_deblur(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=METHODS, default="auto",
                    help="without a checkpoint: pnp (PnP-HQS with the shipped denoisers, DPIR schedule; "
                         f"what auto, the default, runs), wiener (balance {WIENER_BALANCE:g} sigma), tv or rl")
-    p.add_argument("--sigma", type=arguments.nonneg_float, default=DEFAULT_SIGMA,
+    p.add_argument("--sigma", type=arguments.noise_std(), default=DEFAULT_SIGMA,
                    help="noise std on the 0-255 scale (default 2.55 = 1%%)")
     p.add_argument("--clean", default=None, help="clean reference: report PSNR and SSIM")
     arguments.add_device_argument(p)
@@ -155,7 +155,7 @@ def run_deblur(args: argparse.Namespace) -> int:
 # -- liftinv train-deblur -----------------------------------------------------------------------
 def configure_train_deblur(p: argparse.ArgumentParser) -> None:
     add_kernel_arguments(p)
-    p.add_argument("--sigma", type=arguments.nonneg_float, default=DEFAULT_SIGMA,
+    p.add_argument("--sigma", type=arguments.noise_std(), default=DEFAULT_SIGMA,
                    help="noise std on the 0-255 scale (default 2.55 = 1%%)")
     p.add_argument("--iters", type=arguments.positive_int, default=6, help="unrolled iterations K (default 6)")
     p.add_argument("--features", type=arguments.positive_int, default=16, help="channels F (default 16)")

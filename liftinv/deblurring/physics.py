@@ -126,7 +126,7 @@ def load_kernel_file(path: str | Path) -> torch.Tensor:
 
 
 def normalise_kernel(kernel, name: str = "kernel", *, warn_sum: bool = False) -> torch.Tensor:
-    """``kernel`` as a float32 (h, w) tensor summing to 1; clear errors otherwise; ``warn_sum``: a
+    """``kernel`` as a float32 (h, w) tensor, non-negative, summing to 1; clear errors otherwise; ``warn_sum``: a
     ``UserWarning`` when the given sum is not 1 (to 1e-3)."""
     k = torch.as_tensor(np.asarray(kernel) if not isinstance(kernel, torch.Tensor) else kernel).detach()
     k = k.to(torch.float32).cpu()
@@ -136,6 +136,10 @@ def normalise_kernel(kernel, name: str = "kernel", *, warn_sum: bool = False) ->
         raise ValueError(f"{name}: expected a 2-D array (h, w), got shape {tuple(k.shape)}")
     if not torch.isfinite(k).all():
         raise ValueError(f"{name}: contains NaN or Inf")
+    if float(k.min()) < -1e-6 * float(k.abs().max()):  # (rounding of a fitted PSF is cleared below)
+        raise ValueError(f"{name}: a blur kernel must be non-negative (a point-spread function), got a minimum of "
+                         f"{float(k.min()):.4g}; a sharpening or edge filter is not a blur")
+    k = k.clamp_min(0.0)
     total = float(k.sum())
     if not total > 1e-8:
         raise ValueError(f"{name}: must sum to a positive number (it is normalised to sum 1), got sum {total:.4g}")

@@ -27,7 +27,7 @@ ENSEMBLE_SIZES = (1, 2, 4, 8)  # ensemble.ENSEMBLE_SIZES
 # -- liftinv train ------------------------------------------------------------------------------
 def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=DENOISERS, default="dfb", help="network to train (default dfb)")
-    p.add_argument("--sigma", type=arguments.nonneg_float, default=25.0,
+    p.add_argument("--sigma", type=arguments.noise_std(), default=25.0,
                    help="noise std on the 0-255 scale (default 25)")
     p.add_argument("--depth", type=arguments.positive_int, default=None, help="layers K (dfb) or depth (dncnn)")
     p.add_argument("--features", type=arguments.positive_int, default=None, help="channels F")
@@ -53,7 +53,7 @@ def run_train(args: argparse.Namespace) -> int:
 def configure_denoise(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="noisy image (PNG, JPEG or TIFF; grayscale or colour)")
     p.add_argument("-o", "--output", required=True, help="where to write the denoised image (.png, .jpg or .tif)")
-    p.add_argument("--sigma", type=arguments.positive_float, default=None,
+    p.add_argument("--sigma", type=arguments.noise_std(strict=True), default=None,
                    help="noise std on the 0-255 scale; without --checkpoint it picks the shipped denoiser "
                         "(grayscale or colour from the image; between trained levels the model below, "
                         "rescaled, with a note)")

@@ -28,6 +28,14 @@ def module_spec(text: str) -> str:
     return text
 
 
+def inertia(text: str) -> float:
+    """argparse type of ``--beta``: a number in [0, 1)."""
+    value = arguments.nonneg_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected an inertia 0 <= beta < 1, got {text}")
+    return value
+
+
 # -- liftinv invert -------------------------------------------------------------------------------
 def configure_invert(p: argparse.ArgumentParser) -> None:
     net = p.add_mutually_exclusive_group(required=True)
@@ -63,7 +71,7 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
                    help="iteration budget (default 300; the lifted solvers may stop earlier)")
     p.add_argument("--solver", choices=("apg", "bcd"), default="apg",
                    help="lifted solver: accelerated steps on all blocks (apg, default) or block coordinate descent")
-    p.add_argument("--beta", type=arguments.nonneg_float, default=0.0,
+    p.add_argument("--beta", type=inertia, default=0.0,
                    help="inertia of the lifted block steps (--solver bcd only; e.g. 0.95)")
     p.add_argument("--lam", type=arguments.positive_float, default=1.0,
                    help="weight of the hidden-layer Bregman penalties (the initial one with --lam-growth)")
@@ -105,6 +113,7 @@ def run_invert(args: argparse.Namespace) -> int:
     from ..data import save_image
     from ..metrics import SSIM_CONVENTION, psnr, ssim
     from ..models import prefix_network
+    from ..restoration.evaluation import SSIM_NA, has_ssim
     from ..utils.checks import resolve_device
     from .autoencoder import tile, untile
     from .gradient import invert_gradient
@@ -133,6 +142,8 @@ def run_invert(args: argparse.Namespace) -> int:
             x = tile(image, patch).to(device)
         else:
             x = image[None].to(device)
+        if not 1 <= args.layer <= net.depth:
+            raise OptionError(f"--layer {args.layer}: the {name} network has {net.depth} layers (1..{net.depth})")
         sub = prefix_network(net, args.layer)
         with torch.no_grad():
             y = sub(x)
@@ -160,8 +171,8 @@ def run_invert(args: argparse.Namespace) -> int:
     misfit = f"misfit {f.get('misfit', float('nan')):.3g}, violation {f.get('violation', 0.0):.3g}"
     if image is not None:
         image = image.float()
-        print(f"PSNR {float(psnr(rec, image)):.2f} dB, SSIM {float(ssim(rec, image)):.3f} ({SSIM_CONVENTION}); "
-              + misfit)
+        similarity = f"SSIM {float(ssim(rec, image)):.3f} ({SSIM_CONVENTION})" if has_ssim(image) else SSIM_NA
+        print(f"PSNR {float(psnr(rec, image)):.2f} dB, {similarity}; " + misfit)
     else:
         print(misfit + " (no --clean image: no PSNR)")
     return 0
@@ -202,7 +213,7 @@ def _foreign(args: argparse.Namespace, device):
     net = as_lifted(module, in_shape).to(device)
     if args.layer is not None:
         if args.layer > net.depth:
-            raise ValueError(f"--layer {args.layer}: {name} converts to a lifted network of {net.depth} layers")
+            raise OptionError(f"--layer {args.layer}: {name} converts to a lifted network of {net.depth} layers")
         net = prefix_network(net, args.layer)
     like = next(net.parameters())
     if x is not None:

@@ -49,6 +49,9 @@ def load_module(spec: str, weights: str | None = None, *, option: str = "--modul
                        (isinstance(v, nn.Module) or (isinstance(v, type) and issubclass(v, nn.Module))))
         raise ValueError(f"{option} {spec!r}: {path} defines no {name!r} (modules there: {found or 'none'})")
     obj = getattr(source, name)
+    if weights is None and isinstance(obj, type):
+        print(f"note: {option} {spec!r} names a class and no --weights are given: the network has the weights "
+              f"its constructor gives {name} (random, unless it loads its own)")
     if not isinstance(obj, nn.Module):
         if not callable(obj):
             raise ValueError(f"{option} {spec!r}: {name} is a {type(obj).__name__}, not a module or a function")

@@ -45,6 +45,21 @@ nonneg_float = number()
 seconds = number(strict=True, unit=" seconds")
 
 
+def noise_std(*, strict: bool = False):
+    """``--sigma``: a noise std on the 0-255 scale of 8-bit images, so at most 255 (a larger value
+    reads a level meant for 16-bit or 0-65535 data)."""
+    base = number(strict=strict)
+
+    def parse(text: str) -> float:
+        value = base(text)
+        if value > 255:
+            raise argparse.ArgumentTypeError(f"expected a noise std on the 0-255 scale (at most 255), got {text}")
+        return value
+
+    parse.__name__ = "noise std"
+    return parse
+
+
 def device_name(text: str) -> str:
     """``--device``: cpu, cuda, cuda:N or mps (its availability is checked before any work)."""
     try:
@@ -175,11 +190,27 @@ def load_train_test(args: argparse.Namespace):
     return train, test, names
 
 
+#: The options of the image commands that name a file they read, which ``-o`` must not replace.
+INPUT_OPTIONS = {"input": "the input", "clean": "--clean", "kernel_file": "--kernel-file", "features": "--features",
+                 "checkpoint": "--checkpoint", "weights": "--weights"}
+
+
 def check_image_output(args: argparse.Namespace) -> None:
-    """Refuse ``-o/--output`` unless an image can be written there (before any work is done)."""
+    """Refuse ``-o/--output`` unless an image can be written there (exit status 1 otherwise, as for
+    the other files) and it is none of the files the command reads (exit status 2), before any work."""
+    import os
+    from pathlib import Path
+
     from ..utils.files import check_output_path
 
     check_output_path(args.output, IMAGE_OUTPUT, "-o/--output", "an image")
+    if not Path(args.output).exists():
+        return
+    for attr, option in INPUT_OPTIONS.items():
+        read = getattr(args, attr, None)
+        if isinstance(read, str) and Path(read).exists() and os.path.samefile(read, args.output):
+            raise OptionError(f"-o/--output {args.output!r} is {option} file: writing it would destroy what the "
+                              "command reads; choose another output path")
 
 
 def load_input_image(path: str, channels: int | None = None, option: str = "input"):
@@ -306,6 +337,11 @@ def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict) ->
         held = f"a checkpoint ({summary})" if summary else "a file"
         raise ValueError(f"-o/--output {args.output!r} already holds {held}; continue it with --resume, "
                          "or replace it with --overwrite")
+    kernel = arch.get("kernel")  # a deblurring network is built for its training patch
+    if kernel is not None and max(len(kernel), len(kernel[0])) > config.patch:
+        size = max(len(kernel), len(kernel[0]))
+        raise OptionError(f"--patch {config.patch} is smaller than the kernel ({len(kernel)}x{len(kernel[0])}): "
+                          f"raise --patch to at least {size}, or use a smaller kernel")
     images, names = load_split(args.data, "train", args.color)
     small = [f"{name} ({im.shape[-2]}x{im.shape[-1]})" for im, name in zip(images, names)
              if min(im.shape[-2:]) < config.patch]

@@ -51,13 +51,22 @@ def load_reference(clean: str, degraded: torch.Tensor) -> torch.Tensor:
     return ref
 
 
+#: What the reports print instead of an SSIM for an image smaller than its window.
+SSIM_NA = "SSIM n/a (its 11x11 window needs an image of at least 11x11 pixels)"
+
+
+def has_ssim(ref: torch.Tensor) -> bool:
+    """Whether ``ref`` is large enough for SSIM's 11x11 Gaussian window."""
+    return min(ref.shape[-2:]) >= 11
+
+
 def report_against_clean(clean: str | torch.Tensor, degraded: torch.Tensor, restored: torch.Tensor) -> None:
     """Print the PSNR and SSIM of the degraded input and of the restored image against the
     reference ``clean``: an image (see :func:`load_reference`) or its file (no SSIM below 11x11)."""
     ref = load_reference(clean, degraded) if isinstance(clean, str) else clean
-    if min(ref.shape[-2:]) >= 11:  # SSIM's Gaussian window is 11x11
+    if has_ssim(ref):
         similarity = f"SSIM {float(ssim(degraded, ref)):.3f} -> {float(ssim(restored, ref)):.3f} ({SSIM_CONVENTION})"
     else:
-        similarity = "SSIM n/a (its 11x11 window needs an image of at least 11x11 pixels)"
+        similarity = SSIM_NA
     print(f"PSNR input {float(psnr(degraded, ref)):.2f} dB -> output {float(psnr(restored, ref)):.2f} dB; "
           + similarity)
