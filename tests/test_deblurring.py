@@ -41,6 +41,8 @@ def test_kernel_errors(tmp_path):
     with pytest.raises(ValueError, match="larger than"):
         CircularBlur(parse_kernel("box:9")).A(torch.rand(1, 1, 8, 8))
     with pytest.raises(ValueError, match="positive number"):
+        CircularBlur(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="must be non-negative"):
         CircularBlur(np.array([[1.0, -1.0]]))
     with pytest.raises(ValueError, match="channel"):
         CircularBlur("box:3", channels=3).A(torch.rand(1, 1, 8, 8))
