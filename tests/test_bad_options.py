@@ -189,3 +189,13 @@ def test_invert_prints_no_ssim_for_a_narrow_image_and_succeeds(ws, tmp_path, cap
                           "-o", tmp_path / "i.png", "--iters", "2", "--no-progress"], capsys)
     assert code == 0, err
     assert "SSIM n/a" in out and (tmp_path / "i.png").exists()
+
+
+def test_invert_asks_for_another_prior_on_a_one_pixel_image(ws, tmp_path, capsys):  # noqa: F811
+    """Before: exit 1 and the Python API's advice (regulariser='tikhonov', nn.Flatten())."""
+    import numpy as np
+    import skimage.io
+    skimage.io.imsave(tmp_path / "dot.png", np.array([[128]], np.uint8), check_contrast=False)
+    refused(["invert", "--checkpoint", ws / "gray.pt", "--layer", "1", "--input", tmp_path / "dot.png",
+             "-o", tmp_path / "i.png", "--no-progress"], capsys, tmp_path, ws, status=2,
+            names=["--regulariser tv", "--regulariser tikhonov"])

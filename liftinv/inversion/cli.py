@@ -147,6 +147,10 @@ def run_invert(args: argparse.Namespace) -> int:
         sub = prefix_network(net, args.layer)
         with torch.no_grad():
             y = sub(x)
+    shape = tuple(x.shape[1:]) if x is not None else tuple(args.in_shape)
+    if args.regulariser == "tv" and (len(shape) != 3 or min(shape[-2:]) < 2):
+        raise OptionError(f"--regulariser tv needs an input image of at least 2x2 pixels, and this one is shaped "
+                          f"{shape}: use --regulariser tikhonov, box or none")
     if args.noise > 0:
         y = noisy_code(y, args.noise, args.seed, sub.activation(sub.depth))  # a possible output of that layer
     if args.method == "lifted":
