@@ -133,7 +133,7 @@ def _encoder():
     (lambda m, n, x, y, L: L.invert_lifted(n, y[:0], iters=2), ValueError, "y has no samples"),
     (lambda m, n, x, y, L: L.invert_lifted(n, (y * 100).int(), iters=2), TypeError, "y is torch.int32"),
     (lambda m, n, x, y, L: L.invert_lifted(n, y, iters=2, x_true=x * 255), ValueError, "x_true has values up to"),
-    (lambda m, n, x, y, L: L.invert_lifted(n, y, iters=2, x_true=(x * 255).to(torch.uint8)), TypeError, "/ 255"),
+    (lambda m, n, x, y, L: L.invert_lifted(n, y, iters=2, x_true=(x * 255).to(torch.uint8)), TypeError, "x_true has"),
     (lambda m, n, x, y, L: L.invert_gradient(m, y, x_init=torch.full_like(x, 0.5), iters=2, eps=0), ValueError, "eps"),
     (lambda m, n, x, y, L: L.invert_gradient(n, y, iters=2, monitor_every=0), ValueError, "monitor_every"),
     (lambda m, n, x, y, L: L.invert_gradient(n, y, iters=2, x_init=(x * 255).to(torch.uint8)), TypeError, "x_init"),
@@ -160,11 +160,26 @@ def test_fit_checks_the_test_set_before_training():
     from liftinv.solvers import BCD, fit
     x, y = torch.randn(64, 4), torch.randn(64, 2)
     solver = BCD(LiftedProblem(MLP([4, 8, 2])))
-    with pytest.raises(ValueError, match=re.escape("x_test has shape (10, 5); expected (batch, 4)")):
+    with pytest.raises(ValueError, match=re.escape("x_test and y_test: the network cannot score them (x has shape "
+                                                   "(1, 5); expected (batch, 4))")):
         fit(solver, x, y, epochs=1, x_test=torch.randn(10, 5), y_test=torch.randn(10, 2), progress=False)
     with pytest.raises(ValueError, match="y_test contains NaN"):
         fit(solver, x, y, epochs=1, x_test=torch.randn(10, 4), y_test=torch.full((10, 2), math.nan), progress=False)
+    x[3, 1] = math.nan  # named as data, not taken for a diverged step (a review found that)
+    with pytest.raises(ValueError, match="x_train contains NaN"):
+        fit(solver, x, y, epochs=1, progress=False)
     assert solver._steps == 0
+
+
+def test_fit_scores_a_fully_convolutional_network_on_whole_images():
+    """Patches to train on, larger images to test on: the test set need not have the training shape."""
+    from liftinv.solvers import Backprop, fit
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 3, padding=1))
+    x = torch.rand(32, 1, 8, 8)
+    history = fit(Backprop(net), x, x, epochs=1, batch_size=8, x_test=torch.rand(4, 1, 16, 16),
+                  y_test=torch.rand(4, 1, 16, 16), progress=False)
+    assert math.isfinite(history.final["test_loss"])
 
 
 def test_score_refuses_lists_of_different_lengths():

@@ -183,7 +183,7 @@ def test_power_iteration_cold_start_warm_start_and_lists():
     assert math.isclose(sum(float((v * v).sum()) for v in vecs), 1.0)
 
 
-def test_batched_power_iterations_are_the_maps_own():
+def test_batched_power_iterations_are_the_maps_own(monkeypatch):
     """op_norms_sq (LiftedProblem.map_norms batches dense maps of one shape with it) gives each map
     what its own warm op_norm_sq call gives, and refuses maps it cannot batch."""
     torch.manual_seed(0)
@@ -202,7 +202,12 @@ def test_batched_power_iterations_are_the_maps_own():
     problem.map_norms(warm)  # cold: one map at a time
     expected = {rm: dict(net.sources(rm[0]))[rm[1]].op_norm_sq(net.state_shapes[rm[1]], v)[0]
                 for rm, v in warm.items()}
+    import liftinv.lifting.problem as problem_module
+    calls = []
+    monkeypatch.setattr(problem_module, "op_norms_sq", lambda maps, vecs: calls.append(len(maps)) or op_norms_sq(
+        maps, vecs))
     got = problem.map_norms(warm)  # warm: the two 6x6 maps batched, the 2x6 one alone
+    assert calls == [2]
     assert list(got) == list(expected) and all(got[k] == pytest.approx(expected[k], rel=1e-12) for k in got)
 
 

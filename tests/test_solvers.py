@@ -82,6 +82,20 @@ def test_the_monitored_loss_is_the_batch_loss_before_the_step(gradient):
     assert solver.problem.loss(x[:32], y[:32]).item() != before  # the weights moved
 
 
+def test_the_monitored_loss_of_a_fused_matched_step_is_the_batch_loss_before_the_step():
+    """The DFB-PNN's layers are not linear in their parameters' maps alone: the matched sweep is
+    fused with autograd there, and its monitor reads the same forward pass."""
+    from liftinv.models import DFBPNN
+    torch.manual_seed(0)
+    clean = torch.rand(4, 1, 8, 8)
+    noisy = clean + 0.1 * torch.randn_like(clean)
+    solver = BCD(LiftedProblem(DFBPNN((1, 8, 8), depth=2, features=4)), weights=Adam(lr=1e-2), gradient="matched")
+    assert solver._fuse_matched
+    for _ in range(2):
+        before = solver.problem.loss(noisy, clean).item()
+        assert solver.step_batch(noisy, clean)["loss"] == pytest.approx(before, rel=1e-6)
+
+
 def test_runs_are_reproducible_from_the_seed():
     x, y = _teacher_data()
     runs = []

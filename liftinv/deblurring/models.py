@@ -279,7 +279,7 @@ class UnrolledDeblurNet(LiftedNetwork):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The restored image of a blurred floating image on the [0, 1] scale (0-255 and integer
         images refused)."""
-        check_image_scale(x, type(self).__name__)
+        check_image_scale(x, f"{type(self).__name__}: x")
         return super().forward(x)
 
 

@@ -138,7 +138,8 @@ def normalise_kernel(kernel, name: str = "kernel", *, warn_sum: bool = False) ->
         raise ValueError(f"{name}: contains NaN or Inf")
     if float(k.min()) < -1e-6 * float(k.abs().max()):  # (rounding of a fitted PSF is cleared below)
         raise ValueError(f"{name}: a blur kernel must be non-negative (a point-spread function), got a minimum of "
-                         f"{float(k.min()):.4g}; a sharpening or edge filter is not a blur")
+                         f"{float(k.min()):.4g}; if it is a blur resampled with ringing (cubic interpolation), "
+                         "clip it (np.clip(k, 0, None)); a sharpening or edge filter is not a blur")
     k = k.clamp_min(0.0)
     total = float(k.sum())
     if not total > 1e-8:

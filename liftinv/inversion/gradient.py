@@ -148,9 +148,10 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
             q.requires_grad_(f)
         network.train(was_training)
     if not bool(torch.isfinite(x).all()):
+        step = lr if lr is not None else (0.01 if method == "adam" else 1.0)
         warnings.warn(f"the {method} inversion diverged: its estimate has NaN or Inf values; try a smaller lr "
-                      f"(now {lr}), a larger eps (now {eps:g}) or float32/float64 weights", RuntimeWarning,
-                      stacklevel=2)
+                      f"(now {step:g}) or a larger eps (now {eps:g}); half-precision networks: use float32",
+                      RuntimeWarning, stacklevel=2)
     settings = {"method": method, "regulariser": reg.name, "alpha": float(alpha), "iters": iters,
                 "lr": lr, "eps": eps, "evaluations": count[0] if method == "lbfgs" else iters}
     return InversionResult(x.detach(), history, None, settings)

@@ -8,7 +8,7 @@ import torch
 
 from ..metrics import psnr
 from ..solvers.fit import History
-from ..utils.checks import check_tensor
+from ..utils.checks import check_image_scale, check_tensor
 
 
 @dataclass
@@ -60,19 +60,14 @@ def check_features(y: torch.Tensor, shape) -> None:
 
 
 def check_reference(x_true: torch.Tensor | None, x0: torch.Tensor) -> torch.Tensor | None:
-    """``x_true`` checked against the estimate ``x0`` (same shape, finite, floating, an image in
-    [0, 1] as the PSNR reads it, not 0-255) and moved to its device and dtype; ``None`` stays ``None``."""
+    """``x_true`` checked against the estimate ``x0`` (same shape, finite, floating, not a 0-255
+    image: the PSNR reads [0, 1]) and moved to its device and dtype; ``None`` stays ``None``."""
     if x_true is None:
         return None
     check_tensor(x_true, "x_true", shape=x0.shape[1:])
     if x_true.shape[0] != x0.shape[0]:
         raise ValueError(f"x_true has {x_true.shape[0]} samples but y has {x0.shape[0]}")
-    if not x_true.is_floating_point():
-        raise TypeError(f"x_true is {x_true.dtype}: the PSNR reads images in [0, 1]; convert 8-bit images "
-                        "with x_true.float() / 255")
-    if x_true.numel() and float(x_true.abs().max()) > 2.0:
-        raise ValueError(f"x_true has values up to {float(x_true.abs().max()):.4g}: the PSNR reads images in "
-                         "[0, 1]; scale it (0-255 images: / 255)")
+    check_image_scale(x_true, "x_true")  # integer or 0-255 images; standardised inputs pass (PSNR of [0, 1])
     return x_true.detach().to(x0)
 
 

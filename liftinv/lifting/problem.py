@@ -189,6 +189,10 @@ class LiftedProblem:
                         norms[(r, m)], vecs[(r, m)] = amap.op_norm_sq(shape, vecs.get((r, m)))
         for batch in batches.values():
             keys = [rm for rm, _ in batch]
+            if len(batch) == 1:  # nothing to share
+                (r, m), amap = batch[0]
+                norms[(r, m)], vecs[(r, m)] = amap.op_norm_sq(net.state_shapes[m], vecs[(r, m)])
+                continue
             results = op_norms_sq([amap for _, amap in batch], [vecs[rm] for rm in keys])
             for rm, (norm, vec) in zip(keys, results):
                 norms[rm], vecs[rm] = norm, vec

@@ -262,7 +262,7 @@ class DFBPNN(LiftedNetwork):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The denoised image; ``x`` must be a floating image on the [0, 1] scale (noise
         included): an integer tensor or values above 10 (a 0-255 image) are refused."""
-        check_image_scale(x, type(self).__name__)
+        check_image_scale(x, f"{type(self).__name__}: x")
         return super().forward(x)
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:

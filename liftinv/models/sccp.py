@@ -237,5 +237,5 @@ class SccpPNN(LiftedNetwork):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The denoised image of a floating image on the [0, 1] scale (0-255 and integer images refused)."""
-        check_image_scale(x, type(self).__name__)
+        check_image_scale(x, f"{type(self).__name__}: x")
         return super().forward(x)

@@ -27,7 +27,7 @@ from ..lifting import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..solvers import BCD, ISGM, Adam, Backprop, History, fit
 from ..solvers.bcd import matched_conflicts
-from ..solvers.fit import NAN_WORDS, TrainingDiverged, finite_weights
+from ..solvers.fit import TrainingDiverged, failed_on_non_finite, finite_weights
 from ..solvers.strategies import as_aux, as_weights
 from .config import TrainConfig
 from .registry import build_network, make_physics, penalty_weights
@@ -165,7 +165,7 @@ class _Watched:
         try:
             stats = self._solver.step_batch(x0, y, index)
         except (ValueError, RuntimeError) as exc:  # a diverged step often fails on a NaN step size
-            if finite_weights(self._solver.network) and not NAN_WORDS.search(str(exc)):
+            if not failed_on_non_finite(self._solver.network, exc):
                 raise
             self._on_step(None, time.perf_counter() - t0, exc)
             raise  # on_step raised already; not reached

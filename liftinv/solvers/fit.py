@@ -72,6 +72,15 @@ def finite_weights(network: torch.nn.Module) -> bool:
     return not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
 
 
+def failed_on_non_finite(network: torch.nn.Module, exc: Exception) -> bool:
+    """Whether a training step's error ``exc`` comes from divergence: the weights are no longer finite, or
+    the step met non-finite values of its own making (a NaN step size; not the input checks' message
+    about the data, which are checked before training)."""
+    message = str(exc)
+    return not finite_weights(network) or (bool(NAN_WORDS.search(message))
+                                           and "contains NaN or Inf values" not in message)
+
+
 def _diverged(solver, step: int, epoch: int, what: str) -> TrainingDiverged:
     lr = solver.param_groups[0].get("lr") if getattr(solver, "param_groups", None) else None
     remedy = (f"a smaller learning rate (lr={lr:g})" if lr is not None
@@ -161,7 +170,8 @@ def fit(
         or the epochs), set before every step from the fraction of the run done.
     stop_on_nan: stop with :class:`TrainingDiverged` at the first monitored step whose objective, or
         epoch whose weights or training loss, is NaN or Inf (``False``: train on, e.g. in a sweep of
-        learning rates that records where training diverges).
+        learning rates that records where training diverges; a step that cannot run on non-finite
+        values, as a lifted step's NaN step size, stops the run either way).
 
     Returns the :class:`History` of epoch records.
     """
@@ -178,7 +188,7 @@ def fit(
     like = next(solver.network.parameters())
     for name, t in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test), ("y_test", y_test)):
         if t is not None:
-            check_tensor(t, name, finite=False)
+            check_tensor(t, name)  # finite: a NaN in the data is named here, not taken for divergence later
             if not t.is_floating_point() and like.is_floating_point():
                 raise TypeError(f"{name} is {t.dtype}; the network computes in {like.dtype}: convert it, scaled as "
                                 "the network expects (e.g. 8-bit images to [0, 1])")
@@ -188,25 +198,22 @@ def fit(
         raise ValueError("x_train has no samples")
     if (x_test is None) != (y_test is None):
         raise ValueError("give both x_test and y_test, or neither")
-    if x_test is not None:  # checked now, not after the first epoch of training
-        check_tensor(x_test, "x_test", shape=x_train.shape[1:])
-        check_tensor(y_test, "y_test", shape=y_train.shape[1:])
-        if x_test.shape[0] != y_test.shape[0]:
-            raise ValueError(f"x_test has {x_test.shape[0]} samples but y_test has {y_test.shape[0]}")
+    if x_test is not None and x_test.shape[0] != y_test.shape[0]:
+        raise ValueError(f"x_test has {x_test.shape[0]} samples but y_test has {y_test.shape[0]}")
     lr_factor(lr_schedule, 0.0)  # an unknown name fails here, before any work
     if lr_schedule != "constant" and any("lr" not in g for g in solver.param_groups):
         raise ValueError(f"lr_schedule={lr_schedule!r} schedules a learning rate, and this solver's weight "
                          "step has none (ProxGrad takes 1/L steps): use weights=Adam(...) or "
                          "lr_schedule='constant'")
     net = solver.network
-    n_last = x_train.shape[0] % batch_size
-    if n_last == 1 and net.training and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-                                             for m in net.modules()):
-        raise ValueError(f"{x_train.shape[0]} samples in batches of {batch_size} leave a last batch of one sample, "
-                         "on which the network's batch normalisation cannot train: choose another batch_size")
     if device != "auto":
         net.to(rank_device(device))
     dev = next(net.parameters()).device
+    if x_test is not None and x_test.shape[0]:  # scored on one sample now, not after the first epoch
+        try:
+            evaluate(solver.problem, x_test[:1], y_test[:1])
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(f"x_test and y_test: the network cannot score them ({exc})") from exc
     world = world_size()
     if world > 1:  # data parallel: this rank trains on its shard, batch_size / world per step
         if batch_size % world:
@@ -215,6 +222,10 @@ def fit(
         x_train, y_train = shard(x_train, y_train)
         if x_test is not None:
             x_test, y_test = x_test[rank() :: world], y_test[rank() :: world]
+    if x_train.shape[0] % batch_size == 1 and net.training and any(  # (this rank's shard and batch)
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        raise ValueError(f"{x_train.shape[0]} samples in batches of {batch_size} leave a last batch of one sample, "
+                         "on which the network's batch normalisation cannot train: choose another batch_size")
     torch.manual_seed(seed)
     gen = torch.Generator()  # seeded per epoch and rank (below): a resumed run draws what it would have
     # the data moved once to the network's device and floating dtype (float64 data for a float32 network)
@@ -260,8 +271,7 @@ def fit(
             try:
                 stats = solver.step_batch(xb, yb, idx)
             except (ValueError, RuntimeError) as exc:  # a diverged step often fails on a NaN step size
-                if not stop_on_nan or isinstance(exc, TrainingDiverged) or (
-                        finite_weights(net) and not NAN_WORDS.search(str(exc))):
+                if isinstance(exc, TrainingDiverged) or not failed_on_non_finite(net, exc):
                     raise
                 raise _diverged(solver, iters + 1, epoch, f"the step failed on non-finite values ({exc})") from exc
             if stop_on_nan and stats and not all(math.isfinite(stats[k]) for k in MONITORED if k in stats):

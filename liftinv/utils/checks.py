@@ -77,17 +77,17 @@ def check_tensor(
         raise ValueError(f"{name} contains NaN or Inf values")
 
 
-def check_image_scale(x, owner: str) -> None:
-    """A restoration network's input: a floating image on the [0, 1] scale, noise included; an
-    integer tensor (``TypeError``) or values above 10 (a 0-255 image, ``ValueError``) are refused,
-    naming the network ``owner``."""
+def check_image_scale(x, label: str) -> None:
+    """An image on the [0, 1] scale, noise included (a restoration network's input, the reference of a
+    PSNR): an integer tensor (``TypeError``) or values above 10 (a 0-255 image, ``ValueError``) are
+    refused, naming ``label`` (``"DFBPNN: x"``, ``"x_true"``)."""
     import torch
 
     if isinstance(x, torch.Tensor) and not x.is_floating_point():
-        raise TypeError(f"{owner}: x has dtype {x.dtype}; expected a floating image in [0, 1] "
+        raise TypeError(f"{label} has dtype {x.dtype}; expected a floating image in [0, 1] "
                         "(convert a uint8 image with x.float() / 255)")
     if isinstance(x, torch.Tensor) and x.numel() and float(x.detach().abs().amax()) > 10:
-        raise ValueError(f"{owner}: x has values up to {float(x.detach().abs().amax()):g}; expected an image "
+        raise ValueError(f"{label} has values up to {float(x.detach().abs().amax()):g}; expected an image "
                          "on the [0, 1] scale (divide a 0-255 image by 255)")
 
 
