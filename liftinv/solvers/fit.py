@@ -56,7 +56,8 @@ class History(list):
 
 
 class TrainingDiverged(ValueError):
-    """Training stopped at the first non-finite loss or weight (the last good checkpoint is kept)."""
+    """Training stopped at the first non-finite loss or weight (the restoration trainer keeps its last
+    good checkpoint)."""
 
 
 #: The statistics of a monitored step that must stay finite.
