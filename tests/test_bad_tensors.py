@@ -241,3 +241,20 @@ def test_restore_images_runs_a_network_without_parameters():
     from liftinv.restoration import restore_images
     image = torch.rand(1, 8, 8)
     assert torch.equal(restore_images(torch.nn.Identity(), [image])[0], image)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_networks_are_refused_where_they_would_fail(dtype):
+    """Before: TrainingDiverged at step 1 or 2 with the advice to lower a learning rate of 1e-6, and
+    'x contains NaN or Inf values' from invert_gradient (an x the user never passed)."""
+    from liftinv import MLP, LiftedProblem, invert_gradient, invert_lifted
+    from liftinv.solvers import BCD, Backprop, fit
+    x, y = torch.randn(16, 8), torch.randn(16, 1)
+    for solver in (BCD(LiftedProblem(MLP([8, 4, 1]).to(dtype)), weights="adam"), Backprop(MLP([8, 4, 1]).to(dtype))):
+        with pytest.raises(TypeError, match=f"fit: the network is {dtype}.*net.float"):
+            fit(solver, x, y, epochs=1, progress=False)
+    net = MLP([8, 4, 3], "tanh").to(dtype)
+    codes = net(x.to(dtype)).detach()
+    for invert in (invert_lifted, invert_gradient):
+        with pytest.raises(TypeError, match=f"inversion: the network is {dtype}"):
+            invert(net, codes, regulariser="tikhonov", iters=2)

@@ -321,3 +321,13 @@ def test_a_python_kernel_that_does_not_sum_to_1_is_normalised_with_a_warning():
         warnings.simplefilter("error")
         as_kernel(kernel / 24)  # normalised: no warning
         as_kernel("box:3")  # specs and files are normalised by definition
+
+
+def test_set_kernel_keeps_the_network_s_dtype():
+    """A float64 network got its new blur in float32 (its output moved by 3e-8, its state_dict held a
+    float32 kernel)."""
+    from liftinv.deblurring.models import UnrolledDeblurNet
+
+    net = UnrolledDeblurNet("gaussian:1.0", (1, 16, 16), iters=2, features=4).double()
+    net.set_kernel("box:3")
+    assert net.blur.kernel.dtype == net.blur.physics.filter.dtype == torch.float64

@@ -1,5 +1,7 @@
 """liftinv's denoisers as deepinv Denoisers: the sigma contract and a plug-and-play deblurring run."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -197,8 +199,11 @@ def test_levels_on_the_wrong_scale_are_named():
     import liftinv
 
     den = LiftinvDenoiser(_Tagged(0.0), 0.1)
-    with pytest.raises(ValueError, match=r"sigma 25 is above 1: .* it would be 25/255 = 0.09804"):
-        den(torch.rand(1, 1, 8, 8), 25.0)
+    with pytest.warns(UserWarning, match=r"sigma 25 is above 1: .* pass 25/255 = 0.09804"):
+        den(torch.rand(1, 1, 8, 8), 25.0)  # warned, not refused: a diffusion sampler's first levels exceed 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        den(torch.rand(1, 1, 8, 8), 30.0)  # said once per denoiser
     with pytest.warns(UserWarning) as caught:
         liftinv.pretrained(25 / 255)
     assert any("sigma 0.0980392 is read on the 0-255 scale" in str(w.message) and "25/255 -> 25" in str(w.message)
@@ -218,3 +223,38 @@ def test_the_family_is_differentiable_when_its_input_requires_grad():
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
     with torch.no_grad():
         torch.testing.assert_close(fam(x.detach(), 0.1), y.detach())
+
+
+def test_a_lifted_denoiser_rescaled_for_a_weak_level_is_not_read_as_0_255():
+    """deepinv's N(s x)/s for sigma far below the trained level scales the image up past the network's
+    0-255 check (DPIR schedules end there: 'x has values up to 12.5'); the caller's image is checked."""
+    from liftinv.models import DFBPNN
+
+    torch.manual_seed(0)
+    den = LiftinvDenoiser(DFBPNN((1, 8, 8), depth=2, features=4), 25 / 255)
+    x = torch.rand(1, 1, 16, 16)
+    assert den.scale_up and torch.isfinite(den(x, 2 / 255)).all()
+    with pytest.raises(ValueError, match="0-255"):
+        den(x * 255, 2 / 255)
+
+
+def test_a_loaded_dfb_network_refreshes_its_step_sizes_from_a_cold_start():
+    """The warm start of a DFB operator's power iteration belonged to the weights before
+    load_state_dict: one warm iteration from it put tau |D|^2 at 1.1-7 on the shipped model (the
+    DFB step needs < 2; 0.99 by design)."""
+    from liftinv.models import DFBPNN
+    from liftinv.models.power import power_iteration
+
+    torch.manual_seed(0)
+    trained = DFBPNN((1, 12, 12), depth=3, features=6)
+    with torch.no_grad():
+        for op in trained.ops:
+            op.weight.mul_(torch.rand_like(op.weight) * 4)  # weights far from the fresh network's
+    trained.refresh(n_iter=30)
+    loaded = DFBPNN((1, 12, 12), depth=3, features=6)
+    loaded.load_state_dict(trained.state_dict())
+    loaded.refresh()  # what fit and the solvers do first
+    for op in loaded.ops:
+        exact = float(power_iteration(lambda v, op=op: op.Dt(op.D(v)), None, 300, shape=(1, 1, 12, 12), like=op.weight,
+                                      seed=1, cold_iters=300)[0])
+        assert 0.99 <= float(op.tau) * exact < 1.05  # 30 cold iterations: 0.99-1.013 (warm from the old: 1.18)

@@ -261,8 +261,9 @@ class UnrolledDeblurNet(LiftedNetwork):
     def set_kernel(self, kernel) -> None:
         """Use another blur kernel (the learned weights do not depend on it).  It may be larger than
         the training patch: :meth:`check_input` checks it against each image it restores."""
-        k = as_kernel(kernel).to(self.blur.kernel.device)
-        blur = CircularBlur(k, channels=self.in_shape[0]).to(self.blur.kernel.device)
+        like = self.blur.kernel  # the network's device and dtype (a float64 network blurs in float64)
+        k = as_kernel(kernel).to(like)
+        blur = CircularBlur(k, channels=self.in_shape[0]).to(like)
         grid = [max(n, s) for n, s in zip(self.in_shape[1:], k.shape[-2:])]  # a grid the kernel fits
         for step in self.steps:
             step.blur = blur

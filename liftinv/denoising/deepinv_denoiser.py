@@ -20,6 +20,7 @@ measured is in docs/networks.md (section "deepinv's Denoiser interface").
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from deepinv.models import Denoiser
 
 from ..activations import Clip
 from ..models.network import LiftedNetwork
-from ..utils.checks import check_sigma01
+from ..utils.checks import check_image_scale, check_sigma01
 from .tiling import BUDGET_MB, denoise_tiled
 
 
@@ -42,10 +43,14 @@ def _positive_sigma(denoiser: Denoiser, x: torch.Tensor, sigma) -> torch.Tensor:
     sigma = denoiser._handle_sigma(sigma, batch_size=x.shape[0], ndim=x.ndim, device=x.device, dtype=x.dtype)
     if bool((sigma <= 0).any()):
         raise ValueError(f"sigma must be positive, got {sigma.flatten().tolist()}")
-    if bool((sigma > 1).any()):  # images in [0, 1]: a level above 1 is a 0-255 value
+    if bool((sigma > 1).any()) and not getattr(denoiser, "_warned_large_sigma", False):
+        # images in [0, 1]: a level above 1 is either a 0-255 value by mistake or a diffusion sampler's
+        # early, very strong level (DiffPIR asks for 78.7): said once, and denoised
         big = float(sigma.max())
-        raise ValueError(f"sigma {big:g} is above 1: deepinv's denoisers take the noise level on the images' "
-                         f"[0, 1] scale (on the 0-255 scale it would be {big:g}/255 = {big / 255:.4g})")
+        warnings.warn(f"sigma {big:g} is above 1: deepinv's denoisers take the noise level on the images' [0, 1] "
+                      f"scale; if {big:g} is on the 0-255 scale, pass {big:g}/255 = {big / 255:.4g} (a diffusion "
+                      "sampler's strong early levels are fine)", UserWarning, stacklevel=3)
+        denoiser._warned_large_sigma = True
     return sigma
 
 
@@ -68,6 +73,9 @@ class LiftinvDenoiser(Denoiser):
             s = s.clamp(max=1.0)
         if bool((s == 1).all()):
             return self.net(x)
+        if isinstance(self.net, LiftedNetwork):  # its own input check would read a scaled-up image as 0-255:
+            check_image_scale(x, f"{type(self.net).__name__}: x")  # the check on what the caller gave,
+            return LiftedNetwork.forward(self.net, x * s) / s  # then the network without it
         return self.net(x * s) / s
 
     def extra_repr(self) -> str:

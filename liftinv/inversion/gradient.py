@@ -150,7 +150,7 @@ def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: s
     if not bool(torch.isfinite(x).all()):
         step = lr if lr is not None else (0.01 if method == "adam" else 1.0)
         warnings.warn(f"the {method} inversion diverged: its estimate has NaN or Inf values; try a smaller lr "
-                      f"(now {step:g}) or a larger eps (now {eps:g}); half-precision networks: use float32",
+                      f"(now {step:g}) or a larger eps (now {eps:g})",
                       RuntimeWarning, stacklevel=2)
     settings = {"method": method, "regulariser": reg.name, "alpha": float(alpha), "iters": iters,
                 "lr": lr, "eps": eps, "evaluations": count[0] if method == "lbfgs" else iters}

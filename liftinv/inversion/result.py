@@ -8,7 +8,7 @@ import torch
 
 from ..metrics import psnr
 from ..solvers.fit import History
-from ..utils.checks import check_image_scale, check_tensor
+from ..utils.checks import check_image_scale, check_tensor, check_working_dtype
 
 
 @dataclass
@@ -44,6 +44,7 @@ def reference_tensor(network: torch.nn.Module, y: torch.Tensor) -> torch.Tensor:
     its first buffer (a network of parameter-free maps), else ``y``."""
     for t in (next(network.parameters(), None), next(network.buffers(), None)):
         if t is not None:
+            check_working_dtype(t, "inversion")
             return t
     return y
 

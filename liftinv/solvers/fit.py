@@ -33,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..distributed import all_reduce_scalars, rank, rank_device, shard, world_size
-from ..utils.checks import check_number, check_tensor
+from ..utils.checks import check_number, check_tensor, check_working_dtype
 from ..utils.schedules import lr_factor, run_fraction, set_learning_rate
 
 #: epoch e (from 1) shuffles and draws its noise from seed + 7919 rank + EPOCH_SEED_STRIDE (e - 1):
@@ -187,6 +187,7 @@ def fit(
         raise TypeError(f"fit trains with a solver (BCD, ISGM, Backprop), got {type(solver).__name__}: e.g. "
                         "fit(BCD(LiftedProblem(net)), x, y, ...)")
     like = next(solver.network.parameters())
+    check_working_dtype(like, "fit")
     for name, t in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test), ("y_test", y_test)):
         if t is not None:
             check_tensor(t, name)  # finite: a NaN in the data is named here, not taken for divergence later

@@ -77,6 +77,17 @@ def check_tensor(
         raise ValueError(f"{name} contains NaN or Inf values")
 
 
+def check_working_dtype(reference, what: str) -> None:
+    """Refuse a network in half precision (float16, bfloat16): the lifted objectives, their step sizes
+    and the gradient baselines lose their accuracy there (the step sizes overflow and the first steps
+    return NaN); ``what`` names the network (``"fit"``, ``"invert_lifted"``)."""
+    import torch
+
+    if reference is not None and reference.dtype in (torch.float16, torch.bfloat16):
+        raise TypeError(f"{what}: the network is {reference.dtype}; liftinv trains and inverts in float32 or "
+                        "float64: convert it with net.float()")
+
+
 def check_image_scale(x, label: str) -> None:
     """An image on the [0, 1] scale, noise included (a restoration network's input, the reference of a
     PSNR): an integer tensor (``TypeError``) or values above 10 (a 0-255 image, ``ValueError``) are
