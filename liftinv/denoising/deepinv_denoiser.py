@@ -39,7 +39,8 @@ def clips_output(net: torch.nn.Module) -> bool:
 
 
 def _positive_sigma(denoiser: Denoiser, x: torch.Tensor, sigma) -> torch.Tensor:
-    """deepinv's per-sample ``sigma`` tensor for batch ``x`` (broadcastable to it); refuses levels <= 0."""
+    """deepinv's per-sample ``sigma`` tensor for batch ``x`` (broadcastable to it); refuses levels <= 0 and
+    warns once (per denoiser) about a level above 1."""
     sigma = denoiser._handle_sigma(sigma, batch_size=x.shape[0], ndim=x.ndim, device=x.device, dtype=x.dtype)
     if bool((sigma <= 0).any()):
         raise ValueError(f"sigma must be positive, got {sigma.flatten().tolist()}")
