@@ -25,14 +25,7 @@ from tqdm.auto import tqdm
 
 from ..utils.checks import check_number, check_tensor
 from .regularisers import Regulariser, get_regulariser
-from .result import (
-    InversionResult,
-    check_features,
-    check_reference,
-    data_misfit,
-    psnr_values,
-    reference_tensor,
-)
+from .result import InversionResult, check_features, check_reference, data_misfit, psnr_values, reference_tensor
 
 METHODS = ("adam", "lbfgs")
 

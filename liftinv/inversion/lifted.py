@@ -57,14 +57,7 @@ from ..models.network import LiftedNetwork
 from ..utils.checks import check_number, check_tensor
 from .accelerated import JointStep
 from .regularisers import Regulariser, get_regulariser
-from .result import (
-    InversionResult,
-    check_features,
-    check_reference,
-    data_misfit,
-    psnr_values,
-    reference_tensor,
-)
+from .result import InversionResult, check_features, check_reference, data_misfit, psnr_values, reference_tensor
 
 
 def initial_input(network: torch.nn.Module, y: torch.Tensor, init) -> torch.Tensor:
