@@ -80,7 +80,7 @@ def check_tensor(
 def check_working_dtype(reference, what: str) -> None:
     """Refuse a network in half precision (float16, bfloat16): the lifted objectives, their step sizes
     and the gradient baselines lose their accuracy there (the step sizes overflow and the first steps
-    return NaN); ``what`` names the network (``"fit"``, ``"invert_lifted"``)."""
+    return NaN); ``what`` names the caller (``"fit"``, ``"inversion"``)."""
     import torch
 
     if reference is not None and reference.dtype in (torch.float16, torch.bfloat16):
