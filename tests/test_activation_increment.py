@@ -127,6 +127,24 @@ def test_smooth_secant_expansion_is_exact_to_the_dtype_where_it_applies(act, dty
     assert act._expanded_secant_(v, g.clone(), 4 * h, act.sigma(v)) is None  # beyond its reach
 
 
+@pytest.mark.parametrize("reach", [1e-3, 1e-2, 3e-2])
+def test_tanh_secant_of_moderate_steps_is_exact_to_float32(reach):
+    """The steps of a network in training (h max|g| of 1e-3 to 1e-2 at every layer of a depth-20 MLP)
+    are beyond the expanded form's reach; there tanh(hg)/h = g (1 - (hg)^2/3) to float32's precision
+    replaces one of the exact form's two tanh: within a few eps of the float64 secant."""
+    from liftinv.activations import get_activation
+
+    act = get_activation("tanh")
+    v64, g64 = _points((64, 3, 5))
+    h = reach / float(g64.abs().max())
+    v, g = v64.float(), g64.float()
+    assert act._expanded_secant_(v, g.clone(), h, act.sigma(v)) is None  # beyond the expansion
+    got = act.secant_(v, g.clone(), h)
+    exact = act.increment(v64, h * g64) / h  # float64, cancellation-free
+    eps = torch.finfo(torch.float32).eps
+    assert float((got.double() - exact).abs().max()) <= 8 * eps * float(exact.abs().max())
+
+
 @pytest.mark.parametrize("act", CLIPS, ids=repr)
 def test_clip_secant_keeps_the_exact_form_where_the_direct_one_would_round(act):
     """For a step too small against the round-off (eps B / h above DIRECT_SECANT_ROUNDOFF times the
