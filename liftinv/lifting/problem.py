@@ -127,9 +127,11 @@ class LiftedProblem:
                              "for softmax, values in [0, 1] for sigmoid, >= 0 for ReLU, ...)")
 
     # -- objective -------------------------------------------------------------------------
-    def sample_losses(self, x0: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample network loss :math:`B_{\\sigma_L}(y^i, v_L^i)` and the network output."""
-        v = self.network.logits(x0)
+    def sample_losses(self, x0: torch.Tensor, y: torch.Tensor,
+                      logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample network loss :math:`B_{\\sigma_L}(y^i, v_L^i)` and the network output
+        (``logits``: :math:`v_L` of ``x0`` when a forward pass already has it)."""
+        v = self.network.logits(x0) if logits is None else logits
         act = self.network.activation(self.depth)
         return self.loss_penalty.value(act, y, v), act(v)
 
@@ -174,27 +176,25 @@ class LiftedProblem:
         iteration's products (dense maps of one shape, warm: :func:`~liftinv.models.linear_maps.op_norms_sq`)
         take it together.  ``exact=True`` iterates to convergence instead.
         """
-        net, norms, batches = self.network, {}, {}
+        net, norms, groups = self.network, {}, {}
         vecs = {} if vecs is None else vecs
         for r in range(2, self.depth + 1):
             for m, amap in net.sources(r):
-                if m >= 1:
-                    shape, key = net.state_shapes[m], amap.norm_batch_key(vecs.get((r, m)))
-                    if exact:
-                        norms[(r, m)] = amap.exact_norm_sq(shape)
-                    elif key is not None:  # iterated with the other maps of its key below
-                        norms[(r, m)] = None
-                        batches.setdefault(key, []).append(((r, m), amap))
-                    else:
-                        norms[(r, m)], vecs[(r, m)] = amap.op_norm_sq(shape, vecs.get((r, m)))
-        for batch in batches.values():
-            keys = [rm for rm, _ in batch]
-            if len(batch) == 1:  # nothing to share
-                (r, m), amap = batch[0]
-                norms[(r, m)], vecs[(r, m)] = amap.op_norm_sq(net.state_shapes[m], vecs[(r, m)])
+                if m < 1:
+                    continue
+                if exact:
+                    norms[(r, m)] = amap.exact_norm_sq(net.state_shapes[m])
+                    continue
+                key = amap.norm_batch_key(vecs.get((r, m)))
+                norms[(r, m)] = None  # (filled below, in this order)
+                groups.setdefault((r, m) if key is None else key, []).append(((r, m), amap))
+        for group in groups.values():
+            if len(group) == 1:  # nothing to share
+                (r, m), amap = group[0]
+                norms[(r, m)], vecs[(r, m)] = amap.op_norm_sq(net.state_shapes[m], vecs.get((r, m)))
                 continue
-            results = op_norms_sq([amap for _, amap in batch], [vecs[rm] for rm in keys])
-            for rm, (norm, vec) in zip(keys, results):
+            keys = [rm for rm, _ in group]
+            for rm, (norm, vec) in zip(keys, op_norms_sq([amap for _, amap in group], [vecs[rm] for rm in keys])):
                 norms[rm], vecs[rm] = norm, vec
         return norms
 

@@ -473,11 +473,7 @@ class BCD(WeightUpdates, torch.optim.Optimizer):
         pre-activation of that pass, when the step has it), averaged over the global batch."""
         problem = self.problem
         local = problem.evaluate(states, y, cache)
-        if out_v is None:
-            losses = problem.sample_losses(states[0], y)[0]
-        else:
-            losses = problem.loss_penalty.value(problem.network.activation(problem.depth), y, out_v)
-        loss = float(losses.sum()) / n_total
+        loss = float(problem.sample_losses(states[0], y, out_v)[0].sum()) / n_total
         share = y.shape[0] / n_total
         lifted, violation, loss = all_reduce_scalars([local["lifted"] * share, local["violation"] * share, loss])
         return {"lifted": lifted, "violation": violation, "loss": loss}
