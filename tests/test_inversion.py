@@ -16,6 +16,7 @@ from liftinv.inversion import (
     Tikhonov,
     as_lifted,
     div2d,
+    from_module,
     from_sequential,
     grad2d,
     invert_gradient,
@@ -311,6 +312,48 @@ def test_apg_is_the_default_and_reaches_a_lower_objective_than_bcd_at_fixed_lamb
     a = apg.run(y, iters=150).final["objective"]
     b = LiftedInversion(net, Tikhonov(), method="bcd", **kw).run(y, iters=150).final["objective"]
     assert a < b
+
+
+@pytest.mark.parametrize("method, regulariser, alpha", [("apg", "none", 0.0), ("apg", "tv", 0.01), ("bcd", "tv", 0.01)])
+def test_each_sample_is_its_own_problem(method, regulariser, alpha):
+    """A sample's estimate does not depend on the others in its batch: the step scales, their
+    backtracking, the momentum and restarts of 'apg', the TV prox's warm start and the stopping
+    rule are per sample (float64, where the batched products round alike: equal to 1e-12).  An
+    easy sample (nearly constant, it converges early) and hard ones share the batch."""
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+    net = from_module(seq.double().eval(), (1, 12, 12))
+    x = torch.rand(3, 1, 12, 12, dtype=torch.float64)
+    x[2] = 0.3 + 0.01 * x[2]
+    with torch.no_grad():
+        y = net(x)
+    kw = dict(regulariser=regulariser, alpha=alpha, iters=300, method=method, tol=1e-3)
+    both = invert_lifted(net, y, **kw)
+    assert both.settings["iterations"] < 300 or regulariser == "tv"  # the stopping rule ended it
+    for i in range(3):
+        alone = invert_lifted(net, y[i:i + 1], **kw)
+        torch.testing.assert_close(both.x[i:i + 1], alone.x, rtol=0, atol=1e-12)
+
+
+def test_an_estimate_that_does_not_explain_y_through_the_network_is_named():
+    """On a deep residual network (deepinv's DnCNN) the lifted objective can fall while the network's
+    own misfit does not: the run warns, naming both objectives and the remedies; a run that fits
+    y through the network (a small encoder) does not warn."""
+    import warnings
+
+    from deepinv.models import DnCNN
+
+    torch.manual_seed(0)
+    net = as_lifted(DnCNN(in_channels=1, out_channels=1, pretrained=None, depth=8).eval(), in_shape=(1, 12, 12))
+    x = torch.rand(1, 1, 12, 12)
+    with torch.no_grad():
+        y = net(x)
+    with pytest.warns(RuntimeWarning, match=r"the network's own misfit and prior .* raise iters"):
+        invert_lifted(net, y, iters=100)
+    encoder = from_sequential(_injective_mlp(16, 32), (16,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        invert_lifted(encoder, encoder(torch.rand(2, 16)).detach(), regulariser="none", alpha=0.0, iters=100)
 
 
 def test_apg_takes_a_diagonal_metric_from_a_step_subclass():

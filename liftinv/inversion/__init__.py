@@ -23,6 +23,12 @@ The experiments and the benchmark are ``liftinv bench invert`` (:mod:`liftinv.be
 
 from importlib import import_module
 
+#: the regularisation weight of the inversion solvers and ``liftinv invert`` when none is given (here,
+#: free of torch, for the command line's help): on images in [0, 1] with exact or 1%-noisy features,
+#: TV weights of 1e-3 beat 1e-2 on every network of a review of unseen ones (docs/inversion.md,
+#: "Choosing alpha"); tune it on an image you know, and raise it with the noise
+DEFAULT_ALPHA = 1e-3
+
 _API = {
     "ConversionError": "..models.convert", "from_sequential": "..models.convert", "from_module": "..models.fx_convert",
     "prefix_network": "..models.convert", "as_lifted": "..models.convert", "noisy_code": "noise",
@@ -35,7 +41,7 @@ _API = {
     "load_features": "foreign",
 }
 
-__all__ = sorted(_API)
+__all__ = sorted([*_API, "DEFAULT_ALPHA"])
 
 
 def __getattr__(name):

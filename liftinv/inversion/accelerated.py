@@ -23,10 +23,11 @@ of pre-activations and one of adjoints, vectorised over samples and layers):
 in the block-diagonal metric :math:`\mu_m = s/L_m`, :math:`L_m = \lambda_m[m\ge1] +
 \sum_r\lambda_r\|M_{r,m}\|^2` (the blocks' own Lipschitz constants, from power iteration), with
 
-* **backtracking** on the scale :math:`s`: halve it until
+* **backtracking** on the scale :math:`s` (one per sample): halve it until
   :math:`S(x^+)\le S(z) + \langle\nabla S(z), x^+ - z\rangle + \sum_m\|x_m^+ - z_m\|^2/(2\mu_m)`
-  (the block bounds ignore the coupling between blocks; the test restores a valid majoriser),
-  then let it grow by 10% per iteration;
+  (the block bounds ignore the coupling between blocks; the test restores a valid majoriser;
+  each sample's own terms, with a slack of the rounding error of :math:`S` in the states'
+  precision), then let it grow by 10% per iteration;
 * one pass over the network per iteration: the pre-activations are affine in the states, so
   those of the extrapolated point follow from those of the last two iterates;
 * **FISTA extrapolation** :math:`z = x^+ + \tfrac{t_k - 1}{t_{k+1}}(x^+ - x)` with the
@@ -37,8 +38,13 @@ in the block-diagonal metric :math:`\mu_m = s/L_m`, :math:`L_m = \lambda_m[m\ge1
   (``lam_growth`` :math:`g`, off by default), which drives the constraint violation to zero so
   that the estimate approaches a minimiser of the nested problem, at the price of a worse
   conditioned problem (docs/inversion.md);
-* a **stopping rule**: stop when the relative change of all blocks,
-  :math:`\|x^+ - x\|/\|x\|`, stays below ``tol`` for 5 iterations in a row.
+* a **stopping rule** (in :class:`~liftinv.inversion.LiftedInversion`): a sample whose relative
+  change over all its blocks, :math:`\|x^+ - x\|/\|x\|`, stays below ``tol`` for 5 iterations
+  in a row is frozen (:attr:`JointStep.active`); the run stops when every sample is.
+
+The step scale, the FISTA sequence, the restart test and the TV prox's warm start are kept per
+sample, so every sample of a batch is its own problem: its iterates do not depend on the others
+(exactly so in float64; in float32 the batched products may round differently with the batch).
 
 Sums of the objective are accumulated in float64: near a solution :math:`S` is a small number
 made of large cancelling terms, and a float32 sufficient-decrease test would reject every step.
@@ -50,9 +56,24 @@ import torch
 
 from ..lifting.problem import LiftedProblem
 
+#: the sufficient-decrease test's slack, in units of the states' precision times the magnitude
+#: of S (the sum of its layers' absolute values)
+ROUNDING = 32.0
+
 
 def _sum64(t: torch.Tensor) -> torch.Tensor:
-    return t.sum(dtype=torch.float64)
+    """Per-sample sums in float64: ``(B, ...) -> (B,)``."""
+    return t.flatten(1).sum(1, dtype=torch.float64)
+
+
+def _column(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """A ``(B,)`` tensor shaped to broadcast against the ``(B, ...)`` tensor ``ref``."""
+    return t.to(ref.dtype).view((-1,) + (1,) * (ref.dim() - 1))
+
+
+def _pick(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a`` for the samples where ``mask`` (shape ``(B,)``) holds, ``b`` elsewhere."""
+    return torch.where(mask.view((-1,) + (1,) * (a.dim() - 1)), a, b)
 
 
 class JointStep:
@@ -61,21 +82,28 @@ class JointStep:
     ``norms``: :math:`\\|M_{r,m}\\|^2` of every map (input included), ``regulariser`` and
     ``alpha``: the input prior.  The iterate and the extrapolated point are passed in and
     returned; the object keeps their pre-activations, the FISTA sequence and the step scale.
+
+    Every sample of the batch is its own problem: the step scale, its backtracking, the FISTA
+    sequence, the restart test and the relative change are kept per sample (shape ``(B,)``),
+    so a sample's iterates do not depend on the others in its batch.  ``active`` (a ``(B,)``
+    mask, all true by default) freezes the samples where it is false at their iterate: the
+    driver sets it for samples that have met the stopping rule.
     """
 
     def __init__(self, problem: LiftedProblem, norms: dict, regulariser, alpha: float,
                  step_scale: float = 1.0) -> None:
         self.problem, self.norms, self.regulariser, self.alpha = problem, norms, regulariser, float(alpha)
         self.net = problem.network
-        self.scale = float(step_scale)
-        self.t = 1.0
+        self.scale0 = float(step_scale)
+        self.scale = self.t = None  # per sample, (B,) float64, from the first call
+        self.active: torch.Tensor | None = None
         self._v_x = self._v_z = None  # pre-activations of the iterate and the extrapolated point
 
     def lipschitz(self) -> list[float]:
         """:math:`L_m` of every block :math:`m = 0..L-1` at the current :math:`\\lambda`.  A
         subclass may return a tensor for a hidden block (a diagonal metric, broadcast against
         the state; ``benchmarks/invert_solver_study.py`` tries one); the input block's must
-        stay a number (the prox of :math:`\\alpha J` takes a scalar step)."""
+        stay a number (the prox of :math:`\\alpha J` takes one step per sample)."""
         prob = self.problem
         lips = [prob.lam_of(m) if m >= 1 else 0.0 for m in range(self.net.depth)]
         for (r, m), n in self.norms.items():
@@ -86,8 +114,10 @@ class JointStep:
         r""":math:`v_1, \dots, v_L` of ``states`` (one pass over the network)."""
         return self.net.preactivations(list(range(1, self.net.depth + 1)), states)
 
-    def smooth(self, states, y, vs) -> torch.Tensor:
-        r""":math:`S` (float64 scalar, summed over samples) from the pre-activations ``vs``.
+    def sample_smooth(self, states, y, vs, magnitude: bool = False):
+        r""":math:`S` per sample (float64, shape ``(B,)``) from the pre-activations ``vs``; with
+        ``magnitude``, also the per-sample sum of the layers' absolute contributions (the scale of
+        the rounding error of :math:`S`, which sums terms of both signs).
 
         Per element of a hidden layer, with :math:`s = \sigma(v)`,
         :math:`\tfrac12x^2 + \phi^*(v) - xv = \tfrac12(x - s)^2 + (s - x)(v - s) - \Psi(s)`: finite
@@ -95,11 +125,12 @@ class JointStep:
         and free of the cancellation of the expanded form.
         """
         net, prob = self.net, self.problem
-        total = torch.zeros((), dtype=torch.float64, device=y.device)
+        total = torch.zeros(y.shape[0], dtype=torch.float64, device=y.device)
+        size = torch.zeros_like(total)
         for li, v in enumerate(vs, start=1):
             act = net.activation(li)
             if li == net.depth:
-                total = total + _sum64(act.penalty(y, v))
+                part = act.penalty(y, v).double()
             else:
                 x, sv = states[li], act.sigma(v)
                 d = sv - x
@@ -108,9 +139,15 @@ class JointStep:
                 if torch.is_tensor(psi) and psi.shape == term.shape:
                     part = _sum64(term.sub_(psi))
                 else:
-                    part = _sum64(term) - (_sum64(psi) if torch.is_tensor(psi) else 0.0)
-                total = total + prob.lam_of(li) * part
-        return total
+                    part = _sum64(term) - (psi.double() if torch.is_tensor(psi) else 0.0)
+                part = prob.lam_of(li) * part
+            total += part
+            size += part.abs()
+        return (total, size) if magnitude else total
+
+    def smooth(self, states, y, vs) -> torch.Tensor:
+        """:math:`S` summed over the samples (a float64 scalar)."""
+        return self.sample_smooth(states, y, vs).sum()
 
     def gradient(self, states, y, vs) -> list[torch.Tensor]:
         r""":math:`\nabla_{x_m}S` for every block, from the pre-activations ``vs``."""
@@ -129,55 +166,81 @@ class JointStep:
             grads[m].add_(states[m] - vs[m - 1], alpha=prob.lam_of(m))
         return grads
 
-    def prox(self, w: list[torch.Tensor], mus: list[float]) -> list[torch.Tensor]:
+    def prox(self, w: list[torch.Tensor], mus: list) -> list[torch.Tensor]:
+        """The blocks' proximal maps at steps ``mus`` (numbers or per-sample columns)."""
         out = [self.regulariser.prox(w[0], mus[0] * self.alpha) if self.regulariser.active(self.alpha) else w[0]]
         for m in range(1, len(w)):
             out.append(self.net.activation(m).prox_psi(w[m], mus[m] * self.problem.lam_of(m)))
         return out
 
+    def _trial(self, z, y, grads, lips, s_z, slack):
+        """The proximal-gradient step from ``z`` at the current per-sample scales: the new
+        blocks, their pre-activations and which samples pass the sufficient-decrease test."""
+        mus = [_column(self.scale, zm) / lip for zm, lip in zip(z, lips)]
+        new = self.prox([zm - mu * g for zm, g, mu in zip(z, grads, mus)], mus)
+        v_new = self.preactivations(new)
+        bound = s_z.clone()
+        for nm, zm, g, mu in zip(new, z, grads, mus):  # + <d, g> + |d|^2 / (2 mu), d = x+ - z
+            d = nm - zm
+            bound += _sum64(d.mul(0.5 / mu).add_(g).mul_(d))  # mu: a column, or a tensor (a diagonal metric)
+        ok = self.sample_smooth(new, y, v_new) <= bound + slack
+        return new, v_new, ok | (self.scale < 1e-8)
+
     @torch.no_grad()
     def __call__(self, z: list[torch.Tensor], x: list[torch.Tensor], y: torch.Tensor):
-        """From the extrapolated point ``z`` and the last iterate ``x``: the new iterate, the
-        next extrapolated point and the relative change.
+        r"""From the extrapolated point ``z`` and the last iterate ``x``: the new iterate, the
+        next extrapolated point and the relative change of each sample (shape ``(B,)``).
 
         The pre-activations are affine in the states, so those of the next extrapolated point
         are :math:`(1 + \beta)v(x^+) - \beta v(x)` and one iteration costs one pass over the
         network for :math:`v(x^+)` (also used by the backtracking test) and one adjoint pass for
-        the gradient, like one gradient evaluation of the nested problem; each rejected step
-        costs one more pass.
+        the gradient, like one gradient evaluation of the nested problem; a rejected step
+        costs one more pass (for the whole batch; only the rejected samples take its result).
         """
+        batch = y.shape[0]
         if self._v_z is None:  # first call: z = x
             self._v_z = self._v_x = self.preactivations(z)
+            self.scale = torch.full((batch,), self.scale0, dtype=torch.float64, device=y.device)
+            self.t = torch.ones(batch, dtype=torch.float64, device=y.device)
+        active = self.active if self.active is not None else torch.ones(batch, dtype=torch.bool, device=y.device)
         vz = self._v_z
-        s_z = self.smooth(z, y, vz)
+        s_z, size = self.sample_smooth(z, y, vz, magnitude=True)
+        # the test's slack: the rounding error of S in the states' precision (per element; a
+        # per-sample test in float32 otherwise fails on noise near a solution and the scale collapses)
+        slack = (ROUNDING * torch.finfo(y.dtype).eps) * size
         grads = self.gradient(z, y, vz)
         lips = self.lipschitz()
-        while True:
-            mus = [self.scale / lip for lip in lips]
-            new = self.prox([zm - mu * g for zm, g, mu in zip(z, grads, mus)], mus)
-            v_new = self.preactivations(new)
-            s_new = self.smooth(new, y, v_new)
-            bound = s_z.clone()
-            for nm, zm, g, mu in zip(new, z, grads, mus):  # + <d, g> + |d|^2 / (2 mu), d = x+ - z
-                d = nm - zm
-                bound += _sum64(d.mul(0.5 / mu).add_(g).mul_(d))  # mu: a number or a tensor (a diagonal metric)
-            if s_new <= bound + 1e-9 * s_z.abs() or self.scale < 1e-8:
-                break
-            self.scale *= 0.5
-        self.scale = min(1.1 * self.scale, 1e3)
-        t_next = 0.5 * (1.0 + (1.0 + 4.0 * self.t * self.t) ** 0.5)
-        momentum = (self.t - 1.0) / t_next
+        warm = self.regulariser.warm_state()  # every trial starts the prox from the same warm start
+        new, v_new, ok = self._trial(z, y, grads, lips, s_z, slack)
+        done = ok | ~active
+        while not bool(done.all()):  # backtracking: halve the scale of the samples that fail
+            self.scale = torch.where(done, self.scale, 0.5 * self.scale)
+            first = self.regulariser.warm_state()
+            self.regulariser.load_warm_state(warm)
+            trial, v_trial, ok = self._trial(z, y, grads, lips, s_z, slack)
+            new = [_pick(done, a, b) for a, b in zip(new, trial)]
+            v_new = [_pick(done, a, b) for a, b in zip(v_new, v_trial)]
+            self.regulariser.load_warm_state(self.regulariser.merge_warm_state(done, first))
+            done = done | ok
+        self.scale = torch.where(active, (1.1 * self.scale).clamp_max(1e3), self.scale)
+        t_next = 0.5 * (1.0 + (1.0 + 4.0 * self.t * self.t).sqrt())
         steps = [nm - xm for nm, xm in zip(new, x)]  # x+ - x
-        restart = float(sum(_sum64((zm - nm).mul_(dm)) for zm, nm, dm in zip(z, new, steps))) > 0
-        if restart:
-            t_next, momentum = 1.0, 0.0
-        self.t = t_next
-        if momentum:
-            z_next = [torch.add(nm, dm, alpha=momentum) for nm, dm in zip(new, steps)]
-            self._v_z = [vn + momentum * (vn - vx) for vn, vx in zip(v_new, self._v_x)]
+        restart = sum(_sum64((zm - nm).mul_(dm)) for zm, nm, dm in zip(z, new, steps)) > 0
+        t_next = torch.where(restart, torch.ones_like(t_next), t_next)
+        momentum = torch.where(restart, torch.zeros_like(t_next), (self.t - 1.0) / t_next)
+        self.t = torch.where(active, t_next, self.t)
+        momentum = torch.where(active, momentum, torch.zeros_like(momentum))
+        if bool((momentum != 0).any()):
+            z_next = [nm + _column(momentum, nm) * dm for nm, dm in zip(new, steps)]
+            self._v_z = [vn + _column(momentum, vn) * (vn - vx) for vn, vx in zip(v_new, self._v_x)]
         else:
             z_next, self._v_z = [nm.clone() for nm in new], v_new
+        if not bool(active.all()):  # frozen samples stay where they are
+            new = [_pick(active, nm, xm) for nm, xm in zip(new, x)]
+            z_next = [_pick(active, zn, xm) for zn, xm in zip(z_next, x)]
+            self._v_z = [_pick(active, a, b) for a, b in zip(self._v_z, self._v_x)]
+            v_new = [_pick(active, a, b) for a, b in zip(v_new, self._v_x)]
+            steps = [_pick(active, dm, torch.zeros_like(dm)) for dm in steps]
         self._v_x = v_new
-        change = (float(sum(_sum64(dm * dm) for dm in steps))
-                  / max(float(sum(_sum64(xm * xm) for xm in x)), 1e-30)) ** 0.5
+        change = (sum(_sum64(dm * dm) for dm in steps) / sum(_sum64(xm * xm) for xm in x).clamp_min(1e-30)).sqrt()
         return new, z_next, change

@@ -10,6 +10,7 @@ import argparse
 from ..restoration import arguments
 from ..restoration.arguments import add_device_argument, add_progress_argument
 from ..utils.checks import OptionError
+from . import DEFAULT_ALPHA
 
 METHODS = ("lifted", "adam", "lbfgs")
 REGULARISERS = ("tv", "tikhonov", "box", "none")
@@ -64,9 +65,9 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=METHODS, default="lifted",
                    help="lifted inversion (default), or the gradient baselines adam and lbfgs")
     p.add_argument("--regulariser", choices=REGULARISERS, default="tv", help="prior on the image (default tv)")
-    p.add_argument("--alpha", type=arguments.nonneg_float, default=1e-3,
-                   help="regularisation weight (default 0.001; raise it with the noise: the benchmarks' weights "
-                        "tuned at 5%% code noise are 0.001-0.1)")
+    p.add_argument("--alpha", type=arguments.nonneg_float, default=DEFAULT_ALPHA,
+                   help=f"regularisation weight (default {DEFAULT_ALPHA:g}; raise it with the noise: the "
+                        "benchmarks' weights tuned at 5%% code noise are 0.001-0.1)")
     p.add_argument("--iters", type=arguments.positive_int, default=300,
                    help="iteration budget (default 300; the lifted solvers may stop earlier)")
     p.add_argument("--solver", choices=("apg", "bcd"), default="apg",

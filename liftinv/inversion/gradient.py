@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..utils.checks import check_number, check_tensor
+from . import DEFAULT_ALPHA
 from .regularisers import Regulariser, get_regulariser
 from .result import InversionResult, check_features, check_reference, data_misfit, psnr_values, reference_tensor
 
@@ -31,7 +32,7 @@ METHODS = ("adam", "lbfgs")
 
 
 def invert_gradient(network: torch.nn.Module, y: torch.Tensor, *, regulariser: str | Regulariser = "tv",
-                    alpha: float = 0.01, iters: int = 300, method: str = "adam", lr: float | None = None,
+                    alpha: float = DEFAULT_ALPHA, iters: int = 300, method: str = "adam", lr: float | None = None,
                     eps: float = 1e-3, x_init="half", x_true: torch.Tensor | None = None,
                     monitor_every: int = 10, progress: bool = False,
                     desc: str | None = None) -> InversionResult:

@@ -37,16 +37,20 @@ estimate approaches a minimiser of the nested :math:`B_{\sigma_L}(y, v_L(x_0)) +
 ``beta > 0`` adds an inertial (iPALM-type) extrapolation
 :math:`\hat x = x^k + \beta(x^k - x^{k-1})` of every block before its step: our choice
 (the papers do not say), off by default.  The weights are never touched (``no_grad``).
-All samples of the batch are independent problems solved together.
+All samples of the batch are independent problems solved together: the step sizes of
+``'apg'`` (backtracking, momentum, restart) and the stopping rule are per sample, so a sample's
+estimate does not depend on the others in its batch.
 
-Both stop after ``iters`` iterations or, with ``tol > 0``, once the relative change of all
-blocks stays below ``tol`` for 5 iterations in a row.
+Both stop after ``iters`` iterations or, with ``tol > 0``, once every sample's relative change
+over all its blocks has stayed below ``tol`` for 5 iterations in a row; a sample that gets there
+first is frozen at its iterate while the others go on.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -55,6 +59,7 @@ from tqdm.auto import tqdm
 from ..lifting.problem import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..utils.checks import check_number, check_tensor
+from . import DEFAULT_ALPHA
 from .accelerated import JointStep
 from .regularisers import Regulariser, get_regulariser
 from .result import InversionResult, check_features, check_reference, data_misfit, psnr_values, reference_tensor
@@ -85,11 +90,41 @@ def initial_input(network: torch.nn.Module, y: torch.Tensor, init) -> torch.Tens
     raise ValueError(f"init must be a tensor, 'half' or 'zeros', got {init!r}")
 
 
-def _relative_change(new, old) -> float:
-    """:math:`\\|x^+ - x\\| / \\|x\\|` over all blocks (the stopping rule's measure)."""
-    num = sum(float((a - b).square().sum(dtype=torch.float64)) for a, b in zip(new, old))
-    den = sum(float(b.square().sum(dtype=torch.float64)) for b in old)
-    return (num / max(den, 1e-60)) ** 0.5
+def _relative_change(new, old) -> torch.Tensor:
+    """:math:`\\|x^+ - x\\| / \\|x\\|` of each sample over all its blocks (the stopping rule's
+    measure), shape ``(B,)``."""
+    num = sum((a - b).square().flatten(1).sum(1, dtype=torch.float64) for a, b in zip(new, old))
+    den = sum(b.square().flatten(1).sum(1, dtype=torch.float64) for b in old)
+    return (num / den.clamp_min(1e-60)).sqrt()
+
+
+def _freeze(states, old, active) -> None:
+    """Put the samples where ``active`` is false back to ``old`` (in place in the list)."""
+    for m, (s, o) in enumerate(zip(states, old)):
+        states[m] = torch.where(active.view((-1,) + (1,) * (s.dim() - 1)), s, o)
+
+
+#: ``loose`` warns when the nested objective exceeds the lifted one by more than this share of it
+LOOSE_GAP = 0.5
+
+
+def loose(record: dict, alpha: float) -> bool:
+    """Warn (``RuntimeWarning``) when the estimate does not explain ``y`` through the network: the
+    nested objective :math:`F = \\tfrac12\\|N(x_0) - y\\|^2 + \\alpha J(x_0)` of the final
+    ``record`` is more than :data:`LOOSE_GAP` above the lifted objective :math:`E` (in share of
+    :math:`F`), so the hidden states have left the forward pass and the relaxation is far from the
+    problem (seen on deep residual networks, e.g. DnCNN, where :math:`E` fell 20x and the misfit
+    hardly moved).  Returns whether it warned."""
+    nested = record["misfit"] + alpha * record["regulariser"]
+    if not nested > 0 or not nested - record["objective"] > LOOSE_GAP * nested:
+        return False
+    warnings.warn(f"lifted inversion: the network's own misfit and prior (F = {nested:.4g}) are "
+                  f"{nested / max(record['objective'], 1e-30):.3g}x the lifted objective ({record['objective']:.4g}): "
+                  f"the hidden states have left the forward pass (constraint violation {record['violation']:.3g}), "
+                  "so x does not explain y through the network; raise iters (deep networks can need thousands), "
+                  "or lam if y is noisy, or compare with invert_gradient(net, y, method='lbfgs')",
+                  RuntimeWarning, stacklevel=4)
+    return True
 
 
 class LiftedInversion:
@@ -122,7 +157,7 @@ class LiftedInversion:
     #: the iteration of ``'apg'``; a subclass of :class:`JointStep` changes its metric
     step_class: type[JointStep] = JointStep
 
-    def __init__(self, network: LiftedNetwork, regulariser: str | Regulariser = "tv", alpha: float = 0.01,
+    def __init__(self, network: LiftedNetwork, regulariser: str | Regulariser = "tv", alpha: float = DEFAULT_ALPHA,
                  *, lam=1.0, penalty: str = "bregman", beta: float = 0.0, step_scale: float = 1.0,
                  tv_iters: int | None = None, order: str = "backward", lam_growth: float | None = None,
                  lam_max: float | None = None, method: str | None = None, tol: float = 1e-5) -> None:
@@ -248,7 +283,9 @@ class LiftedInversion:
         step = self.step_class(self.problem, norms, self.regulariser, self.alpha, self.step_scale) if apg else None
         z = [s.clone() for s in states] if apg else None  # the extrapolated point of 'apg'
         prev = [s.clone() for s in states] if self.beta > 0 and not apg else None
-        history, seconds, calm, it = [], 0.0, 0, 0
+        history, seconds, it = [], 0.0, 0
+        calm = torch.zeros(y.shape[0], dtype=torch.long, device=y.device)  # per sample
+        active = torch.ones(y.shape[0], dtype=torch.bool, device=y.device)
 
         def record(it):
             rec = {"iteration": it, "seconds": seconds, **self.objective(states, y, cache)}
@@ -265,10 +302,11 @@ class LiftedInversion:
             for it in bar:
                 t0 = time.perf_counter()
                 if apg:
+                    step.active = active
                     states, z, change = step(z, states, y)
                     cache.clear()
                 else:
-                    old = [t.clone() for t in states] if self.tol > 0 else None
+                    old = [t.clone() for t in states]
                     if self.beta > 0:
                         for m in range(len(states)):
                             cur = states[m]
@@ -279,15 +317,20 @@ class LiftedInversion:
                         self.problem.aux_sweep(states, y, cache, hidden_norms, step_scale=self.step_scale,
                                                order=self.order)
                     self.input_step(states, y, cache)
-                    change = _relative_change(states, old) if old is not None else 1.0
+                    if not bool(active.all()):
+                        _freeze(states, old, active)
+                        cache.clear()
+                    change = _relative_change(states, old)
                 if self.lam_growth != 1.0:
                     self.problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in self.problem.lam]
                 if p.is_cuda:
                     torch.cuda.synchronize(p.device)
                 seconds += time.perf_counter() - t0
-                calm = calm + 1 if change < self.tol else 0
+                calm = torch.where(change < self.tol, calm + 1, torch.zeros_like(calm))
                 grown = self.lam_growth == 1.0 or all(lam >= self.lam_max for lam in self.problem.lam)
-                done = calm >= 5 and grown
+                if grown:
+                    active = active & (calm < 5)
+                done = not bool(active.any())
                 if it % monitor_every == 0 or it == iters or done:
                     rec = record(it)
                     bar.set_postfix(obj=f"{rec['objective']:.4g}", viol=f"{rec['violation']:.2g}")
@@ -297,6 +340,7 @@ class LiftedInversion:
             bar.close()
             lam_final = list(self.problem.lam)
             self.problem.lam = lam0
+        loose(history[-1], self.alpha)
         settings = {"method": "lifted", "solver": self.method, "regulariser": self.regulariser.name,
                     "alpha": self.alpha, "iters": iters, "iterations": it, "tol": self.tol, "beta": self.beta,
                     "step_scale": self.step_scale,
@@ -305,7 +349,7 @@ class LiftedInversion:
         return InversionResult(states[0], history, states, settings)
 
 
-def invert_lifted(network, y, *, regulariser="tv", alpha=0.01, iters=300, **kwargs) -> InversionResult:
+def invert_lifted(network, y, *, regulariser="tv", alpha=DEFAULT_ALPHA, iters=300, **kwargs) -> InversionResult:
     """One-call form of :class:`LiftedInversion`: ``kwargs`` go to the constructor
     (``lam``, ``penalty``, ``beta``, ``step_scale``, ``tv_iters``, ``order``) or to
     :meth:`LiftedInversion.run` (``x_init``, ``x_true``, ``monitor_every``, ``progress``)."""
