@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import torch
 from test_bad_common import TINY, TINY_DFB, refused, run, snapshot, ws  # noqa: F401  (ws is a fixture)
 
 from liftinv.checkpoint import load_checkpoint
@@ -65,7 +66,7 @@ def test_resume_with_another_kernel_is_refused(ws, tmp_path, capsys):  # noqa: F
     assert run([*base, "--kernel", "box:3", "-o", out], capsys)[0] == 0
     line = refused([*base, "--kernel", "box:5", "--resume", "--epochs", "2", "-o", out], capsys, tmp_path,
                    names=["--resume"])
-    assert "another kernel" in line
+    assert "kernel a 5x5 kernel now vs a 3x3 kernel in the checkpoint" in line
 
 
 def test_overwrite_replaces_and_resume_continues(ws, run_pt, tmp_path, capsys):  # noqa: F811
@@ -116,17 +117,68 @@ def test_ctrl_c_with_overwrite_before_a_checkpoint_keeps_the_earlier_run(ws, run
 
 def test_checkpoint_every_steps_writes_mid_epoch_checkpoints_that_resume(ws, tmp_path, capsys,  # noqa: F811
                                                                          monkeypatch):
+    """A run interrupted after a mid-epoch checkpoint and resumed takes the epoch's remaining steps
+    on the batches and noise of one uninterrupted run, and ends with its weights, bit for bit."""
     out = tmp_path / "run.pt"
     _interrupt_at(monkeypatch, 9)  # epoch 1 has 13 steps: checkpoints at steps 4 and 8
     status, _, err = run(_train(ws, out, "--checkpoint-every", "4"), capsys)
     assert status == 130 and "8 steps" in err
     history = load_checkpoint(out)["history"]
-    assert history == [{"epoch": 0, "iterations": 8, "seconds": history[0]["seconds"], "partial": True}]
+    assert history == [{"epoch": 0, "iterations": 8, "seconds": history[0]["seconds"], "epoch_steps": 8,
+                        "partial": True}]
     monkeypatch.undo()
     assert run(_train(ws, out, "--checkpoint-every", "4", "--resume"), capsys)[0] == 0
+    state = load_checkpoint(out)
+    assert [r["epoch"] for r in state["history"]] == [1] and state["history"][0]["iterations"] == 13
+    assert not any(r.get("partial") for r in state["history"])
+    whole = load_checkpoint(ws / "gray.pt")["state_dict"]  # the same run, uninterrupted
+    assert all(torch.equal(whole[k], v) for k, v in state["state_dict"].items())
+
+
+def test_a_run_stopped_by_its_budget_resumes_inside_its_epoch(ws, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """--budget ends a run inside an epoch: its last record is partial, and --resume with more budget
+    takes the rest of that epoch, not the next one (the uninterrupted run's weights, bit for bit)."""
+    out = tmp_path / "run.pt"
+    original = training._Watched.step_batch
+    calls = {"n": 0}
+
+    def step_batch(self, *args):  # the budget runs out at step 5 (13 steps an epoch)
+        calls["n"] += 1
+        stats = original(self, *args)
+        if calls["n"] == 5:
+            import time
+            time.sleep(0.6)
+        return stats
+
+    monkeypatch.setattr(training._Watched, "step_batch", step_batch)
+    assert run(_train(ws, out, "--epochs", "1", "--budget", "0.5"), capsys)[0] == 0
     history = load_checkpoint(out)["history"]
-    assert [r["epoch"] for r in history] == [1] and history[0]["iterations"] == 8 + 13
-    assert not any(r.get("partial") for r in history)
+    assert [(r["epoch"], r["iterations"], r.get("partial"), r.get("epoch_steps")) for r in history] == [
+        (0, 5, True, 5)]
+    monkeypatch.undo()
+    assert run(_train(ws, out, "--epochs", "1", "--budget", "1000", "--resume"), capsys)[0] == 0
+    state = load_checkpoint(out)
+    assert [(r["epoch"], r["iterations"]) for r in state["history"]] == [(1, 13)]
+    whole = load_checkpoint(ws / "gray.pt")["state_dict"]
+    assert all(torch.equal(whole[k], v) for k, v in state["state_dict"].items())
+
+
+def test_checkpoint_writing_spends_no_budget(ws, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """The mid-epoch checkpoints are written outside the timed steps: a slow disk does not eat the
+    training budget (the steps' seconds exclude it)."""
+    import time
+
+    original = training.save_checkpoint
+
+    def slow_save(*args, **kwargs):
+        time.sleep(0.2)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "save_checkpoint", slow_save)
+    out = tmp_path / "run.pt"
+    assert run(_train(ws, out, "--checkpoint-every", "1"), capsys)[0] == 0
+    history = load_checkpoint(out)["history"]
+    assert history[-1]["iterations"] == 13 and history[-1]["seconds"] < 0.2 * 12
 
 
 def test_checkpoint_every_minutes_parses():

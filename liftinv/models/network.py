@@ -165,6 +165,26 @@ class LiftedNetwork(nn.Module):
         """Hook run by every trainer after each weight update (e.g. to recompute step
         sizes that depend on the weights, as unrolled networks do); nothing here."""
 
+    def warm_starts(self) -> dict[str, torch.Tensor]:
+        """The warm starts of the power iterations behind :meth:`refresh` (``_vec`` of the
+        modules that keep one, by module name).  A checkpoint keeps them: loading weights drops
+        them (they belong to the weights of before), and a resumed run that got them back
+        refreshes its step sizes as the uninterrupted run would have."""
+        return {name: m._vec.detach().clone() for name, m in self.named_modules()
+                if isinstance(getattr(m, "_vec", None), torch.Tensor)}
+
+    def load_warm_starts(self, vectors: dict) -> bool:
+        """Put back :meth:`warm_starts` saved with these weights; ``False`` (nothing changed)
+        unless they name exactly the modules that keep one, with tensors of their weights' kind."""
+        modules = {name: m for name, m in self.named_modules() if hasattr(m, "_vec")}
+        if not isinstance(vectors, dict) or set(vectors) != set(modules) or not all(
+                isinstance(v, torch.Tensor) for v in vectors.values()):
+            return False
+        for name, vec in vectors.items():
+            like = next(modules[name].parameters(), None)
+            modules[name]._vec = vec.to(like) if like is not None else vec
+        return True
+
     # -- evaluation -------------------------------------------------------------------
     def preactivation(self, li: int, states: Sequence[torch.Tensor]) -> torch.Tensor:
         r""":math:`v_l` from the states list ``[x_0, x_1, ...]``."""

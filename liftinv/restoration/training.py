@@ -101,14 +101,31 @@ def degraded_batches(physics) -> Callable:
 RESUMABLE_CHANGES = ("budget", "epochs", "device")
 
 
+def _kernel_summary(kernel, other) -> str:
+    """A blur kernel (nested lists) in words that tell it from ``other``: its size, and where the
+    sizes agree its spread (the standard deviation of its mass about its centre, in pixels)."""
+    k = torch.tensor(kernel, dtype=torch.float64)
+    size = "x".join(str(n) for n in k.shape)
+    if torch.tensor(other).shape != k.shape or k.dim() != 2 or not k.sum() > 0:
+        return f"a {size} kernel"
+    w = k / k.sum()
+    ys, xs = torch.meshgrid(*(torch.arange(n, dtype=torch.float64) for n in k.shape), indexing="ij")
+    cy, cx = (w * ys).sum(), (w * xs).sum()
+    spread = float(((w * ((ys - cy) ** 2 + (xs - cx) ** 2)).sum() / 2).sqrt())
+    return f"a {size} kernel of spread {spread:.3g} px"
+
+
 def _differences(saved: dict, now: dict, skip=()) -> list[str]:
-    def show(key, value):
+    def show(key, value, other):
         if value is None:
             return "none"
-        return f"{value * 255:g}/255" if key == "sigma" and isinstance(value, float) else \
-            "another kernel" if key == "kernel" else repr(value)
+        if key == "sigma" and isinstance(value, float):  # as many digits as tell the two apart
+            digits = next((d for d in (4, 8, 12) if not isinstance(other, float)
+                           or f"{value * 255:.{d}g}" != f"{other * 255:.{d}g}"), 17)
+            return f"{value * 255:.{digits}g}/255"
+        return _kernel_summary(value, other) if key == "kernel" and other is not None else repr(value)
 
-    return [f"{k} {show(k, now.get(k))} now vs {show(k, saved.get(k))} in the checkpoint"
+    return [f"{k} {show(k, now.get(k), saved.get(k))} now vs {show(k, saved.get(k), now.get(k))} in the checkpoint"
             for k in sorted(set(saved) | set(now)) if k not in skip and saved.get(k) != now.get(k)]
 
 
@@ -187,12 +204,15 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
     ``solver`` overrides :func:`make_solver`; ``target(patches)`` maps the clean patches to the
     network's targets (default: the patches).  With ``checkpoint`` the run is saved atomically
     after every epoch, and also every ``save_every_steps`` steps and/or ``save_every_seconds``
-    seconds of wall clock when given (mid-epoch checkpoints end their history with a record
-    marked ``partial``; a run resumed from one repeats that epoch's remaining steps as a whole
-    epoch).  ``resume=True`` continues the run saved there (weights, solver state, history; the
-    budget counts the time already spent); it refuses a missing file and a different task,
-    architecture or settings (:func:`check_resumable`).  An existing ``checkpoint`` is refused
-    unless ``resume`` or ``overwrite`` is given (re-running a cell must not replace a long run).
+    seconds of wall clock when given (outside the timed steps: writing spends no budget).  A
+    checkpoint written inside an epoch, or at the end of a run stopped there by its budget, ends
+    its history with a record marked ``partial`` (:func:`~liftinv.solvers.fit`), from which a
+    resumed run takes that epoch's remaining steps.  ``resume=True`` continues the run saved
+    there (weights, solver state, the warm starts of the step-size power iterations, history; the
+    budget counts the time already spent: the same steps as one uninterrupted run); it refuses a
+    missing file and a different task, architecture or settings (:func:`check_resumable`).  An
+    existing ``checkpoint`` is refused unless ``resume`` or ``overwrite`` is given (re-running a
+    cell must not replace a long run).
     ``callback(record, network)`` runs after every epoch outside the timed region.
 
     Training stops with :class:`TrainingDiverged` at the first step whose loss or weights are
@@ -225,25 +245,31 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
         if state.get("solver") is not None:
             solver.load_state_dict(state["solver"])
         history = History(state.get("history", []))
-        if isinstance(network, LiftedNetwork):
-            network.refresh(n_iter=30)
+        warm = state.get("warm_starts")
+        if isinstance(network, LiftedNetwork) and not (warm and network.load_warm_starts(warm)):
+            network.refresh(n_iter=30)  # no saved warm starts (an older checkpoint): from cold
         saved.update(history.final)
     done = {k: history.final.get(k, 0) for k in ("epoch", "iterations", "seconds")}
+    done["epoch_steps"] = history.final.get("epoch_steps", 0) if history.final.get("partial") else 0
     clock = {"last_save": time.monotonic(), "steps": 0}
 
-    def save(partial: bool) -> None:
-        records = [r for r in history if not r.get("partial")]
-        if partial:
-            records.append({**done, "partial": True})
+    def save(mid_epoch: bool) -> None:
+        """The checkpoint of the history so far; ``mid_epoch``: between the steps of an epoch, its
+        record marked ``partial`` (the steps taken in the epoch after ``epoch``)."""
+        records = list(history)
+        if mid_epoch:
+            records = [r for r in records if not r.get("partial")] + [{**done, "partial": True}]
         if rank() == 0:  # data parallel: one rank writes
+            extra = {"warm_starts": network.warm_starts()} if isinstance(network, LiftedNetwork) else {}
             save_checkpoint(checkpoint, arch=arch, network=network, solver=solver.state_dict(),
-                            config=config.to_dict(), task=task, data=fingerprint, history=records)
+                            config=config.to_dict(), task=task, data=fingerprint, history=records, **extra)
         saved.clear()
         saved.update(done)
         clock.update(last_save=time.monotonic(), steps=0)
 
     def on_step(stats, seconds, error) -> None:
         done["iterations"] += 1
+        done["epoch_steps"] += 1
         done["seconds"] += seconds
         bad = "step" if error is not None else None
         if bad is None and stats and not all(math.isfinite(float(v)) for v in stats.values()):
@@ -253,10 +279,11 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
         if bad is not None:
             raise _diverged(bad, error) from error
         clock["steps"] += 1
-        if checkpoint is not None and (
-                (save_every_steps and clock["steps"] >= save_every_steps)
-                or (save_every_seconds and time.monotonic() - clock["last_save"] >= save_every_seconds)):
-            save(partial=True)
+
+    def save_if_due() -> None:  # after a step, outside fit's timed region: saving spends no budget
+        if (save_every_steps and clock["steps"] >= save_every_steps) or (
+                save_every_seconds and time.monotonic() - clock["last_save"] >= save_every_seconds):
+            save(mid_epoch=True)
 
     def _diverged(bad: str, error) -> TrainingDiverged:
         what = {"loss": "the loss became NaN or Inf", "weights": "the weights became NaN or Inf",
@@ -272,11 +299,11 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
                                 f"{what}, the run diverged; {kept}; try a smaller learning rate "
                                 f"(now {config.lr:g}; --lr on the command line)")
 
-    def on_epoch(record):
+    def on_epoch(record):  # an epoch's record, or the partial one of a run stopped by its budget
         done.update({k: record[k] for k in ("epoch", "iterations", "seconds")})
-        history[:] = [r for r in history if not r.get("partial")]
+        done["epoch_steps"] = record.get("epoch_steps", 0) if record.get("partial") else 0
         if checkpoint is not None:
-            save(partial=False)
+            save(mid_epoch=False)
         return callback(record, network) if callback is not None else None
 
     stop_on_nan = stop_on_nan or checkpoint is not None
@@ -285,7 +312,8 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
                batch_size=config.batch_size, seed=config.seed, progress=progress, callback=on_epoch,
                desc=desc or f"{arch.get('name', 'network')}/{config.trainer}",
                batch_transform=None if physics is None else degraded_batches(physics), history=history,
-               eval_train=False, lr_schedule=config.lr_schedule)
+               eval_train=False, lr_schedule=config.lr_schedule,
+               on_step=save_if_due if checkpoint is not None and (save_every_steps or save_every_seconds) else None)
 
 
 def train_network(arch: dict, task: dict, images, config: TrainConfig, **kwargs) -> tuple[torch.nn.Module, History]:

@@ -336,9 +336,11 @@ class BCD(WeightUpdates, torch.optim.Optimizer):
     def prepare(self, n_samples: int) -> None:
         """Called by :func:`~liftinv.solvers.fit` before training on ``n_samples`` samples
         (this rank's shard in data-parallel training, where rank 0's weights are copied
-        to every rank first)."""
+        to every rank first; a fresh solver then refreshes the network's step sizes from those
+        weights, a resumed one keeps the checkpoint's, as the uninterrupted run had them)."""
         broadcast_module_(self.network)
-        self.network.refresh()
+        if self._steps == 0:
+            self.network.refresh()
         s = self.settings()
         if s["aux"] == "keep":
             self.memory = AuxMemory(self.network, n_samples, storage=s["aux_storage"], path=s["aux_path"])

@@ -136,6 +136,7 @@ def fit(
     eval_train: bool = True,
     lr_schedule: str = "constant",
     stop_on_nan: bool = True,
+    on_step: Callable[[], None] | None = None,
 ) -> History:
     """Train with ``solver`` for ``epochs`` epochs and/or ``time_budget`` seconds.
 
@@ -164,7 +165,11 @@ def fit(
     batch_transform: ``(x, y, generator) -> (x, y)`` applied to every mini-batch inside
         the timed region, e.g. fresh noise on the input of a denoiser.
     history: a :class:`History` to continue (resuming: its seconds, iterations and
-        epochs count towards the budget); records are appended to it in place.
+        epochs count towards the budget); records are appended to it in place.  A run stopped
+        by its budget inside an epoch ends with a record marked ``partial`` whose ``epoch`` is
+        the last *complete* epoch and ``epoch_steps`` the steps taken in the next one; a run
+        continued from it takes that epoch's remaining steps, on the batches and noise one
+        uninterrupted run would have drawn (the partial record is replaced by the epoch's).
     eval_train: evaluate the loss over the whole training set after every epoch.
     lr_schedule: the learning rate over the run (:data:`~liftinv.utils.schedules.LR_SCHEDULES`:
         ``'constant'``, or ``'cosine'`` from the solver's rate down to 0 at the end of the budget
@@ -173,6 +178,8 @@ def fit(
         epoch whose weights or training loss, is NaN or Inf (``False``: train on, e.g. in a sweep of
         learning rates that records where training diverges; a step that cannot run on non-finite
         values, as a lifted step's NaN step size, stops the run either way).
+    on_step: called after every step, outside the timed region (e.g. a checkpoint every few
+        steps, whose writing must not spend the budget).
 
     Returns the :class:`History` of epoch records.
     """
@@ -239,6 +246,8 @@ def fit(
     history = History() if history is None else history
     last = history.final
     elapsed, iters, epoch = last.get("seconds", 0.0), last.get("iterations", 0), last.get("epoch", 0)
+    skip = int(last.get("epoch_steps", 0)) if last.get("partial") else 0  # steps of epoch + 1 done already
+    n_batches = -(-n // batch_size)
     tty = sys.stderr.isatty()
     bar = tqdm(
         total=epochs if epochs is not None else round(time_budget),
@@ -260,8 +269,14 @@ def fit(
         perm = torch.randperm(n, generator=gen).to(dev)
         lifted = viol = batch_loss = 0.0
         n_monitored = 0
+        steps = 0  # of this epoch
         for start in range(0, n, batch_size):
             idx = perm[start : start + batch_size]
+            if steps < skip:  # taken before the run was stopped: draw its noise again, do not train
+                if batch_transform is not None:
+                    batch_transform(x_train[idx], y_train[idx], gen)
+                steps += 1
+                continue
             if lr_schedule != "constant":
                 done = run_fraction(seconds=elapsed, epoch_progress=epoch - 1 + start / n,
                                     time_budget=time_budget, epochs=epochs)
@@ -285,6 +300,7 @@ def fit(
                 dt = all_reduce_scalars([dt], op="max")[0]
             elapsed += dt
             iters += 1
+            steps += 1
             if stats:  # solvers may monitor only every few steps
                 lifted += stats["lifted"]
                 viol += stats["violation"]
@@ -292,11 +308,15 @@ def fit(
                 n_monitored += 1
             if epochs is None:
                 bar.update(min(dt, max(bar.total - bar.n, 0)))
+            if on_step is not None:
+                on_step()
             if time_budget is not None and elapsed >= time_budget:
                 stop = True
                 break
+        skip = 0
+        complete = steps == n_batches
         record = {
-            "epoch": epoch,
+            "epoch": epoch if complete else epoch - 1,
             "iterations": iters,
             "seconds": elapsed,
             "lifted": lifted / n_monitored if n_monitored else float("nan"),
@@ -313,8 +333,12 @@ def fit(
         if x_test is not None:
             test_eval = evaluate(solver.problem, x_test, y_test, metrics=metrics)
             record.update({f"test_{k}": v for k, v in test_eval.items()})
+        if not complete:  # stopped by the budget inside the epoch
+            record.update(partial=True, epoch_steps=steps)
+        while history and history[-1].get("partial"):  # the epoch's record replaces its partial one
+            history.pop()
         history.append(record)
-        if epochs is not None:
+        if epochs is not None and complete:
             bar.update(1)
             stop = stop or epoch >= epochs
         postfix = {"objective": f"{record['lifted']:.4g}"} if n_monitored else {}  # never objective=nan
