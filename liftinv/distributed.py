@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import socket
 from collections.abc import Callable, Sequence
 
@@ -142,13 +143,28 @@ def launch(fn: Callable, nproc: int, *args, backend: str | None = None, threads:
     ``backend`` defaults to :data:`GPU_BACKEND` (NCCL for CUDA tensors, gloo for the CPU
     ones) when CUDA is available with a GPU per process, and to gloo otherwise; each process
     uses ``threads`` torch threads.  ``fn`` must be picklable (a module-level function); a
-    failure in any process raises here.
+    failure in any process raises here.  An interruption of this process (Ctrl-C sent to it
+    alone, as a job scheduler may) stops the workers too before it propagates.
     """
     if nproc < 1:
         raise ValueError(f"nproc must be >= 1, got {nproc}")
     if backend is None:
         backend = GPU_BACKEND if torch.cuda.is_available() and torch.cuda.device_count() >= nproc else "gloo"
-    torch.multiprocessing.spawn(_worker, args=(nproc, _free_port(), backend, threads, fn, args), nprocs=nproc)
+    context = torch.multiprocessing.spawn(_worker, args=(nproc, _free_port(), backend, threads, fn, args),
+                                          nprocs=nproc, join=False)
+    try:
+        while not context.join():
+            pass
+    except BaseException:
+        for proc in context.processes:  # as Ctrl-C would: each worker ends its step and exits
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGINT)
+        for proc in context.processes:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=10)
+        raise
 
 
 def init_from_env(backend: str | None = None) -> bool:

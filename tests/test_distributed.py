@@ -7,6 +7,12 @@ steps and Adam, kept auxiliaries), ISGM and backprop (DistributedDataParallel).
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
 import pytest
 import torch
 from torch.multiprocessing.spawn import ProcessExitedException
@@ -144,9 +150,52 @@ def test_gpu_backend_routes_cpu_tensors_to_gloo(monkeypatch):
     seen = {}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr(torch.multiprocessing, "spawn", lambda fn, args, nprocs: seen.update(backend=args[2]))
+    class Done:  # the process context of workers that have finished
+        processes = []
+
+        def join(self):
+            return True
+
+    def spawn(fn, args, nprocs, join=True):
+        seen.update(backend=args[2])
+        return Done()
+
+    monkeypatch.setattr(torch.multiprocessing, "spawn", spawn)
     launch(print, 2)
     assert seen["backend"] == distributed.GPU_BACKEND
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # fewer GPUs than processes: CPU only
     launch(print, 2)
     assert seen["backend"] == "gloo"
+
+
+def _worker_waits(folder: str) -> None:
+    Path(folder, f"{os.getpid()}.pid").touch()
+    time.sleep(120)
+
+
+def test_an_interrupted_launch_stops_its_workers(tmp_path):
+    """Ctrl-C sent to the launching process alone (as a job scheduler may) ends the workers too, in
+    seconds, instead of the launcher waiting for them to finish their run."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    def alarm_once_started():
+        while len(list(tmp_path.glob("*.pid"))) < WORLD:
+            time.sleep(0.05)
+        signal.alarm(1)
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        threading.Thread(target=alarm_once_started, daemon=True).start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            launch(_worker_waits, WORLD, str(tmp_path))
+        assert time.monotonic() - t0 < 60
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    pids = [int(p.stem) for p in tmp_path.glob("*.pid")]
+    assert len(pids) == WORLD
+    for pid in pids:  # ended and reaped by the launcher
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
