@@ -23,6 +23,7 @@ from liftinv.models.linear_maps import (
     AvgPool2d,
     ChannelAffine,
     ConvTranspose2d,
+    ElementwiseAffine,
     Reshape,
     Scale,
     Upsample,
@@ -87,6 +88,14 @@ MAPS = {
     "scale": (lambda: Scale(-0.5), (3, 4), "exact"),
     "zero": (lambda: ZeroMap((2, 3)), (4,), "exact"),
     "channel-affine": (lambda: ChannelAffine(torch.tensor([0.5, -2.0, 1.0]), torch.ones(3)), (3, 4, 4), "exact"),
+    "elementwise-affine-per-channel": (lambda: ElementwiseAffine(torch.tensor([0.5, -2.0, 1.5]).view(3, 1, 1),
+                                                                 torch.tensor([0.1, 0.2, 0.3]).view(3, 1, 1)),
+                                       (3, 4, 4), "exact"),
+    "elementwise-affine-per-element": (lambda: ElementwiseAffine(torch.linspace(-1.5, 1.0, 12).view(3, 4), 2.0),
+                                       (2, 3, 4), "exact"),
+    "elementwise-shift-only": (lambda: ElementwiseAffine(None, torch.ones(3, 1)), (3, 4), "exact"),
+    "chain-elementwise-conv": (lambda: ChainMap([ElementwiseAffine(torch.tensor([2.0, -0.5]).view(2, 1, 1)),
+                                                 Conv2d(2, 3, 3)]), (2, 5, 5), "estimate"),
     "chain-upsample-conv": (lambda: ChainMap([Upsample(scale_factor=2), Conv2d(2, 3, 3)]), (2, 4, 4),
                             "estimate"),
     "sum-conv-identity": (lambda: SumMap([Conv2d(2, 2, 3), IdentityMap()]), (2, 5, 5), "estimate"),
@@ -225,6 +234,19 @@ def test_shape_errors():
         Conv2d(3, 2).out_shape((1, 8, 8))
     with pytest.raises(ValueError, match="smaller than the kernel"):
         Conv2d(1, 2, 5, padding=0).out_shape((1, 3, 3))
+    with pytest.raises(ValueError, match=r"scale of shape \(3, 1, 1\) does not broadcast to samples of shape"):
+        ElementwiseAffine(torch.ones(3, 1, 1)).out_shape((2, 4, 4))
+    with pytest.raises(ValueError, match="shift of shape"):
+        ElementwiseAffine(None, torch.ones(1, 3, 1, 1)).out_shape((3, 4, 4))
+
+
+def test_elementwise_affine_adds_its_shift_in_forward_only():
+    amap = ElementwiseAffine(torch.tensor([2.0, -1.0]).view(2, 1), torch.tensor([0.5, 1.0]).view(2, 1))
+    x = torch.randn(3, 2, 4)
+    torch.testing.assert_close(amap(x), x * amap.scale + amap.shift)
+    torch.testing.assert_close(amap.A_adjoint(torch.ones(3, 2, 4), (2, 4)), amap.A(torch.ones(3, 2, 4)))
+    assert amap.bias is None and not list(amap.parameters())  # constants: nothing to train
+    assert amap.double().shift.dtype == torch.float64
 
 
 def test_networks_are_ordinary_modules_for_torch_idioms():

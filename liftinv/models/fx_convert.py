@@ -6,8 +6,17 @@ reads, biases inside the maps), starting from :math:`e = x_0` at the input:
 
 * an affine node (``nn.Linear``, ``nn.Conv2d``, ``nn.ConvTranspose2d``, ``nn.AvgPool2d``,
   ``nn.AdaptiveAvgPool2d``, ``nn.Upsample``, ``nn.Flatten``/``nn.Unflatten``/``view``/
-  ``reshape``/``flatten``, multiplication or division by a number, negation, an eval-mode
-  ``BatchNorm``) composes with the maps of its argument;
+  ``reshape``/``flatten``, negation, an eval-mode ``BatchNorm``) composes with the maps of its
+  argument;
+* a product with, a division by, or a sum with a **constant** (a number, or a tensor that does not
+  depend on the input: a buffer, a parameter read at its current value, a tensor built in
+  ``forward``; nodes computed from constants alone, ``mean.view(1, -1, 1, 1)`` or ``1 / std``, are
+  evaluated), as in an input normalisation ``(x - mean) / std``, is the affine map
+  :math:`s \odot e + t`: a :class:`~liftinv.models.linear_maps.Scale` for a number, otherwise an
+  :class:`~liftinv.models.linear_maps.ElementwiseAffine` (constants that broadcast to the value's
+  own shape, e.g. ``(1, C, 1, 1)``; consecutive ones merge into one map); over several states the
+  shift enters one of their maps.  Casts that keep the dtype (``x.float()``, ``x.to(dtype)``,
+  ``x.type_as(y)``) and ``contiguous``/``clone`` are no-ops;
 * an addition or subtraction of two values adds the expressions (two maps reading one state
   become one :class:`~liftinv.models.composite_maps.SumMap`);
 * a concatenation (``torch.cat`` along a dimension other than the batch's, as in U-Net skips)
@@ -33,7 +42,8 @@ folded into the convolution or dense map just before it, or else becomes a per-c
 is run once on a random input next to the module; a mismatch raises.
 
 Anything else raises :class:`~liftinv.models.convert.ConversionError` naming the node (the
-module's qualified name and type, or the function) and why.
+module's qualified name and type, or the function), why, and (for what no rule here converts, a
+product of two network values, a module torch.fx cannot trace) the remedy: ``invert_gradient``.
 """
 
 from __future__ import annotations
@@ -61,6 +71,7 @@ from .linear_maps import (
     Conv2d,
     ConvTranspose2d,
     Dense,
+    ElementwiseAffine,
     IdentityMap,
     LinearMap,
     Reshape,
@@ -87,9 +98,28 @@ def _factors(amap: LinearMap) -> list[LinearMap]:
     return list(amap.maps) if isinstance(amap, ChainMap) else [amap]
 
 
+def _diagonal(amap: Scale | ElementwiseAffine) -> tuple:
+    """``(scale, shift)`` of a diagonal map (numbers or tensors, ``None`` for 1 and 0)."""
+    return (amap.c, None) if isinstance(amap, Scale) else (amap.scale, amap.shift)
+
+
+def _merge_diagonal(inner: Scale | ElementwiseAffine, outer: Scale | ElementwiseAffine) -> LinearMap:
+    """``outer o inner`` for two diagonal maps: :math:`s_2(s_1 x + t_1) + t_2` as one map."""
+    if isinstance(inner, Scale) and isinstance(outer, Scale):
+        return Scale(inner.c * outer.c)
+    (s1, t1), (s2, t2) = _diagonal(inner), _diagonal(outer)
+    scale = s1 if s2 is None else s2 if s1 is None else s1 * s2
+    shift = t1 if t1 is None or s2 is None else t1 * s2
+    shift = t2 if shift is None else shift if t2 is None else shift + t2
+    ref = next(c for c in (scale, shift) if isinstance(c, torch.Tensor))  # an ElementwiseAffine has one
+    if isinstance(scale, float):
+        scale = torch.tensor(scale, dtype=ref.dtype, device=ref.device)
+    return ElementwiseAffine(scale, shift)
+
+
 def _compose(outer: LinearMap, inner: LinearMap) -> LinearMap:
     """``outer o inner``, simplified: identities dropped, reshapes merged, a reshape before a
-    dense map dropped (it flattens), scalings multiplied."""
+    dense map dropped (it flattens), scalings and elementwise affine maps multiplied into one."""
     out: list[LinearMap] = []
     for amap in _factors(inner) + _factors(outer):
         prev = out[-1] if out else None
@@ -97,8 +127,8 @@ def _compose(outer: LinearMap, inner: LinearMap) -> LinearMap:
             continue
         if isinstance(prev, Reshape) and isinstance(amap, (Reshape, Dense)):
             out[-1] = amap
-        elif isinstance(prev, Scale) and isinstance(amap, Scale):
-            out[-1] = Scale(prev.c * amap.c)
+        elif isinstance(prev, (Scale, ElementwiseAffine)) and isinstance(amap, (Scale, ElementwiseAffine)):
+            out[-1] = _merge_diagonal(prev, amap)
         else:
             out.append(amap)
     if not out:
@@ -140,11 +170,15 @@ class _Expr:
 
 
 class _Converter:
-    def __init__(self, model: nn.Module, in_shape: tuple[int, ...], sequential: bool) -> None:
+    def __init__(self, model: nn.Module, in_shape: tuple[int, ...], sequential: bool,
+                 gm: fx.GraphModule | None = None) -> None:
         self.model, self.sequential = model, sequential
+        self.gm = gm if gm is not None else model  # holds the traced constants (get_attr targets)
         self.layers: list[Layer] = []
         self.shapes: list[tuple[int, ...]] = [in_shape]
         self.values: dict[fx.Node, object] = {}
+        self.consts: dict[fx.Node, object] = {}  # nodes that do not depend on the input: their values
+        self.aliases: dict[fx.Node, set[fx.Node]] = {}  # nodes that are one tensor changed in place
 
     # -- naming ------------------------------------------------------------------------------
     def label(self, node: fx.Node) -> str:
@@ -186,7 +220,7 @@ class _Converter:
     def expr(self, node: fx.Node, arg) -> _Expr:
         value = self.values.get(arg) if isinstance(arg, fx.Node) else arg
         if not isinstance(value, _Expr):
-            what = "a constant tensor" if isinstance(arg, fx.Node) and arg.op == "get_attr" else repr(arg)
+            what = "a constant tensor" if isinstance(arg, fx.Node) and arg in self.consts else repr(arg)
             raise self.fail(node, f"uses {what} as a tensor operand; only affine functions of the network "
                                   "input (and numbers as factors) are supported")
         return value
@@ -272,27 +306,93 @@ class _Converter:
             return self.affine(node, amap, arg)
         return self.activation(node, mod, arg)
 
+    def constant(self, arg):
+        """The value of ``arg`` if it is a constant operand (a number, or a tensor that does not depend
+        on the input: a buffer, a parameter read as a constant, a tensor built in ``forward``), else None."""
+        if isinstance(arg, fx.Node):
+            value = self.consts.get(arg)
+            return value if isinstance(value, torch.Tensor) else None
+        return arg if isinstance(arg, (int, float)) and not isinstance(arg, bool) else None
+
+    def same_dtype(self, node: fx.Node, src: fx.Node, cast: bool) -> None:
+        """Refuse a node whose result has another dtype than its network operand ``src``."""
+        a, b = src.meta["tensor_meta"].dtype, node.meta["tensor_meta"].dtype
+        if a != b:
+            how = "casts" if cast else "computes with a constant that promotes"
+            fix = "remove the cast" if cast else f"give the constant the dtype {a}"
+            raise self.fail(node, f"{how} the network's values from {a} to {b}: a lifted network computes in one "
+                                  f"dtype; {fix}, or convert the module in the dtype it computes in "
+                                  "(module.to(dtype))")
+
+    def per_sample(self, node: fx.Node, c, ndim: int, dtype: torch.dtype):
+        """A constant operand as it acts on one sample: a number, or a tensor without a batch dim."""
+        if not isinstance(c, torch.Tensor):
+            return float(c)
+        c = c.detach()
+        if c.dim() == ndim:
+            if c.shape[0] != 1:
+                raise self.fail(node, f"uses a constant of shape {tuple(c.shape)}, which differs along the batch "
+                                      "dim; only constants of one sample's shape (batch dim 1) are affine maps "
+                                      "of one sample")
+            c = c[0]
+        return c.to(dtype)
+
+    def constant_affine(self, node: fx.Node, operand: fx.Node, scale=None, shift=None) -> _Expr:
+        """``scale * operand + shift`` for constants ``scale``, ``shift`` (numbers or tensors, None: 1
+        and 0): a :class:`Scale` (a number) or an :class:`ElementwiseAffine` composed with the
+        operand's maps; over several states, ``shift`` goes into one of their maps."""
+        src, out = operand.meta["tensor_meta"], node.meta["tensor_meta"]
+        if tuple(out.shape) != tuple(src.shape):
+            raise self.fail(node, f"broadcasts a value of shape {tuple(src.shape[1:])} with a constant to shape "
+                                  f"{tuple(out.shape[1:])}; only constants that broadcast to the value's own shape "
+                                  "(e.g. (1, C, 1, 1) per channel) are converted")
+        self.same_dtype(node, operand, cast=False)
+        e = self.expr(node, operand)
+        if scale is not None and not (isinstance(scale, (int, float)) and scale == 1):
+            scale = self.per_sample(node, scale, len(out.shape), src.dtype)
+            if isinstance(scale, torch.Tensor) and scale.numel() == 1:
+                scale = float(scale)
+            e = e.apply(Scale(scale) if isinstance(scale, float) else ElementwiseAffine(scale))
+        if shift is not None:
+            shift = torch.as_tensor(self.per_sample(node, shift, len(out.shape), src.dtype), dtype=src.dtype)
+            terms, m = dict(e.terms), max(e.terms)
+            terms[m] = _compose(ElementwiseAffine(None, shift), terms[m])
+            e = _Expr(terms)
+        return e
+
     def call_function(self, node: fx.Node, fn, args, kwargs):
         if fn in _ADD or fn in _SUB:
             a, b = args[0], args[1]
-            alpha = kwargs.get("alpha", 1)
+            sign = kwargs.get("alpha", 1) * (1 if fn in _ADD else -1)  # a + sign * b
+            ca, cb = self.constant(a), self.constant(b)
+            if cb is not None and isinstance(self.values.get(a), _Expr):
+                return self.constant_affine(node, a, shift=cb * sign)
+            if ca is not None and isinstance(self.values.get(b), _Expr):
+                return self.constant_affine(node, b, scale=sign, shift=ca)
             if not (isinstance(self.values.get(a), _Expr) and isinstance(self.values.get(b), _Expr)):
-                raise self.fail(node, "adds a constant to a tensor; only sums of two network values are supported")
+                raise self.fail(node, "adds a value that is neither a network value nor a constant (a number or a "
+                                      "tensor that does not depend on the input)")
             shapes = [tuple(getattr(n.meta.get("tensor_meta"), "shape", ()))[1:] for n in (a, b)]
             if shapes[0] != shapes[1]:
                 raise self.fail(node, f"adds values of shapes {shapes[0]} and {shapes[1]} by broadcasting; only sums "
                                       "of values of one shape are affine maps of the lifted states here")
-            sign = alpha if fn in _ADD else -alpha
             right = self.expr(node, b) if sign == 1 else self.expr(node, b).apply(Scale(sign))
             return self.expr(node, a) + right
         if fn in _MUL or fn in _DIV:
             a, b = args[0], args[1]
             if kwargs.get("rounding_mode") is not None:
                 raise self.fail(node, f"rounds (rounding_mode={kwargs['rounding_mode']!r}): it is not affine")
-            number, tensor = (b, a) if isinstance(b, (int, float)) else (a, b)
-            if not isinstance(number, (int, float)) or (fn in _DIV and tensor is not a):
-                raise self.fail(node, "is not affine: only products with, and divisions by, a number are")
-            return self.affine(node, Scale(1.0 / number if fn in _DIV else number), tensor)
+            ca, cb = self.constant(a), self.constant(b)
+            if cb is not None and isinstance(self.values.get(a), _Expr):
+                return self.constant_affine(node, a, scale=1.0 / cb if fn in _DIV else cb)
+            if ca is not None and fn in _MUL and isinstance(self.values.get(b), _Expr):
+                return self.constant_affine(node, b, scale=ca)
+            if fn in _DIV and ca is not None:
+                raise self.fail(node, "divides a constant by a network value: it is not affine; " + _REMEDY)
+            raise self.fail(node, f"is not affine: it {'divides' if fn in _DIV else 'multiplies'} two values "
+                                  "computed from the input (a gating x * f(x), a product of branches); only "
+                                  "products with, and divisions by, constants (numbers, buffers, parameters, "
+                                  "tensors built in forward) are; " + _REMEDY)
         if fn in _NEG:
             return self.affine(node, Scale(-1.0), args[0])
         if fn in _CAT:
@@ -318,7 +418,26 @@ class _Converter:
             return self.reshape(node, args[0])
         if name in ("contiguous", "clone"):
             return self.expr(node, args[0])
+        if name in _CASTS:  # x.float(), x.to(dtype), x.type_as(y): no-ops unless they change the dtype
+            self.same_dtype(node, args[0], cast=True)
+            return self.expr(node, args[0])
         raise self.fail(node, _NOT_LIFTED)
+
+    def evaluate(self, node: fx.Node):
+        """The value of a node that does not depend on the input (all its operands are constants):
+        ``self.mean.view(1, -1, 1, 1)``, ``mean[None, :, None, None]``, ``1 / std``, ..."""
+        if node.op == "get_attr":
+            value = self.gm
+            for name in node.target.split("."):
+                value = getattr(value, name)
+            return value.detach().clone() if isinstance(value, torch.Tensor) else value  # may be changed in place
+        args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: self.consts[n])
+        with torch.no_grad():
+            if node.op == "call_function":
+                return node.target(*args, **kwargs)
+            if node.op == "call_method":
+                return getattr(args[0], node.target)(*args[1:], **kwargs)
+            return self.model.get_submodule(node.target)(*args, **kwargs)
 
     def in_place(self, node: fx.Node) -> bool:
         """Whether ``node`` overwrites its first operand (``h.mul_(2)``, ``h += x``,
@@ -356,6 +475,10 @@ class _Converter:
                 if not (last and list(e.terms) == [last] and isinstance(e.terms[last], IdentityMap)):
                     self.close(e, "identity")
                 continue
+            if node.op == "get_attr" or all(n in self.consts for n in node.all_input_nodes):
+                self.consts[node] = self.evaluate(node)  # a constant: an operand of the nodes that use it
+                self.values[node] = None
+                continue
             if "tensor_meta" not in node.meta:  # sizes, shapes, dims: read by the reshapes through the meta
                 self.values[node] = None
                 continue
@@ -366,30 +489,38 @@ class _Converter:
                 self.values[node] = self.call_function(node, node.target, args, kwargs)
             elif node.op == "call_method":
                 self.values[node] = self.call_method(node, args, kwargs)
-            else:  # get_attr: a constant tensor, an error where it is used as an operand
+            else:
                 self.values[node] = None
-            if self.in_place(node) and isinstance(args[0], fx.Node):  # later uses of the operand see the result
-                self.values[args[0]] = self.values[node]
+            if self.in_place(node) and isinstance(args[0], fx.Node):  # later uses of the operand see the result,
+                aliases = self.aliases.setdefault(args[0], {args[0]})  # and so do those of the nodes it returned
+                aliases.add(node)                                      # (x.sub_(m).div_(s) changes x twice)
+                self.aliases[node] = aliases
+                for alias in aliases:
+                    self.values[alias] = self.values[node]
 
 
 _AFFINE_MODULES = ("nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Upsample "
-                   "(nearest, bilinear), nn.Flatten, nn.Unflatten, eval-mode BatchNorm and Dropout, torch.cat, sums")
+                   "(nearest, bilinear), nn.Flatten, nn.Unflatten, eval-mode BatchNorm and Dropout, torch.cat, sums, "
+                   "products with and sums of constants: numbers, buffers, parameters)")
+_REMEDY = ("the gradient baselines invert any module: invert_gradient(module, y, x_init=<a tensor of the input's "
+           "shape>); or convert a part of the module that converts (as_lifted(part, in_shape)) and invert its features")
 _NOT_LIFTED = ("is neither an affine map that liftinv converts nor a proximal activation, so it cannot be part of "
-               f"a lifted network (affine: {_AFFINE_MODULES}; proximal: {PROXIMAL_MODULES}); the gradient "
-               "baselines invert any module: invert_gradient(module, y, x_init=<a tensor of the input's shape>)")
+               f"a lifted network (affine: {_AFFINE_MODULES}; proximal: {PROXIMAL_MODULES}); " + _REMEDY)
 _ADD = {operator.add, operator.iadd, torch.add}
 _SUB = {operator.sub, operator.isub, torch.sub, torch.subtract}
 _MUL = {operator.mul, operator.imul, torch.mul, torch.multiply}
-_DIV = {operator.truediv, operator.itruediv, torch.div, torch.true_divide}
+_DIV = {operator.truediv, operator.itruediv, torch.div, torch.divide, torch.true_divide}
 _NEG = {operator.neg, torch.neg, torch.negative}
 _CAT = {torch.cat, torch.concat, torch.concatenate}
 _IN_PLACE_OPERATORS = {operator.iadd, operator.isub, operator.imul, operator.itruediv}
 _RESHAPES = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, torch.unflatten}
 _METHOD_FUNCTIONS = {"add": torch.add, "add_": torch.add, "sub": torch.sub, "sub_": torch.sub, "mul": torch.mul,
-                     "mul_": torch.mul, "div": torch.div, "div_": torch.div, "neg": torch.neg,
+                     "mul_": torch.mul, "div": torch.div, "div_": torch.div, "neg": torch.neg, "subtract": torch.sub,
+                     "multiply": torch.mul, "divide": torch.div, "true_divide": torch.div,
                      "relu": F.relu, "relu_": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
                      "clamp": torch.clamp, "clamp_": torch.clamp, "clip": torch.clamp, "clip_": torch.clamp,
                      "sigmoid_": torch.sigmoid, "tanh_": torch.tanh}
+_CASTS = {"float", "double", "half", "bfloat16", "to", "type", "type_as"}
 _METHOD_RESHAPES = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as"}
 
 
@@ -499,13 +630,14 @@ def from_module(model: nn.Module, in_shape: Sequence[int], *, check: bool = True
     try:
         graph = _Tracer().trace(model)
     except Exception as err:  # control flow on tensor values, unsupported Python
-        raise ConversionError(f"torch.fx cannot trace {type(model).__name__}: {err}") from err
+        raise ConversionError(f"torch.fx cannot trace {type(model).__name__} (Python control flow on tensor values "
+                              f"or code torch.fx does not follow): {err}; {_REMEDY}") from err
     gm = fx.GraphModule(model, graph)
     p = next(model.parameters(), None)
     like = p if p is not None and p.is_floating_point() else torch.zeros(())
     sample = torch.rand((2,) + in_shape, generator=torch.Generator().manual_seed(0)).to(like)
     model_in = _propagate(gm, model, sample, _sequential)
-    conv = _Converter(model, in_shape, _sequential)
+    conv = _Converter(model, in_shape, _sequential, gm)
     conv.run(gm.graph, input_map=Reshape(model_in.shape[1:]) if model_in.shape != sample.shape else IdentityMap())
     if not conv.layers:
         raise ConversionError(f"{type(model).__name__} has no affine map or activation")
