@@ -204,3 +204,22 @@ def test_resume_of_a_denoiser_by_the_deblurring_command_names_both_tasks(ws, run
     line = refused(["train-deblur", "--data", ws / "data", *TINY, "--epochs", "2", "--resume", "-o", run_pt], capsys,
                    tmp_path, ws, names=["--resume"])
     assert "was trained for 'denoising', not 'deblurring'" in line
+
+
+def test_a_run_does_not_replace_a_checkpoint_another_run_wrote(ws, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """Two runs given one output: the one that finds the file changed since its own last save stops
+    with one line naming the file, and the other run's checkpoint stays."""
+    out = tmp_path / "run.pt"
+    original = training._Watched.step_batch
+    calls = {"n": 0}
+
+    def step_batch(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:  # another run writes the same output
+            shutil.copy(ws / "gray.pt", out)
+        return original(self, *args)
+
+    monkeypatch.setattr(training._Watched, "step_batch", step_batch)
+    status, _, err = run(_train(ws, out, "--checkpoint-every", "2", "--overwrite"), capsys)
+    assert status == 1 and "written by another process" in err and str(out) in err
+    assert out.read_bytes() == (ws / "gray.pt").read_bytes()

@@ -115,6 +115,16 @@ def _kernel_summary(kernel, other) -> str:
     return f"a {size} kernel of spread {spread:.3g} px"
 
 
+def _file_identity(path) -> tuple | None:
+    """What tells one version of a file from another (inode, size, modification time), ``None``
+    when there is no file."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def _differences(saved: dict, now: dict, skip=()) -> list[str]:
     def show(key, value, other):
         if value is None:
@@ -252,6 +262,7 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
     done = {k: history.final.get(k, 0) for k in ("epoch", "iterations", "seconds")}
     done["epoch_steps"] = history.final.get("epoch_steps", 0) if history.final.get("partial") else 0
     clock = {"last_save": time.monotonic(), "steps": 0}
+    on_disk = {"id": _file_identity(checkpoint) if checkpoint is not None else None}  # what this run left there
 
     def save(mid_epoch: bool) -> None:
         """The checkpoint of the history so far; ``mid_epoch``: between the steps of an epoch, its
@@ -260,9 +271,14 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
         if mid_epoch:
             records = [r for r in records if not r.get("partial")] + [{**done, "partial": True}]
         if rank() == 0:  # data parallel: one rank writes
+            if _file_identity(checkpoint) != on_disk["id"]:
+                raise ValueError(f"checkpoint {str(checkpoint)!r} was written by another process since this run "
+                                 "started or last saved (two runs with one output?); this run stops rather than "
+                                 "replace it: give each run its own output")
             extra = {"warm_starts": network.warm_starts()} if isinstance(network, LiftedNetwork) else {}
             save_checkpoint(checkpoint, arch=arch, network=network, solver=solver.state_dict(),
                             config=config.to_dict(), task=task, data=fingerprint, history=records, **extra)
+            on_disk["id"] = _file_identity(checkpoint)
         saved.clear()
         saved.update(done)
         clock.update(last_save=time.monotonic(), steps=0)
