@@ -71,6 +71,11 @@ def _column(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return t.to(ref.dtype).view((-1,) + (1,) * (ref.dim() - 1))
 
 
+def _rows(tensors: list[torch.Tensor], index: torch.Tensor) -> list[torch.Tensor]:
+    """The samples ``index`` of every ``(B, ...)`` tensor."""
+    return [t.index_select(0, index) for t in tensors]
+
+
 def _pick(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a`` for the samples where ``mask`` (shape ``(B,)``) holds, ``b`` elsewhere."""
     return torch.where(mask.view((-1,) + (1,) * (a.dim() - 1)), a, b)
@@ -110,8 +115,10 @@ class JointStep:
             lips[m] += prob.lam_of(r) * n
         return [max(v, 1e-12) for v in lips]
 
-    def preactivations(self, states) -> list[torch.Tensor]:
-        r""":math:`v_1, \dots, v_L` of ``states`` (one pass over the network)."""
+    def preactivations(self, states, rows: torch.Tensor | None = None) -> list[torch.Tensor]:
+        r""":math:`v_1, \dots, v_L` of ``states`` (one pass over the network); ``rows``: the
+        samples of the batch that ``states`` hold (a retried step's), ``None`` for all (a subclass
+        that keeps per-sample state takes its rows)."""
         return self.net.preactivations(list(range(1, self.net.depth + 1)), states)
 
     def sample_smooth(self, states, y, vs, magnitude: bool = False):
@@ -173,18 +180,19 @@ class JointStep:
             out.append(self.net.activation(m).prox_psi(w[m], mus[m] * self.problem.lam_of(m)))
         return out
 
-    def _trial(self, z, y, grads, lips, s_z, slack):
-        """The proximal-gradient step from ``z`` at the current per-sample scales: the new
-        blocks, their pre-activations and which samples pass the sufficient-decrease test."""
-        mus = [_column(self.scale, zm) / lip for zm, lip in zip(z, lips)]
+    def _trial(self, z, y, grads, lips, s_z, slack, scale, rows=None):
+        """The proximal-gradient step from ``z`` at the per-sample scales ``scale`` (of the samples
+        ``rows``, ``None``: all): the new blocks, their pre-activations and which samples pass the
+        sufficient-decrease test."""
+        mus = [_column(scale, zm) / lip for zm, lip in zip(z, lips)]
         new = self.prox([zm - mu * g for zm, g, mu in zip(z, grads, mus)], mus)
-        v_new = self.preactivations(new)
+        v_new = self.preactivations(new, rows)
         bound = s_z.clone()
         for nm, zm, g, mu in zip(new, z, grads, mus):  # + <d, g> + |d|^2 / (2 mu), d = x+ - z
             d = nm - zm
             bound += _sum64(d.mul(0.5 / mu).add_(g).mul_(d))  # mu: a column, or a tensor (a diagonal metric)
         ok = self.sample_smooth(new, y, v_new) <= bound + slack
-        return new, v_new, ok | (self.scale < 1e-8)
+        return new, v_new, ok | (scale < 1e-8)
 
     @torch.no_grad()
     def __call__(self, z: list[torch.Tensor], x: list[torch.Tensor], y: torch.Tensor):
@@ -194,8 +202,8 @@ class JointStep:
         The pre-activations are affine in the states, so those of the next extrapolated point
         are :math:`(1 + \beta)v(x^+) - \beta v(x)` and one iteration costs one pass over the
         network for :math:`v(x^+)` (also used by the backtracking test) and one adjoint pass for
-        the gradient, like one gradient evaluation of the nested problem; a rejected step
-        costs one more pass (for the whole batch; only the rejected samples take its result).
+        the gradient, like one gradient evaluation of the nested problem; a rejected step is
+        retried on the samples that rejected it only (a pass over those samples).
         """
         batch = y.shape[0]
         if self._v_z is None:  # first call: z = x
@@ -210,18 +218,24 @@ class JointStep:
         slack = (ROUNDING * torch.finfo(y.dtype).eps) * size
         grads = self.gradient(z, y, vz)
         lips = self.lipschitz()
-        warm = self.regulariser.warm_state()  # every trial starts the prox from the same warm start
-        new, v_new, ok = self._trial(z, y, grads, lips, s_z, slack)
-        done = ok | ~active
-        while not bool(done.all()):  # backtracking: halve the scale of the samples that fail
-            self.scale = torch.where(done, self.scale, 0.5 * self.scale)
-            first = self.regulariser.warm_state()
-            self.regulariser.load_warm_state(warm)
-            trial, v_trial, ok = self._trial(z, y, grads, lips, s_z, slack)
-            new = [_pick(done, a, b) for a, b in zip(new, trial)]
-            v_new = [_pick(done, a, b) for a, b in zip(v_new, v_trial)]
-            self.regulariser.load_warm_state(self.regulariser.merge_warm_state(done, first))
-            done = done | ok
+        reg = self.regulariser
+        warm = reg.warm_state()  # a retried sample starts its prox from the same warm start
+        new, v_new, ok = self._trial(z, y, grads, lips, s_z, slack, self.scale)
+        retry = (~ok & active).nonzero().flatten()
+        if retry.numel():
+            dual = reg.warm_state()
+            while retry.numel():  # backtracking: halve the scale of the samples that fail, retry those
+                self.scale[retry] *= 0.5
+                if warm is not None:
+                    reg.load_warm_state(warm.index_select(0, retry))
+                sub, v_sub, ok = self._trial(_rows(z, retry), y[retry], _rows(grads, retry), lips, s_z[retry],
+                                             slack[retry], self.scale[retry], retry)
+                for full, part in zip(new + v_new, sub + v_sub):
+                    full.index_copy_(0, retry, part)
+                if dual is not None and reg.warm_state() is not None:
+                    dual = dual.index_copy(0, retry, reg.warm_state())
+                retry = retry[~ok]
+            reg.load_warm_state(dual)
         self.scale = torch.where(active, (1.1 * self.scale).clamp_max(1e3), self.scale)
         t_next = 0.5 * (1.0 + (1.0 + 4.0 * self.t * self.t).sqrt())
         steps = [nm - xm for nm, xm in zip(new, x)]  # x+ - x

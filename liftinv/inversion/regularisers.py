@@ -75,17 +75,14 @@ class Regulariser:
     def reset(self) -> None:
         """Forget any warm start."""
 
-    def warm_state(self):
-        """The warm start of the next :meth:`prox` call (``None`` for a closed-form prox)."""
+    def warm_state(self) -> torch.Tensor | None:
+        """The warm start of the next :meth:`prox` call: ``None`` (a closed-form prox) or a tensor
+        whose first dimension is the batch (a solver that retries some samples takes their rows)."""
         return None
 
-    def load_warm_state(self, state) -> None:
-        """Make ``state`` (from :meth:`warm_state`) the warm start of the next :meth:`prox` call."""
-
-    def merge_warm_state(self, mask: torch.Tensor, other):
-        """The current warm state with the samples where ``mask`` (shape ``(B,)``) holds taken
-        from ``other``: a solver that backtracks per sample keeps each sample's own warm start."""
-        return None
+    def load_warm_state(self, state: torch.Tensor | None) -> None:
+        """Make ``state`` (from :meth:`warm_state`, or rows of it) the warm start of the next
+        :meth:`prox` call."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -183,12 +180,6 @@ class TV(Regulariser):
 
     def load_warm_state(self, state) -> None:
         self._dual = state
-
-    def merge_warm_state(self, mask, other):
-        mine = self._dual
-        if mine is None or other is None or other.shape != mine.shape:
-            return mine
-        return torch.where(mask.view((-1,) + (1,) * (mine.dim() - 1)), other, mine)
 
     @torch.no_grad()
     def prox(self, w, t, iters: int | None = None):
