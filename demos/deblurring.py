@@ -22,19 +22,29 @@ import argparse
 import sys
 
 from liftinv.bench.deblur import run_deblur_benchmark
-from liftinv.restoration.arguments import device_name, nonneg_float, seconds
+from liftinv.cli import report_errors
+from liftinv.deblurring.cli import kernel_spec
+from liftinv.restoration.arguments import DEVICE_HELP, device_name, noise_std, seconds
 from liftinv.utils.allocator import tune_cpu_allocator
+from liftinv.utils.checks import resolve_device
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=seconds, default=90.0, help="training seconds per unrolled net")
     parser.add_argument("--denoiser-budget", type=seconds, default=45.0, help="training seconds per PnP denoiser")
-    parser.add_argument("--kernel", default="gaussian:2.0")
-    parser.add_argument("--sigma", type=nonneg_float, default=2.55, help="noise std, 0-255 scale")
+    parser.add_argument("--kernel", type=kernel_spec, default="gaussian:2.0",
+                        help="blur kernel: gaussian:STD, box:SIZE, motion:LENGTH[:ANGLE] (degrees) or a .npy/image "
+                             "file (default gaussian:2.0)")
+    parser.add_argument("--sigma", type=noise_std(), default=2.55, help="noise std, 0-255 scale (default 2.55)")
     parser.add_argument("-o", "--output", "--out", default="results/demo_deblurring", help="output folder")
-    parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--device", type=device_name, default=None, help=DEVICE_HELP)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    resolve_device(args.device, "--device")  # a missing GPU is said before any work
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     report = run_deblur_benchmark(kernels=(args.kernel,), sigmas=(args.sigma,), budget=args.budget,
                                   denoiser_budget=args.denoiser_budget, crop=256, out=args.output, device=args.device,
@@ -48,4 +58,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(report_errors("demos/deblurring.py", main))  # one `error:` line, as the liftinv command

@@ -22,8 +22,10 @@ import argparse
 import sys
 
 from liftinv.bench.denoise import run_denoise_benchmark
-from liftinv.restoration.arguments import device_name, seconds
+from liftinv.cli import report_errors
+from liftinv.restoration.arguments import DEVICE_HELP, device_name, seconds
 from liftinv.utils.allocator import tune_cpu_allocator
+from liftinv.utils.checks import resolve_device
 
 
 def step_count_note(lifted_steps: int, backprop_steps: int, step_ratio: float) -> str:
@@ -39,12 +41,17 @@ def step_count_note(lifted_steps: int, backprop_steps: int, step_ratio: float) -
     return line
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=seconds, default=150.0, help="training seconds per trained method")
     parser.add_argument("-o", "--output", "--out", default="results/denoising", help="output folder")
-    parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--device", type=device_name, default=None, help=DEVICE_HELP)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    resolve_device(args.device, "--device")  # a missing GPU is said before any work
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     report = run_denoise_benchmark(sigmas=(25,), budget=args.budget, out=args.output, device=args.device,
                                    command="python3 demos/denoising.py " + " ".join(argv or sys.argv[1:]))
@@ -59,4 +66,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(report_errors("demos/denoising.py", main))  # one `error:` line, as the liftinv command

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -28,10 +29,12 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from liftinv import BCD, CNN, MLP, Backprop, LiftedProblem, fit  # noqa: E402
+from liftinv.cli import report_errors  # noqa: E402
 from liftinv.data import patch_classification_dataset  # noqa: E402
-from liftinv.restoration.arguments import device_name, seconds
+from liftinv.restoration.arguments import DEVICE_HELP, device_name, seconds  # noqa: E402
 from liftinv.solvers import Adam, accuracy  # noqa: E402
 from liftinv.utils.allocator import tune_cpu_allocator  # noqa: E402
+from liftinv.utils.checks import resolve_device  # noqa: E402
 
 
 def teacher_student(n_train=4000, n_test=1000, dim=20, seed=0):
@@ -90,14 +93,18 @@ def plot(all_results, path):
     plt.close(fig)
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=seconds, default=20.0, help="seconds per trainer and task")
     parser.add_argument("-o", "--output", "--out", default="results/lifted_training", help="output folder")
-    parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda if available)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--device", type=device_name, default=None, help=DEVICE_HELP)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    device = str(resolve_device(args.device, "--device"))  # before the output folder is made
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -131,4 +138,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(report_errors("demos/lifted_training.py", main))  # one `error:` line, as the liftinv command

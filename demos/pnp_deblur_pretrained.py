@@ -39,7 +39,7 @@ from liftinv.restoration.arguments import nonneg_float, nonneg_int, positive_flo
 from liftinv.restoration.report import pyplot, save_figure
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", "--out", default="results/pnp_deblur", help="output folder")
     parser.add_argument("--image", default="camera", choices=embedded_names("test"), help="embedded test image")
@@ -50,7 +50,11 @@ def main(argv=None) -> int:
                         help="one shipped grayscale denoiser (its trained sigma, 0-255); default: all of them, "
                              "each at the strengths it suits")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
 

@@ -25,6 +25,7 @@ line saying what was kept.  :func:`main` returns the status instead of raising `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from liftinv import __version__
 from liftinv.utils.allocator import tune_cpu_allocator
 from liftinv.utils.checks import OptionError
 
-__all__ = ["Command", "COMMANDS", "USER_ERRORS", "register", "build_parser", "main"]
+__all__ = ["Command", "COMMANDS", "USER_ERRORS", "register", "build_parser", "main", "report_errors"]
 
 #: Exceptions that are the user's to fix (their message says how), reported without a traceback.
 #: ``OSError`` covers a missing file, a folder given as a file, a full disk, a denied permission.
@@ -114,7 +115,8 @@ from liftinv.inversion import cli as _inversion  # noqa: E402
 
 register(Command("train", "train a denoiser (lifted Bregman BCD, ISGM or backprop) and save a checkpoint",
                  _denoising.configure_train, _denoising.run_train))
-register(Command("denoise", "denoise an image file with a trained checkpoint",
+register(Command("denoise", "denoise an image file with the shipped pretrained denoisers (--sigma) or a trained "
+                            "checkpoint (--checkpoint)",
                  _denoising.configure_denoise, _denoising.run_denoise))
 register(Command("train-deblur", "train the unrolled deblurring network (lifted BCD, ISGM or backprop)",
                  _deblurring.configure_train_deblur, _deblurring.run_train_deblur))
@@ -170,18 +172,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     tune_cpu_allocator()  # large CPU tensors reuse their memory between steps
+    return report_errors(f"liftinv {getattr(args, '_command', args.command)}", lambda: run(args))
+
+
+def report_errors(label: str, run: Callable[[], int | None]) -> int:
+    """``run()``'s exit status, with the errors of ``liftinv``: one line on stderr, ``LABEL: error:
+    ...``, with status 2 for an :class:`~liftinv.utils.checks.OptionError`, 1 for :data:`USER_ERRORS`
+    and 130 for Ctrl-C; ``label`` names the command (``liftinv train``, ``demos/denoising.py``).
+    liftinv's own warnings while it runs are ``note:`` lines (:func:`warnings_as_notes`)."""
     try:
-        return int(run(args) or 0)
+        with warnings_as_notes():
+            return int(run() or 0)
     except OptionError as exc:
-        print(f"liftinv {args.command}: error: {exc} (see `liftinv {args.command} --help`)", file=sys.stderr)
+        print(f"{label}: error: {exc} (see `{label} --help`)", file=sys.stderr)
         return 2
     except USER_ERRORS as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__  # one line
-        print(f"liftinv {args.command}: error: {message}", file=sys.stderr)
+        print(f"{label}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        print(f"liftinv {args.command}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
+        print(f"{label}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def warnings_as_notes():
+    """Inside: a ``UserWarning`` or ``RuntimeWarning`` raised by liftinv's own code (an input image
+    whose alpha channel is dropped, an inversion whose estimate does not explain the features) is
+    printed as one ``note: ...`` line, like the commands' other notes, once; other warnings are
+    shown as usual.  The Python API keeps its warnings."""
+    import os
+    import warnings
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    seen: set[str] = set()
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def note(message, category, filename, lineno, file=None, line=None):
+            if not (issubclass(category, (UserWarning, RuntimeWarning))
+                    and os.path.abspath(filename).startswith(package)):
+                return show(message, category, filename, lineno, file, line)
+            text = " ".join(str(message).split())
+            if text not in seen:
+                seen.add(text)
+                print(f"note: {text}")
+
+        warnings.showwarning = note
+        yield
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -120,6 +120,34 @@ def test_a_missing_data_folder_is_named_as_the_option(tmp_path, capsys):
             names=[f"--data {str(tmp_path / 'nope')!r} does not exist"])
 
 
+@pytest.mark.parametrize("command", ["train", "bench denoise"])
+@pytest.mark.parametrize("kind, words", [("file", "is a file, not a folder"), ("empty", "no images")])
+def test_a_data_folder_that_is_a_file_or_empty_is_named_as_the_option(command, kind, words, ws, tmp_path, capsys):  # noqa: F811
+    """Before: `load_folder: path ... is not a folder` / `load_folder: no images ...`."""
+    (tmp_path / "in").mkdir()
+    data = tmp_path / "in" / "imgs"
+    data.write_text("x") if kind == "file" else data.mkdir()
+    out = tmp_path / ("r.pt" if command == "train" else "bench")
+    argv = ["train", "--epochs", "1"] if command == "train" else ["bench", "denoise"]
+    line = refused([*argv, "--data", data, "-o", out], capsys, tmp_path / "in", names=[f"--data {str(data)!r}", words])
+    assert "load_folder" not in line
+    assert not out.exists() or kind == "empty"  # a benchmark's folder is made before its images are listed
+
+
+def test_a_transparent_image_gives_a_note_not_a_python_warning(ws, tmp_path, capsys):  # noqa: F811
+    """Before: `.../cli.py:138: UserWarning: image file ...` and the source line, on stderr."""
+    rgba = (np.random.default_rng(0).random((24, 24, 4)) * 255).astype(np.uint8)
+    rgba[..., 3] = 128
+    skimage.io.imsave(tmp_path / "t.png", rgba, check_contrast=False)
+    status, out, err = run(["denoise", tmp_path / "t.png", "-o", tmp_path / "o.png", "--checkpoint", ws / "gray.pt"],
+                           capsys)
+    assert status == 0 and "Warning" not in err and "transparent" not in err, err
+    notes = [line for line in out.splitlines() if "transparent pixels" in line]
+    assert len(notes) == 1 and notes[0].startswith(f"note: image file {str(tmp_path / 't.png')!r} has"), out
+    with pytest.warns(UserWarning, match="transparent pixels"):  # the Python API keeps its warning
+        load_image(tmp_path / "t.png")
+
+
 def test_a_training_image_smaller_than_the_patch_is_named(ws, tmp_path, capsys):  # noqa: F811
     import shutil
 

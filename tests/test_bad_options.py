@@ -3,9 +3,15 @@ before any data is loaded or anything is written."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from test_bad_common import TINY, TINY_DFB, refused, run, ws  # noqa: F401  (ws is a fixture)
+
+from liftinv import cli
 
 # (option, value) pairs refused by argparse (exit status 2) in `liftinv train`
 TRAIN_OPTIONS = [
@@ -199,3 +205,69 @@ def test_invert_asks_for_another_prior_on_a_one_pixel_image(ws, tmp_path, capsys
     refused(["invert", "--checkpoint", ws / "gray.pt", "--layer", "1", "--input", tmp_path / "dot.png",
              "-o", tmp_path / "i.png", "--no-progress"], capsys, tmp_path, ws, status=2,
             names=["--regulariser tv", "--regulariser tikhonov"])
+
+
+DEVICE_DEMOS = ["denoising", "deblurring", "inversion", "lifted_training"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("demo", DEVICE_DEMOS)
+def test_a_demo_refuses_cuda_without_a_gpu_in_one_line_before_any_work(demo, load_script, tmp_path, capsys):
+    """Before: a ValueError traceback (lifted_training also left an empty output folder)."""
+    script, out = load_script(f"demos/{demo}.py"), tmp_path / "out"
+    status = cli.report_errors(f"demos/{demo}.py", lambda: script.main(["--device", "cuda", "-o", str(out)]))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(lines) == 1, lines  # as `liftinv train --device cuda`
+    assert lines[0].startswith(f"demos/{demo}.py: error: --device: 'cuda' was requested but no CUDA device")
+    assert not out.exists()
+    assert f'report_errors("demos/{demo}.py", main)' in Path(script.__file__).read_text()  # as a script too
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_demo_run_as_a_script_prints_one_error_line(tmp_path):
+    proc = subprocess.run([sys.executable, "demos/denoising.py", "--device", "cuda", "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+        "demos/denoising.py: error: --device: 'cuda' was requested but no CUDA device is available; use 'cpu'"]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, option", [(["--kernel", "foo"], "--kernel"), (["--sigma", "300"], "--sigma"),
+                                          (["--kernel", "gaussian:"], "--kernel")])
+def test_the_deblurring_demo_checks_its_kernel_and_noise_when_parsing(argv, option, load_script, capsys):
+    """Before: --kernel foo failed with a traceback after training the PnP denoisers (minutes)."""
+    with pytest.raises(SystemExit) as exc:
+        load_script("demos/deblurring.py").build_parser().parse_args(argv)
+    assert exc.value.code == 2 and f"argument {option}:" in capsys.readouterr().err
+
+
+def test_quick_inversion_keeps_the_options_given(load_script):
+    """Before: --quick replaced every size option, --size 48 included."""
+    demo = load_script("demos/inversion.py")
+    a = demo.parse_args(["--quick", "--size", "48", "--iters", "7", "--dfb-budget", "3"])
+    assert (a.size, a.iters, a.dfb_budget) == (48, 7, 3.0)
+    assert (a.m, a.perceptron_iters, a.ae_budget, a.crop) == (256, 300, 10.0, 32)  # the quick defaults
+    full = demo.parse_args(["--m", "100"])
+    assert (full.size, full.m, full.iters) == (64, 100, 300)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_bench_checks_the_device_before_making_its_folder(tmp_path, capsys):
+    """Before: the folder was made, then `liftinv bench: error: device: ...`."""
+    out = tmp_path / "scale"
+    line = refused(["bench", "scale", "-o", out, "--device", "cuda"], capsys, tmp_path)
+    assert line.startswith("liftinv bench scale: error: --device: 'cuda' was requested")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--main-sigma", "300"], "argument --main-sigma: expected a noise std on the 0-255 scale"),
+    (["--main-sigma", "20"], "--main-sigma 20 is not among --sigmas 15 25 50"),
+    (["--sigmas", "15", "50", "--main-sigma", "25"], "--main-sigma 25 is not among --sigmas 15 50"),
+])
+def test_bench_denoise_refuses_a_main_sigma_it_does_not_run(argv, words, tmp_path, capsys):
+    """Before: accepted; no level got --budget (300: a 0-255 level above 255)."""
+    out = tmp_path / "bench"  # --data: a run that got past the check would stop there, not train for minutes
+    line = refused(["bench", "denoise", *argv, "--data", tmp_path / "no-such-folder", "-o", out], capsys, tmp_path,
+                   status=2, names=[words])
+    assert line.startswith("liftinv bench denoise: error:") and not out.exists()

@@ -20,6 +20,7 @@ BAD = {  # name -> (how to make it under tmp_path, the path to give, words of th
     "unknown-extension": (None, "result.xyz", "unknown extension"),
     "parent-is-a-file": ("file", "afile/result.EXT", "is a file, not a folder"),
     "is-a-folder": ("dir", "adir.EXT", "not a regular file"),
+    "is-a-folder-without-extension": ("dir", "adir", "is a folder"),  # before: 'no file extension'
     "is-a-link": ("link", "alink.EXT", "not a regular file"),
     "is-a-fifo": ("fifo", "afifo.EXT", "not a regular file"),
 }
@@ -62,7 +63,9 @@ def test_bad_output_paths_are_refused_first(command, case, ws, tmp_path, capsys)
     kind, name, words = BAD[case]
     name = name.replace("EXT", "pt" if command.startswith("train") else "png")
     out = _make(tmp_path, kind, name)
-    line = refused(_command(command, ws, tmp_path, str(out)), capsys, tmp_path, ws, names=["-o/--output"])
+    status = 2 if kind is None else 1  # a malformed name (the extension cases), or a file problem
+    line = refused(_command(command, ws, tmp_path, str(out)), capsys, tmp_path, ws, status=status,
+                   names=["-o/--output"])
     assert words in line
     if kind == "link":
         assert (tmp_path / "elsewhere").read_text() == "keep me"
@@ -120,3 +123,14 @@ def test_a_benchmark_refuses_a_file_as_its_output_folder_before_any_work(task, t
 ])
 def test_benchmark_options_are_checked_by_argparse(argv, option, tmp_path, capsys):
     refused([*argv, "-o", tmp_path / "out"], capsys, tmp_path, status=2, names=[option])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_an_output_folder_where_no_file_can_be_created_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """Before: as root, os.access said /proc is writable; the error came after training and named a
+    temporary file.  os.access is made to say yes here, as it does for root."""
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: True)
+    out = "/proc/liftinv-test-output.pt"
+    line = refused(["train", "--data", tmp_path / "no-such-folder", *TINY_DFB, "--epochs", "1", "-o", out], capsys,
+                   tmp_path, names=[f"-o/--output {out!r}: the folder '/proc' is not writable"])
+    assert ".tmp" not in line and "--data" not in line

@@ -274,3 +274,26 @@ def test_bench_invert_runs_its_cases_on_small_images(tmp_path):
     assert report["autoencoder"]["settings"]["crop"] == 48  # cut to the images (it crashed on a 64 crop)
     assert {r["method"] for r in report["autoencoder"]["records"]} >= {"lifted (apg)", "gradient (L-BFGS)"}
     assert (tmp_path / "autoencoder.pt").is_file() and "invert" in (tmp_path / "invert.md").read_text()
+
+
+def test_bench_deblur_reads_its_kernels_before_training(tmp_path):
+    """Before: a missing kernel file (or a bad kernel from demos/deblurring.py) failed after the PnP
+    denoisers were trained, and left the output folder behind."""
+    from liftinv.bench.deblur import run_deblur_benchmark
+
+    with pytest.raises(FileNotFoundError, match="no-such-kernel.npy"):
+        run_deblur_benchmark(kernels=("box:3", str(tmp_path / "no-such-kernel.npy")), budget=1.0, denoiser_budget=1.0,
+                             out=tmp_path / "out", progress=False, train_images=[], test_images=[])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("sigmas, main_sigma, expected", [([15, 25, 50], None, 25.0), ([15, 50], None, 15),
+                                                          ([15, 50], 50.0, 50.0)])
+def test_bench_denoise_main_sigma_is_one_of_its_sigmas(sigmas, main_sigma, expected):
+    import argparse
+
+    from liftinv.bench.denoise import check
+
+    args = argparse.Namespace(sigmas=sigmas, main_sigma=main_sigma)
+    check(args)
+    assert args.main_sigma == expected

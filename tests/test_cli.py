@@ -77,3 +77,36 @@ def test_python_dash_m_bad_argument():
     )
     assert proc.returncode == 2
     assert "unrecognized arguments" in proc.stderr
+
+
+DEMOS = ("denoising", "deblurring", "inversion", "lifted_training", "pnp_deblur_pretrained")
+#: options of liftinv/bench/invert.py, whose help strings are not written yet
+HELP_TO_WRITE = {"liftinv bench invert --perceptron-iters", "liftinv bench invert --seed"}
+
+
+def _parsers(parser):
+    """``parser`` and every subparser under it, recursively."""
+    import argparse
+
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_every_option_of_the_cli_the_benchmarks_and_the_demos_has_a_help_string(load_script):
+    import argparse
+
+    parsers = [*_parsers(cli.build_parser()), *(load_script(f"demos/{name}.py").build_parser() for name in DEMOS)]
+    missing = {f"{p.prog} {action.option_strings[-1] if action.option_strings else action.dest}"
+               for p in parsers for action in p._actions
+               if not action.help and not isinstance(action, argparse._SubParsersAction)}  # its commands have one
+    assert any(p.prog == "liftinv bench scale" for p in parsers)  # the bench tasks were walked
+    assert missing == HELP_TO_WRITE, sorted(missing - HELP_TO_WRITE)
+
+
+def test_denoise_says_it_uses_the_shipped_weights_without_a_checkpoint(capsys):
+    assert cli.main(["--help"]) == 0
+    assert "shipped pretrained" in " ".join(capsys.readouterr().out.split())
+    assert "--checkpoint" in cli.COMMANDS["denoise"].help

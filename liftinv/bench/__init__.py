@@ -1,7 +1,8 @@
 """The benchmark harness behind ``liftinv bench TASK``, and the experiment code only it uses.
 
-Each entry of :data:`BENCHMARKS` names a module with ``HELP``, ``configure(parser)`` and
-``run(args)``; every benchmark takes ``-o/--output`` (its folder), ``--device`` and
+Each entry of :data:`BENCHMARKS` names a module with ``HELP``, ``configure(parser)``, ``run(args)``
+and optionally ``check(args)`` (options that do not go together, refused before the output folder
+is made); every benchmark takes ``-o/--output`` (its folder), ``--device`` and
 ``--no-progress`` (:func:`add_common_arguments`), writes ``NAME.json`` and ``NAME.md`` with one
 metadata header (:func:`liftinv.restoration.run_metadata`) and its figures.  The modules import
 torch inside their functions, so ``liftinv --help`` stays fast.  Measured results and the
@@ -46,12 +47,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         module = import_module(f".{module_name}", __name__)
         p = tasks.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure(p)
-        p.set_defaults(_bench_run=module.run)
+        p.set_defaults(_bench_run=module.run, _bench_check=getattr(module, "check", None),
+                       _command=f"bench {name}")  # its errors: `liftinv bench NAME: error: ...`
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..restoration.arguments import check_data_option
+    from ..utils.checks import resolve_device
+
+    if args._bench_check is not None:
+        args._bench_check(args)
+    resolve_device(args.device, "--device")  # a missing GPU, a missing --data are said before the folder is made
+    if hasattr(args, "data"):
+        check_data_option(args.data)
     out = Path(args.output)  # the folder of reports exists before any work (a bad path fails now)
     if out.exists() and not out.is_dir():
         raise ValueError(f"-o/--output {args.output!r} is a file; a benchmark writes a folder of reports there: "

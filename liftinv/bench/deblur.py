@@ -28,21 +28,26 @@ DENOISERS = (("DFB-PNN lifted", "dfb", "lifted"), ("DFB-PNN backprop", "dfb", "b
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from ..deblurring.cli import TRAIN_DEFAULTS, kernel_spec
+    from ..deblurring.cli import DATA_STEP_HELP, TRAIN_DEFAULTS, kernel_spec
     from ..restoration.arguments import parse_lam
 
-    p.add_argument("--kernels", type=kernel_spec, nargs="+", default=["gaussian:2.0", "motion:9:30"])
+    p.add_argument("--kernels", type=kernel_spec, nargs="+", default=["gaussian:2.0", "motion:9:30"],
+                   help="blur kernels, each gaussian:STD, box:SIZE, motion:LENGTH[:ANGLE] or a .npy/image file "
+                        "(default gaussian:2.0 motion:9:30)")
     p.add_argument("--sigmas", type=noise_std(), nargs="+", default=[2.55, 12.75], help="0-255 scale (1%% and 5%%)")
     p.add_argument("--budget", type=seconds, default=120.0, help="seconds per unrolled net and setting")
     p.add_argument("--denoiser-budget", type=seconds, default=60.0, help="seconds per PnP denoiser")
-    p.add_argument("--denoiser-sigma", type=noise_std(strict=True), default=10.0)
-    p.add_argument("--iters", type=positive_int, default=6)
-    p.add_argument("--features", type=positive_int, default=16)
-    p.add_argument("--data-step", choices=("proximal", "gradient"), default="proximal")
+    p.add_argument("--denoiser-sigma", type=noise_std(strict=True), default=10.0,
+                   help="noise std (0-255 scale) the three PnP denoisers are trained at (default 10)")
+    p.add_argument("--iters", type=positive_int, default=6, help="unrolled iterations K of the network (default 6)")
+    p.add_argument("--features", type=positive_int, default=16, help="channels F of the unrolled network (default 16)")
+    p.add_argument("--data-step", choices=("proximal", "gradient"), default="proximal", help=DATA_STEP_HELP)
     p.add_argument("--lam", type=parse_lam, default=TRAIN_DEFAULTS["lam"],
                    help=f"lifted penalty weight: a number or 'balanced' (default {TRAIN_DEFAULTS['lam']:g})")
     p.add_argument("--crop", type=positive_int, default=None, help="crop test images to CROP x CROP (top-left)")
-    p.add_argument("--max-patches", type=positive_int, default=3000)
+    p.add_argument("--max-patches", type=positive_int, default=3000,
+                   help="train every network (unrolled nets and denoisers) on a random subset of this many "
+                        "patches (default 3000)")
     add_common_arguments(p, "deblur", data=True)
 
 
@@ -115,6 +120,7 @@ def run_deblur_benchmark(*, kernels=("gaussian:2.0", "motion:9:30"), sigmas=(2.5
     from ..utils.checks import resolve_device
 
     device = resolve_device(device)
+    parsed = {kspec: parse_kernel(kspec) for kspec in kernels}  # a bad kernel fails now, not after training
     Path(out).mkdir(parents=True, exist_ok=True)
     train_images = train_images if train_images is not None else load_embedded("train")
     test_images = test_images if test_images is not None else load_embedded("test")
@@ -127,7 +133,7 @@ def run_deblur_benchmark(*, kernels=("gaussian:2.0", "motion:9:30"), sigmas=(2.5
                                      patch=patch, max_patches=max_patches, device=str(device))
     records = []
     for kspec in kernels:
-        kernel = parse_kernel(kspec)
+        kernel = parsed[kspec]
         for s255 in sigmas:
             sigma = s255 / 255
             task = describe(kernel, sigma)

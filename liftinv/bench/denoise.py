@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..restoration.arguments import noise_std, positive_float, positive_int, seconds
+from ..restoration.arguments import noise_std, positive_int, seconds
+from ..utils.checks import OptionError
 from . import add_common_arguments, images_of, median_step_seconds, print_report
 
 HELP = "trained vs classical denoisers: PSNR, SSIM, time, memory; JSON, Markdown, figures"
@@ -35,11 +36,23 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigmas", type=noise_std(strict=True), nargs="+", default=[15, 25, 50], help="0-255 scale")
     p.add_argument("--budget", type=seconds, default=600.0, help="seconds per trained method at --main-sigma")
     p.add_argument("--other-budget", type=seconds, default=None, help="seconds at the other sigmas")
-    p.add_argument("--main-sigma", type=positive_float, default=25.0)
-    p.add_argument("--depth", type=positive_int, default=10)
-    p.add_argument("--features", type=positive_int, default=32)
+    p.add_argument("--main-sigma", type=noise_std(strict=True), default=None,
+                   help="the level of --sigmas that gets --budget (the others get --other-budget), shown in the "
+                        "panels and used to time the steps (default 25 when among --sigmas, else the first)")
+    p.add_argument("--depth", type=positive_int, default=10, help="layers K of the DFB-PNN (default 10)")
+    p.add_argument("--features", type=positive_int, default=32, help="channels F of the DFB-PNN (default 32)")
     p.add_argument("--max-patches", type=positive_int, default=None, help="subsample the training patches")
     add_common_arguments(p, "denoise", data=True)
+
+
+def check(args: argparse.Namespace) -> None:
+    """Options that do not go together, before the output folder is made: a --main-sigma that is
+    not among --sigmas (no level would get --budget)."""
+    if args.main_sigma is None:
+        args.main_sigma = 25.0 if 25.0 in args.sigmas else args.sigmas[0]
+    elif args.main_sigma not in args.sigmas:
+        raise OptionError(f"--main-sigma {args.main_sigma:g} is not among --sigmas "
+                          f"{' '.join(f'{s:g}' for s in args.sigmas)}: add it to --sigmas or pick one of them")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -364,7 +364,8 @@ def markdown(report: dict) -> str:
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=positive_int, default=None, help="layers K (default 20 on CUDA, 10 on CPU)")
     p.add_argument("--features", type=positive_int, default=None, help="channels F (default 64 on CUDA, 32 on CPU)")
-    p.add_argument("--patch", type=positive_int, default=40)
+    p.add_argument("--patch", type=positive_int, default=40,
+                   help="side of the square training patches in the timed batches (default 40)")
     p.add_argument("--batch", type=positive_int, default=None, help="patches per process (default 128 CUDA, 32 CPU)")
     p.add_argument("--steps", type=positive_int, default=50, help="timed steps per measurement")
     p.add_argument("--nproc", type=positive_int, default=2, help="processes for the CPU scaling measurement")

@@ -23,6 +23,9 @@ DEFAULT_SIGMA = 2.55
 KERNEL_HELP = (f"blur kernel: gaussian:STD, box:SIZE or motion:LENGTH[:ANGLE] (degrees, default 0) "
                f"(default {DEFAULT_KERNEL})")
 METHODS = ("auto", "pnp", "wiener", "tv", "rl")
+DATA_STEP_HELP = ("the data step of every unrolled iteration: proximal (the data term's proximal step, in Fourier, "
+                  "with a learned weight mu) or gradient (a step of size 1/||A||^2 on (1/2)||Ax - y||^2) "
+                  "(default proximal)")
 
 
 def kernel_spec(text: str) -> str:
@@ -159,7 +162,7 @@ def configure_train_deblur(p: argparse.ArgumentParser) -> None:
                    help="noise std on the 0-255 scale (default 2.55 = 1%%)")
     p.add_argument("--iters", type=arguments.positive_int, default=6, help="unrolled iterations K (default 6)")
     p.add_argument("--features", type=arguments.positive_int, default=16, help="channels F (default 16)")
-    p.add_argument("--data-step", choices=("proximal", "gradient"), default="proximal")
+    p.add_argument("--data-step", choices=("proximal", "gradient"), default="proximal", help=DATA_STEP_HELP)
     arguments.add_training_arguments(p, TRAIN_DEFAULTS)
 
 

@@ -163,24 +163,41 @@ def config_from_args(args: argparse.Namespace):
         seed=args.seed, device=args.device)
 
 
+def check_data_option(data: str) -> None:
+    """``--data``: ``'embedded'`` or a folder that exists (errors named as the option, not as the loader)."""
+    from pathlib import Path
+
+    if data == "embedded":
+        return
+    if not Path(data).exists():
+        raise FileNotFoundError(f"--data {data!r} does not exist: give a folder of images, or 'embedded'")
+    if not Path(data).is_dir():
+        raise NotADirectoryError(f"--data {data!r} is a file, not a folder: give a folder of images (flat, or with "
+                                 "train/ and test/), or 'embedded'")
+
+
 def load_split(data: str, split: str, color: bool):
-    """Images of a split from the embedded set or a user folder, with their names."""
+    """Images of a split from the embedded set or a user folder, with their names; a folder's errors
+    name ``--data`` (not the loader)."""
     from ..data import embedded_names, list_image_files, load_embedded, load_folder
 
     if data == "embedded":
         return load_embedded(split, color=color), embedded_names(split, color)
-    from pathlib import Path
-
-    if not Path(data).exists():  # named as the option that gave it, not as the loader
-        raise FileNotFoundError(f"--data {data!r} does not exist: give a folder of images, or 'embedded'")
+    check_data_option(data)
     try:
-        files = list_image_files(data, split)
-    except FileNotFoundError:  # no split folder: a flat folder of training images
-        if split == "test":  # train and test on the same images would be a leak
+        try:
+            files = list_image_files(data, split)
+        except FileNotFoundError:  # no split folder: a flat folder of training images
+            if split == "test":  # train and test on the same images would be a leak
+                raise
+            return load_folder(data, color=color), [f.stem for f in list_image_files(data)]
+        # the split folder exists: its errors (no images, a file that cannot be read) are the answer
+        return load_folder(data, color=color, split=split), [f.stem for f in files]
+    except (ValueError, OSError) as exc:
+        prefix = "load_folder: "
+        if not str(exc).startswith(prefix):
             raise
-        return load_folder(data, color=color), [f.stem for f in list_image_files(data)]
-    # the split folder exists: its errors (no images, a file that cannot be read) are the answer
-    return load_folder(data, color=color, split=split), [f.stem for f in files]
+        raise type(exc)(f"--data {data!r}: {str(exc)[len(prefix):]}") from None
 
 
 def load_train_test(args: argparse.Namespace):
@@ -195,15 +212,26 @@ INPUT_OPTIONS = {"input": "the input", "clean": "--clean", "kernel_file": "--ker
                  "checkpoint": "--checkpoint", "weights": "--weights"}
 
 
+def check_output_option(path: str, extensions, what: str):
+    """``-o/--output`` as a ``Path`` when ``what`` can be written there (see
+    :func:`~liftinv.utils.files.check_output_path`): a missing or unknown extension is a malformed
+    option (:class:`OptionError`, exit status 2); a folder, a device or a folder where nothing can be
+    written is a file problem (exit status 1, as for the other files)."""
+    from ..utils.files import ExtensionError, check_output_path
+
+    try:
+        return check_output_path(path, extensions, "-o/--output", what)
+    except ExtensionError as exc:
+        raise OptionError(str(exc)) from None
+
+
 def check_image_output(args: argparse.Namespace) -> None:
-    """Refuse ``-o/--output`` unless an image can be written there (exit status 1 otherwise, as for
-    the other files) and it is none of the files the command reads (exit status 2), before any work."""
+    """Refuse ``-o/--output`` unless an image can be written there (:func:`check_output_option`)
+    and it is none of the files the command reads (exit status 2), before any work."""
     import os
     from pathlib import Path
 
-    from ..utils.files import check_output_path
-
-    check_output_path(args.output, IMAGE_OUTPUT, "-o/--output", "an image")
+    check_output_option(args.output, IMAGE_OUTPUT, "an image")
     if not Path(args.output).exists():
         return
     for attr, option in INPUT_OPTIONS.items():
@@ -310,14 +338,13 @@ def run_training_command(args: argparse.Namespace, *, arch: dict, task: dict) ->
 
     from ..checkpoint import CHECKPOINT_EXTENSIONS, load_checkpoint
     from ..utils.checks import resolve_device
-    from ..utils.files import check_output_path
     from .training import check_resumable, train_job
 
     config = config_from_args(args)
     if config.batch_size % args.nproc:
         raise OptionError(f"--batch-size {config.batch_size} must be a multiple of --nproc {args.nproc}")
     resolve_device(config.device, "--device")
-    output = check_output_path(args.output, CHECKPOINT_EXTENSIONS, "-o/--output", "a checkpoint")
+    output = check_output_option(args.output, CHECKPOINT_EXTENSIONS, "a checkpoint")
     if args.resume and args.overwrite:
         raise OptionError("give --resume (continue the run in -o/--output) or --overwrite (replace it), not both")
     if args.resume:

@@ -14,7 +14,8 @@ import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-__all__ = ["atomic_write", "check_input_file", "check_output_path", "plain_reason", "write_text_atomic"]
+__all__ = ["ExtensionError", "atomic_write", "check_input_file", "check_output_path", "plain_reason",
+           "write_text_atomic"]
 
 
 def _refuse_non_regular(path: Path, what: str = "") -> None:
@@ -63,27 +64,43 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+class ExtensionError(ValueError):
+    """An output path without an extension, or with one the writer does not know: a mistake in the
+    name itself (the command line reports it as a malformed option, exit status 2)."""
+
+
 def check_output_path(path: str | Path, extensions: Collection[str], name: str = "-o/--output",
                       what: str = "this file") -> Path:
     """``path`` as a ``Path`` when ``what`` (e.g. ``"an image"``) can be written there;
-    ``ValueError`` naming ``name`` otherwise: no extension or one not in ``extensions`` (compared
-    lower-case), a path that is a folder, link or device, a parent that is a file, or a folder
-    that cannot be written.
+    ``ValueError`` naming ``name`` otherwise: a path that is a folder, link or device, no extension
+    or one not in ``extensions`` (compared lower-case; :class:`ExtensionError`), a parent that is a
+    file, or a folder where no file can be created (tried: a file is created and removed there, which
+    also catches what ``os.access`` does not see, such as a read-only file system or root's ``/proc``).
     Missing folders are fine (they are created when writing)."""
     path = Path(path)
     known = ", ".join(sorted(extensions))
+    if path.is_dir() and not path.is_symlink():
+        raise ValueError(f"{name} {str(path)!r} is a folder, not a regular file: give the path of a file (it may be "
+                         f"in this folder) ending in one of {known}")
     if not path.suffix:
-        raise ValueError(f"{name} {str(path)!r}: no file extension; give a name ending in one of {known}")
+        raise ExtensionError(f"{name} {str(path)!r}: no file extension; give a name ending in one of {known}")
     if path.suffix.lower() not in extensions:
-        raise ValueError(f"{name} {str(path)!r}: unknown extension {path.suffix!r} for {what}; use one of {known}")
+        raise ExtensionError(f"{name} {str(path)!r}: unknown extension {path.suffix!r} for {what}; use one of {known}")
     _refuse_non_regular(path, f"{name} ")
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if parent.exists() and not parent.is_dir():
         raise ValueError(f"{name} {str(path)!r}: {str(parent)!r} is a file, not a folder; choose another output path")
-    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{name} {str(path)!r}: the folder {str(parent)!r} is not writable")
+    if parent.is_dir():
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".liftinv-write-test.", dir=parent)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ValueError(f"{name} {str(path)!r}: the folder {str(parent)!r} is not writable (creating a file "
+                             f"there failed: {reason}); choose another output path") from None
+        os.close(fd)
+        os.unlink(probe)
     return path
 
 
