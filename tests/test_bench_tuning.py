@@ -25,3 +25,16 @@ def test_no_extension_past_a_peak_inside_the_grid():
 def test_bad_settings_are_named(grid, step, match):
     with pytest.raises(ValueError, match=match):
         search_grid(lambda a: 0.0, grid, step=step)
+
+
+def test_a_grid_point_whose_solver_warns_is_scored_quietly():
+    """A grid tries poor values on purpose: a solver's RuntimeWarning at one of them is not shown."""
+    import warnings
+
+    def score(a):
+        warnings.warn("did not converge", RuntimeWarning, stacklevel=2)
+        return -abs(a - 1.0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert search_grid(score, [0.1, 1.0, 10.0])[0] == 1.0

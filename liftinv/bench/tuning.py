@@ -9,6 +9,7 @@ out, at most ``extend`` times.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 
@@ -22,12 +23,21 @@ def search_grid(score: Callable[[float], float], grid: Sequence[float], *, step:
     (9.0, [0.1, 1.0, 3.0, 9.0, 27.0])
     >>> search_grid(lambda a: -(a - 10.0) ** 2, [0.1, 1.0], extend=0)[0]
     1.0
+
+    A grid tries poor values on purpose: the ``RuntimeWarning`` of a solver that does not
+    converge at one of them (an inversion whose estimate does not explain its features) is
+    silenced while it is scored.
     """
     if not grid:
         raise ValueError("grid must hold at least one value")
     if step <= 1.0:
         raise ValueError(f"step must be > 1, got {step}")
-    scores = {float(a): float(score(float(a))) for a in grid}
+    def quiet(a: float) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(score(a))
+
+    scores = {float(a): quiet(float(a)) for a in grid}
     for _ in range(extend):
         best = max(scores, key=scores.get)
         if best == max(scores):
@@ -39,5 +49,5 @@ def search_grid(score: Callable[[float], float], grid: Sequence[float], *, step:
         nxt = float(f"{nxt:.6g}")  # 0.9, not 0.8999999999999999
         if nxt in scores:
             break
-        scores[nxt] = float(score(nxt))
+        scores[nxt] = quiet(nxt)
     return max(scores, key=scores.get), scores

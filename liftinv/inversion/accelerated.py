@@ -23,11 +23,12 @@ of pre-activations and one of adjoints, vectorised over samples and layers):
 in the block-diagonal metric :math:`\mu_m = s/L_m`, :math:`L_m = \lambda_m[m\ge1] +
 \sum_r\lambda_r\|M_{r,m}\|^2` (the blocks' own Lipschitz constants, from power iteration), with
 
-* **backtracking** on the scale :math:`s` (one per sample): halve it until
+* **backtracking** on the scale :math:`s`, one per sample: halve it until
   :math:`S(x^+)\le S(z) + \langle\nabla S(z), x^+ - z\rangle + \sum_m\|x_m^+ - z_m\|^2/(2\mu_m)`
   (the block bounds ignore the coupling between blocks; the test restores a valid majoriser;
   each sample's own terms, with a slack of the rounding error of :math:`S` in the states'
-  precision), then let it grow by 10% per iteration;
+  precision), the step retried on the samples that failed only, then let it grow by 10% per
+  iteration;
 * one pass over the network per iteration: the pre-activations are affine in the states, so
   those of the extrapolated point follow from those of the last two iterates;
 * **FISTA extrapolation** :math:`z = x^+ + \tfrac{t_k - 1}{t_{k+1}}(x^+ - x)` with the
