@@ -29,7 +29,8 @@ HELP = ("network inversion: perceptron rate vs delta, autoencoder lifted vs grad
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=positive_int, default=64, help="perceptron image side (default 64: 4096 -> 512)")
     p.add_argument("--m", type=positive_int, default=512, help="perceptron outputs")
-    p.add_argument("--perceptron-iters", type=positive_int, default=2000)
+    p.add_argument("--perceptron-iters", type=positive_int, default=2000,
+                   help="PDHG iterations of each single-layer (perceptron) inversion (default 2000)")
     p.add_argument("--n-perceptron", type=positive_int, default=3, help="test images used by the perceptron")
     p.add_argument("--alpha-per-delta", type=nonneg_float, default=0.01, help="alpha = this x delta")
     p.add_argument("--ae-epochs", type=nonneg_int, default=36,
@@ -49,7 +50,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lam", type=positive_float, default=0.3, help="weight of the hidden-layer Bregman penalties")
     p.add_argument("--adam-lr", type=positive_float, default=0.03, help="Adam's learning rate (gradient baseline)")
     p.add_argument("--dfb-budget", type=seconds, default=20.0, help="DFB-PNN denoiser training seconds")
-    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the random perceptron, the networks' training, the crops and the noise (default 0)")
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="cases to run (default: all)")
     p.add_argument("--torch-steps", type=positive_int, default=1500, help="Adam steps training the torch autoencoder")
     p.add_argument("--torch-iters", type=positive_int, default=400, help="iterations of every method in the torch case")
