@@ -59,6 +59,9 @@ def test_train_refuses_out_of_range_options(option, value, ws, tmp_path, capsys)
     ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--solver", "bcd",
                 "--beta", "1"], "--beta"),
     ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "5"], "--layer 5"),
+    # before: accepted and ignored (the gradient methods have no lifted solver)
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--method", "adam",
+                "--solver", "bcd", "--beta", "0.9"], "--solver, --beta"),
     ("train-deblur", ["--kernel", "gaussian:2"], "--patch 8"),  # a 15x15 kernel: before, 'a larger image'
 ])
 def test_other_commands_refuse_out_of_range_options(command, argv, option, ws, tmp_path, capsys):  # noqa: F811
@@ -160,7 +163,7 @@ def test_invert_caps_the_penalty_growth_and_reports_the_iterations_run(ws, tmp_p
                             "--no-progress"], capsys)
     assert status == 0, err
     assert seen["iterations"] > 0 and seen["lam_final"] == [1e3] * len(seen["lam_final"])  # grown, capped
-    assert f"(lifted, {seen['iterations']} iterations," in out
+    assert f"(lifted bcd, {seen['iterations']} iterations," in out
 
 
 @pytest.mark.parametrize("command, argv, option", [

@@ -171,7 +171,8 @@ def run_invert(args: argparse.Namespace) -> int:
     # the iterations run (the lifted stopping rule may end early; L-BFGS counts its evaluations)
     done = res.settings.get("iterations", res.settings.get("evaluations", args.iters))
     layer = f"layer {args.layer}" if args.layer is not None else "the output"
-    print(f"inverted {layer} of {name} ({args.method}, {done} iterations, "
+    method = f"lifted {args.solver}" if args.method == "lifted" else args.method
+    print(f"inverted {layer} of {name} ({method}, {done} iterations, "
           f"{args.regulariser} alpha {args.alpha:g}, noise {args.noise:g}) -> {args.output}")
     misfit = f"misfit {f.get('misfit', float('nan')):.3g}, violation {f.get('violation', 0.0):.3g}"
     if image is not None:
@@ -185,6 +186,13 @@ def run_invert(args: argparse.Namespace) -> int:
 
 def check_invert_options(args: argparse.Namespace) -> None:
     """The combinations of options argparse cannot check (:class:`OptionError`, exit status 2)."""
+    if args.method != "lifted":
+        given = [option for option, value, default in (("--solver", args.solver, "apg"), ("--beta", args.beta, 0.0),
+                                                       ("--lam", args.lam, 1.0), ("--lam-growth", args.lam_growth, 1.0))
+                 if value != default]
+        if given:
+            raise OptionError(f"{', '.join(given)} set the lifted solver; --method {args.method} inverts the nested "
+                              "problem and has none (drop them, or use --method lifted)")
     if args.beta > 0 and args.solver == "apg":
         raise OptionError("--beta is the inertia of --solver bcd; --solver apg has its own momentum")
     if args.checkpoint is not None:
