@@ -67,10 +67,10 @@ class MultiplierStep(JointStep):
         self.every, self.rho, self.calls = every, rho, 0
         self.shift: list[torch.Tensor] | None = None
 
-    def preactivations(self, states, rows=None):
-        vs = super().preactivations(states, rows)
+    def preactivations(self, states):
+        vs = super().preactivations(states)
         for v, u in zip(vs, self.shift or []):
-            v.add_(u if rows is None else u.index_select(0, rows))
+            v.add_(u)
         return vs
 
     @torch.no_grad()

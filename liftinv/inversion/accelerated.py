@@ -23,12 +23,13 @@ of pre-activations and one of adjoints, vectorised over samples and layers):
 in the block-diagonal metric :math:`\mu_m = s/L_m`, :math:`L_m = \lambda_m[m\ge1] +
 \sum_r\lambda_r\|M_{r,m}\|^2` (the blocks' own Lipschitz constants, from power iteration), with
 
-* **backtracking** on the scale :math:`s`, one per sample: halve it until
+* **backtracking** on the scale :math:`s`, one per sample: a step is accepted when
   :math:`S(x^+)\le S(z) + \langle\nabla S(z), x^+ - z\rangle + \sum_m\|x_m^+ - z_m\|^2/(2\mu_m)`
   (the block bounds ignore the coupling between blocks; the test restores a valid majoriser;
   each sample's own terms, with a slack of the rounding error of :math:`S` in the states'
-  precision), the step retried on the samples that failed only, then let it grow by 10% per
-  iteration;
+  precision), and the scale then grows by 10%; a sample whose step fails keeps its iterate and
+  its extrapolated point for this iteration, halves its scale and takes the step again at the
+  next (backtracking costs that sample an iteration, never the batch an extra pass);
 * one pass over the network per iteration: the pre-activations are affine in the states, so
   those of the extrapolated point follow from those of the last two iterates;
 * **FISTA extrapolation** :math:`z = x^+ + \tfrac{t_k - 1}{t_{k+1}}(x^+ - x)` with the
@@ -72,11 +73,6 @@ def _column(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return t.to(ref.dtype).view((-1,) + (1,) * (ref.dim() - 1))
 
 
-def _rows(tensors: list[torch.Tensor], index: torch.Tensor) -> list[torch.Tensor]:
-    """The samples ``index`` of every ``(B, ...)`` tensor."""
-    return [t.index_select(0, index) for t in tensors]
-
-
 def _pick(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a`` for the samples where ``mask`` (shape ``(B,)``) holds, ``b`` elsewhere."""
     return torch.where(mask.view((-1,) + (1,) * (a.dim() - 1)), a, b)
@@ -116,10 +112,8 @@ class JointStep:
             lips[m] += prob.lam_of(r) * n
         return [max(v, 1e-12) for v in lips]
 
-    def preactivations(self, states, rows: torch.Tensor | None = None) -> list[torch.Tensor]:
-        r""":math:`v_1, \dots, v_L` of ``states`` (one pass over the network); ``rows``: the
-        samples of the batch that ``states`` hold (a retried step's), ``None`` for all (a subclass
-        that keeps per-sample state takes its rows)."""
+    def preactivations(self, states) -> list[torch.Tensor]:
+        r""":math:`v_1, \dots, v_L` of ``states`` (one pass over the network)."""
         return self.net.preactivations(list(range(1, self.net.depth + 1)), states)
 
     def sample_smooth(self, states, y, vs, magnitude: bool = False):
@@ -181,13 +175,12 @@ class JointStep:
             out.append(self.net.activation(m).prox_psi(w[m], mus[m] * self.problem.lam_of(m)))
         return out
 
-    def _trial(self, z, y, grads, lips, s_z, slack, scale, rows=None):
-        """The proximal-gradient step from ``z`` at the per-sample scales ``scale`` (of the samples
-        ``rows``, ``None``: all): the new blocks, their pre-activations and which samples pass the
-        sufficient-decrease test."""
+    def _trial(self, z, y, grads, lips, s_z, slack, scale):
+        """The proximal-gradient step from ``z`` at the per-sample scales ``scale``: the new
+        blocks, their pre-activations and which samples pass the sufficient-decrease test."""
         mus = [_column(scale, zm) / lip for zm, lip in zip(z, lips)]
         new = self.prox([zm - mu * g for zm, g, mu in zip(z, grads, mus)], mus)
-        v_new = self.preactivations(new, rows)
+        v_new = self.preactivations(new)
         bound = s_z.clone()
         for nm, zm, g, mu in zip(new, z, grads, mus):  # + <d, g> + |d|^2 / (2 mu), d = x+ - z
             d = nm - zm
@@ -198,13 +191,16 @@ class JointStep:
     @torch.no_grad()
     def __call__(self, z: list[torch.Tensor], x: list[torch.Tensor], y: torch.Tensor):
         r"""From the extrapolated point ``z`` and the last iterate ``x``: the new iterate, the
-        next extrapolated point and the relative change of each sample (shape ``(B,)``).
+        next extrapolated point and the relative change of each sample (shape ``(B,)``; ``inf``
+        for a sample whose step was rejected).
 
         The pre-activations are affine in the states, so those of the next extrapolated point
         are :math:`(1 + \beta)v(x^+) - \beta v(x)` and one iteration costs one pass over the
         network for :math:`v(x^+)` (also used by the backtracking test) and one adjoint pass for
-        the gradient, like one gradient evaluation of the nested problem; a rejected step is
-        retried on the samples that rejected it only (a pass over those samples).
+        the gradient, like one gradient evaluation of the nested problem.  A sample whose step
+        fails the sufficient-decrease test keeps its iterate and its extrapolated point for this
+        iteration, halves its scale and takes the step again at the next: its backtracking costs
+        it an iteration, never the batch an extra pass.
         """
         batch = y.shape[0]
         if self._v_z is None:  # first call: z = x
@@ -218,44 +214,32 @@ class JointStep:
         # per-sample test in float32 otherwise fails on noise near a solution and the scale collapses)
         slack = (ROUNDING * torch.finfo(y.dtype).eps) * size
         grads = self.gradient(z, y, vz)
-        lips = self.lipschitz()
         reg = self.regulariser
-        warm = reg.warm_state()  # a retried sample starts its prox from the same warm start
-        new, v_new, ok = self._trial(z, y, grads, lips, s_z, slack, self.scale)
-        retry = (~ok & active).nonzero().flatten()
-        if retry.numel():
-            dual = reg.warm_state()
-            while retry.numel():  # backtracking: halve the scale of the samples that fail, retry those
-                self.scale[retry] *= 0.5
-                if warm is not None:
-                    reg.load_warm_state(warm.index_select(0, retry))
-                sub, v_sub, ok = self._trial(_rows(z, retry), y[retry], _rows(grads, retry), lips, s_z[retry],
-                                             slack[retry], self.scale[retry], retry)
-                for full, part in zip(new + v_new, sub + v_sub):
-                    full.index_copy_(0, retry, part)
-                if dual is not None and reg.warm_state() is not None:
-                    dual = dual.index_copy(0, retry, reg.warm_state())
-                retry = retry[~ok]
-            reg.load_warm_state(dual)
-        self.scale = torch.where(active, (1.1 * self.scale).clamp_max(1e3), self.scale)
+        warm = reg.warm_state()  # a rejected sample retries its prox from the same warm start
+        new, v_new, ok = self._trial(z, y, grads, self.lipschitz(), s_z, slack, self.scale)
+        moved, rejected = ok & active, active & ~ok
+        self.scale = torch.where(moved, (1.1 * self.scale).clamp_max(1e3),
+                                 torch.where(rejected, 0.5 * self.scale, self.scale))
+        if bool(rejected.any()) and reg.warm_state() is not None:
+            start = warm if warm is not None else torch.zeros_like(reg.warm_state())
+            reg.load_warm_state(_pick(rejected, start, reg.warm_state()))
         t_next = 0.5 * (1.0 + (1.0 + 4.0 * self.t * self.t).sqrt())
         steps = [nm - xm for nm, xm in zip(new, x)]  # x+ - x
         restart = sum(_sum64((zm - nm).mul_(dm)) for zm, nm, dm in zip(z, new, steps)) > 0
         t_next = torch.where(restart, torch.ones_like(t_next), t_next)
-        momentum = torch.where(restart, torch.zeros_like(t_next), (self.t - 1.0) / t_next)
-        self.t = torch.where(active, t_next, self.t)
-        momentum = torch.where(active, momentum, torch.zeros_like(momentum))
+        momentum = torch.where(restart | ~moved, torch.zeros_like(t_next), (self.t - 1.0) / t_next)
+        self.t = torch.where(moved, t_next, self.t)
         if bool((momentum != 0).any()):
             z_next = [nm + _column(momentum, nm) * dm for nm, dm in zip(new, steps)]
-            self._v_z = [vn + _column(momentum, vn) * (vn - vx) for vn, vx in zip(v_new, self._v_x)]
+            v_z = [vn + _column(momentum, vn) * (vn - vx) for vn, vx in zip(v_new, self._v_x)]
         else:
-            z_next, self._v_z = [nm.clone() for nm in new], v_new
-        if not bool(active.all()):  # frozen samples stay where they are
-            new = [_pick(active, nm, xm) for nm, xm in zip(new, x)]
-            z_next = [_pick(active, zn, xm) for zn, xm in zip(z_next, x)]
-            self._v_z = [_pick(active, a, b) for a, b in zip(self._v_z, self._v_x)]
-            v_new = [_pick(active, a, b) for a, b in zip(v_new, self._v_x)]
-            steps = [_pick(active, dm, torch.zeros_like(dm)) for dm in steps]
-        self._v_x = v_new
+            z_next, v_z = [nm.clone() for nm in new], v_new
+        if not bool(moved.all()):  # rejected samples stay at x and retry from z; frozen ones stay at x
+            new = [_pick(moved, nm, xm) for nm, xm in zip(new, x)]
+            v_new = [_pick(moved, a, b) for a, b in zip(v_new, self._v_x)]
+            z_next = [_pick(moved, a, _pick(rejected, zm, xm)) for a, zm, xm in zip(z_next, z, x)]
+            v_z = [_pick(moved, a, _pick(rejected, b, c)) for a, b, c in zip(v_z, self._v_z, self._v_x)]
+            steps = [_pick(moved, dm, torch.zeros_like(dm)) for dm in steps]
+        self._v_x, self._v_z = v_new, v_z
         change = (sum(_sum64(dm * dm) for dm in steps) / sum(_sum64(xm * xm) for xm in x).clamp_min(1e-30)).sqrt()
-        return new, z_next, change
+        return new, z_next, torch.where(rejected, torch.full_like(change, float("inf")), change)
