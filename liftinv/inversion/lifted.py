@@ -306,7 +306,7 @@ class LiftedInversion:
                     states, z, change = step(z, states, y)
                     cache.clear()
                 else:
-                    old = [t.clone() for t in states]
+                    old = [t.clone() for t in states] if self.tol > 0 else None  # the stopping rule's
                     if self.beta > 0:
                         for m in range(len(states)):
                             cur = states[m]
@@ -317,10 +317,13 @@ class LiftedInversion:
                         self.problem.aux_sweep(states, y, cache, hidden_norms, step_scale=self.step_scale,
                                                order=self.order)
                     self.input_step(states, y, cache)
-                    if not bool(active.all()):
-                        _freeze(states, old, active)
-                        cache.clear()
-                    change = _relative_change(states, old)
+                    if old is None:  # tol = 0: every iteration runs
+                        change = torch.full_like(calm, 1, dtype=torch.float64)
+                    else:
+                        if not bool(active.all()):
+                            _freeze(states, old, active)
+                            cache.clear()
+                        change = _relative_change(states, old)
                 if self.lam_growth != 1.0:
                     self.problem.lam = [min(lam * self.lam_growth, self.lam_max) for lam in self.problem.lam]
                 if p.is_cuda:

@@ -178,8 +178,8 @@ def fit(
         epoch whose weights or training loss, is NaN or Inf (``False``: train on, e.g. in a sweep of
         learning rates that records where training diverges; a step that cannot run on non-finite
         values, as a lifted step's NaN step size, stops the run either way).
-    on_step: called after every step, outside the timed region (e.g. a checkpoint every few
-        steps, whose writing must not spend the budget).
+    on_step: called after every step that does not end the run, outside the timed region (e.g. a
+        checkpoint every few steps, whose writing must not spend the budget).
 
     Returns the :class:`History` of epoch records.
     """
@@ -308,11 +308,11 @@ def fit(
                 n_monitored += 1
             if epochs is None:
                 bar.update(min(dt, max(bar.total - bar.n, 0)))
-            if on_step is not None:
-                on_step()
             if time_budget is not None and elapsed >= time_budget:
                 stop = True
                 break
+            if on_step is not None:  # (the step that ends the run goes to the epoch's record instead)
+                on_step()
         skip = 0
         complete = steps == n_batches
         record = {
