@@ -241,30 +241,31 @@ def _images_in(folder: Path) -> list[Path]:
     )
 
 
-def _split_folder(root: Path, split: str) -> Path:
+def _split_folder(root: Path, split: str, name: str = "load_folder") -> Path:
     candidates = [root / split, root / "images" / split, root / "data" / "images" / split]
     for c in candidates:
         if c.is_dir():
             return c
     tried = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"load_folder: no folder for split={split!r}; looked for {tried}")
+    raise FileNotFoundError(f"{name}: no folder for split={split!r}; looked for {tried}")
 
 
-def list_image_files(path: str | Path, split: str | None = None) -> list[Path]:
+def list_image_files(path: str | Path, split: str | None = None, *, name: str = "load_folder") -> list[Path]:
     """The image files :func:`load_folder` would read, sorted by name.
 
     ``split=None`` reads ``path`` itself (a flat folder). A split name (``'train'``, ``'val'``,
     ``'test'``...) reads ``path/<split>``, else ``path/images/<split>``, else
     ``path/data/images/<split>`` (the layout of the BSDS500 archive). Raises
     ``FileNotFoundError`` when the folder is missing, ``NotADirectoryError`` when ``path`` is a
-    file, and ``ValueError`` when the folder holds no PNG/JPEG/TIFF file.
+    file, and ``ValueError`` when the folder holds no PNG/JPEG/TIFF file; the messages begin with
+    ``name`` (the command line passes its option, ``--data 'FOLDER'``).
     """
     root = Path(path).expanduser()
     if not root.exists():
-        raise FileNotFoundError(f"load_folder: path {str(root)!r} does not exist")
+        raise FileNotFoundError(f"{name}: path {str(root)!r} does not exist")
     if not root.is_dir():
-        raise NotADirectoryError(f"load_folder: path {str(root)!r} is not a folder")
-    folder = root if split is None else _split_folder(root, split)
+        raise NotADirectoryError(f"{name}: path {str(root)!r} is not a folder")
+    folder = root if split is None else _split_folder(root, split, name)
     files = _images_in(folder)
     if not files:
         hint = ""
@@ -276,7 +277,7 @@ def list_image_files(path: str | Path, split: str | None = None) -> list[Path]:
             )
             if subs:
                 hint = f"; it looks like a train/test layout, pass split= one of {subs}"
-        raise ValueError(f"load_folder: no images (PNG/JPEG/TIFF) in folder {str(folder)!r}{hint}")
+        raise ValueError(f"{name}: no images (PNG/JPEG/TIFF) in folder {str(folder)!r}{hint}")
     return files
 
 
@@ -355,7 +356,7 @@ def _check_tiff(file: Path, prefix: str) -> bool:
 
 
 def load_folder(
-    path: str | Path, color: bool = False, split: str | None = None
+    path: str | Path, color: bool = False, split: str | None = None, *, name: str = "load_folder"
 ) -> list[torch.Tensor]:
     """Load every PNG/JPEG/TIFF image of a folder as (C, H, W) float32 tensors in [0, 1].
 
@@ -374,12 +375,12 @@ def load_folder(
     uint8, uint16 (and other unsigned integer) files are scaled by their dtype's maximum; float
     files (TIFF) must already lie in [0, 1]. Files are read in name order; use
     :func:`list_image_files` for the matching names. A file that cannot be read raises
-    ``ValueError`` naming it.
+    ``ValueError`` naming it.  Every message begins with ``name``.
     """
     out = []
-    for file in list_image_files(path, split):
-        a = to_float01(_read_file(file), name=f"load_folder: {str(file)!r}")
-        chw = _to_chw(a, color, f"load_folder: {str(file)!r}", gray_to_rgb=True)
+    for file in list_image_files(path, split, name=name):
+        a = to_float01(_read_file(file, f"{name}: "), name=f"{name}: {str(file)!r}")
+        chw = _to_chw(a, color, f"{name}: {str(file)!r}", gray_to_rgb=True)
         assert chw is not None
         out.append(torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)))
     return out

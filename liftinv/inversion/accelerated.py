@@ -175,9 +175,10 @@ class JointStep:
             out.append(self.net.activation(m).prox_psi(w[m], mus[m] * self.problem.lam_of(m)))
         return out
 
-    def _trial(self, z, y, grads, lips, s_z, slack, scale):
-        """The proximal-gradient step from ``z`` at the per-sample scales ``scale``: the new
-        blocks, their pre-activations and which samples pass the sufficient-decrease test."""
+    def _trial(self, z, y, grads, lips, s_z, slack):
+        """The proximal-gradient step from ``z`` at the per-sample scales: the new blocks, their
+        pre-activations and which samples pass the sufficient-decrease test."""
+        scale = self.scale
         mus = [_column(scale, zm) / lip for zm, lip in zip(z, lips)]
         new = self.prox([zm - mu * g for zm, g, mu in zip(z, grads, mus)], mus)
         v_new = self.preactivations(new)
@@ -216,7 +217,7 @@ class JointStep:
         grads = self.gradient(z, y, vz)
         reg = self.regulariser
         warm = reg.warm_state()  # a rejected sample retries its prox from the same warm start
-        new, v_new, ok = self._trial(z, y, grads, self.lipschitz(), s_z, slack, self.scale)
+        new, v_new, ok = self._trial(z, y, grads, self.lipschitz(), s_z, slack)
         moved, rejected = ok & active, active & ~ok
         self.scale = torch.where(moved, (1.1 * self.scale).clamp_max(1e3),
                                  torch.where(rejected, 0.5 * self.scale, self.scale))

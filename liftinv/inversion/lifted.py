@@ -60,7 +60,7 @@ from ..lifting.problem import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..utils.checks import check_number, check_tensor
 from . import DEFAULT_ALPHA
-from .accelerated import JointStep
+from .accelerated import JointStep, _pick
 from .regularisers import Regulariser, get_regulariser
 from .result import InversionResult, check_features, check_reference, data_misfit, psnr_values, reference_tensor
 
@@ -100,8 +100,7 @@ def _relative_change(new, old) -> torch.Tensor:
 
 def _freeze(states, old, active) -> None:
     """Put the samples where ``active`` is false back to ``old`` (in place in the list)."""
-    for m, (s, o) in enumerate(zip(states, old)):
-        states[m] = torch.where(active.view((-1,) + (1,) * (s.dim() - 1)), s, o)
+    states[:] = [_pick(active, s, o) for s, o in zip(states, old)]
 
 
 #: ``loose`` warns when the nested objective exceeds the lifted one by more than this share of it

@@ -77,11 +77,11 @@ class Regulariser:
 
     def warm_state(self) -> torch.Tensor | None:
         """The warm start of the next :meth:`prox` call: ``None`` (a closed-form prox) or a tensor
-        whose first dimension is the batch (a solver that retries some samples takes their rows)."""
+        whose first dimension is the batch (a solver that holds some samples back restores their rows)."""
         return None
 
     def load_warm_state(self, state: torch.Tensor | None) -> None:
-        """Make ``state`` (from :meth:`warm_state`, or rows of it) the warm start of the next
+        """Make ``state`` (from :meth:`warm_state`) the warm start of the next
         :meth:`prox` call."""
 
     def __repr__(self) -> str:

@@ -184,20 +184,15 @@ def load_split(data: str, split: str, color: bool):
     if data == "embedded":
         return load_embedded(split, color=color), embedded_names(split, color)
     check_data_option(data)
+    name = f"--data {data!r}"  # the loader's messages name the option
     try:
-        try:
-            files = list_image_files(data, split)
-        except FileNotFoundError:  # no split folder: a flat folder of training images
-            if split == "test":  # train and test on the same images would be a leak
-                raise
-            return load_folder(data, color=color), [f.stem for f in list_image_files(data)]
-        # the split folder exists: its errors (no images, a file that cannot be read) are the answer
-        return load_folder(data, color=color, split=split), [f.stem for f in files]
-    except (ValueError, OSError) as exc:
-        prefix = "load_folder: "
-        if not str(exc).startswith(prefix):
+        files = list_image_files(data, split, name=name)
+    except FileNotFoundError:  # no split folder: a flat folder of training images
+        if split == "test":  # train and test on the same images would be a leak
             raise
-        raise type(exc)(f"--data {data!r}: {str(exc)[len(prefix):]}") from None
+        return load_folder(data, color=color, name=name), [f.stem for f in list_image_files(data, name=name)]
+    # the split folder exists: its errors (no images, a file that cannot be read) are the answer
+    return load_folder(data, color=color, split=split, name=name), [f.stem for f in files]
 
 
 def load_train_test(args: argparse.Namespace):
