@@ -16,6 +16,7 @@ iterations so far) let a training run resume where it stopped.
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +118,48 @@ def require_task(checkpoint: dict, path: str | Path, *tasks: str, wanted: str | 
     return checkpoint
 
 
+def check_history(checkpoint: dict, path: str | Path) -> list[dict]:
+    """The checkpoint's ``history`` (``[]`` when it has none) when it is what :func:`save_checkpoint`
+    writes: a list of epoch records (dicts) whose ``epoch``, ``iterations`` (and ``epoch_steps``)
+    are integers >= 0 and ``seconds`` a finite number >= 0; else a ``ValueError`` naming the file,
+    the field and the record (a hand-edited or foreign file, which a resumed run cannot count on)."""
+    import math
+    import numbers
+
+    history = checkpoint.get("history")
+    if history is None and "history" not in checkpoint:
+        return []
+    remedy = "restore the file, or start a new run (overwrite=True, --overwrite on the command line)"
+    if not isinstance(history, list):
+        what = "None" if history is None else f"{type(history).__name__} {history!r:.60}"
+        raise ValueError(f"checkpoint {str(path)!r}: its 'history' is {what}, not a list of epoch records "
+                         f"(an edited file?); {remedy}")
+    for i, record in enumerate(history):
+        if not isinstance(record, dict):
+            raise ValueError(f"checkpoint {str(path)!r}: 'history' record {i} is {type(record).__name__} "
+                             f"{record!r:.60}, not an epoch record (a dict); {remedy}")
+        for key in ("epoch", "iterations", "seconds", "epoch_steps"):
+            if key not in record and key == "epoch_steps":
+                continue
+            value = record.get(key)
+            integer = key != "seconds"
+            good = (isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)) \
+                and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+            if not good:
+                kind = "an integer" if integer else "a finite number"
+                raise ValueError(f"checkpoint {str(path)!r}: 'history' record {i} has {key} = {value!r:.60}, "
+                                 f"expected {kind} >= 0 (an edited file?); {remedy}")
+    return history
+
+
 def load_weights(network: torch.nn.Module, arch: dict, checkpoint: dict) -> None:
     """Load the checkpoint's weights into ``network`` built from ``arch``.
 
     Raises ``ValueError`` naming the differences when the checkpoint holds another
     architecture, instead of a wall of missing/unexpected keys; the same when its weights do
     not fit its architecture (an edited file) or hold NaN or Inf (a run that diverged).
+    Weights of another floating dtype than the network's (a float64 run loaded into a float32
+    network) are converted by ``load_state_dict``; a ``UserWarning`` names both dtypes.
     """
     saved = checkpoint["arch"]
     if saved != dict(arch):
@@ -136,6 +173,16 @@ def load_weights(network: torch.nn.Module, arch: dict, checkpoint: dict) -> None
     if bad:
         raise ValueError(f"the checkpoint's weights {bad[:3]} hold NaN or Inf (the run that wrote it diverged); "
                          "retrain with a smaller --lr")
+    own = network.state_dict()
+    dtypes = {(v.dtype, own[k].dtype) for k, v in state.items() if isinstance(v, torch.Tensor) and k in own
+              and v.is_floating_point() and own[k].is_floating_point() and v.dtype != own[k].dtype}
+    if dtypes:
+        saved_dtype, net_dtype = sorted(dtypes, key=str)[0]
+        lost = " (the extra precision is lost)" if torch.finfo(saved_dtype).bits > torch.finfo(net_dtype).bits else ""
+        warnings.warn(f"the checkpoint's weights are {saved_dtype} but the network is {net_dtype}: they are "
+                      f"converted to {net_dtype}{lost} and the network (a resumed run too) computes in "
+                      f"{net_dtype}; to keep {saved_dtype}, convert the network before loading "
+                      f"(net.to({saved_dtype}))", UserWarning, stacklevel=2)
     try:
         network.load_state_dict(state)
     except RuntimeError as err:

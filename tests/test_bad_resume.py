@@ -4,6 +4,7 @@ and how to continue, --checkpoint-every writes mid-epoch checkpoints that resume
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -223,3 +224,62 @@ def test_a_run_does_not_replace_a_checkpoint_another_run_wrote(ws, tmp_path, cap
     status, _, err = run(_train(ws, out, "--checkpoint-every", "2", "--overwrite"), capsys)
     assert status == 1 and "written by another process" in err and str(out) in err
     assert out.read_bytes() == (ws / "gray.pt").read_bytes()
+
+
+def _with_history(path, history):
+    state = load_checkpoint(path)
+    state["history"] = history
+    torch.save(state, path)
+
+
+@pytest.mark.parametrize("history, words", [
+    ("garbage", "its 'history' is str 'garbage', not a list of epoch records"),
+    (None, "its 'history' is None"),
+    ({"epoch": 1}, "its 'history' is dict"),
+    ([{"epoch": 1, "iterations": 13, "seconds": "x"}], "'history' record 0 has seconds = 'x', expected a finite"),
+    ([{"epoch": "1", "iterations": 13, "seconds": 1.0}], "'history' record 0 has epoch = '1', expected an integer"),
+    ([{"epoch": 1, "iterations": 13, "seconds": 1.0}, "x"], "'history' record 1 is str 'x'"),
+])
+def test_resume_of_a_checkpoint_with_a_garbage_history_names_the_file_and_the_field(  # noqa: F811
+        history, words, ws, run_pt, tmp_path, capsys):  # noqa: F811
+    """Before: raw tracebacks (AttributeError, KeyError: -1, 'dictionary update sequence element #0',
+    'Unknown format code') from the command line and from train_network(resume=True), or a resumed
+    run counting from a wrong epoch."""
+    _with_history(run_pt, history)
+    line = refused(_train(ws, run_pt, "--resume", "--epochs", "2"), capsys, tmp_path, ws, names=[str(run_pt)])
+    assert words in line and "start a new run" in line
+    line = refused(_train(ws, run_pt, "--epochs", "2"), capsys, tmp_path, ws, names=[str(run_pt), "--overwrite"])
+    assert "already holds" in line  # a rerun without --resume: still the one-line refusal
+
+    from liftinv.data import load_folder
+    from liftinv.denoising.models import default_arch
+    from liftinv.denoising.task import describe
+    from liftinv.restoration import TrainConfig, train_network
+    config = TrainConfig(epochs=2, batch_size=4, patch=8, device="cpu")
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=re.escape(words)):
+        train_network(default_arch("dfb", 1, 8, 2, 4), describe(25 / 255), load_folder(ws / "data"), config,
+                      checkpoint=run_pt, resume=True, progress=False)
+    assert snapshot(tmp_path) == before
+
+
+def test_resuming_a_float64_checkpoint_into_a_float32_network_warns(ws, tmp_path):  # noqa: F811
+    """Before: the float64 weights were cast to float32 by load_state_dict and the run went on in
+    float32 without a word."""
+    from liftinv.data import load_folder
+    from liftinv.denoising.models import default_arch
+    from liftinv.denoising.task import describe
+    from liftinv.restoration import TrainConfig, make_physics, train_network
+    from liftinv.restoration.registry import build_network
+
+    arch, task, out = default_arch("dfb", 1, 8, 2, 4), describe(0.1), tmp_path / "f64.pt"
+    images = [im.double() for im in load_folder(ws / "data")]
+    training.train(build_network(arch, device="cpu", seed=0).double(), make_physics(task), images,
+                   TrainConfig(epochs=1, batch_size=4, patch=8, device="cpu"), arch=arch, task=task, checkpoint=out,
+                   progress=False)
+    assert all(v.dtype == torch.float64 for v in load_checkpoint(out)["state_dict"].values() if v.is_floating_point())
+    with pytest.warns(UserWarning, match=r"weights are torch\.float64 but the network is torch\.float32.*"
+                                         r"net\.to\(torch\.float64\)"):
+        net, history = train_network(arch, task, images, TrainConfig(epochs=2, batch_size=4, patch=8, device="cpu"),
+                                     checkpoint=out, resume=True, progress=False)
+    assert [r["epoch"] for r in history] == [1, 2] and next(net.parameters()).dtype == torch.float32

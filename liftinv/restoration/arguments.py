@@ -285,10 +285,10 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _checkpoint_summary(path) -> str | None:
-    from ..checkpoint import load_checkpoint
+    from ..checkpoint import check_history, load_checkpoint
 
     try:
-        final = (load_checkpoint(path).get("history") or [{}])[-1]
+        final = (check_history(load_checkpoint(path), path) or [{}])[-1]
     except (OSError, ValueError):
         return None
     return f"epoch {final.get('epoch', 0)}, {final.get('iterations', 0)} steps, {final.get('seconds', 0):.0f} s"

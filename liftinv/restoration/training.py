@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import load_checkpoint, load_weights, save_checkpoint
+from ..checkpoint import check_history, load_checkpoint, load_weights, save_checkpoint
 from ..data import extract_patches
 from ..distributed import rank, rank_device, world_size
 from ..lifting import LiftedProblem
@@ -155,8 +155,10 @@ def check_resumable(state: dict, path, *, arch: dict, task: dict, config: TrainC
     """``ValueError`` unless the checkpoint ``state`` (read from ``path``) continues the run of
     ``arch``, ``task`` and ``config``: the same task (noise level, kernel ...), architecture and
     settings, except those of :data:`RESUMABLE_CHANGES`, and (given ``data``, a
-    :func:`data_fingerprint`, and held by the checkpoint) the same training images."""
+    :func:`data_fingerprint`, and held by the checkpoint) the same training images; and a
+    ``history`` that a run can continue (:func:`~liftinv.checkpoint.check_history`)."""
     remedy = "; give the same options to continue it, or start a new run (--overwrite on the command line)"
+    check_history(state, path)  # a resumed run counts its epochs, steps and seconds from it
     if state.get("task") not in (None, task):
         saved_task = state["task"].get("task")
         if saved_task != task.get("task"):
@@ -254,7 +256,7 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
         load_weights(network, arch, state)
         if state.get("solver") is not None:
             solver.load_state_dict(state["solver"])
-        history = History(state.get("history", []))
+        history = History(check_history(state, checkpoint))
         warm = state.get("warm_starts")
         if isinstance(network, LiftedNetwork) and not (warm and network.load_warm_starts(warm)):
             network.refresh(n_iter=30)  # no saved warm starts (an older checkpoint): from cold
