@@ -134,3 +134,33 @@ def test_an_output_folder_where_no_file_can_be_created_is_refused_before_trainin
     line = refused(["train", "--data", tmp_path / "no-such-folder", *TINY_DFB, "--epochs", "1", "-o", out], capsys,
                    tmp_path, names=[f"-o/--output {out!r}: the folder '/proc' is not writable"])
     assert ".tmp" not in line and "--data" not in line
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kill -9 and process probes are POSIX")
+def test_a_save_after_a_killed_one_removes_the_temporary_it_left(tmp_path):
+    """A process killed (kill -9) while saving a checkpoint leaves its temporary next to it; the next
+    save to that path removes it, and keeps the temporaries of live writers and of other files."""
+    import subprocess
+    import sys
+
+    from liftinv.checkpoint import load_checkpoint, save_checkpoint
+
+    target = tmp_path / "run.pt"
+    killed = ("import os, signal, sys\nfrom liftinv.utils.files import atomic_write\n"
+              "def write(tmp):\n    tmp.write_bytes(b'half a checkpoint')\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "atomic_write(sys.argv[1], write)\n")
+    status = subprocess.run([sys.executable, "-c", killed, str(target)], capture_output=True).returncode
+    assert status == -9
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".run.pt.") and left[0].endswith(".tmp.pt") and not target.exists()
+    save_checkpoint(target, arch={"name": "x"}, network=torch.nn.Linear(2, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]  # before: the killed save's temporary too
+    assert load_checkpoint(target)["arch"] == {"name": "x"}
+
+    from liftinv.utils.files import _writer_tag
+    live = tmp_path / f".run.pt.{_writer_tag()}.abcd1234.tmp.pt"  # this process's: a write in progress
+    other = tmp_path / f".other.pt.{left[0][len('.run.pt.'):-len('.tmp.pt')]}.tmp.pt"  # another file's
+    live.write_bytes(b"")
+    other.write_bytes(b"")
+    save_checkpoint(target, arch={"name": "y"}, network=torch.nn.Linear(2, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name, "run.pt"])

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -30,6 +32,45 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+def _writer_tag() -> str:
+    """This process in a temporary file's name: ``host-pid`` (the host name cut to letters, digits,
+    ``_`` and ``-``), so that a later writer can tell a temporary left by a dead process."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:32] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def _remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporaries of :func:`atomic_write` next to ``path`` that a process of this host
+    left behind when it died in the middle of a write (``kill -9``, a power cut): those of its
+    naming pattern, ``.{name}.{host}-{pid}.XXXXXXXX.tmp{suffix}``, whose process is gone.  A live
+    writer's temporary (this process's, or another's, even another user's) and other hosts' are
+    kept; so is everything on systems without POSIX process signals.  Returns the removed paths."""
+    if os.name != "posix":  # os.kill(pid, 0) is not a harmless probe there
+        return []
+    host = _writer_tag().rsplit("-", 1)[0]
+    pattern = re.compile(re.escape(f".{path.name}.{host}-") + r"(\d+)\.[A-Za-z0-9_]+"
+                         + re.escape(f".tmp{path.suffix}"))
+    removed = []
+    try:
+        candidates = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:
+        return []
+    for tmp in candidates:
+        pid = int(pattern.fullmatch(tmp.name).group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:  # no such process: its write can never finish
+            try:
+                if tmp.is_file() and not tmp.is_symlink():
+                    tmp.unlink()
+                    removed.append(tmp)
+            except OSError:
+                pass
+        except (PermissionError, OverflowError, OSError):  # alive (another user's), or not a pid
+            pass
+    return removed
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a unique temporary file next to ``path``, flush it to disk and
     rename it onto ``path``.
@@ -38,13 +79,18 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     regular file (a folder, a device, a FIFO, a symbolic link) is refused rather than replaced.
     The temporary file ends with ``path``'s extension (writers that pick a format by extension
     see the right one) and the result gets the permissions of the file it replaces (else the
-    usual ones under the umask, not ``mkstemp``'s owner-only mode).
+    usual ones under the umask, not ``mkstemp``'s owner-only mode).  Its name holds the host and
+    process id of the writer, and the temporaries that killed writers of ``path`` on this host left
+    behind (a ``kill -9`` during a checkpoint save) are removed first
+    (:func:`_remove_stale_temporaries`).
     """
     path = Path(path)
     _refuse_non_regular(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o7777 if path.is_file() else _default_mode()
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    _remove_stale_temporaries(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{_writer_tag()}.", suffix=f".tmp{path.suffix}",
+                                dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
