@@ -37,10 +37,21 @@ _SSIM_SIGMA = 1.5
 _SSIM_WIN = 11
 
 
-def _check_pair(x, ref, unit_ref: bool = True) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Validate an (estimate, reference) pair; return them as 4-D tensors and a 'was 3-D' flag."""
+#: an estimate scored against a [0, 1] reference with values above this is on another scale (0-255)
+SCALE_LIMIT = 10.0
+
+
+def _check_pair(x, ref, unit_ref: bool = True, clip: bool = True) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Validate an (estimate, reference) pair; return them as 4-D tensors and a 'was 3-D' flag.
+    With ``clip`` and ``unit_ref``, an ``x`` with values above :data:`SCALE_LIMIT` is refused: clamped
+    to [0, 1] a 0-255 image scores as a white one (4.8 dB for a perfect estimate)."""
     check_image(x, "x", unit_range=False)
     check_image(ref, "ref", unit_range=unit_ref)
+    peak = float(x.detach().abs().amax())
+    if clip and unit_ref and peak > SCALE_LIMIT:
+        raise ValueError(f"x has values up to {peak:g} but ref is on the [0, 1] scale: clamped to [0, 1] first, an "
+                         "estimate on the 0-255 scale scores as a white image; divide it by 255 (or, to score a "
+                         "diverged estimate as it is, pass clip=False)")
     if x.shape != ref.shape:
         raise ValueError(
             f"x has shape {tuple(x.shape)} but ref has shape {tuple(ref.shape)}; they must be equal"
@@ -74,9 +85,10 @@ def psnr(x: torch.Tensor, ref: torch.Tensor, *, clip: bool = True, unit_ref: boo
 
     Raises:
         TypeError: ``x`` or ``ref`` is not a floating tensor.
-        ValueError: wrong or mismatched shapes, NaN/Inf, ``ref`` outside [0, 1].
+        ValueError: wrong or mismatched shapes, NaN/Inf, ``ref`` outside [0, 1], or (with ``clip``
+            and ``unit_ref``) ``x`` above 10, on the 0-255 scale.
     """
-    x, ref, single = _check_pair(x, ref, unit_ref)
+    x, ref, single = _check_pair(x, ref, unit_ref, clip)
     if clip:
         x = x.clamp(0.0, 1.0)
     dtype = torch.promote_types(torch.promote_types(x.dtype, ref.dtype), torch.float32)  # float64 stays
@@ -104,7 +116,7 @@ def ssim(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     Raises:
         TypeError: ``x`` or ``ref`` is not a floating tensor.
         ValueError: wrong or mismatched shapes, images smaller than the 11x11 window, NaN/Inf,
-            ``ref`` outside [0, 1].
+            ``ref`` outside [0, 1], ``x`` above 10 (on the 0-255 scale).
     """
     from skimage.metrics import structural_similarity
 

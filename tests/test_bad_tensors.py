@@ -91,19 +91,27 @@ def test_train_config_refuses(bad, name):
 
 
 def _sigma_entry_points():
+    from liftinv.deblurring.physics import blur_physics, blurred_test_set
     from liftinv.deblurring.task import describe as deblur_task
     from liftinv.denoising import as_deepinv_denoiser
     from liftinv.denoising.classical import bm3d_denoise, default_tv_grid, tune_tv_weight
     from liftinv.denoising.task import describe as denoise_task
+    from liftinv.restoration import make_physics
 
     z = torch.rand(1, 1, 16, 16)
-    return {
+    box = torch.ones(3, 3) / 9
+    return {  # the last four took 25 as 25 times the images' range, without a word
         "denoising task": lambda s: denoise_task(s),
         "deblurring task": lambda s: deblur_task(torch.ones(3, 3) / 9, s),
         "as_deepinv_denoiser": lambda s: as_deepinv_denoiser(torch.nn.Conv2d(1, 1, 3, padding=1), s),
         "bm3d_denoise": lambda s: bm3d_denoise(z, s),
         "default_tv_grid": lambda s: default_tv_grid(s),
         "tune_tv_weight": lambda s: tune_tv_weight([z[0]], s),
+        "blur_physics": lambda s: blur_physics(box, s),
+        "blurred_test_set": lambda s: blurred_test_set([z[0]], box, s),
+        "a hand-written denoising task": lambda s: make_physics({"task": "denoising", "sigma": s}),
+        "a hand-written deblurring task": lambda s: make_physics({"task": "deblurring", "kernel": box.tolist(),
+                                                                  "sigma": s}),
     }
 
 

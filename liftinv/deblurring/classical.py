@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from ..metrics import psnr
-from ..utils.checks import check_positive
+from ..utils.checks import check_image, check_image_scale, check_number, check_positive
 from ..utils.tv import div2d, grad2d, project_ball
 from .physics import CircularBlur
 
@@ -31,18 +31,24 @@ def _blur(kernel) -> CircularBlur:
     return kernel if isinstance(kernel, CircularBlur) else CircularBlur(kernel)
 
 
-def _batch(y: torch.Tensor):
+def _batch(y: torch.Tensor, what: str):
+    """``y`` as a batch and whether it was one image; ``what`` (the caller) names a ``y`` that is no
+    finite floating image (C, H, W) or (B, C, H, W) on the [0, 1] scale (noise may leave it)."""
+    check_image(y, f"{what}: y", unit_range=False)
+    check_image_scale(y, f"{what}: y")  # a 0-255 image came back all white (clipped), without a word
     return (y[None], True) if y.dim() == 3 else (y, False)
 
 
 @torch.no_grad()
 def wiener_deconvolve(y: torch.Tensor, kernel, balance: float) -> torch.Tensor:
-    """Wiener/Tikhonov deconvolution with balance ``balance`` (> 0); output clipped to [0, 1]."""
+    """Wiener/Tikhonov deconvolution with balance ``balance`` (> 0); output clipped to [0, 1].
+    ``y``: (C, H, W) or (B, C, H, W), finite floats on the [0, 1] scale (0-255 and integer images are
+    refused)."""
     from deepinv.models import WienerDeconvolution
 
     balance = check_positive(balance, "balance")
+    yb, single = _batch(y, "wiener_deconvolve")
     blur = _blur(kernel)
-    yb, single = _batch(y)
     x = WienerDeconvolution(lambda_reg=balance, prior="flat")(yb, blur.blur_fft(yb.shape[1:], yb.device))
     x = x.clamp(0, 1)
     return x[0] if single else x
@@ -57,9 +63,14 @@ def tv_deconvolve(y: torch.Tensor, kernel, weight: float, iters: int = 200) -> t
 
     Not fully converged at the default 200 iterations (the tuned weight compensates); deepinv's
     ``PDCP`` with exact FFT data prox gets closer to the minimiser in 200 iterations (about
-    1.6 dB higher PSNR on a camera crop) but would change every published TV score."""
+    1.6 dB higher PSNR on a camera crop) but would change every published TV score.
+
+    ``y`` as for :func:`wiener_deconvolve`; ``weight`` a finite number >= 0 and ``iters`` an integer
+    >= 0 (a negative or NaN weight gave a wrong or NaN image without a word)."""
+    weight = check_number(weight, "tv_deconvolve: weight")
+    iters = check_number(iters, "tv_deconvolve: iters", integer=True)
+    yb, single = _batch(y, "tv_deconvolve")
     blur = _blur(kernel)
-    yb, single = _batch(y)
     x = yb.clone()
     p = torch.zeros(tuple(yb.shape[:2]) + (2,) + tuple(yb.shape[2:]), dtype=yb.dtype, device=yb.device)
     s, t = 1.0, 1.0 / (8.0 + 0.5 * blur.norm_sq(*yb.shape[-2:]) + 1e-3)
@@ -74,11 +85,13 @@ def tv_deconvolve(y: torch.Tensor, kernel, weight: float, iters: int = 200) -> t
 @torch.no_grad()
 def richardson_lucy(y: torch.Tensor, kernel, iters: int = 30) -> torch.Tensor:
     """Richardson-Lucy iterations :math:`x \\leftarrow x\\,A^*(y/Ax)/A^*1` from :math:`x_0 = y`
-    (clipped to >= 1e-3; :math:`Ax` floored at 1e-6): deepinv's ``MLEM``."""
+    (clipped to >= 1e-3; :math:`Ax` floored at 1e-6): deepinv's ``MLEM``.  ``y`` as for
+    :func:`wiener_deconvolve`, ``iters`` an integer >= 0."""
     import deepinv as dinv
 
+    iters = check_number(iters, "richardson_lucy: iters", integer=True)
+    yb, single = _batch(y, "richardson_lucy")
     blur = _blur(kernel)
-    yb, single = _batch(y)
     yp = yb.clamp_min(1e-3)
     solver = dinv.optim.MLEM(max_iter=int(iters), eps=1e-6, custom_init=lambda y, physics: yp.clone())
     x = solver(yp, blur.blur_fft(yb.shape[1:], yb.device)).clamp(0, 1)

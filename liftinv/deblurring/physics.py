@@ -239,11 +239,15 @@ class CircularBlur(torch.nn.Module):
 
 
 def blur_physics(kernel, sigma: float, device="cpu", seed: int | None = None):
-    """deepinv ``Blur`` (circular, FFT) with ``GaussianNoise(sigma)`` (sigma on the [0, 1] scale)
+    """deepinv ``Blur`` (circular, FFT) with ``GaussianNoise(sigma)`` (sigma on the [0, 1] scale:
+    a finite number in [0, 1], checked; 25 was taken as 25 times the images' range)
     drawing from its own generator on ``device``, seeded with ``seed`` when given (reseed it per
     call with ``physics(x, seed=...)``)."""
     import deepinv as dinv
 
+    from ..utils.checks import check_sigma01
+
+    sigma = check_sigma01(sigma, positive=False)
     k = as_kernel(kernel)
     rng = torch.Generator(device)
     if seed is not None:
@@ -254,8 +258,17 @@ def blur_physics(kernel, sigma: float, device="cpu", seed: int | None = None):
 
 def blurred_test_set(images, kernel, sigma: float, seed: int = 2024) -> list[torch.Tensor]:
     """Each image blurred (circular) plus noise drawn once from ``seed``: every method sees
-    the very same degraded images."""
+    the very same degraded images.  ``images``: clean (C, H, W) images, floats in [0, 1] (checked:
+    0-255 and integer images were blurred as given)."""
+    from ..utils.checks import check_image
+
     physics = blur_physics(kernel, sigma, seed=seed)
+    images = list(images)
+    for i, img in enumerate(images):
+        check_image(img, f"blurred_test_set: images[{i}]", unit_range=True)
+        if img.dim() != 3:
+            raise ValueError(f"blurred_test_set: images[{i}] has shape {tuple(img.shape)}; expected one (C, H, W) "
+                             "image per entry (a batch (B, C, H, W) goes in as list(batch))")
     out = []
     for img in images:
         check_kernel_fits(as_kernel(kernel), img.shape)

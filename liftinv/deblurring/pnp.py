@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from ..utils.checks import check_sigma01
+from ..utils.checks import check_image, check_image_scale, check_number, check_positive, check_sigma01
 from .physics import CircularBlur
 
 #: the noise an 8-bit image carries at least (rounding: 1/sqrt(12) of a grey level), the floor of
@@ -47,11 +47,17 @@ def pnp_hqs(y: torch.Tensor, kernel, sigma: float, denoiser: torch.nn.Module, si
             iters: int = 8, scale: float = 1.0) -> torch.Tensor:
     """PnP-HQS restoration of ``y`` ((C, H, W) or (B, C, H, W)); ``scale`` multiplies
     :math:`\\mu` (1 = the Bayesian weighting above; ``sigma`` below :data:`QUANTISATION_SIGMA` counts
-    as that). Output clipped to [0, 1], on the CPU."""
+    as that). Output clipped to [0, 1], on the CPU.  ``y`` must be a finite floating image on the
+    [0, 1] scale (a 0-255 one was reported as a diverged iteration), ``scale`` > 0 and ``iters`` an
+    integer >= 0 (0: ``y`` itself)."""
     import deepinv as dinv
 
     sigma_d = check_sigma01(sigma_d, "sigma_d")
     sigma = check_sigma01(sigma, positive=False)
+    scale = check_positive(scale, "pnp_hqs: scale")
+    iters = check_number(iters, "pnp_hqs: iters", integer=True)
+    check_image(y, "pnp_hqs: y", unit_range=False)
+    check_image_scale(y, "pnp_hqs: y")
     blur = kernel if isinstance(kernel, CircularBlur) else CircularBlur(kernel)
     single = y.dim() == 3
     yb = (y[None] if single else y).to(next(denoiser.parameters()).device)
@@ -83,6 +89,8 @@ def pnp_dpir(y: torch.Tensor, kernel, sigma: float, denoiser=None) -> torch.Tens
     from deepinv.optim.dpir import get_DPIR_params
 
     sigma = max(check_sigma01(sigma, positive=False), QUANTISATION_SIGMA)
+    check_image(y, "pnp_dpir: y", unit_range=False)
+    check_image_scale(y, "pnp_dpir: y")
     single = y.dim() == 3
     yb = y[None] if single else y
     if denoiser is None:

@@ -15,8 +15,13 @@ def describe(kernel, sigma: float) -> dict:
 
 
 def physics(task: dict, device="cpu"):
-    """deepinv's circular ``Blur`` with ``GaussianNoise(sigma)`` and its own generator on ``device``."""
-    return blur_physics(torch.tensor(task["kernel"]), task["sigma"], device=device)
+    """deepinv's circular ``Blur`` with ``GaussianNoise(sigma)`` and its own generator on ``device``;
+    ``task['sigma']`` and ``task['kernel']`` are checked as in :func:`describe` (a dictionary written by hand)."""
+    if "kernel" not in task:
+        raise ValueError(f"task: a deblurring task needs its 'kernel' (describe(kernel, sigma) writes one), "
+                         f"got the keys {sorted(task)}")
+    sigma = check_sigma01(task.get("sigma"), "task['sigma']", positive=False)
+    return blur_physics(torch.tensor(task["kernel"]), sigma, device=device)
 
 
 @torch.no_grad()

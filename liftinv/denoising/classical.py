@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from liftinv.metrics import psnr
-from liftinv.utils.checks import check_image, check_positive, check_sigma01
+from liftinv.utils.checks import check_image, check_image_scale, check_positive, check_sigma01
 
 __all__ = ["bm3d_available", "bm3d_denoise", "default_tv_grid", "tune_tv_weight", "tv_denoise"]
 
@@ -31,8 +31,11 @@ _BM3D_HINT = 'install the optional extra with: pip install "liftinv[bm3d]"'
 
 
 def _per_image(z: torch.Tensor, name: str, fn) -> torch.Tensor:
-    """Apply ``fn`` (an (H, W) or (H, W, C) float64 array -> same shape) to every image of ``z``."""
+    """Apply ``fn`` (an (H, W) or (H, W, C) float64 array -> same shape) to every image of ``z``, a
+    finite floating image on the [0, 1] scale (noise may leave it; a 0-255 one is refused: its result
+    was clipped to [0, 1] without a word)."""
     check_image(z, name, unit_range=False)
+    check_image_scale(z, name)
     single = z.ndim == 3
     batch = z[None] if single else z
     arrays = batch.detach().cpu().double().numpy()

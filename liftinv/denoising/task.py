@@ -17,8 +17,10 @@ def describe(sigma: float) -> dict:
 
 
 def physics(task: dict, device="cpu"):
-    """deepinv's ``Denoising`` with ``GaussianNoise(sigma)`` and its own generator on ``device``."""
+    """deepinv's ``Denoising`` with ``GaussianNoise(sigma)`` and its own generator on ``device``;
+    ``task['sigma']`` is checked as in :func:`describe` (a dictionary written by hand)."""
     import deepinv as dinv
 
-    noise = dinv.physics.GaussianNoise(sigma=task["sigma"], rng=torch.Generator(device))
+    sigma = check_sigma01(task.get("sigma"), "task['sigma']", positive=False)
+    noise = dinv.physics.GaussianNoise(sigma=sigma, rng=torch.Generator(device))
     return dinv.physics.Denoising(noise_model=noise, device=device)

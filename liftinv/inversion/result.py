@@ -78,4 +78,4 @@ def psnr_values(x: torch.Tensor, x_true: torch.Tensor) -> torch.Tensor:
     shape = x_true.shape
     if x_true.dim() != 4:
         shape = (x_true.shape[0], 1, 1, x_true[0].numel())
-    return psnr(x.reshape(shape), x_true.reshape(shape).clamp(0, 1))
+    return psnr(x.reshape(shape).clamp(0, 1), x_true.reshape(shape).clamp(0, 1))  # a diverged x scores low

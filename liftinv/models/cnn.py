@@ -29,6 +29,9 @@ class CNN(LiftedNetwork):
         activation: str | nn.Module = "relu",
         last_activation: str | nn.Module = "softmax",
     ) -> None:
+        for value, name, example in ((in_shape, "in_shape", "(1, 28, 28)"), (channels, "channels", "(8, 16)")):
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):  # (was "not iterable")
+                raise ValueError(f"CNN {name}: expected a sequence of integers, e.g. {example}, got {value!r}")
         in_shape = tuple(check_number(s, "CNN in_shape", minimum=1, integer=True) for s in in_shape)
         if len(in_shape) != 3:
             raise ValueError(f"CNN in_shape must be (C, H, W), got {in_shape}")

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils.checks import check_image_scale, check_tensor
+from ..utils.checks import check_image_scale, check_number, check_positive, check_tensor
 from .linear_maps import IdentityMap, LinearMap
 from .network import Layer, LiftedNetwork
 from .power import power_iteration
@@ -195,6 +195,20 @@ def dual_steps(ops, us, z=None) -> list[torch.Tensor]:
     return list((u + F.conv2d(inner, weight, padding=k // 2, groups=g)).split(f, 1))
 
 
+def check_sizes(name: str, in_shape, depth, features, nu) -> tuple[tuple[int, int, int], int, int, float]:
+    """The settings of an unrolled denoiser ``name`` (``"DFBPNN"``, ``"SccpPNN"``) as ``(in_shape,
+    depth, features, nu)``: ``in_shape`` three positive integers (C, H, W), ``depth`` and
+    ``features`` integers >= 1 and ``nu`` a finite number > 0; else a ``ValueError`` naming the
+    argument (they failed inside torch's convolution or ``math.log``)."""
+    if isinstance(in_shape, (str, bytes)) or not hasattr(in_shape, "__len__") or len(in_shape) != 3:
+        raise ValueError(f"{name} in_shape: expected (C, H, W), the channels and a training patch's size, e.g. "
+                         f"(1, 40, 40), got {in_shape!r}")
+    in_shape = tuple(check_number(n, f"{name} in_shape", minimum=1, integer=True) for n in in_shape)
+    depth = check_number(depth, f"{name} depth", minimum=1, integer=True)
+    features = check_number(features, f"{name} features", minimum=1, integer=True)
+    return in_shape, depth, features, check_positive(nu, f"{name} nu")
+
+
 class DFBPNN(LiftedNetwork):
     r"""Unrolled DFB proximal denoiser with ``depth`` layers, ``features`` dual channels.
 
@@ -211,9 +225,8 @@ class DFBPNN(LiftedNetwork):
         nu: float = 0.1,
         inertial: bool = False,
     ) -> None:
-        c = int(in_shape[0])
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
+        in_shape, depth, features, nu = check_sizes("DFBPNN", in_shape, depth, features, nu)
+        c = in_shape[0]
         ops = [AnalysisOperator(c, features, kernel_size, nu) for _ in range(depth + 1)]
         layers = [DFBLayer(InjectionMap(ops[0]), "clip")]
         t_prev = 1.0

@@ -25,6 +25,9 @@ class MLP(LiftedNetwork):
         last_activation: str | nn.Module = "identity",
         bias: bool = True,
     ) -> None:
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):  # (MLP(784) was "not iterable")
+            raise ValueError(f"MLP sizes: expected the layer widths (n_in, h_1, ..., n_out), e.g. [784, 128, 10], "
+                             f"got {sizes!r}")
         sizes = [check_number(s, "MLP sizes", minimum=1, integer=True) for s in sizes]  # (2.7 was truncated)
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least (n_in, n_out), got sizes={sizes}")

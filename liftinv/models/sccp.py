@@ -54,8 +54,8 @@ import torch
 from torch import nn
 
 from ..activations import Clip
-from ..utils.checks import check_image_scale
-from .dfb import DFBPNN, AnalysisOperator
+from ..utils.checks import check_image_scale, check_positive
+from .dfb import DFBPNN, AnalysisOperator, check_sizes
 from .linear_maps import IdentityMap, LinearMap
 from .network import Layer, LiftedNetwork
 from .power import power_iteration
@@ -213,9 +213,9 @@ class SccpPNN(LiftedNetwork):
 
     def __init__(self, in_shape=(1, 40, 40), depth: int = 10, features: int = 32, kernel_size: int = 3,
                  nu: float = 0.01, mu: float = 1.0) -> None:
-        c = int(in_shape[0])
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
+        in_shape, depth, features, nu = check_sizes("SccpPNN", in_shape, depth, features, nu)
+        mu = check_positive(mu, "SccpPNN mu")
+        c = in_shape[0]
         ops = [SccpOperator(c, features, kernel_size, nu, mu) for _ in range(depth)]
         layers = []
         for k, op in enumerate(ops):  # states: 0 = z, 2k - 1 = u_k, 2k = x_k

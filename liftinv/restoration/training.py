@@ -224,7 +224,8 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
     budget counts the time already spent: the same steps as one uninterrupted run); it refuses a
     missing file and a different task, architecture or settings (:func:`check_resumable`).  An
     existing ``checkpoint`` is refused unless ``resume`` or ``overwrite`` is given (re-running a
-    cell must not replace a long run).
+    cell must not replace a long run).  A lifted network must be built for the patches' shape (the
+    images' channels, ``config.patch``), checked before any step.
     ``callback(record, network)`` runs after every epoch outside the timed region.
 
     Training stops with :class:`TrainingDiverged` at the first step whose loss or weights are
@@ -239,6 +240,12 @@ def train(network: torch.nn.Module, physics, images, config: TrainConfig, *, arc
         raise ValueError(f"checkpoint {str(checkpoint)!r} already exists: resume=True continues that run, "
                          "overwrite=True replaces it")
     patches = training_patches(images, config)
+    shape, built = tuple(patches.shape[1:]), getattr(network, "in_shape", None)
+    if isinstance(network, LiftedNetwork) and shape != tuple(built):  # (was "input x0 has shape" at step 1)
+        raise ValueError(f"the training patches are {shape} (C, H, W: the images' {shape[0]} channel(s), "
+                         f"config.patch {config.patch}) but the network ({arch.get('name')}) was built for "
+                         f"{tuple(built)}: build it for the images' channels and the same patch, e.g. "
+                         f"default_arch(name, channels={shape[0]}, patch={config.patch})")
     fingerprint = data_fingerprint(images)
     targets = patches if target is None else target(patches)
     if solver is None:  # monitor at least once per epoch: no epoch record without an objective

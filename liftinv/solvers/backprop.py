@@ -13,7 +13,7 @@ from ..distributed import all_reduce_scalars, is_distributed, world_size
 from ..lifting.problem import LiftedProblem
 from ..models.network import LiftedNetwork
 from ..utils.checks import check_tensor
-from .strategies import Adam
+from .strategies import Adam, check_numbers
 
 
 class SquaredError:
@@ -69,6 +69,9 @@ class Backprop:
         betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
     ) -> None:
+        if not isinstance(model, (LiftedProblem, torch.nn.Module)):
+            raise TypeError(f"Backprop trains a network (a torch.nn.Module or a LiftedProblem), got "
+                            f"{type(model).__name__}")
         if isinstance(model, LiftedProblem):
             self.problem = model
         elif isinstance(model, LiftedNetwork):
@@ -76,7 +79,11 @@ class Backprop:
         else:
             self.problem = SquaredError(model)
         self.network = self.problem.network
+        check_numbers("Backprop", lr=lr, weight_decay=weight_decay)
         trainable = [p for p in self.network.parameters() if p.requires_grad]  # frozen ones stay
+        if not trainable:  # (torch's "optimizer got an empty parameter list")
+            raise ValueError(f"Backprop: the network ({type(self.network).__name__}) has no trainable parameters "
+                             "(none, or all with requires_grad=False): nothing to train")
         self.optimizer = torch.optim.Adam(trainable, lr=lr, betas=betas, weight_decay=weight_decay)
 
     @property

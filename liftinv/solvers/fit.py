@@ -156,7 +156,7 @@ def fit(
         them per step, the solvers sum the ranks' gradients, and only rank 0 shows
         progress.
     x_test, y_test: an optional held-out set, evaluated after every epoch.
-    metrics: extra ``name -> fn(output, y)`` evaluated with the loss.
+    metrics: extra ``name -> fn(output, y)`` evaluated with the loss (a dict, checked before training).
     seed: seeds torch and the shuffling, so two runs give the same history.
     device: ``'auto'`` keeps the network where it is; ``None`` picks CUDA when
         available; otherwise a device to move the network to before training (a rank's
@@ -190,6 +190,12 @@ def fit(
     if time_budget is not None:
         check_number(time_budget, "time_budget", strict=True)
     check_number(batch_size, "batch_size", minimum=1, integer=True)
+    if metrics is not None and not (isinstance(metrics, dict) and all(callable(f) for f in metrics.values())):
+        raise TypeError(f"metrics: expected a dict of name -> fn(output, y), got {type(metrics).__name__}; name "
+                        "each function: metrics={'psnr': fn}")
+    for name, fn in (("callback", callback), ("batch_transform", batch_transform), ("on_step", on_step)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name}: expected a function, got {type(fn).__name__}")
     if not hasattr(solver, "step_batch"):
         raise TypeError(f"fit trains with a solver (BCD, ISGM, Backprop), got {type(solver).__name__}: e.g. "
                         "fit(BCD(LiftedProblem(net)), x, y, ...)")

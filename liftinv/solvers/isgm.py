@@ -7,6 +7,7 @@ import math
 
 from ..lifting.problem import LiftedProblem
 from .bcd import BCD
+from .strategies import check_numbers
 
 
 class ISGM(BCD):
@@ -26,6 +27,7 @@ class ISGM(BCD):
     """
 
     def __init__(self, problem: LiftedProblem, *, tau: float = 1.0, inner_iters: int = 5, **kwargs) -> None:
+        check_numbers("ISGM", tau=tau)
         if not 0 < tau < math.inf:
             raise ValueError(f"tau must be positive and finite, got {tau}")
         if "prox_weight" in kwargs:

@@ -11,6 +11,7 @@ key and fields (what :meth:`to_dict` writes) rebuilds one.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 
 from .aux_memory import STORAGES
@@ -31,6 +32,15 @@ class _Strategy:
     def hyperparameters(self) -> dict:
         """The fields that go into the solver's ``defaults`` (and parameter groups)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def check_numbers(owner: str, **values) -> None:
+    """``ValueError`` naming ``owner`` and the field unless every value (but ``None``) is a real number:
+    a string (``lr: "1e-3"``, as YAML reads it) failed inside a comparison or ``math``."""
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise ValueError(f"{owner} {name}: expected a number, got {value!r} ({type(value).__name__}"
+                             + ("; convert it with float()" if isinstance(value, str) else "") + ")")
 
 
 def _finite_at_least(value: float, minimum: float) -> bool:
@@ -60,6 +70,7 @@ class ProxGrad(_Strategy):
     name = "prox-grad"
 
     def __post_init__(self) -> None:
+        check_numbers("ProxGrad", beta=self.beta, step_scale=self.step_scale, weight_decay=self.weight_decay)
         if self.momentum not in MOMENTA:
             raise ValueError(f"momentum must be one of {MOMENTA}, got {self.momentum!r}")
         if not 0 < self.step_scale < 2:
@@ -89,6 +100,7 @@ class Adam(_Strategy):
     name = "adam"
 
     def __post_init__(self) -> None:
+        check_numbers("Adam", lr=self.lr, eps=self.eps, weight_decay=self.weight_decay)
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         if not all(_finite_at_least(v, 0.0) for v in (self.lr, self.eps, self.weight_decay)):
             raise ValueError(f"lr, eps and weight_decay must be finite numbers >= 0, got {self.lr}, {self.eps}, "

@@ -141,7 +141,7 @@ def check_image(x, name: str, *, unit_range: bool) -> torch.Tensor:
     if isinstance(x, torch.Tensor) and x.ndim not in (3, 4):
         raise ValueError(
             f"{name}: expected shape (B, C, H, W) or (C, H, W), got {tuple(x.shape)} "
-            f"(add a channel dim to a grayscale (H, W) image with {name}[None])"
+            f"(add a channel dim to a grayscale (H, W) image with {name.rsplit(': ', 1)[-1]}[None])"
         )
     if isinstance(x, torch.Tensor) and x.numel() == 0:
         raise ValueError(f"{name}: empty tensor of shape {tuple(x.shape)}")
