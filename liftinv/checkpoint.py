@@ -15,6 +15,8 @@ iterations so far) let a training run resume where it stopped.
 
 from __future__ import annotations
 
+import math
+import numbers
 import pickle
 import warnings
 from pathlib import Path
@@ -123,9 +125,6 @@ def check_history(checkpoint: dict, path: str | Path) -> list[dict]:
     writes: a list of epoch records (dicts) whose ``epoch``, ``iterations`` (and ``epoch_steps``)
     are integers >= 0 and ``seconds`` a finite number >= 0; else a ``ValueError`` naming the file,
     the field and the record (a hand-edited or foreign file, which a resumed run cannot count on)."""
-    import math
-    import numbers
-
     history = checkpoint.get("history")
     if history is None and "history" not in checkpoint:
         return []
