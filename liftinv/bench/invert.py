@@ -21,6 +21,8 @@ from pathlib import Path
 from ..restoration.arguments import nonneg_float, nonneg_int, positive_float, positive_int, seconds
 from . import add_common_arguments, print_report
 
+#: how many training images (the first ones) the autoencoder case tunes its TV weights on, a central crop of each
+TUNING_IMAGES = 6
 CASES = ("perceptron", "autoencoder", "features", "denoiser", "torch")
 HELP = ("network inversion: perceptron rate vs delta, autoencoder lifted vs gradient, features; "
         "JSON, Markdown, figures")
@@ -43,7 +45,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="TV weight of the feature inversions (and of the autoencoder ones when --alpha-grid "
                         "is given no value)")
     p.add_argument("--alpha-grid", type=positive_float, nargs="*", default=[3e-5, 1e-4, 2e-4, 3e-4, 6e-4, 1e-3],
-                   help="TV weights tried per (noise level, method) on a training crop, up to 3 more "
+                   help="TV weights tried per (noise level, method) on training crops (up to 6), up to 3 more "
                         "(x3 or /3) past an end while the best is there (empty: use --ae-alpha)")
     p.add_argument("--iters", type=positive_int, default=300, help="iteration budget of every inversion method")
     p.add_argument("--beta", type=nonneg_float, default=0.95, help="inertia of the lifted block steps")
@@ -150,8 +152,9 @@ def _autoencoder_cases(report, outdir, train_images, test_images, test_names, de
                {"label": "lifted BCD", "kind": "lifted", "method": "bcd", "beta": lifted_beta, "lam": lam},
                {"label": "gradient (Adam)", "kind": "adam", "lr": adam_lr},
                {"label": "gradient (L-BFGS)", "kind": "lbfgs"}]
-    if alpha_grid:  # TV weight per (level, method), tuned on a TRAINING image
-        alphas, tuning = tune_alphas(net, train_images[1], levels=levels, methods=methods, grid=alpha_grid,
+    if alpha_grid:  # TV weight per (level, method), tuned on TRAINING images
+        tuning_images = train_images[:TUNING_IMAGES]
+        alphas, tuning = tune_alphas(net, tuning_images, levels=levels, methods=methods, grid=alpha_grid,
                                      iters=iters, seed=seed)
     else:
         alphas, tuning = [ae_alpha] * len(levels), []
@@ -231,7 +234,7 @@ def _ae_lines(report: dict) -> list[str]:
     st = ae["settings"]
     trained = (f"{ae['train_epochs']} epochs, {ae['train_seconds']:.0f} s" if ae.get("train_epochs")
                else f"{ae['train_seconds']:.0f} s")
-    alpha = ("alpha per (level, method) tuned on a training crop" if ae.get("tuning")
+    alpha = ("alpha per (level, method) tuned on training crops" if ae.get("tuning")
              else f"alpha fixed at {ae['records'][0]['alpha']:g} (--ae-alpha; no --alpha-grid)")
     lines += [f"## 2. Autoencoder (trained {trained} by lifted BCD), encoder inverted from noisy "
               f"codes, TV, {st['iters']} iterations each, {st['crop']}x{st['crop']} test crops; {alpha}", "",

@@ -159,26 +159,32 @@ def _tile_crop(crop: int, patch: int, images) -> int:
     return side
 
 
-def tune_alphas(net: LiftedNetwork, image: torch.Tensor, *, levels, methods, grid, iters: int, crop: int = 64,
+def tune_alphas(net: LiftedNetwork, images, *, levels, methods, grid, iters: int, crop: int = 64,
                 seed: int = 0) -> dict:
     """For every noise level and method, the TV weight of ``grid`` (extended past an end while
-    the best is there, :func:`~liftinv.bench.tuning.search_grid`) with the best PSNR on a
-    central ``crop`` of ``image`` (a *training* image: the test images are never used
-    for tuning).  Returns ``{(level, label): alpha}`` and the scores."""
+    the best is there, :func:`~liftinv.bench.tuning.search_grid`) with the best mean PSNR on the
+    central ``crop`` of each of ``images`` (*training* images, one ``(C, H, W)`` tensor or a list:
+    the test images are never used for tuning; several crops make the choice less a matter of
+    one picture).  Returns ``{(level, label): alpha}`` and the scores."""
     enc = prefix_network(net, ENCODER_DEPTH)
     dev = next(net.parameters()).device
     p = enc.in_shape[-1]
-    crop = _tile_crop(crop, p, [image])
-    top, left = (image.shape[-2] - crop) // 2, (image.shape[-1] - crop) // 2
-    img = image[:, top:top + crop, left:left + crop].to(dev)
+    images = [images] if torch.is_tensor(images) else list(images)
+    crop = _tile_crop(crop, p, images)
+    imgs = []
+    for image in images:
+        top, left = (image.shape[-2] - crop) // 2, (image.shape[-1] - crop) // 2
+        imgs.append(image[:, top:top + crop, left:left + crop].to(dev))
     with torch.no_grad():
-        code = enc(tile(img, p))
+        codes = [enc(tile(img, p)) for img in imgs]
     best, scores = {}, []
     for j, level in enumerate(levels):
-        y = noisy_code(code, level, seed + 7 + j, enc.activation(enc.depth))
+        ys = [noisy_code(code, level, seed + 7 + j + 100 * k, enc.activation(enc.depth))
+              for k, code in enumerate(codes)]
         for meth in methods:
-            def score(alpha, meth=meth, y=y):
-                return float(psnr(invert_tiles(enc, img, y, meth, iters, alpha)[0], img))
+            def score(alpha, meth=meth, ys=ys):
+                return sum(float(psnr(invert_tiles(enc, img, y, meth, iters, alpha)[0], img))
+                           for img, y in zip(imgs, ys)) / len(imgs)
 
             best[(level, meth["label"])], tried = search_grid(score, grid)
             scores += [{"level": level, "method": meth["label"], "alpha": a, "psnr": v} for a, v in tried.items()]
