@@ -62,6 +62,8 @@ def test_train_refuses_out_of_range_options(option, value, ws, tmp_path, capsys)
     # before: accepted and ignored (the gradient methods have no lifted solver)
     ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--method", "adam",
                 "--solver", "bcd", "--beta", "0.9"], "--solver, --beta"),
+    ("invert", ["--input", "IN", "-o", "OUT", "--checkpoint", "CKPT", "--layer", "1", "--method", "lbfgs",
+                "--data-term", "lifted"], "--data-term"),
     ("train-deblur", ["--kernel", "gaussian:2"], "--patch 8"),  # a 15x15 kernel: before, 'a larger image'
 ])
 def test_other_commands_refuse_out_of_range_options(command, argv, option, ws, tmp_path, capsys):  # noqa: F811

@@ -149,6 +149,7 @@ def _autoencoder_cases(report, outdir, train_images, test_images, test_names, de
     save_checkpoint(outdir / "autoencoder.pt", arch=arch, network=net, task={"task": "autoencoder"},
                     history=list(hist))
     methods = [{"label": "lifted (apg)", "kind": "lifted", "lam": 1.0},
+               {"label": "lifted (apg, lifted output)", "kind": "lifted", "lam": 1.0, "data_term": "lifted"},
                {"label": "lifted BCD", "kind": "lifted", "method": "bcd", "beta": lifted_beta, "lam": lam},
                {"label": "gradient (Adam)", "kind": "adam", "lr": adam_lr},
                {"label": "gradient (L-BFGS)", "kind": "lbfgs"}]
@@ -170,7 +171,7 @@ def _autoencoder_cases(report, outdir, train_images, test_images, test_names, de
     if features:
         report["features"] = features_experiment(net, test_images, test_names, layers=[1, 2, net.depth],
                                                  alpha=ae_alpha, iters=iters, crop=crop,
-                                                 methods=[methods[0], methods[2], methods[3]], progress=progress)
+                                                 methods=[methods[0], methods[3], methods[4]], progress=progress)
 
 
 def _mean(xs):

@@ -79,6 +79,10 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lam-growth", type=arguments.positive_float, default=1.0,
                    help=f"penalty continuation: lam grows by this factor per iteration, up to {LAM_MAX:g} "
                         "(default 1: none)")
+    p.add_argument("--data-term", choices=("bregman", "lifted"), default="bregman",
+                   help="lifted data term: the Bregman misfit of the output's pre-activation (bregman, default; "
+                        "best for exact features) or the output activation lifted, a least-squares fit of y "
+                        "(lifted; better with noisy features)")
     p.add_argument("--seed", type=arguments.nonneg_int, default=0, help="seed of the feature noise")
     add_device_argument(p)
     add_progress_argument(p)
@@ -157,7 +161,7 @@ def run_invert(args: argparse.Namespace) -> int:
     if args.method == "lifted":
         res = invert_lifted(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
                             method=args.solver, beta=args.beta, lam=args.lam, lam_growth=args.lam_growth,
-                            lam_max=LAM_MAX, x_true=x, progress=not args.no_progress)
+                            lam_max=LAM_MAX, data_term=args.data_term, x_true=x, progress=not args.no_progress)
     else:
         res = invert_gradient(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
                               method=args.method, x_true=x, progress=not args.no_progress)
@@ -188,7 +192,8 @@ def check_invert_options(args: argparse.Namespace) -> None:
     """The combinations of options argparse cannot check (:class:`OptionError`, exit status 2)."""
     if args.method != "lifted":
         given = [option for option, value, default in (("--solver", args.solver, "apg"), ("--beta", args.beta, 0.0),
-                                                       ("--lam", args.lam, 1.0), ("--lam-growth", args.lam_growth, 1.0))
+                                                       ("--lam", args.lam, 1.0), ("--lam-growth", args.lam_growth, 1.0),
+                                                       ("--data-term", args.data_term, "bregman"))
                  if value != default]
         if given:
             raise OptionError(f"{', '.join(given)} set the lifted solver; --method {args.method} inverts the nested "
