@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-o", "--output", "--out", default="results/demo_inversion", help="output folder")
     p.add_argument("--quick", action="store_true",
-                   help="tiny sizes (a smoke run: 100 s measured on 2 CPU cores): the quick default of every "
-                        "size option not given")
+                   help="tiny sizes (a smoke run: 133 s measured on the 2-core machine, 1 thread): the quick "
+                        "default of every size option not given")
     p.add_argument("--size", type=positive_int, default=None,
                    help=f"side of the perceptron's input images (SIZE x SIZE crops) {default('size')}")
     p.add_argument("--m", type=positive_int, default=None, help=f"outputs of the random ReLU perceptron {default('m')}")
@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     tune_cpu_allocator()  # reuse large CPU blocks between steps (liftinv.utils.allocator)
     quick = {}
     if a.quick:  # the autoencoder by its time budget, the torch case shrunk too
-        quick = dict(ae_epochs=None, torch_steps=200, torch_iters=60, torch_levels=(0.0, 0.05))
+        quick = dict(ae_epochs=None, torch_steps=200, torch_iters=60, torch_levels=(0.0, 0.05), tuning_images=2,
+                     alpha_grid=(1e-4, 1e-3))
     torch.manual_seed(0)
     report = run_invert_benchmark(
         train_images=load_embedded("train"), test_images=load_embedded("test"), test_names=embedded_names("test"),

@@ -86,7 +86,8 @@ def run_invert_benchmark(*, train_images, test_images, test_names, out="results/
                          alpha_grid=(3e-5, 1e-4, 2e-4, 3e-4, 6e-4, 1e-3), iters: int = 300, lifted_beta: float = 0.95,
                          lam: float = 0.3, adam_lr: float = 0.03, dfb_budget: float = 20.0, seed: int = 0,
                          progress: bool = True, command: str | None = None, cases=CASES, torch_steps: int = 1500,
-                         torch_iters: int = 400, torch_levels=(0.0, 0.01, 0.05, 0.1)) -> dict:
+                         torch_iters: int = 400, torch_levels=(0.0, 0.01, 0.05, 0.1),
+                         tuning_images: int = TUNING_IMAGES) -> dict:
     from ..restoration import run_metadata, write_report
     from ..utils.checks import resolve_device
     from .invert_experiments import denoiser_experiment, perceptron_experiment
@@ -110,7 +111,8 @@ def run_invert_benchmark(*, train_images, test_images, test_names, out="results/
         _autoencoder_cases(report, outdir, train_images, test_images, test_names, dev, ae_patch=ae_patch,
                            ae_code=ae_code, ae_budget=ae_budget, ae_epochs=ae_epochs, seed=seed, progress=progress,
                            lifted_beta=lifted_beta, lam=lam, adam_lr=adam_lr, alpha_grid=alpha_grid, levels=levels,
-                           iters=iters, ae_alpha=ae_alpha, crop=crop, features="features" in cases)
+                           iters=iters, ae_alpha=ae_alpha, crop=crop, features="features" in cases,
+                           tuning_images=tuning_images)
     # 4. an unrolled denoiser (DFB-PNN, lifted-trained) inverted from its output / features
     if "denoiser" in cases:
         report["denoiser"] = denoiser_experiment(train_images, test_images, test_names, budget=dfb_budget,
@@ -133,7 +135,7 @@ def run_invert_benchmark(*, train_images, test_images, test_names, out="results/
 
 def _autoencoder_cases(report, outdir, train_images, test_images, test_names, dev, *, ae_patch, ae_code, ae_budget,
                        ae_epochs, seed, progress, lifted_beta, lam, adam_lr, alpha_grid, levels, iters, ae_alpha, crop,
-                       features: bool) -> None:
+                       features: bool, tuning_images: int = TUNING_IMAGES) -> None:
     """Cases 2 and 3: the lifted-trained autoencoder, from noisy codes and from features."""
     from ..checkpoint import save_checkpoint
     from ..inversion.autoencoder import autoencoder_arch, train_autoencoder
@@ -154,8 +156,7 @@ def _autoencoder_cases(report, outdir, train_images, test_images, test_names, de
                {"label": "gradient (Adam)", "kind": "adam", "lr": adam_lr},
                {"label": "gradient (L-BFGS)", "kind": "lbfgs"}]
     if alpha_grid:  # TV weight per (level, method), tuned on TRAINING images
-        tuning_images = train_images[:TUNING_IMAGES]
-        alphas, tuning = tune_alphas(net, tuning_images, levels=levels, methods=methods, grid=alpha_grid,
+        alphas, tuning = tune_alphas(net, train_images[:tuning_images], levels=levels, methods=methods, grid=alpha_grid,
                                      iters=iters, seed=seed)
     else:
         alphas, tuning = [ae_alpha] * len(levels), []
