@@ -638,3 +638,10 @@ def test_lifted_data_term_is_named_and_refuses_a_network_that_is_not_its_layers(
         LiftedInversion(net, data_term="gaussian")
     with pytest.raises(ValueError, match="data_term='lifted' needs a network that is its layers"):
         LiftedInversion(Doubled(list(net.layers), net.in_shape), data_term="lifted")
+
+
+def test_lifted_data_term_takes_the_output_states_weight_from_lam():
+    net = _injective_mlp_with_proximal_output()  # 2 hidden layers, the output lifted: 3 weights
+    assert LiftedInversion(net, data_term="lifted", lam=[1.0, 2.0]).problem.lam == [1.0, 2.0, 2.0]
+    assert LiftedInversion(net, data_term="lifted", lam=[1.0, 2.0, 5.0]).problem.lam == [1.0, 2.0, 5.0]
+    assert LiftedInversion(net, lam=[1.0, 2.0]).problem.lam == [1.0, 2.0]
