@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from .utils.checks import check_image  # re-exported: liftinv.metrics.check_image
+from .utils.checks import SCALE_LIMIT, check_image  # check_image re-exported: liftinv.metrics.check_image
 
 __all__ = ["SSIM_CONVENTION", "check_image", "psnr", "ssim"]
 
@@ -37,18 +37,14 @@ _SSIM_SIGMA = 1.5
 _SSIM_WIN = 11
 
 
-#: an estimate scored against a [0, 1] reference with values above this is on another scale (0-255)
-SCALE_LIMIT = 10.0
-
-
 def _check_pair(x, ref, unit_ref: bool = True, clip: bool = True) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Validate an (estimate, reference) pair; return them as 4-D tensors and a 'was 3-D' flag.
     With ``clip`` and ``unit_ref``, an ``x`` with values above :data:`SCALE_LIMIT` is refused: clamped
     to [0, 1] a 0-255 image scores as a white one (4.8 dB for a perfect estimate)."""
     check_image(x, "x", unit_range=False)
     check_image(ref, "ref", unit_range=unit_ref)
-    peak = float(x.detach().abs().amax())
-    if clip and unit_ref and peak > SCALE_LIMIT:
+    peak = float(x.detach().abs().amax()) if clip and unit_ref else 0.0  # (a sync on a GPU: only when it counts)
+    if peak > SCALE_LIMIT:
         raise ValueError(f"x has values up to {peak:g} but ref is on the [0, 1] scale: clamped to [0, 1] first, an "
                          "estimate on the 0-255 scale scores as a white image; divide it by 255 (or, to score a "
                          "diverged estimate as it is, pass clip=False)")

@@ -88,17 +88,22 @@ def check_working_dtype(reference, what: str) -> None:
                         "float64: convert it with net.float()")
 
 
+#: values above this in an image meant for the [0, 1] scale (noise included) mark a 0-255 image
+SCALE_LIMIT = 10.0
+
+
 def check_image_scale(x, label: str) -> None:
     """An image on the [0, 1] scale, noise included (a restoration network's input, the reference of a
-    PSNR): an integer tensor (``TypeError``) or values above 10 (a 0-255 image, ``ValueError``) are
+    PSNR): an integer tensor (``TypeError``) or values above :data:`SCALE_LIMIT` (a 0-255 image, ``ValueError``) are
     refused, naming ``label`` (``"DFBPNN: x"``, ``"x_true"``)."""
     import torch
 
     if isinstance(x, torch.Tensor) and not x.is_floating_point():
         raise TypeError(f"{label} has dtype {x.dtype}; expected a floating image in [0, 1] "
                         "(convert a uint8 image with x.float() / 255)")
-    if isinstance(x, torch.Tensor) and x.numel() and float(x.detach().abs().amax()) > 10:
-        raise ValueError(f"{label} has values up to {float(x.detach().abs().amax()):g}; expected an image "
+    peak = float(x.detach().abs().amax()) if isinstance(x, torch.Tensor) and x.numel() else 0.0
+    if peak > SCALE_LIMIT:
+        raise ValueError(f"{label} has values up to {peak:g}; expected an image "
                          "on the [0, 1] scale (divide a 0-255 image by 255)")
 
 
