@@ -29,6 +29,7 @@ from liftinv.activations import (
     get_activation,
     project_simplex,
 )
+from liftinv.activations.fastmath import expm1_nonpositive
 
 F64 = torch.float64
 
@@ -476,6 +477,20 @@ def test_elu_prox_accuracy_over_extreme_ranges(act):
     u32 = act.prox_psi(W.float(), T.float())  # t >> 1 cancels (1 - t) u against t phi'(u): up to t = 10 here
     assert u32.dtype == torch.float32 and (u32.double() - ref)[T <= 10].abs().max() < 2e-6
     torch.testing.assert_close(act.prox_psi(W, 0.0), W.clamp_min(-act.alpha))  # t = 0: the projection
+
+
+def test_fast_expm1_keeps_float32_relative_accuracy():
+    z = torch.cat([-torch.logspace(-12, 2, 20001, dtype=F64), torch.tensor([-1e-30, -1e-40], dtype=F64)])
+    got = expm1_nonpositive(z.float())
+    assert got.dtype == torch.float32
+    ref = torch.expm1(z.float().double())  # the float32 inputs, exactly
+    rel = ((got.double() - ref).abs() / ref.abs()).max()
+    assert rel <= 2 * torch.finfo(torch.float32).eps  # measured 1.4 ulp; torch.expm1 0.5
+    special = expm1_nonpositive(torch.tensor([0.0, -0.0, -math.inf, math.nan]))
+    assert special[:3].tolist() == [0.0, 0.0, -1.0] and math.copysign(1, special[1]) < 0 and special[3].isnan()
+    torch.testing.assert_close(expm1_nonpositive(z), torch.expm1(z), rtol=0, atol=0)  # float64: torch's
+    v = torch.linspace(-30, 3, 1001)  # the ELU's forward pass against torch's, in float32
+    torch.testing.assert_close(ELU(0.7).sigma(v), F.elu(v, 0.7), rtol=2 * torch.finfo(torch.float32).eps, atol=0)
 
 
 @pytest.mark.parametrize("act", CHANNELWISE, ids=ids(CHANNELWISE))

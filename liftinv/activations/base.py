@@ -116,10 +116,12 @@ class ProxActivation(nn.Module, ABC):
     def psi(self, y: torch.Tensor) -> torch.Tensor:
         r""":math:`\Psi(y)` elementwise, ``+inf`` outside the domain."""
 
-    def psi_of_sigma(self, v: torch.Tensor) -> torch.Tensor | float:
+    def psi_of_sigma(self, v: torch.Tensor, sigma_v: torch.Tensor | None = None) -> torch.Tensor | float:
         r""":math:`\Psi(\sigma(v))` elementwise (``0.0`` for an indicator :math:`\Psi`: :math:`\sigma`
-        maps into its domain)."""
-        return 0.0 if self.psi_is_indicator else self.psi(self.sigma(v))
+        maps into its domain); ``sigma_v``: :math:`\sigma(v)` where the caller has it already."""
+        if self.psi_is_indicator:
+            return 0.0
+        return self.psi(self.sigma(v) if sigma_v is None else sigma_v)
 
     def phi(self, y: torch.Tensor) -> torch.Tensor:
         r""":math:`\phi(y) = \tfrac12 y^2 + \Psi(y)` elementwise."""

@@ -16,6 +16,7 @@ import torch
 from ..utils.checks import check_nonneg
 from .base import DOMAIN_RTOL, ProxActivation, as_like, describe
 from .errors import PROXIMAL_RULE, NotProximalError
+from .fastmath import expm1_nonpositive
 from .scalar_solve import solve_exponential
 
 __all__ = ["ELU"]
@@ -59,7 +60,7 @@ class ELU(ProxActivation):
         return f"alpha={describe(self.alpha)}, beta={describe(self.beta)}"
 
     def sigma(self, v):
-        return torch.where(v > 0, v, self.alpha * torch.expm1(v.clamp_max(0.0) / self.beta))
+        return torch.where(v > 0, v, self.alpha * expm1_nonpositive(v.clamp_max(0.0) / self.beta))
 
     def derivative(self, v):
         slope = (self.alpha / self.beta) * torch.exp(v.clamp_max(0.0) / self.beta)
@@ -98,7 +99,7 @@ class ELU(ProxActivation):
 
     def phi_conj(self, v):
         vn = v.clamp_max(0.0)
-        return 0.5 * v.clamp_min(0.0) ** 2 + self.alpha * (self.beta * torch.expm1(vn / self.beta) - vn)
+        return 0.5 * v.clamp_min(0.0) ** 2 + self.alpha * (self.beta * expm1_nonpositive(vn / self.beta) - vn)
 
     def _penalty_terms(self, y, v):
         yp, yn, vp, vn = y.clamp_min(0.0), y.clamp_max(0.0), v.clamp_min(0.0), v.clamp_max(0.0)
@@ -111,5 +112,5 @@ class ELU(ProxActivation):
         check_nonneg("t", t)
         t = as_like(t, w)
         zeta = solve_exponential((1.0 - t) * self.alpha, t * self.beta, w)
-        u = torch.where(t > 0, self.alpha * torch.expm1(zeta), self._clamp_closure(w))
+        u = torch.where(t > 0, self.alpha * expm1_nonpositive(zeta), self._clamp_closure(w))
         return torch.where(w >= 0, w, u)

@@ -137,7 +137,7 @@ class JointStep:
                 x, sv = states[li], act.sigma(v)
                 d = sv - x
                 term = (v - sv).add_(d, alpha=0.5).mul_(d)  # d^2/2 + d (v - s)
-                psi = act.psi_of_sigma(v)  # elementwise, or one value per sample (softmax)
+                psi = act.psi_of_sigma(v, sv)  # elementwise, or one value per sample (softmax)
                 if torch.is_tensor(psi) and psi.shape == term.shape:
                     part = _sum64(term.sub_(psi))
                 else:

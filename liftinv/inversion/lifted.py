@@ -291,8 +291,11 @@ class LiftedInversion:
         y = y.detach()
         act = net.activation(net.depth)
         if not bool(act.in_domain(y).all()):
-            raise ValueError(f"y has values outside the range of the network's output activation ({act}); "
-                             "every y must be a possible output (e.g. >= 0 after a ReLU): clamp it first")
+            bad = int((~act.in_domain(y)).sum())
+            raise ValueError(f"y has {bad} values outside the range of the network's output activation ({act}): "
+                             "the Bregman data term needs every y to be a possible output (e.g. >= 0 after a "
+                             "ReLU); for noisy outputs use data_term='lifted' (a least-squares fit of y, any "
+                             "values), or clamp y into the range")
         return y
 
     # -- driver -----------------------------------------------------------------------------------
