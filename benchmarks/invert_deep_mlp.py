@@ -63,7 +63,7 @@ def invert(module: nn.Sequential, y: torch.Tensor, method: dict, iters: int):
     opts = {k: v for k, v in method.items() if k not in ("label", "kind")}
     if method["kind"] == "lifted":
         net = as_lifted(module, in_shape=(WIDTH,))
-        return invert_lifted(net, y, regulariser="box", alpha=0.0, iters=iters, tol=0.0, **opts)
+        return invert_lifted(net, y, regulariser="box", alpha=0.0, iters=iters, tol=0.0, plateau=0.0, **opts)
     return invert_gradient(module, y, regulariser="box", alpha=0.0, iters=iters, method=method["kind"],
                            x_init=torch.full((y.shape[0], WIDTH), 0.5), **opts)
 

@@ -120,7 +120,7 @@ def solve(net, y, x_true, method: dict, alpha: float, iters: int, x_init="half",
                               monitor_every=10, x_init=x_init)
     else:
         opts = {k: v for k, v in method.items() if k not in ("kind", "label")}
-        res = (inversion or MultiplierInversion)(net, "tv", alpha, tol=0.0, **opts).run(
+        res = (inversion or MultiplierInversion)(net, "tv", alpha, tol=0.0, plateau=0.0, **opts).run(
             y, iters, x_true=x_true, monitor_every=10, x_init=x_init)
     curve = [(h["iteration"], h["psnr"], h.get("violation")) for h in res.history]
     return res.x.detach(), curve, time.perf_counter() - t0

@@ -148,7 +148,7 @@ def main(argv=None) -> int:
         for alpha in alphas:
             common = dict(iters=args.iters, x_true=x_true, monitor_every=10)
             for label, cls in (("apg", LiftedInversion), ("apg-diag", DiagonalInversion)):
-                res = cls(net, "tv", alpha, lam=1.0, tol=0.0).run(y, **common)
+                res = cls(net, "tv", alpha, lam=1.0, tol=0.0, plateau=0.0).run(y, **common)
                 runs.append({"level": level, "alpha": alpha, "method": label, "lam": 1.0, "curve": curve(res)})
             for lam in (1.0, 10.0):
                 hist = lifted_lbfgsb(net, y, x_true, alpha=alpha, lam=lam, iters=args.iters)

@@ -395,6 +395,30 @@ def test_apg_recovers_the_input_of_an_injective_network_and_continuation_closes_
     assert grown.final["violation"] < 1e-5 and grown.final["misfit"] < 1e-3 * grown.history[0]["misfit"]
 
 
+@pytest.mark.parametrize("method", ["apg", "bcd"])
+def test_plateau_rule_stops_once_the_objective_has_stopped_falling(method):
+    """With TV the relative-change rule seldom fires (the inexact TV prox keeps the iterates moving);
+    the plateau rule ends the run once the lifted objective fell by less than ``plateau`` of itself
+    over the last PLATEAU_WINDOW iterations, near the objective of a run three times as long."""
+    from liftinv.inversion.lifted import PLATEAU_CHECK, PLATEAU_WINDOW
+
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+    net = from_module(seq.eval(), (1, 12, 12))
+    with torch.no_grad():
+        y = net(torch.rand(3, 1, 12, 12))
+    kw = dict(regulariser="tv", alpha=0.01, method=method, tol=0.0, monitor_every=1000)
+    stopped = invert_lifted(net, y, iters=3000, **kw)
+    k = stopped.settings["iterations"]
+    assert PLATEAU_WINDOW < k < 3000 and k % PLATEAU_CHECK == 0 and stopped.settings["plateau"] == 1e-4
+    full = invert_lifted(net, y, iters=3 * k, plateau=0.0, **kw)
+    assert full.settings["iterations"] == 3 * k  # both rules off: every iteration runs
+    e_stop, e_full = stopped.final["objective"], full.final["objective"]
+    assert e_full <= e_stop <= 1.02 * e_full
+    with pytest.raises(ValueError, match="plateau must be >= 0"):
+        LiftedInversion(net, plateau=-1.0)
+
+
 def test_apg_stopping_rule_stops_early_and_records_the_iteration_count():
     net = from_sequential(_injective_mlp(16, 32), (16,))
     y = net(torch.rand(2, 16)).detach()
@@ -418,8 +442,9 @@ def test_lifted_inversion_names_a_y_outside_the_output_range():
     with pytest.raises(ValueError, match=r"y has \d+ values outside the range of the network's output activation"
                        r".*data_term='lifted'"):
         invert_lifted(net, y - 10.0, iters=2)
-    noisy = invert_lifted(net, y - 10.0, iters=2, data_term="lifted")  # the remedy the message names
-    assert torch.isfinite(noisy.x).all()
+    for remedy in ({"data_term": "lifted"}, {}):  # the two remedies the message names
+        target = y - 10.0 if remedy else net.activation(net.depth).project(y - 10.0)
+        assert torch.isfinite(invert_lifted(net, target, iters=2, **remedy).x).all()
 
 
 @pytest.mark.parametrize("invert", [invert_lifted, invert_gradient], ids=["lifted", "gradient"])

@@ -140,8 +140,8 @@ def invert_tiles(enc: LiftedNetwork, image: torch.Tensor, y: torch.Tensor, metho
     opts = {k: v for k, v in method.items() if k not in ("kind", "label")}
     t0 = time.perf_counter()
     if method["kind"] == "lifted":
-        res = invert_lifted(enc, y, regulariser="tv", alpha=alpha, iters=iters, x_true=x,
-                            monitor_every=max(iters // 20, 1), progress=progress, **opts)
+        res = invert_lifted(enc, y, regulariser="tv", alpha=alpha, iters=iters, x_true=x, plateau=0.0,
+                            monitor_every=max(iters // 20, 1), progress=progress, **opts)  # (a fixed budget)
     else:
         res = invert_gradient(enc, y, regulariser="tv", alpha=alpha, iters=iters, method=method["kind"], x_true=x,
                               monitor_every=max(iters // 20, 1), progress=progress, **opts)
@@ -296,7 +296,7 @@ def denoiser_experiment(train_images, test_images, names, *, sigma: float = 25 /
                 opts = {k: v for k, v in meth.items() if k not in ("kind", "label")}
                 t1 = time.perf_counter()
                 if meth["kind"] == "lifted":
-                    res = invert_lifted(sub, y, regulariser="none", alpha=0.0, iters=iters, **opts)
+                    res = invert_lifted(sub, y, regulariser="none", alpha=0.0, iters=iters, plateau=0.0, **opts)
                 else:
                     res = invert_gradient(sub, y, regulariser="none", alpha=0.0, iters=iters, method=meth["kind"],
                                           **opts)

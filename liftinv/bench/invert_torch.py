@@ -84,7 +84,7 @@ def _invert(net, y, x_true, method: dict, alpha: float, iters: int, monitor_ever
     opts = {k: v for k, v in method.items() if k not in ("label", "kind")}
     common = dict(regulariser="tv", alpha=alpha, iters=iters, x_true=x_true, monitor_every=monitor_every)
     if method["kind"] == "lifted":
-        return invert_lifted(net, y, tol=0.0, **common, **opts)
+        return invert_lifted(net, y, tol=0.0, plateau=0.0, **common, **opts)
     return invert_gradient(net, y, method=method["kind"], **common, **opts)
 
 

@@ -68,8 +68,9 @@ def configure_invert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=arguments.nonneg_float, default=DEFAULT_ALPHA,
                    help=f"regularisation weight (default {DEFAULT_ALPHA:g}; raise it with the noise: the "
                         "benchmarks' weights tuned at 5%% code noise are 0.001-0.1)")
-    p.add_argument("--iters", type=arguments.positive_int, default=300,
-                   help="iteration budget (default 300; the lifted solvers may stop earlier)")
+    p.add_argument("--iters", type=arguments.positive_int, default=None,
+                   help="iteration budget (default: 1000 for lifted inversion, which stops earlier once its "
+                        "objective has stopped falling; 300 for adam and lbfgs)")
     p.add_argument("--solver", choices=("apg", "bcd"), default="apg",
                    help="lifted solver: accelerated steps on all blocks (apg, default) or block coordinate descent")
     p.add_argument("--beta", type=inertia, default=0.0,
@@ -158,6 +159,8 @@ def run_invert(args: argparse.Namespace) -> int:
                           f"{shape}: use --regulariser tikhonov, box or none")
     if args.noise > 0:
         y = noisy_code(y, args.noise, args.seed, sub.activation(sub.depth))  # a possible output of that layer
+    if args.iters is None:  # each method's own default budget
+        args.iters = 1000 if args.method == "lifted" else 300
     if args.method == "lifted":
         res = invert_lifted(sub, y, regulariser=args.regulariser, alpha=args.alpha, iters=args.iters,
                             method=args.solver, beta=args.beta, lam=args.lam, lam_growth=args.lam_growth,
