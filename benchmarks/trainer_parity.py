@@ -21,6 +21,10 @@ deblurring network with the task's training defaults, noise in % of the range, G
 choosing settings without looking at the test images); by default the embedded test images are
 scored.  ``--lifted KEY=VALUE`` passes BCD settings to the lifted trainer (e.g. ``gradient=aux``).
 
+``--device cuda`` trains both networks on the GPU (the stream of batches is drawn there; each step is
+timed between two ``torch.cuda.synchronize`` calls); the test images are degraded on the CPU as
+always, so every device scores the same degraded images.
+
 Usage: ``python3 benchmarks/trainer_parity.py --task denoise --levels 25 --seeds 0 1 2 --steps 1000``
 (see benchmarks/README.md; the outputs are ``parity.{json,md,png}`` in ``--out``).  Seeds run in
 separate processes (one per core) combine with ``--merge DIR DIR ... -o OUT``.
@@ -51,6 +55,7 @@ from liftinv.restoration import (
     score,
     training_patches,
 )
+from liftinv.utils.checks import resolve_device
 
 TRAINERS = ("lifted", "backprop")
 HOLDOUT = ("chelsea", "coffee")
@@ -72,10 +77,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--lr", type=float, help="Adam's learning rate, both trainers (the task's default)")
     add("-o", "--out", "--output", default="benchmarks/results/parity")
     add("--threads", type=int, default=1)
+    add("--device", default="cpu", help="where both trainers run: cpu (default) or cuda")
     add("--merge", nargs="+", metavar="DIR", help="combine the parity.json of earlier runs in these folders "
         "(same settings, different seeds or levels) into one report in --out, instead of training")
     args = p.parse_args(argv)
     args.levels = args.levels or ([25.0] if args.task == "denoise" else [1.0, 5.0])
+    if not args.merge:
+        try:
+            args.device = str(resolve_device(args.device, "--device"))
+        except ValueError as err:
+            p.error(str(err))
     return args
 
 
@@ -136,28 +147,32 @@ def images(args):
 def run_pair(args, level: float, seed: int, train, test) -> dict:
     """Both trainers on one stream of batches; curves of (step, seconds, PSNR)."""
     task, arch, defaults = setup(args, level)
-    physics = make_physics(task)
-    degraded = degraded_test_set(physics, test)
+    device = torch.device(args.device)
+    physics = make_physics(task, device)
+    degraded = degraded_test_set(make_physics(task), test)  # on the CPU: the same test set on every device
     if args.lr is not None:
         defaults["lr"] = args.lr
     configs = {t: TrainConfig.with_defaults(defaults, trainer=t, epochs=1, seed=seed) for t in TRAINERS}
-    nets = {t: build_network(arch, device="cpu", seed=seed) for t in TRAINERS}
+    nets = {t: build_network(arch, device=device, seed=seed) for t in TRAINERS}
     options = {"monitor_every": args.eval_every, **lifted_options(args.lifted)}
     solvers = {"lifted": make_solver(nets["lifted"], configs["lifted"], **options),
                "backprop": make_solver(nets["backprop"], configs["backprop"])}
-    patches = training_patches(train, configs["lifted"])
+    patches = training_patches(train, configs["lifted"]).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     batch = configs["lifted"].batch_size
     gen = torch.Generator().manual_seed(seed)
     seconds = dict.fromkeys(TRAINERS, 0.0)
     curves = {t: [] for t in TRAINERS}
     ratios, stats = [], {}
     for step in range(1, args.steps + 1):
-        clean = patches[torch.randint(0, patches.shape[0], (batch,), generator=gen)]
+        clean = patches[torch.randint(0, patches.shape[0], (batch,), generator=gen).to(device)]
         noisy = physics(clean, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
         pair = {}
         for t in (TRAINERS if step % 2 else TRAINERS[::-1]):  # alternate who goes first
+            sync()
             t0 = time.perf_counter()
             out = solvers[t].step_batch(noisy, clean)
+            sync()
             pair[t] = time.perf_counter() - t0
             seconds[t] += pair[t]
             if t == "lifted" and out:  # monitored at steps 1, 1 + E, ...: the point says which step
@@ -330,7 +345,7 @@ def main(argv=None) -> dict:
         tune_cpu_allocator()  # as the command line does: large tensors reuse their memory between steps
         train, test, scored_on = images(args)
         runs = [run_pair(args, level, seed, train, test) for level in args.levels for seed in args.seeds]
-        report = {"meta": run_metadata(torch.device("cpu"), command),
+        report = {"meta": run_metadata(torch.device(args.device), command),
                   "settings": {"task": args.task, "levels": args.levels, "seeds": args.seeds, "steps": args.steps,
                                "eval_every": args.eval_every, "holdout": args.holdout, "scored_on": scored_on,
                                "arch": args.arch if args.task == "denoise" else "unrolled-deblur",

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import torch
 
 TASKS = ("regression", "classification")
 
@@ -134,6 +135,19 @@ def test_trainer_parity_interleaves_both_trainers_on_one_stream(tmp_path, load_s
     assert (tmp_path / "parity.md").read_text().count("| 25 |") >= 1 and (tmp_path / "parity.png").exists()
     assert bench.interpolate([{"seconds": 1.0, "psnr": 20.0}, {"seconds": 3.0, "psnr": 24.0}], 2.0) == 22.0
     assert bench.lifted_options(["gradient=aux", "aux_iters=2"]) == {"gradient": "aux", "aux_iters": 2}
+
+
+def test_trainer_parity_runs_on_the_device_it_is_given(tmp_path, load_script, device):
+    """``--device``: both networks train there and score the CPU's degraded test images (the same on
+    every device); a GPU that is not there is refused before any training, naming --device."""
+    bench = load_script("benchmarks/trainer_parity.py")
+    if device.type == "cpu" and not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--device", "cuda"])
+    report = bench.main(["--levels", "25", "--seeds", "0", "--steps", "2", "--eval-every", "2", "--crop", "24",
+                         "--device", str(device), "-o", str(tmp_path)])
+    assert report["meta"]["device"] == str(device)
+    assert all(math.isfinite(p["psnr"]) for r in report["runs"] for c in r["curves"].values() for p in c)
 
 
 def test_trainer_parity_merges_seeds_run_apart(tmp_path, load_script):
