@@ -137,13 +137,14 @@ def test_trainer_parity_interleaves_both_trainers_on_one_stream(tmp_path, load_s
     assert bench.lifted_options(["gradient=aux", "aux_iters=2"]) == {"gradient": "aux", "aux_iters": 2}
 
 
-def test_trainer_parity_runs_on_the_device_it_is_given(tmp_path, load_script, device):
+def test_trainer_parity_runs_on_the_device_it_is_given(tmp_path, load_script, device, capsys):
     """``--device``: both networks train there and score the CPU's degraded test images (the same on
     every device); a GPU that is not there is refused before any training, naming --device."""
     bench = load_script("benchmarks/trainer_parity.py")
     if device.type == "cpu" and not torch.cuda.is_available():
         with pytest.raises(SystemExit):
             bench.parse_args(["--device", "cuda"])
+        assert "--device: 'cuda' was requested but no CUDA device is available" in capsys.readouterr().err
     report = bench.main(["--levels", "25", "--seeds", "0", "--steps", "2", "--eval-every", "2", "--crop", "24",
                          "--device", str(device), "-o", str(tmp_path)])
     assert report["meta"]["device"] == str(device)
