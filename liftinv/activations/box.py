@@ -9,6 +9,7 @@ every call.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..utils.checks import check_nonneg
 from .base import DIRECT_SECANT_ROUNDOFF, DOMAIN_RTOL, ProxActivation, as_like, describe  # noqa: F401 (re-exported)
@@ -191,6 +192,10 @@ class SoftThreshold(ProxActivation):
         return torch.sign(w) * torch.relu(w.abs() - tau)
 
     def sigma(self, v):
+        """``F.softshrink`` for a scalar threshold (one kernel with a fused backward, what a torch
+        network computes), else the pieces."""
+        if isinstance(self.threshold, float):
+            return F.softshrink(v, self.threshold)
         return self._shrink(v, self._alpha(v))
 
     def derivative(self, v):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from ..utils.checks import check_nonneg
 from .base import DOMAIN_RTOL, ProxActivation, as_like, describe
@@ -60,6 +61,12 @@ class ELU(ProxActivation):
         return f"alpha={describe(self.alpha)}, beta={describe(self.beta)}"
 
     def sigma(self, v):
+        """``F.elu`` (``beta = 1``) or ``F.celu`` (``beta = alpha``), one kernel with a fused backward,
+        what a torch network computes; other pairs by the pieces."""
+        if self.beta == 1.0:
+            return F.elu(v, self.alpha)
+        if self.beta == self.alpha:
+            return F.celu(v, self.alpha)
         return torch.where(v > 0, v, self.alpha * expm1_nonpositive(v.clamp_max(0.0) / self.beta))
 
     def derivative(self, v):
@@ -67,12 +74,18 @@ class ELU(ProxActivation):
         return torch.where(v > 0, torch.ones_like(v), slope)
 
     def increment(self, v, d, sigma_v=None):
-        r""":math:`d` where both points are positive, :math:`\alpha e^{w/\beta}\,\mathrm{expm1}(d/\beta)`
-        (:math:`w = v - d`) where both are not, the difference across 0."""
-        w = v - d
-        neg = self.alpha * torch.exp(w.clamp_max(0.0) / self.beta) * torch.expm1(d / self.beta)
-        across = (self.sigma(v) if sigma_v is None else sigma_v) - self.sigma(w)
-        return torch.where((v > 0) & (w > 0), d, torch.where((v <= 0) & (w <= 0), neg, across))
+        r"""With :math:`w = v - d` and :math:`\sigma(x) = x_+ + \alpha\,\mathrm{expm1}(x_-/\beta)`:
+        :math:`\sigma(v) - \sigma(w) = r - \alpha\,\mathrm{sign}(\delta)\,e^{\max(v_-, w_-)/\beta}\,
+        \mathrm{expm1}(-|\delta|/\beta)`, where :math:`r = v_+ - w_+ = \min(d, v) - \min(v, 0)` (ReLU's
+        exact increment) and :math:`\delta = v_- - w_- = d - r` (exactly 0 or :math:`d` on one piece):
+        :math:`d` exactly where both points are positive, full relative precision where both are not,
+        and every ``expm1`` of a non-positive argument (:func:`~.fastmath.expm1_nonpositive`, a tenth of
+        ``torch.expm1``'s cost in float32 on a CPU)."""
+        r = torch.minimum(d, v).sub_(v.clamp_max(0.0))
+        delta = d - r
+        top = torch.maximum(v, v - d).clamp_max_(0.0).div_(self.beta).exp_()
+        tail = expm1_nonpositive(delta.abs().mul_(-1.0 / self.beta))
+        return r.addcmul_(top.mul_(tail), delta.sign(), value=-self.alpha)
 
     def in_domain(self, y):
         return y >= -self.alpha - DOMAIN_RTOL * (1.0 + self.alpha)
