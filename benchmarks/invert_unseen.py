@@ -112,13 +112,13 @@ def run(name: str, noise: float, x: torch.Tensor, long: int, seed: int) -> dict:
     if noise > 0:
         y = y + noise * y.abs().mean() * torch.randn(y.shape, generator=torch.Generator().manual_seed(seed + 1))
         y = net.activation(net.depth).project(y)
-    row = {"network": name, "noise": noise}
+    row, estimates = {"network": name, "noise": noise}, {}
     runs = {"lifted": lambda: invert_lifted(net, y),
             "lifted 300": lambda: invert_lifted(net, y, iters=300, plateau=0.0),
             f"lifted {long}": lambda: invert_lifted(net, y, iters=long, plateau=0.0, tol=0.0),
             "lifted output": lambda: invert_lifted(net, y, data_term="lifted"),
             "L-BFGS": lambda: invert_gradient(net, y, method="lbfgs"),
-            "lifted, then L-BFGS": lambda: invert_gradient(net, y, method="lbfgs", x_init=row["_lifted_x"])}
+            "lifted, then L-BFGS": lambda: invert_gradient(net, y, method="lbfgs", x_init=estimates["lifted"])}
     for label, solve in runs.items():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -128,10 +128,8 @@ def run(name: str, noise: float, x: torch.Tensor, long: int, seed: int) -> dict:
         row[label] = {"psnr": float(psnr(res.x.clamp(0, 1), x).mean()), "seconds": seconds,
                       "iterations": res.history[-1]["iteration"], "warned": [str(w.message)[:120] for w in caught],
                       "nested_objective": nested_objective(res)}
-        if label == "lifted":
-            row["_lifted_x"] = res.x
+        estimates[label] = res.x
         print(f"{name} noise {noise} {label}: {row[label]['psnr']:.2f} dB, {seconds:.1f} s", flush=True)
-    row.pop("_lifted_x")
     return row
 
 

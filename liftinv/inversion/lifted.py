@@ -386,7 +386,7 @@ class LiftedInversion:
                     states, z, change = step(z, states, y)
                     cache.clear()
                 else:
-                    old = [t.clone() for t in states] if track else None  # the stopping rules'
+                    old = [t.clone() for t in states] if track else None  # what the stopping rules compare with
                     if self.beta > 0:
                         for m in range(len(states)):
                             cur = states[m]
