@@ -167,3 +167,29 @@ def test_identity_secant_is_its_argument():
 
     v, g = _points((8, 3))
     assert Identity().secant_(v, g, 1e-3) is g
+
+
+@pytest.mark.parametrize("alpha, beta", [(1.0, 1.0), (0.5, 1.0), (2.0, 2.0)])
+@pytest.mark.parametrize("reach", [1e-8, 1e-5, 1e-3, 1e-2, 0.1])
+def test_elu_series_secant_keeps_full_relative_precision(alpha, beta, reach):
+    """Below its reach the ELU's float32 secant sums a few terms of 1 - e^{-delta/beta} (no expm1):
+    entry by entry within a few eps of the float64 secant, where a step stays on one piece and where
+    it crosses the kink (a quarter of the points lie within the step of 0); beyond 0.15 (five terms
+    in float32) secant_ takes increment's form."""
+    from liftinv.activations.elu import ELU, _series_terms
+
+    act = ELU(alpha, beta)
+    v64, g64 = _points((64, 3, 5))
+    v64[:16] *= 1e-3 * reach / 1e-2
+    h = reach * beta / float(g64.abs().max())
+    v, g = v64.float(), g64.float()
+    x = h * float(g.abs().max()) / beta
+    terms = _series_terms(x, torch.finfo(torch.float32).eps)
+    assert terms is not None
+    got = act.secant_(v, g.clone(), h)
+    assert torch.equal(got, act._series_secant_(v, g.clone(), h, terms))  # the form secant_ takes
+    exact = act.increment(v.double(), h * g.double()) / h  # float64, at the float32 points
+    assert bool(((got.double() - exact).abs() <= 4 * torch.finfo(torch.float32).eps * exact.abs()).all())
+    crossing = (v.double() > 0) != (v.double() - h * g.double() > 0)
+    assert crossing.any()
+    assert _series_terms(0.16, torch.finfo(torch.float32).eps) is None

@@ -489,8 +489,21 @@ def test_fast_expm1_keeps_float32_relative_accuracy():
     special = expm1_nonpositive(torch.tensor([0.0, -0.0, -math.inf, math.nan]))
     assert special[:3].tolist() == [0.0, 0.0, -1.0] and math.copysign(1, special[1]) < 0 and special[3].isnan()
     torch.testing.assert_close(expm1_nonpositive(z), torch.expm1(z), rtol=0, atol=0)  # float64: torch's
-    v = torch.linspace(-30, 3, 1001)  # the ELU's forward pass against torch's, in float32
-    torch.testing.assert_close(ELU(0.7).sigma(v), F.elu(v, 0.7), rtol=2 * torch.finfo(torch.float32).eps, atol=0)
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.7, 1.0), (1.0, 1.0), (0.5, 2.0)])
+def test_elu_value_without_a_graph_is_exact_to_float32_rounding(alpha, beta):
+    """Without a graph the float32 ELU skips expm1 (fastmath.elu_no_graph): within alpha eps of the
+    float64 value (absolute), exactly v where v > 0; with a graph it is torch's F.elu, to the bit."""
+    act = ELU(alpha, beta)
+    v = torch.cat([torch.linspace(-30, 3, 10001), -torch.logspace(-12, 0, 1001)])
+    got = act.sigma(v)
+    ref = torch.where(v > 0, v.double(), alpha * torch.expm1(v.double() / beta))
+    assert float((got.double() - ref).abs().max()) <= alpha * torch.finfo(torch.float32).eps
+    assert torch.equal(got[v > 0], v[v > 0])
+    if beta == 1.0:
+        w = v.clone().requires_grad_()
+        assert torch.equal(act.sigma(w), F.elu(v, alpha))
 
 
 @pytest.mark.parametrize("act", CHANNELWISE, ids=ids(CHANNELWISE))
