@@ -193,3 +193,21 @@ def test_elu_series_secant_keeps_full_relative_precision(alpha, beta, reach):
     crossing = (v.double() > 0) != (v.double() - h * g.double() > 0)
     assert crossing.any()
     assert _series_terms(0.16, torch.finfo(torch.float32).eps) is None
+
+
+@pytest.mark.parametrize("reach", [1e-9, 1e-5, 1e-3])
+def test_elu_series_secant_in_float64(reach):
+    """In float64 the series covers smaller steps (five terms up to 1.1e-3), entry by entry within
+    a few eps of increment's secant."""
+    from liftinv.activations.elu import ELU, _series_terms
+
+    act = ELU(0.8, 1.0)
+    v, g = _points((64, 3, 5))
+    v[:16] *= 1e-3 * reach
+    h = reach / float(g.abs().max())
+    terms = _series_terms(reach, torch.finfo(F64).eps)
+    assert terms is not None
+    got = act.secant_(v, g.clone(), h)
+    assert torch.equal(got, act._series_secant_(v, g.clone(), h, terms))
+    exact = act.increment(v, h * g) / h
+    assert bool(((got - exact).abs() <= 8 * torch.finfo(F64).eps * exact.abs()).all())
