@@ -37,7 +37,7 @@ import torch
 
 from liftinv import tune_cpu_allocator
 from liftinv.data import load_embedded
-from liftinv.inversion.autoencoder import autoencoder_arch, train_autoencoder
+from liftinv.inversion.autoencoder import autoencoder_arch, reconstruction_scores, train_autoencoder
 from liftinv.restoration import TrainConfig
 from liftinv.restoration.report import write_report
 from liftinv.restoration.training import training_patches
@@ -47,24 +47,14 @@ from liftinv.utils.schedules import LR_SCHEDULES
 METHODS = {"lifted-prox": ("lifted", "prox"), "lifted-mirror": ("lifted", None), "backprop": ("backprop", None)}
 
 
-@torch.no_grad()
-def scores(net, patches: torch.Tensor) -> tuple[float, float]:
-    """Mean reconstruction loss per patch and the fraction of active hidden ReLU units."""
-    states, preacts = net.forward_states(patches)  # x_0..x_{L-1}, v_1..v_L
-    output = net.activation(net.depth)(preacts[-1])
-    loss = float(((output - patches.flatten(1)) ** 2).sum(1).mean() / 2)
-    hidden = torch.cat([s.flatten(1) for s in states[1:]], dim=1)
-    return loss, float((hidden > 0).float().mean())
-
-
 def run(method: str, seed: int, args, train_images, test_patches) -> dict:
     trainer, aux_step = METHODS[method]
     net, history = train_autoencoder(train_images, autoencoder_arch(16, (8, 16), 64, 256), budget=args.budget,
                                      epochs=args.epochs or None, lr=args.lr, seed=seed, progress=False,
                                      trainer=trainer, aux_step=aux_step, lr_schedule=args.lr_schedule)
     config = TrainConfig(epochs=1, patch=16, max_patches=20000, seed=seed)  # train_autoencoder's patches
-    train_loss, _ = scores(net, training_patches(train_images, config))
-    test_loss, active = scores(net, test_patches)
+    train_loss, _ = reconstruction_scores(net, training_patches(train_images, config))
+    test_loss, active = reconstruction_scores(net, test_patches)
     final = history.final
     return {"method": method, "seed": seed, "train_loss": train_loss, "test_loss": test_loss, "active": active,
             "steps": final.get("iterations"), "seconds": final.get("seconds"),

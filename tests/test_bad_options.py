@@ -212,7 +212,7 @@ def test_invert_asks_for_another_prior_on_a_one_pixel_image(ws, tmp_path, capsys
             names=["--regulariser tv", "--regulariser tikhonov"])
 
 
-DEVICE_DEMOS = ["denoising", "deblurring", "inversion", "lifted_training"]
+DEVICE_DEMOS = ["denoising", "deblurring", "inversion", "lifted_training", "where_lifting_wins"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

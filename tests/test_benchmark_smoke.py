@@ -258,6 +258,21 @@ def test_relu_autoencoder_trains_every_method_from_one_start(tmp_path, load_scri
     assert "| lifted-prox |" in (tmp_path / "relu_autoencoder.md").read_text()
 
 
+def test_where_lifting_wins_demo_scores_both_trainers_and_writes_its_figure(tmp_path, load_script):
+    """The short demo of the regime where lifting wins: both trainers for the same seconds (1 s each
+    here), their test losses, ratio and active units in the JSON, and a figure."""
+    demo = load_script("demos/where_lifting_wins.py")
+    assert demo.main(["--budget", "1", "-o", str(tmp_path)]) is None
+    summary = json.loads((tmp_path / "where_lifting_wins.json").read_text())
+    results = summary["results"]
+    assert set(results) == set(demo.METHODS) and summary["budget"] == 1.0
+    assert all(math.isfinite(r["test_loss"]) and 0.0 <= r["active"] <= 1.0 and r["steps"] > 0 for r in results.values())
+    lifted, backprop = (results[k] for k in demo.METHODS)
+    assert summary["test_loss_ratio"] == backprop["test_loss"] / lifted["test_loss"]
+    png = (tmp_path / "where_lifting_wins.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_bench_deblur_runs_every_method_and_writes_its_report(tmp_path):
     from test_denoising import _images
 

@@ -79,7 +79,8 @@ def test_python_dash_m_bad_argument():
     assert "unrecognized arguments" in proc.stderr
 
 
-DEMOS = ("denoising", "deblurring", "inversion", "lifted_training", "pnp_deblur_pretrained")
+DEMOS = ("denoising", "deblurring", "inversion", "lifted_training", "pnp_deblur_pretrained",
+         "where_lifting_wins")
 
 
 def _parsers(parser):

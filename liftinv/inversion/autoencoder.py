@@ -83,6 +83,18 @@ def train_autoencoder(images, arch: dict, *, budget: float = 120.0, epochs: int 
     return network, history
 
 
+@torch.no_grad()
+def reconstruction_scores(net: LiftedNetwork, patches: torch.Tensor) -> tuple[float, float]:
+    r"""``(loss, active)`` of an autoencoder on ``patches``: the mean reconstruction loss
+    :math:`\tfrac12\|N(x) - x\|^2` per patch and the fraction of hidden ReLU units that are active
+    (positive) on them, over every hidden state of the forward pass."""
+    states, preacts = net.forward_states(patches)  # x_0..x_{L-1}, v_1..v_L
+    output = net.activation(net.depth)(preacts[-1])
+    loss = float(((output - patches.flatten(1)) ** 2).sum(1).mean() / 2)
+    hidden = torch.cat([s.flatten(1) for s in states[1:]], dim=1)
+    return loss, float((hidden > 0).float().mean())
+
+
 def tile(image: torch.Tensor, patch: int) -> torch.Tensor:
     """Non-overlapping ``patch`` tiles of a ``(C, H, W)`` image (H, W multiples of ``patch``)."""
     c, h, w = image.shape
