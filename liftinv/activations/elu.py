@@ -175,6 +175,15 @@ class ELU(ProxActivation):
         yc = self._clamp_closure(y)
         return self.phi(y) - 0.5 * yc * yc
 
+    def psi_of_sigma(self, v, sigma_v=None):
+        r""":math:`\Psi(\sigma(v)) = v\,s - \phi^*(v) - \tfrac12 s^2` (Fenchel's equality, :math:`s = \sigma(v)`):
+        :math:`(s_- + \alpha)\,v_- - \beta s_- - \tfrac12 s_-^2`, zero for :math:`v > 0`; five cheap passes
+        where :meth:`psi` takes a ``log`` and an ``xlogy`` of :math:`\alpha + s` (the same cancellation
+        near :math:`v = 0^-`, where both are :math:`O(v^2)`)."""
+        sn = (self.sigma(v) if sigma_v is None else sigma_v).clamp_max(0.0)
+        out = torch.add(sn, self.alpha).mul_(v.clamp_max(0.0)).sub_(sn, alpha=self.beta)
+        return out.addcmul_(sn, sn, value=-0.5)
+
     def phi_conj(self, v):
         vn = v.clamp_max(0.0)
         return 0.5 * v.clamp_min(0.0) ** 2 + self.alpha * (self.beta * expm1_nonpositive(vn / self.beta) - vn)
