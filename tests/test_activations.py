@@ -479,6 +479,24 @@ def test_elu_prox_accuracy_over_extreme_ranges(act):
     torch.testing.assert_close(act.prox_psi(W, 0.0), W.clamp_min(-act.alpha))  # t = 0: the projection
 
 
+@pytest.mark.parametrize("t", [0.3, 1.0, 3.0, "column"])
+def test_elu_prox_with_one_regime_per_call_is_the_root(t):
+    """A step shared by every entry (a number, or a per-sample column as the inversion passes) takes
+    solve_exponential's uniform paths (all convex for t <= 1, all concave above, no masks): the
+    root of (1 - t) u + t phi'(u) = w to 1e-12 in float64, and within float32's rounding of alpha in
+    float32."""
+    act = ELU(0.7)
+    w = -torch.logspace(-9, 3, 6 * 40, dtype=F64).reshape(6, 40)  # every sample its own range
+    w = torch.cat([w, w.abs()], 1)  # positive entries: the identity
+    steps = [0.05, 0.3, 0.9, 1.0, 2.0, 30.0]
+    T = torch.tensor(steps, dtype=F64).view(6, 1) if t == "column" else torch.tensor(t, dtype=F64)
+    Tb = T.expand_as(w)
+    ref = torch.where(w >= 0, w, _elu_reference_root(act, w, 1 - Tb, Tb))
+    assert (act.prox_psi(w, T) - ref).abs().max() < 1e-12
+    u32 = act.prox_psi(w.float(), T.float())
+    assert ((u32.double() - ref).abs() <= 4 * torch.finfo(torch.float32).eps * ref.abs().clamp_min(act.alpha)).all()
+
+
 def test_fast_expm1_keeps_float32_relative_accuracy():
     z = torch.cat([-torch.logspace(-12, 2, 20001, dtype=F64), torch.tensor([-1e-30, -1e-40], dtype=F64)])
     got = expm1_nonpositive(z.float())

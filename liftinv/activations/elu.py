@@ -199,5 +199,9 @@ class ELU(ProxActivation):
         check_nonneg("t", t)
         t = as_like(t, w)
         zeta = solve_exponential((1.0 - t) * self.alpha, t * self.beta, w)
-        u = torch.where(t > 0, self.alpha * expm1_nonpositive(zeta), self._clamp_closure(w))
+        if bool((t > 0).all()):  # u = alpha (e^zeta - 1), to float32's absolute rounding as sigma
+            u = expm1_nonpositive(zeta) if zeta.dtype != torch.float32 else zeta.exp_().sub_(1.0)
+            u = u.mul_(self.alpha)
+        else:
+            u = torch.where(t > 0, self.alpha * expm1_nonpositive(zeta), self._clamp_closure(w))
         return torch.where(w >= 0, w, u)

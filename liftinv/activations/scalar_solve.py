@@ -183,13 +183,18 @@ def solve_exponential(a, b, w) -> torch.Tensor:
     without the :math:`b` term, which starts the exponential tail where the other two are far).
     Entries with ``b == 0`` and ``w > 0`` are returned as ``0`` (the caller handles them).
     """
+    # the cases every entry shares, decided on a and b before they broadcast (per-sample columns in
+    # the solvers): each spares the masks and where's of the mixed case (a where costs four
+    # multiplications on a CPU)
+    b_pos = bool((b > 0).all())
+    a_pos = bool((a > 0).all())
+    convex = True if bool((a >= 0).all()) else False if bool((a < 0).all()) else None
     a, b, w = torch.broadcast_tensors(a, b, w)
     dtype = w.dtype
     zcap = torch.finfo(dtype).max ** 0.25  # e^-zcap is 0: a root beyond it gives the same u
-    bpos = b > 0
-    bs = torch.where(bpos, b, torch.ones_like(b))
+    bpos = None if b_pos else b > 0
+    bs = b if b_pos else torch.where(bpos, b, torch.ones_like(b))
     wn = w.clamp_max(0.0)
-    convex = a >= 0
 
     def newton(z):  # e - 1 for expm1: exact for e >= 1/2 and within eps/2 below, the rounding of F's
         e = torch.exp(z)  # other terms, at a tenth of expm1's cost in float32 on a CPU (fastmath)
@@ -197,13 +202,18 @@ def solve_exponential(a, b, w) -> torch.Tensor:
 
     z_tan = (wn / (a + bs)).clamp_min(-zcap)
     z_sat = ((wn + a) / bs).clamp(-zcap, zcap)
-    a_safe = torch.where(a > 0, a, torch.ones_like(a))
-    inside = (a > 0) & (wn > -a)
-    # only a start (a Newton step from any point bounds the convex root from above): log(1 + x),
-    # not log1p, which costs ten of log in float32 on a CPU
-    ratio = torch.where(inside, wn / a_safe, torch.zeros_like(wn))
-    z_log = torch.where(inside, torch.log(ratio.add_(1.0).clamp_min_(torch.finfo(dtype).tiny)), z_tan)
-    up = torch.minimum(torch.minimum(z_tan, z_sat), newton(z_log))
-    z = torch.where(convex, up, torch.maximum(z_tan, z_sat)).clamp(-zcap, 0.0)
-    z = _iterate(newton, z, ~convex, dtype)
-    return torch.where(bpos, z, torch.zeros_like(z))
+    if convex is not False:  # the upper bounds of the convex entries
+        a_safe = a if a_pos else torch.where(a > 0, a, torch.ones_like(a))
+        inside = (wn > -a) if a_pos else (a > 0) & (wn > -a)
+        # only a start (a Newton step from any point bounds the convex root from above): log(1 + x),
+        # not log1p, which costs ten of log in float32 on a CPU
+        ratio = torch.where(inside, wn / a_safe, torch.zeros_like(wn))
+        z_log = torch.where(inside, torch.log(ratio.add_(1.0).clamp_min_(torch.finfo(dtype).tiny)), z_tan)
+        up = torch.minimum(torch.minimum(z_tan, z_sat), newton(z_log))
+    if convex is None:
+        convex = a >= 0
+        z = torch.where(convex, up, torch.maximum(z_tan, z_sat))
+    else:
+        z = up if convex else torch.maximum(z_tan, z_sat)
+    z = _iterate(newton, z.clamp(-zcap, 0.0), ~convex if isinstance(convex, torch.Tensor) else not convex, dtype)
+    return z if b_pos else torch.where(bpos, z, torch.zeros_like(z))
