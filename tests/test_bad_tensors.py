@@ -163,14 +163,25 @@ def test_a_diverged_gradient_inversion_warns():
 
 
 def test_fit_checks_the_test_set_before_training():
-    """Before: a full epoch of training, then 'x has shape (10, 5)' (naming x, not x_test)."""
+    """Before: a full epoch of training, then 'x has shape (10, 5)' (naming x, not x_test); a y_test
+    of the wrong width was broadcast against the output and scored without a word, and a wrong
+    x_train or y_train failed inside the first step, under a started progress bar."""
     from liftinv import MLP, LiftedProblem
     from liftinv.solvers import BCD, fit
     x, y = torch.randn(64, 4), torch.randn(64, 2)
     solver = BCD(LiftedProblem(MLP([4, 8, 2])))
-    with pytest.raises(ValueError, match=re.escape("x_test and y_test: the network cannot score them (x has shape "
-                                                   "(1, 5); expected (batch, 4))")):
+    with pytest.raises(ValueError, match=re.escape("x_test and y_test: the network cannot score them (input x0 has "
+                                                   "shape (1, 5); expected (batch, 4))")):
         fit(solver, x, y, epochs=1, x_test=torch.randn(10, 5), y_test=torch.randn(10, 2), progress=False)
+    with pytest.raises(ValueError, match=re.escape("x_test and y_test: the network cannot score them (target y has "
+                                                   "shape (1, 1); expected (batch, 2))")):
+        fit(solver, x, y, epochs=1, x_test=torch.randn(10, 4), y_test=torch.randn(10, 1), progress=False)
+    with pytest.raises(ValueError, match=re.escape("x_train and y_train: the network cannot score them (target y "
+                                                   "has shape (1, 3); expected (batch, 2))")):
+        fit(solver, x, torch.randn(64, 3), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=re.escape("x_train and y_train: the network cannot score them (input x0 "
+                                                   "has shape (1, 5); expected (batch, 4))")):
+        fit(solver, torch.randn(64, 5), y, epochs=1, progress=False)
     with pytest.raises(ValueError, match="y_test contains NaN"):
         fit(solver, x, y, epochs=1, x_test=torch.randn(10, 4), y_test=torch.full((10, 2), math.nan), progress=False)
     x[3, 1] = math.nan  # named as data, not taken for a diverged step (a review found that)

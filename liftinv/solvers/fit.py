@@ -224,11 +224,16 @@ def fit(
     if device != "auto":
         net.to(rank_device(device))
     dev = next(net.parameters()).device
-    if x_test is not None and x_test.shape[0]:  # scored on one sample now, not after the first epoch
-        try:
-            evaluate(solver.problem, x_test[:1], y_test[:1])
-        except (ValueError, RuntimeError) as exc:
-            raise ValueError(f"x_test and y_test: the network cannot score them ({exc})") from exc
+    for names, xs, ys in (("x_train and y_train", x_train, y_train), ("x_test and y_test", x_test, y_test)):
+        if xs is not None and xs.shape[0]:  # one sample scored now: a wrong shape is named before any work
+            xb, yb = xs[:1].to(dev, like.dtype), ys[:1].to(dev, like.dtype)
+            try:
+                if batch_transform is not None and xs is x_train:  # what the steps see (a throwaway generator)
+                    xb, yb = batch_transform(xb, yb, torch.Generator().manual_seed(0))
+                solver.problem.check_batch(xb, yb)  # shapes, range: the loss alone would broadcast a wrong y
+                evaluate(solver.problem, xb, yb)
+            except (ValueError, RuntimeError) as exc:
+                raise ValueError(f"{names}: the network cannot score them ({exc})") from exc
     world = world_size()
     if world > 1:  # data parallel: this rank trains on its shard, batch_size / world per step
         if batch_size % world:
