@@ -20,6 +20,7 @@ TRAIN_OPTIONS = [
     ("--budget", "0"), ("--budget", "nan"), ("--budget", "-1"), ("--budget", "inf"),
     ("--depth", "0"), ("--features", "0"), ("--features", "-4"),
     ("--sigma", "-5"), ("--sigma", "nan"), ("--sigma", "inf"), ("--sigma", "300"),
+    ("--sigma", "0"),  # before: trained a denoiser of noiseless images (the identity) without a word
     ("--patch", "0"), ("--threads", "-1"), ("--threads", "0"), ("--nproc", "0"),
     ("--batch-size", "0"), ("--max-patches", "0"), ("--seed", "-1"),
     ("--lam", "0"), ("--lam", "-1"), ("--lam", "nan"), ("--nu", "0"), ("--nu", "-0.01"), ("--nu", "nan"),

@@ -27,8 +27,8 @@ ENSEMBLE_SIZES = (1, 2, 4, 8)  # ensemble.ENSEMBLE_SIZES
 # -- liftinv train ------------------------------------------------------------------------------
 def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=DENOISERS, default="dfb", help="network to train (default dfb)")
-    p.add_argument("--sigma", type=arguments.noise_std(), default=25.0,
-                   help="noise std on the 0-255 scale (default 25)")
+    p.add_argument("--sigma", type=arguments.noise_std(strict=True), default=25.0,
+                   help="noise std on the 0-255 scale, above 0 (default 25)")
     p.add_argument("--depth", type=arguments.positive_int, default=None, help="layers K (dfb) or depth (dncnn)")
     p.add_argument("--features", type=arguments.positive_int, default=None, help="channels F")
     p.add_argument("--nu", type=arguments.positive_float, default=None,
