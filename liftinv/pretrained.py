@@ -63,6 +63,9 @@ def available(color: bool | None = None) -> list[dict]:
 def _check_sigma(sigma) -> float:
     if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"sigma: expected a finite noise level > 0 on the 0-255 scale (e.g. 25), got {sigma!r}")
+    if sigma > 255:  # as `liftinv denoise --sigma`: a level meant for 16-bit or 0-65535 data
+        raise ValueError(f"sigma: expected a noise level on the 0-255 scale (at most 255), got {sigma!r}; a level "
+                         "for 16-bit data goes in divided by 257 (0-65535 -> 0-255)")
     return float(sigma)  # numpy scalars included
 
 

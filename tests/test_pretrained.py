@@ -67,7 +67,7 @@ def test_an_untrained_sigma_gets_the_model_below_rescaled_with_a_notice():
     assert pretrained(np.float32(25.0))[1]["sigma"] == 25  # numpy scalars are numbers too
 
 
-@pytest.mark.parametrize("sigma", [0, -5, float("nan"), float("inf"), "25", True])
+@pytest.mark.parametrize("sigma", [0, -5, float("nan"), float("inf"), "25", True, 300])
 def test_bad_sigma_is_refused(sigma):
     with pytest.raises(ValueError, match="sigma"):
         pretrained(sigma)
