@@ -224,12 +224,16 @@ def fit(
     if device != "auto":
         net.to(rank_device(device))
     dev = next(net.parameters()).device
-    for names, xs, ys in (("x_train and y_train", x_train, y_train), ("x_test and y_test", x_test, y_test)):
-        if xs is not None and xs.shape[0]:  # one sample scored now: a wrong shape is named before any work
+    # one sample of each set scored now: a wrong shape is named before any work (not the training set
+    # when a batch_transform makes the steps' batches: the first step checks those, and calling the
+    # user's function once more here would be a side effect of its own)
+    checked = [("x_test and y_test", x_test, y_test)]
+    if batch_transform is None:
+        checked.insert(0, ("x_train and y_train", x_train, y_train))
+    for names, xs, ys in checked:
+        if xs is not None and xs.shape[0]:
             xb, yb = xs[:1].to(dev, like.dtype), ys[:1].to(dev, like.dtype)
             try:
-                if batch_transform is not None and xs is x_train:  # what the steps see (a throwaway generator)
-                    xb, yb = batch_transform(xb, yb, torch.Generator().manual_seed(0))
                 solver.problem.check_batch(xb, yb)  # shapes, range: the loss alone would broadcast a wrong y
                 evaluate(solver.problem, xb, yb)
             except (ValueError, RuntimeError) as exc:
